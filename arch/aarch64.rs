@@ -1,0 +1,105 @@
+//! aarch64 backend: the only place where rawclone writes machine code for this architecture.
+//!
+//! `clone(2)` and `clone3(2)` return twice. In a child that was given a stack of its own, the
+//! return lands on that new, empty stack, where no frame of the issuing code exists, so the child
+//! side never leaves the `asm!` block: it calls the entry and hands the result to `exit(2)`.
+//!
+//! Register facts this file relies on (see the aarch64 syscall ABI in `syscall(2)`):
+//! - number in `x8`, arguments in `x0..x5`, result in `x0`; `svc #0` preserves every other register,
+//!   in the parent and in the child, which is how entry and argument reach the child;
+//! - `x18` is the platform register, `x19` and `x29` are reserved by LLVM, so the entry and its
+//!   argument travel in `x9`/`x10`;
+//! - `sp` must be 16-byte aligned at every instruction, not just at calls;
+//! - the raw `clone` argument order is `(flags, newsp, parent_tid, tls, child_tid)`: `tls` and
+//!   `child_tid` are swapped relative to x86_64.
+
+use core::arch::asm;
+
+/// The function a child runs on its new stack; its return value becomes the `exit(2)` status.
+pub type ChildEntry = unsafe extern "C" fn(arg: *mut u8) -> i32;
+
+/// Issue a stack-switching clone syscall (`nr` is `clone` or `clone3`) and run `entry(arg)` in the
+/// child. The five raw arguments go to the kernel unchanged.
+///
+/// # Safety
+/// The arguments must describe a new, 16-byte-aligned stack for the child (directly for `clone`,
+/// through a `clone_args` for `clone3`); `entry` must be safe to run on it with `arg`.
+#[inline(always)]
+unsafe fn trampoline(nr: usize, a: [usize; 5], entry: ChildEntry, arg: *mut u8) -> isize {
+    let ret: isize;
+    // SAFETY: the caller guarantees the child gets a valid stack. The parent path touches no stack
+    // (`nostack`); the child path never falls through to the code after this block.
+    unsafe {
+        asm!(
+            "svc #0",           // x8 = syscall number; kernel: parent x0 = child tid or -errno,
+                                //   child x0 = 0 and sp = the new stack top
+            "cbnz x0, 2f",      // nonzero: parent or error, leave with x0 as the result
+            "mov x29, xzr",     // child: fp = 0 ends the frame chain
+            "mov x30, xzr",     // lr = 0: nothing to return to
+            "mov x0, x10",      // x0 = arg, the entry's first argument
+            "blr x9",           // x9 = entry; sp is 16-aligned as the new stack top
+            "mov x8, #93",      // x8 = SYS_exit (ends this task only); x0 already holds the status
+            "svc #0",           // never returns
+            "udf #0",           // unreachable: trap rather than run into the parent's code
+            "2:",
+            inlateout("x0") a[0] => ret, // clone: flags | clone3: struct clone_args *
+            in("x1") a[1],      // clone: child stack top | clone3: sizeof(struct clone_args)
+            in("x2") a[2],      // clone: parent_tid ptr
+            in("x3") a[3],      // clone: tls
+            in("x4") a[4],      // clone: child_tid ptr
+            in("x8") nr,        // syscall number
+            in("x9") entry,     // survives the syscall into the child
+            in("x10") arg,      // survives the syscall into the child
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Raw `clone(2)` onto a new stack; the child runs `entry(arg)` and exits with its return value.
+///
+/// Returns the child's tid in the parent, or `-errno`. Never returns in the child.
+///
+/// # Safety
+/// `stack_top` must be the 16-byte-aligned top of memory that stays valid, and is used by nothing
+/// else, until the child exits or execs. `parent_tid`, `child_tid` and `tls` must be valid for the
+/// flags that use them. `entry` must be sound to run in the child with `arg`.
+pub unsafe fn clone(
+    flags: usize,
+    stack_top: *mut u8,
+    parent_tid: *mut i32,
+    child_tid: *mut i32,
+    tls: usize,
+    entry: ChildEntry,
+    arg: *mut u8,
+) -> isize {
+    let args = [
+        flags,
+        stack_top as usize,
+        parent_tid as usize,
+        tls,
+        child_tid as usize,
+    ];
+    // SAFETY: forwarded from this function's contract.
+    unsafe { trampoline(syscalls::Sysno::clone as usize, args, entry, arg) }
+}
+
+/// Raw `clone3(2)`; the child runs `entry(arg)` on the stack the `clone_args` describe and exits
+/// with its return value.
+///
+/// # Safety
+/// `args` must point to a valid `clone_args` of `size` bytes whose stack (lowest address plus size)
+/// stays valid and unused by anything else until the child exits or execs; see [`clone`].
+pub unsafe fn clone3(args: *mut u8, size: usize, entry: ChildEntry, arg: *mut u8) -> isize {
+    let args = [args as usize, size, 0, 0, 0];
+    // SAFETY: forwarded from this function's contract.
+    unsafe { trampoline(syscalls::Sysno::clone3 as usize, args, entry, arg) }
+}
+
+/// The calling thread's thread pointer, `tpidr_el0`.
+pub fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: reading tpidr_el0 is allowed at EL0 and has no side effects.
+    unsafe { asm!("mrs {}, tpidr_el0", out(reg) tp, options(nomem, nostack, preserves_flags)) };
+    tp
+}

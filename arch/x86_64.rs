@@ -1,0 +1,116 @@
+//! x86_64 backend: the only place where rawclone writes machine code for this architecture.
+//!
+//! `clone(2)` and `clone3(2)` return twice. In the parent they return like any syscall; in a child
+//! that was given a stack of its own they "return" on that new, empty stack, where no frame of the
+//! code that issued the syscall exists. So the child side must never leave the `asm!` block: it
+//! calls the entry function and hands its return value straight to `exit(2)`.
+//!
+//! Register facts this file relies on (see the x86_64 syscall ABI in `syscall(2)`):
+//! - number in `rax`, arguments in `rdi, rsi, rdx, r10, r8, r9`, result in `rax`;
+//! - `syscall` itself overwrites `rcx` (return rip) and `r11` (rflags), so no input may live there;
+//! - every other register survives the syscall, in the parent *and* in the child, which is how the
+//!   entry function and its argument reach the child.
+//! - the raw `clone` argument order is `(flags, newsp, parent_tid, child_tid, tls)`, unlike aarch64.
+
+use core::arch::asm;
+
+/// The function a child runs on its new stack; its return value becomes the `exit(2)` status.
+pub type ChildEntry = unsafe extern "C" fn(arg: *mut u8) -> i32;
+
+/// Issue a stack-switching clone syscall (`nr` is `clone` or `clone3`) and run `entry(arg)` in the
+/// child. The five raw arguments go to the kernel unchanged.
+///
+/// # Safety
+/// The arguments must describe a new, 16-byte-aligned stack for the child (directly for `clone`,
+/// through a `clone_args` for `clone3`); `entry` must be safe to run on it with `arg`.
+#[inline(always)]
+unsafe fn trampoline(nr: usize, a: [usize; 5], entry: ChildEntry, arg: *mut u8) -> isize {
+    let ret: isize;
+    // SAFETY: the caller guarantees the child gets a valid stack. The parent path touches no stack
+    // (`nostack`); the child path never falls through to the code after this block.
+    unsafe {
+        asm!(
+            "syscall",          // rax = syscall number; kernel: parent rax = child tid or -errno,
+                                //   child rax = 0 and rsp = the new stack top
+            "test rax, rax",    // zero only in the child
+            "jnz 2f",           // parent or error: leave the block with rax as the result
+            "xor ebp, ebp",     // child: rbp = 0 ends the frame-pointer chain for unwinders/debuggers
+            "mov rdi, r13",     // rdi = arg, the entry's first argument
+            "call r12",         // r12 = entry; rsp was 16-aligned, the call pushes the return address
+            "mov edi, eax",     // edi = the entry's i32 return value = the exit status
+            "mov eax, 60",      // rax = SYS_exit (ends this task only, as a thread's exit must)
+            "syscall",          // never returns
+            "ud2",              // unreachable: trap rather than run into the parent's code
+            "2:",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a[0],     // clone: flags          | clone3: struct clone_args *
+            in("rsi") a[1],     // clone: child stack top | clone3: sizeof(struct clone_args)
+            in("rdx") a[2],     // clone: parent_tid ptr
+            in("r10") a[3],     // clone: child_tid ptr
+            in("r8") a[4],      // clone: tls
+            in("r12") entry,    // survives the syscall into the child
+            in("r13") arg,      // survives the syscall into the child
+            lateout("rcx") _,   // clobbered by `syscall`
+            lateout("r11") _,   // clobbered by `syscall`
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Raw `clone(2)` onto a new stack; the child runs `entry(arg)` and exits with its return value.
+///
+/// Returns the child's tid (or the pidfd-independent result of the kernel) in the parent, or
+/// `-errno`. Never returns in the child.
+///
+/// # Safety
+/// `stack_top` must be the 16-byte-aligned top of memory that stays valid, and is used by nothing
+/// else, until the child exits or execs. `parent_tid`, `child_tid` and `tls` must be valid for the
+/// flags that use them. `entry` must be sound to run in the child with `arg`.
+pub unsafe fn clone(
+    flags: usize,
+    stack_top: *mut u8,
+    parent_tid: *mut i32,
+    child_tid: *mut i32,
+    tls: usize,
+    entry: ChildEntry,
+    arg: *mut u8,
+) -> isize {
+    let args = [
+        flags,
+        stack_top as usize,
+        parent_tid as usize,
+        child_tid as usize,
+        tls,
+    ];
+    // SAFETY: forwarded from this function's contract.
+    unsafe { trampoline(syscalls::Sysno::clone as usize, args, entry, arg) }
+}
+
+/// Raw `clone3(2)`; the child runs `entry(arg)` on the stack the `clone_args` describe and exits
+/// with its return value.
+///
+/// # Safety
+/// `args` must point to a valid `clone_args` of `size` bytes whose stack (lowest address plus size)
+/// stays valid and unused by anything else until the child exits or execs; see [`clone`].
+pub unsafe fn clone3(args: *mut u8, size: usize, entry: ChildEntry, arg: *mut u8) -> isize {
+    let args = [args as usize, size, 0, 0, 0];
+    // SAFETY: forwarded from this function's contract.
+    unsafe { trampoline(syscalls::Sysno::clone3 as usize, args, entry, arg) }
+}
+
+/// The calling thread's thread pointer (the `fs` base), read with `arch_prctl(ARCH_GET_FS)`.
+pub fn thread_pointer() -> usize {
+    const ARCH_GET_FS: usize = 0x1003;
+    let mut base: usize = 0;
+    // SAFETY: ARCH_GET_FS writes one usize to the address we pass, which is a live local.
+    let r = unsafe {
+        syscalls::syscall2(
+            syscalls::Sysno::arch_prctl,
+            ARCH_GET_FS,
+            &raw mut base as usize,
+        )
+    };
+    debug_assert!(r.is_ok());
+    base
+}

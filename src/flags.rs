@@ -1,0 +1,395 @@
+//! Clone flags and the rules that make a flag set valid, checked before any syscall.
+//!
+//! The rules here are the ones the kernel enforces in `copy_process()` and `clone3_args_valid()`
+//! (kernel/fork.c) on *every* kernel rawclone supports, so refusing early never refuses something
+//! the kernel would accept; `tests/rules.rs` asks the running kernel each question again and
+//! asserts it agrees. Rules that changed across versions are left to the kernel, whose errno comes
+//! back named:
+//! - `CLONE_NEWUSER | CLONE_PARENT` and `CLONE_NEWPID | CLONE_PARENT` are accepted, whatever
+//!   clone(2) says;
+//! - `CLONE_PIDFD | CLONE_THREAD` is accepted since Linux 6.9;
+//! - `CLONE_PARENT` from a (container) init is refused (`SIGNAL_UNKILLABLE`).
+//!
+//! Two rules are rawclone's own, as in the glibc wrapper: a `CLONE_VM` child needs a stack of its
+//! own, and the stack must hold the entry frame. The raw syscall accepts both mistakes and the child
+//! then scribbles over the parent's live stack.
+
+use core::fmt;
+use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
+use linux_raw_sys::general as k;
+
+/// A set of `CLONE_*` flags (without the exit signal, which is a [`crate::Signal`] of its own).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct CloneFlags(u64);
+
+macro_rules! clone_flags {
+    ($($(#[$doc:meta])* $name:ident = $value:expr;)*) => {
+        impl CloneFlags {
+            $( $(#[$doc])* pub const $name: CloneFlags = CloneFlags($value as u64); )*
+        }
+        const NAMES: &[(CloneFlags, &str)] = &[$((CloneFlags::$name, stringify!($name)),)*];
+    };
+}
+
+clone_flags! {
+    /// Share the address space (`CLONE_VM`).
+    VM = k::CLONE_VM;
+    /// Share root, cwd and umask (`CLONE_FS`).
+    FS = k::CLONE_FS;
+    /// Share the file descriptor table (`CLONE_FILES`).
+    FILES = k::CLONE_FILES;
+    /// Share the table of signal handlers (`CLONE_SIGHAND`); needs `VM`.
+    SIGHAND = k::CLONE_SIGHAND;
+    /// Return a pidfd for the child (`CLONE_PIDFD`).
+    PIDFD = k::CLONE_PIDFD;
+    /// Let a tracer trace the child too (`CLONE_PTRACE`).
+    PTRACE = k::CLONE_PTRACE;
+    /// Suspend the parent until the child execs or exits (`CLONE_VFORK`).
+    VFORK = k::CLONE_VFORK;
+    /// The child's parent is the caller's parent (`CLONE_PARENT`).
+    PARENT = k::CLONE_PARENT;
+    /// Put the child in the caller's thread group (`CLONE_THREAD`); needs `SIGHAND`.
+    THREAD = k::CLONE_THREAD;
+    /// New mount namespace (`CLONE_NEWNS`).
+    NEWNS = k::CLONE_NEWNS;
+    /// Share System V semaphore undo lists (`CLONE_SYSVSEM`).
+    SYSVSEM = k::CLONE_SYSVSEM;
+    /// Give the child a new thread pointer (`CLONE_SETTLS`).
+    SETTLS = k::CLONE_SETTLS;
+    /// Store the child's tid in the parent's memory (`CLONE_PARENT_SETTID`).
+    PARENT_SETTID = k::CLONE_PARENT_SETTID;
+    /// Zero the word at `child_tid` and futex-wake it when the child exits (`CLONE_CHILD_CLEARTID`).
+    CHILD_CLEARTID = k::CLONE_CHILD_CLEARTID;
+    /// Ignored by legacy clone, refused with `PIDFD` (`CLONE_DETACHED`).
+    DETACHED = k::CLONE_DETACHED;
+    /// A tracer cannot force `PTRACE` on the child (`CLONE_UNTRACED`).
+    UNTRACED = k::CLONE_UNTRACED;
+    /// Store the child's tid in the child's memory (`CLONE_CHILD_SETTID`).
+    CHILD_SETTID = k::CLONE_CHILD_SETTID;
+    /// New cgroup namespace (`CLONE_NEWCGROUP`).
+    NEWCGROUP = k::CLONE_NEWCGROUP;
+    /// New UTS namespace (`CLONE_NEWUTS`).
+    NEWUTS = k::CLONE_NEWUTS;
+    /// New IPC namespace (`CLONE_NEWIPC`).
+    NEWIPC = k::CLONE_NEWIPC;
+    /// New user namespace (`CLONE_NEWUSER`).
+    NEWUSER = k::CLONE_NEWUSER;
+    /// New PID namespace (`CLONE_NEWPID`).
+    NEWPID = k::CLONE_NEWPID;
+    /// New network namespace (`CLONE_NEWNET`).
+    NEWNET = k::CLONE_NEWNET;
+    /// Share the I/O context (`CLONE_IO`).
+    IO = k::CLONE_IO;
+    /// Reset every handler that is not `SIG_IGN` to the default in the child; clone3 only.
+    CLEAR_SIGHAND = k::CLONE_CLEAR_SIGHAND;
+    /// Start the child in the cgroup given by an fd; clone3 only.
+    INTO_CGROUP = k::CLONE_INTO_CGROUP;
+    /// New time namespace (`CLONE_NEWTIME`); clone3 only, its bit is the exit signal's on clone.
+    NEWTIME = k::CLONE_NEWTIME;
+}
+
+impl CloneFlags {
+    /// No flag: a fork-like child.
+    pub const EMPTY: CloneFlags = CloneFlags(0);
+    /// What a thread shares: the set glibc and musl use and the smallest qemu-user accepts.
+    pub const THREAD_SET: CloneFlags = CloneFlags(
+        k::CLONE_VM as u64
+            | k::CLONE_FS as u64
+            | k::CLONE_FILES as u64
+            | k::CLONE_SIGHAND as u64
+            | k::CLONE_THREAD as u64
+            | k::CLONE_SYSVSEM as u64,
+    );
+    /// Every namespace flag.
+    pub const NAMESPACES: CloneFlags = CloneFlags(
+        k::CLONE_NEWNS as u64
+            | k::CLONE_NEWCGROUP as u64
+            | k::CLONE_NEWUTS as u64
+            | k::CLONE_NEWIPC as u64
+            | k::CLONE_NEWUSER as u64
+            | k::CLONE_NEWPID as u64
+            | k::CLONE_NEWNET as u64
+            | k::CLONE_NEWTIME as u64,
+    );
+    /// Flags that only `clone3` can express.
+    pub const CLONE3_ONLY: CloneFlags =
+        CloneFlags(k::CLONE_CLEAR_SIGHAND | k::CLONE_INTO_CGROUP | k::CLONE_NEWTIME as u64);
+
+    /// The raw bits.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Flags from raw bits; bits with no name are kept and left to the kernel to judge.
+    pub const fn from_bits(bits: u64) -> CloneFlags {
+        CloneFlags(bits)
+    }
+
+    /// Whether every flag of `other` is set.
+    pub const fn contains(self, other: CloneFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any flag of `other` is set.
+    pub const fn intersects(self, other: CloneFlags) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// Whether no flag is set.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The union of both sets.
+    pub const fn union(self, other: CloneFlags) -> CloneFlags {
+        CloneFlags(self.0 | other.0)
+    }
+
+    /// The flags of `self` that are not in `other`.
+    pub const fn difference(self, other: CloneFlags) -> CloneFlags {
+        CloneFlags(self.0 & !other.0)
+    }
+}
+
+impl BitOr for CloneFlags {
+    type Output = CloneFlags;
+    fn bitor(self, rhs: CloneFlags) -> CloneFlags {
+        self.union(rhs)
+    }
+}
+
+impl BitOrAssign for CloneFlags {
+    fn bitor_assign(&mut self, rhs: CloneFlags) {
+        *self = self.union(rhs);
+    }
+}
+
+impl BitAnd for CloneFlags {
+    type Output = CloneFlags;
+    fn bitand(self, rhs: CloneFlags) -> CloneFlags {
+        CloneFlags(self.0 & rhs.0)
+    }
+}
+
+impl Not for CloneFlags {
+    type Output = CloneFlags;
+    fn not(self) -> CloneFlags {
+        CloneFlags(!self.0)
+    }
+}
+
+/// `CLONE_VM|CLONE_THREAD`, or `EMPTY` for none; unnamed bits print in hex.
+impl fmt::Display for CloneFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("EMPTY");
+        }
+        let mut rest = self.0;
+        let mut first = true;
+        for (flag, name) in NAMES {
+            if self.contains(*flag) {
+                f.write_str(if first { "CLONE_" } else { "|CLONE_" })?;
+                f.write_str(name)?;
+                rest &= !flag.0;
+                first = false;
+            }
+        }
+        if rest != 0 {
+            if !first {
+                f.write_str("|")?;
+            }
+            write!(f, "{rest:#x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for CloneFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Which syscall carries a request: the arguments each can express differ.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Syscall {
+    /// `clone3(2)` (Linux 5.3+).
+    Clone3,
+    /// Legacy `clone(2)`.
+    Clone,
+}
+
+/// One clone request, as the validator sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Request {
+    /// The flags.
+    pub flags: CloneFlags,
+    /// The raw exit signal (0 for none); on legacy clone it shares the flags' low byte.
+    pub exit_signal: u64,
+    /// Lowest address of the child's stack, 0 for none.
+    pub stack: usize,
+    /// Size of the child's stack in bytes.
+    pub stack_size: usize,
+    /// Bytes the child's entry frame needs at the top of that stack.
+    pub frame: usize,
+    /// Number of entries in the `set_tid` array (clone3 only).
+    pub set_tid_len: usize,
+    /// The syscall that will carry it.
+    pub syscall: Syscall,
+}
+
+/// A violated rule, named. Every rule but the last two is the kernel's own.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Rule {
+    /// `CLONE_THREAD` needs `CLONE_SIGHAND`.
+    ThreadNeedsSighand,
+    /// `CLONE_SIGHAND` needs `CLONE_VM`.
+    SighandNeedsVm,
+    /// `CLONE_CLEAR_SIGHAND` and `CLONE_SIGHAND` exclude each other.
+    ClearSighandExcludesSighand,
+    /// `CLONE_NEWNS` and `CLONE_FS` exclude each other.
+    NewnsExcludesFs,
+    /// `CLONE_NEWUSER` and `CLONE_FS` exclude each other.
+    NewuserExcludesFs,
+    /// `CLONE_NEWUSER` and `CLONE_THREAD` exclude each other.
+    NewuserExcludesThread,
+    /// `CLONE_NEWPID` and `CLONE_THREAD` exclude each other.
+    NewpidExcludesThread,
+    /// `CLONE_NEWIPC` and `CLONE_SYSVSEM` exclude each other.
+    NewipcExcludesSysvsem,
+    /// `CLONE_PIDFD` and `CLONE_DETACHED` exclude each other.
+    PidfdExcludesDetached,
+    /// On legacy clone the pidfd comes back through the parent_tid slot, so `CLONE_PIDFD` and
+    /// `CLONE_PARENT_SETTID` exclude each other there.
+    PidfdExcludesParentSettid,
+    /// clone3: an exit signal with `CLONE_THREAD` or `CLONE_PARENT`.
+    ExitSignalWithThreadOrParent,
+    /// An exit signal above 64 (clone3; on clone it must fit the flags' low byte).
+    ExitSignalOutOfRange,
+    /// clone3: a stack address without a size, or a size without an address.
+    StackWithoutSize,
+    /// A flag or argument that only clone3 can carry, on the legacy clone path.
+    NeedsClone3,
+    /// rawclone: a `CLONE_VM` child needs a stack of its own, or it runs on the parent's live one.
+    VmNeedsStack,
+    /// rawclone: the stack cannot hold the child's entry frame.
+    StackTooSmall,
+    /// rawclone: a gated child closes the parent's end of the handshake socket, which with
+    /// `CLONE_FILES` would close it for the parent too.
+    GateNeedsOwnFiles,
+    /// rawclone: `CLONE_THREAD` tasks are joined through their CLEARTID word, so they are made by
+    /// `Builder::spawn_thread`, and only threads are made there.
+    ThreadNeedsThreadSpawn,
+}
+
+impl Rule {
+    /// The rule in one sentence.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Rule::ThreadNeedsSighand => "CLONE_THREAD needs CLONE_SIGHAND",
+            Rule::SighandNeedsVm => "CLONE_SIGHAND needs CLONE_VM",
+            Rule::ClearSighandExcludesSighand => "CLONE_CLEAR_SIGHAND excludes CLONE_SIGHAND",
+            Rule::NewnsExcludesFs => "CLONE_NEWNS excludes CLONE_FS",
+            Rule::NewuserExcludesFs => "CLONE_NEWUSER excludes CLONE_FS",
+            Rule::NewuserExcludesThread => "CLONE_NEWUSER excludes CLONE_THREAD",
+            Rule::NewpidExcludesThread => "CLONE_NEWPID excludes CLONE_THREAD",
+            Rule::NewipcExcludesSysvsem => "CLONE_NEWIPC excludes CLONE_SYSVSEM",
+            Rule::PidfdExcludesDetached => "CLONE_PIDFD excludes CLONE_DETACHED",
+            Rule::PidfdExcludesParentSettid => {
+                "on legacy clone CLONE_PIDFD excludes CLONE_PARENT_SETTID (one shared slot)"
+            }
+            Rule::ExitSignalWithThreadOrParent => {
+                "clone3 refuses an exit signal with CLONE_THREAD or CLONE_PARENT"
+            }
+            Rule::ExitSignalOutOfRange => "the exit signal must be 0 or a signal in 1..=64",
+            Rule::StackWithoutSize => "clone3 needs a stack address and a size together",
+            Rule::NeedsClone3 => {
+                "CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, CLONE_NEWTIME and set_tid need clone3"
+            }
+            Rule::VmNeedsStack => "a CLONE_VM child needs a stack of its own",
+            Rule::StackTooSmall => "the stack is too small for the child's entry frame",
+            Rule::GateNeedsOwnFiles => "a gated child needs its own fd table (no CLONE_FILES)",
+            Rule::ThreadNeedsThreadSpawn => {
+                "CLONE_THREAD tasks come from Builder::spawn_thread, and only those"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Check `req` against every rule that holds on all supported kernels.
+///
+/// ```
+/// use rawclone::flags::{validate, CloneFlags, Request, Rule, Syscall};
+/// let req = Request {
+///     flags: CloneFlags::VM | CloneFlags::THREAD,
+///     exit_signal: 0,
+///     stack: 0x10000,
+///     stack_size: 0x10000,
+///     frame: 64,
+///     set_tid_len: 0,
+///     syscall: Syscall::Clone3,
+/// };
+/// assert_eq!(validate(&req), Err(Rule::ThreadNeedsSighand));
+/// ```
+pub fn validate(req: &Request) -> Result<(), Rule> {
+    use CloneFlags as F;
+    let f = req.flags;
+    let both = |a: F, b: F| f.contains(a.union(b));
+    let clone3 = req.syscall == Syscall::Clone3;
+
+    if f.contains(F::THREAD) && !f.contains(F::SIGHAND) {
+        return Err(Rule::ThreadNeedsSighand);
+    }
+    if f.contains(F::SIGHAND) && !f.contains(F::VM) {
+        return Err(Rule::SighandNeedsVm);
+    }
+    if both(F::CLEAR_SIGHAND, F::SIGHAND) {
+        return Err(Rule::ClearSighandExcludesSighand);
+    }
+    if both(F::NEWNS, F::FS) {
+        return Err(Rule::NewnsExcludesFs);
+    }
+    if both(F::NEWUSER, F::FS) {
+        return Err(Rule::NewuserExcludesFs);
+    }
+    if both(F::NEWUSER, F::THREAD) {
+        return Err(Rule::NewuserExcludesThread);
+    }
+    if both(F::NEWPID, F::THREAD) {
+        return Err(Rule::NewpidExcludesThread);
+    }
+    if both(F::NEWIPC, F::SYSVSEM) {
+        return Err(Rule::NewipcExcludesSysvsem);
+    }
+    if both(F::PIDFD, F::DETACHED) {
+        return Err(Rule::PidfdExcludesDetached);
+    }
+    if !clone3 && both(F::PIDFD, F::PARENT_SETTID) {
+        return Err(Rule::PidfdExcludesParentSettid);
+    }
+    if req.exit_signal > u64::from(crate::signal::NSIG) {
+        return Err(Rule::ExitSignalOutOfRange);
+    }
+    if clone3 && req.exit_signal != 0 && f.intersects(F::THREAD | F::PARENT) {
+        return Err(Rule::ExitSignalWithThreadOrParent);
+    }
+    if clone3 && ((req.stack == 0) != (req.stack_size == 0)) {
+        return Err(Rule::StackWithoutSize);
+    }
+    if !clone3 && (f.intersects(F::CLONE3_ONLY) || req.set_tid_len != 0) {
+        return Err(Rule::NeedsClone3);
+    }
+    if f.contains(F::VM) && req.stack == 0 {
+        return Err(Rule::VmNeedsStack);
+    }
+    if req.stack != 0 && req.stack_size < req.frame {
+        return Err(Rule::StackTooSmall);
+    }
+    Ok(())
+}

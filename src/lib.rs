@@ -1,0 +1,59 @@
+//! # rawclone
+//!
+//! A `no_std`, libc-free runtime over `clone(2)` and `clone3(2)` for x86_64 and aarch64 Linux. It
+//! makes every shape of task the kernel can make: fork-like children, threads, chimeras
+//! (processes that share one address space), vfork-style spawns and namespaced children, through
+//! its own per-architecture `asm!` trampolines, with a typed answer whenever the kernel (or an
+//! emulator) says no.
+//!
+//! | mode | function | flags | join |
+//! |---|---|---|---|
+//! | fork via clone | [`fork`] | `SIGCHLD`, no stack | `waitid` |
+//! | chimera | [`chimera`] | `CLONE_VM`, own stack | `waitid` |
+//! | thread | [`thread`] | [`CloneFlags::THREAD_SET`] | futex on the CLEARTID word |
+//! | vfork + exec | [`vfork_exec`] | `CLONE_VM \| CLONE_VFORK` | `waitid` |
+//! | any composition | [`Builder`] | yours | `waitid` / pidfd |
+//! | user-namespace root | [`ns::spawn_as_root`] | `CLONE_NEWUSER` + id maps | `waitid` |
+//!
+//! ## What child code may do
+//! In a std process, a child that shares memory also shares the parent's thread pointer unless
+//! `CLONE_SETTLS` gives it another, so libc calls, `println!`, allocation, `thread_local!` and
+//! panics are off limits in it: use [`sys`] and atomics. That is why every function that runs a
+//! closure in a child is `unsafe`, with the rules in its `# Safety` section.
+//!
+//! ## Layers
+//! `arch/` (trampolines) → [`flags`] (the rules) → [`sys`] (raw syscalls) → [`stack`], [`sync`] →
+//! [`Builder`] (validate, mask signals, clone3 or clone) → modes ([`fork`], [`chimera`],
+//! [`thread`], [`vfork_exec`], [`ns`]).
+#![no_std]
+#![warn(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("rawclone supports x86_64 and aarch64");
+
+#[cfg_attr(target_arch = "x86_64", path = "../arch/x86_64.rs")]
+#[cfg_attr(target_arch = "aarch64", path = "../arch/aarch64.rs")]
+pub mod arch;
+
+mod clone;
+pub mod error;
+pub mod flags;
+mod modes;
+pub mod ns;
+pub mod signal;
+pub mod stack;
+pub mod sync;
+pub mod sys;
+mod task;
+
+pub use clone::{Builder, MIN_CHILD_FRAME, clone3_available};
+pub use error::{Errno, Error, Result};
+pub use flags::{CloneFlags, Rule, Syscall};
+pub use modes::{Fork, chimera, fork, thread, vfork_exec};
+pub use signal::{SigSet, Signal};
+pub use stack::Stack;
+pub use task::{Child, ExitStatus, Thread};

@@ -1,0 +1,188 @@
+//! The shapes of task the seeds ask for, each a thin, documented layer over [`Builder`].
+//!
+//! | mode | flags | join |
+//! |---|---|---|
+//! | [`fork`] | `SIGCHLD`, no stack: returns twice | `waitid` |
+//! | [`chimera`] | `CLONE_VM` + `SIGCHLD`, own stack | `waitid` |
+//! | [`thread`] | [`CloneFlags::THREAD_SET`] + `PARENT_SETTID` + `CHILD_CLEARTID` | futex on the CLEARTID word |
+//! | [`vfork_exec`] | `CLONE_VM \| CLONE_VFORK` + `SIGCHLD`, own stack | `waitid` |
+//! | [`Builder::spawn`] | any composition without `CLONE_THREAD` | `waitid` / pidfd |
+
+use crate::clone::{Builder, clone_error};
+use crate::error::{Error, Result};
+use crate::flags::{CloneFlags, Syscall};
+use crate::signal::SigSet;
+use crate::stack::Stack;
+use crate::sys::{self, Pid};
+use crate::task::{Child, Thread};
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicI32, Ordering};
+use linux_raw_sys::general as k;
+use syscalls::{Errno, Sysno};
+
+/// Which side of a [`fork`] this is.
+#[derive(Debug)]
+pub enum Fork {
+    /// The caller, holding the child's handle.
+    Parent(Child<'static>),
+    /// The new process. It must end with [`sys::exit`] or `exec`, never by returning into code
+    /// that expects to be the parent (test harnesses, destructors of the parent's state).
+    Child,
+}
+
+/// Seed task 1, fork via clone: `clone(SIGCHLD)` with no new stack, so the call returns twice,
+/// once in each process, each with its own copy of memory.
+///
+/// ```
+/// use rawclone::{fork, sys, ExitStatus, Fork};
+/// // SAFETY: the child only issues raw syscalls and exits.
+/// match unsafe { fork()? } {
+///     Fork::Child => sys::exit(sys::getpid() & 0x7f),
+///     Fork::Parent(child) => {
+///         let expect = child.pid() & 0x7f;
+///         assert_eq!(child.wait()?, ExitStatus::Exited(expect));
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+///
+/// # Safety
+/// In a multi-threaded parent the child is a copy with a single thread: until it execs or exits it
+/// may only do what is async-signal-safe (no allocation, no locks another thread might hold). The
+/// child must never unwind or return into the parent's logic.
+pub unsafe fn fork() -> Result<Fork> {
+    let old = sys::set_signal_mask(SigSet::FULL).map_err(|e| Error::sys("rt_sigprocmask", e))?;
+    // A fork-like clone without CLONE_VM and without a stack: sound to return twice, because the
+    // child continues on its own copy of this very stack. Legacy clone and clone3 behave alike
+    // here, so the older, universally available call is used.
+    // SAFETY: no pointers are passed; the child's memory is a copy of ours.
+    let ret = unsafe { syscalls::syscall5(Sysno::clone, k::SIGCHLD as usize, 0, 0, 0, 0) };
+    let _ = sys::set_signal_mask(old);
+    match ret {
+        Ok(0) => Ok(Fork::Child),
+        Ok(pid) => Ok(Fork::Parent(Child::new(
+            pid as Pid,
+            None,
+            None,
+            CloneFlags::EMPTY,
+        ))),
+        Err(e) => Err(clone_error(e, CloneFlags::EMPTY, Syscall::Clone)),
+    }
+}
+
+/// Seed task 2, the process-thread chimera: `CLONE_VM` with `SIGCHLD` on a stack of its own. A
+/// separate process (own pid, own signal handlers, own fd table) whose writes the parent sees.
+///
+/// ```
+/// use core::sync::atomic::{AtomicI32, Ordering};
+/// use rawclone::{chimera, sys, ExitStatus, Stack};
+/// static SEEN: AtomicI32 = AtomicI32::new(0);
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the child uses only raw syscalls and an atomic.
+/// let child = unsafe { chimera(&mut stack, || { SEEN.store(sys::getpid(), Ordering::SeqCst); 0 })? };
+/// let pid = child.pid();
+/// assert_eq!(child.wait()?, ExitStatus::Exited(0));
+/// assert_eq!(SEEN.load(Ordering::SeqCst), pid);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+///
+/// # Safety
+/// See [`Builder::spawn`] with `CLONE_VM`: `f` shares this process's memory and thread pointer.
+pub unsafe fn chimera<'s, F>(stack: &'s mut Stack<'_>, f: F) -> Result<Child<'s>>
+where
+    F: FnOnce() -> i32 + Send,
+{
+    // SAFETY: forwarded from this function's contract.
+    unsafe { Builder::new().flags(CloneFlags::VM).spawn(stack, f) }
+}
+
+/// Seed task 3, a real thread: [`CloneFlags::THREAD_SET`], same tgid, own tid; the join waits on
+/// the CLEARTID word and returns the closure's value.
+///
+/// ```
+/// use rawclone::{sys, thread, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the thread uses only raw syscalls.
+/// let t = unsafe { thread(&mut stack, || sys::getpid() as usize)? };
+/// assert_eq!(t.join(), sys::getpid() as usize);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+///
+/// # Safety
+/// See [`Builder::spawn_thread`].
+pub unsafe fn thread<'s, F>(stack: &'s mut Stack<'_>, f: F) -> Result<Thread<'s>>
+where
+    F: FnOnce() -> usize + Send,
+{
+    // SAFETY: forwarded from this function's contract.
+    unsafe { Builder::thread().spawn_thread(stack, f) }
+}
+
+/// Stack for the vfork child: it only builds nothing and calls execve.
+const VFORK_STACK: usize = 32 * 1024;
+
+/// A vfork-style spawn: `CLONE_VM | CLONE_VFORK` on a small stack of its own; the child resets
+/// signal handlers, restores the signal mask and execs `path` with `argv` and `envp`. The caller
+/// is suspended until then. If the exec fails, its errno comes back as [`Error::Exec`] through
+/// the shared memory and the child is reaped: no child that "exits 127" to decode.
+///
+/// ```
+/// use rawclone::{vfork_exec, Error, ExitStatus};
+/// let child = vfork_exec(c"/bin/sh", &[c"sh", c"-c", c"exit 3"], &[])?;
+/// assert_eq!(child.wait()?, ExitStatus::Exited(3));
+/// let missing = vfork_exec(c"/nonexistent", &[c"x"], &[]);
+/// assert!(matches!(missing, Err(Error::Exec(e)) if e == rawclone::Errno::ENOENT));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub fn vfork_exec(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'static>> {
+    let mut stack = Stack::map(VFORK_STACK + (argv.len() + envp.len() + 2) * size_of::<usize>())?;
+    let argv_ptrs = pointer_array(&mut stack, argv)?;
+    let envp_ptrs = pointer_array(&mut stack, envp)?;
+    let failure = AtomicI32::new(0);
+    let failure_ref = &failure;
+    let exec = move || {
+        // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings that the parent,
+        // suspended by CLONE_VFORK, keeps alive.
+        let errno = unsafe { sys::execve(path, argv_ptrs, envp_ptrs) };
+        failure_ref.store(errno.into_raw(), Ordering::Relaxed);
+        127
+    };
+    // SAFETY: the child only calls execve and stores to an atomic: no thread-local state, no
+    // allocation; handlers are reset before the mask is restored, so no parent handler can run in
+    // it; the parent sleeps until it has exec'd or exited, so `failure`, the arrays and the strings
+    // outlive its use of them. The stack is dropped only after that.
+    let child = unsafe {
+        Builder::new()
+            .flags(CloneFlags::VM | CloneFlags::VFORK)
+            .reset_signal_handlers()
+            .spawn(&mut stack, exec)?
+    };
+    // Past CLONE_VFORK: the child has exec'd (the stack is no longer its) or exited.
+    let child = child.unborrow();
+    match failure.load(Ordering::Relaxed) {
+        0 => Ok(child),
+        errno => {
+            let _ = child.wait();
+            Err(Error::Exec(Errno::new(errno)))
+        }
+    }
+}
+
+/// Write `items` as a NULL-terminated array of pointers into the bottom of `stack`.
+fn pointer_array(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const u8> {
+    let bytes = (items.len() + 1) * size_of::<usize>();
+    let Some(low) = stack.reserve_bottom(bytes) else {
+        return Err(Error::Rule(
+            crate::flags::Rule::StackTooSmall,
+            CloneFlags::VFORK,
+        ));
+    };
+    let array = low.cast::<*const u8>();
+    for (i, item) in items.iter().enumerate() {
+        // SAFETY: `array` has room for items.len() + 1 pointers, reserved above.
+        unsafe { array.add(i).write(item.as_ptr().cast()) };
+    }
+    // SAFETY: as above: the last slot.
+    unsafe { array.add(items.len()).write(core::ptr::null()) };
+    Ok(array.cast_const())
+}

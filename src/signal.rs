@@ -1,0 +1,99 @@
+//! Signal numbers as a checked type, and signal sets for masking across a clone.
+//!
+//! A child's exit signal, a signal sent through a pidfd and a signal that killed a child are all
+//! the same kind of number, 1..=64 on Linux (`signal(7)`); [`Signal`] holds only those.
+
+use core::fmt;
+use linux_raw_sys::general as k;
+
+/// A signal number in 1..=64.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Signal(u8);
+
+/// The highest signal number Linux has (`_NSIG`) on the architectures rawclone supports.
+pub const NSIG: u32 = 64;
+
+macro_rules! signals {
+    ($($name:ident),* $(,)?) => {
+        impl Signal {
+            $(
+                #[doc = concat!("`", stringify!($name), "`")]
+                pub const $name: Signal = Signal(k::$name as u8);
+            )*
+        }
+        fn standard_name(n: u8) -> Option<&'static str> {
+            $( if n == k::$name as u8 { return Some(stringify!($name)); } )*
+            None
+        }
+    };
+}
+
+signals!(
+    SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGUSR1, SIGSEGV,
+    SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU,
+    SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR, SIGSYS,
+);
+
+impl Signal {
+    /// The signal numbered `n`, or `None` outside 1..=64.
+    ///
+    /// ```
+    /// use rawclone::Signal;
+    /// assert_eq!(Signal::new(17), Some(Signal::SIGCHLD));
+    /// assert_eq!(Signal::new(0), None);
+    /// assert_eq!(Signal::new(65), None);
+    /// ```
+    pub const fn new(n: u32) -> Option<Signal> {
+        if n >= 1 && n <= NSIG {
+            Some(Signal(n as u8))
+        } else {
+            None
+        }
+    }
+
+    /// The raw number.
+    pub const fn number(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The conventional name (`"SIGCHLD"`), or `None` for a real-time signal.
+    pub fn name(self) -> Option<&'static str> {
+        standard_name(self.0)
+    }
+}
+
+impl fmt::Debug for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "SIGRTMIN+{}", self.0 as u32 - k::SIGRTMIN),
+        }
+    }
+}
+
+/// A kernel signal set (`kernel_sigset_t`): bit `n - 1` stands for signal `n`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct SigSet(pub u64);
+
+impl SigSet {
+    /// Every signal. The kernel silently keeps SIGKILL and SIGSTOP unblockable.
+    pub const FULL: SigSet = SigSet(!0);
+    /// No signal.
+    pub const EMPTY: SigSet = SigSet(0);
+
+    /// Whether `sig` is in the set.
+    pub const fn contains(self, sig: Signal) -> bool {
+        self.0 & (1 << (sig.0 - 1)) != 0
+    }
+
+    /// The set with `sig` added.
+    pub const fn with(self, sig: Signal) -> SigSet {
+        SigSet(self.0 | (1 << (sig.0 - 1)))
+    }
+}

@@ -1,0 +1,422 @@
+//! Typed wrappers over the raw syscalls rawclone needs, for every call that returns normally.
+//!
+//! Each wrapper issues exactly one syscall through the `syscalls` crate (no libc, no `errno`
+//! thread-local) and returns the kernel's answer as a `Result` whose error is the named [`Errno`].
+//! They are safe to call from a raw child that shares the parent's memory and thread pointer,
+//! because none of them touches thread-local state or allocates.
+
+use crate::signal::{SigSet, Signal};
+use core::ffi::CStr;
+use core::sync::atomic::AtomicU32;
+use linux_raw_sys::general as k;
+use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, syscall5};
+
+/// A process or thread id as the kernel hands it out.
+pub type Pid = i32;
+
+/// An owned file descriptor, closed on drop.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Fd(i32);
+
+impl Fd {
+    /// Take ownership of `fd`.
+    ///
+    /// # Safety
+    /// `fd` must be an open descriptor that nothing else will close.
+    pub const unsafe fn from_raw(fd: i32) -> Fd {
+        Fd(fd)
+    }
+
+    /// The raw number, still owned by `self`.
+    pub const fn as_raw(&self) -> i32 {
+        self.0
+    }
+
+    /// Give up ownership without closing.
+    pub fn into_raw(self) -> i32 {
+        let fd = self.0;
+        core::mem::forget(self);
+        fd
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // Errors other than EBADF still release the descriptor (close(2)); nothing to do with them.
+        let _ = close(self.0);
+    }
+}
+
+/// `write(2)`.
+pub fn write(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel reads at most `buf.len()` bytes from a live slice.
+    unsafe { syscall3(Sysno::write, fd as usize, buf.as_ptr() as usize, buf.len()) }
+}
+
+/// `read(2)`.
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into a live, exclusive slice.
+    unsafe {
+        syscall3(
+            Sysno::read,
+            fd as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )
+    }
+}
+
+/// `close(2)`.
+pub fn close(fd: i32) -> Result<(), Errno> {
+    // SAFETY: closing a descriptor touches no memory of ours.
+    unsafe { syscall1(Sysno::close, fd as usize) }.map(drop)
+}
+
+/// `exit(2)`: ends the calling thread only (the whole process if it is the only thread).
+pub fn exit(code: i32) -> ! {
+    // SAFETY: exit never returns and touches no memory of ours.
+    unsafe {
+        let _ = syscall1(Sysno::exit, code as usize);
+    }
+    unreachable!("exit returned")
+}
+
+/// `exit_group(2)`: ends every thread of the process.
+pub fn exit_group(code: i32) -> ! {
+    // SAFETY: exit_group never returns and touches no memory of ours.
+    unsafe {
+        let _ = syscall1(Sysno::exit_group, code as usize);
+    }
+    unreachable!("exit_group returned")
+}
+
+macro_rules! id_getters {
+    ($($(#[$doc:meta])* $name:ident),*) => {$(
+        $(#[$doc])*
+        pub fn $name() -> i32 {
+            // SAFETY: these calls take no arguments, touch no memory and cannot fail.
+            unsafe { syscall0(Sysno::$name) }.unwrap_or(0) as i32
+        }
+    )*};
+}
+
+id_getters!(
+    /// `getpid(2)`: the thread-group id.
+    getpid,
+    /// `gettid(2)`: the calling task's own id.
+    gettid,
+    /// `getppid(2)`.
+    getppid,
+    /// `getuid(2)`.
+    getuid,
+    /// `getgid(2)`.
+    getgid,
+    /// `geteuid(2)`.
+    geteuid
+);
+
+/// `kill(2)`.
+pub fn kill(pid: Pid, sig: Signal) -> Result<(), Errno> {
+    // SAFETY: sending a signal touches no memory of ours.
+    unsafe { syscall2(Sysno::kill, pid as usize, sig.number() as usize) }.map(drop)
+}
+
+/// `pidfd_send_signal(2)` with no siginfo and no flags.
+pub fn pidfd_send_signal(pidfd: &Fd, sig: Signal) -> Result<(), Errno> {
+    // SAFETY: a null siginfo is allowed; no memory of ours is touched.
+    unsafe {
+        syscall4(
+            Sysno::pidfd_send_signal,
+            pidfd.as_raw() as usize,
+            sig.number() as usize,
+            0,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+/// The part of `siginfo_t` that `waitid(2)` fills, laid out as on every 64-bit Linux.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct WaitInfo {
+    /// `si_signo`: SIGCHLD when a child was found.
+    pub signo: i32,
+    /// `si_errno`.
+    pub errno: i32,
+    /// `si_code`: one of the `CLD_*` values.
+    pub code: i32,
+    _pad: i32,
+    /// `si_pid`: 0 with `WNOHANG` when no child had changed state.
+    pub pid: i32,
+    /// `si_uid`.
+    pub uid: u32,
+    /// `si_status`: exit status or signal number, depending on `code`.
+    pub status: i32,
+    _rest: [u8; 100],
+}
+
+const _: () = assert!(size_of::<WaitInfo>() == size_of::<k::siginfo_t>());
+
+/// Which children `waitid(2)` looks at.
+#[derive(Clone, Copy, Debug)]
+pub enum WaitId<'a> {
+    /// `P_PID`.
+    Pid(Pid),
+    /// `P_PIDFD` (Linux 5.4+).
+    PidFd(&'a Fd),
+    /// `P_ALL`.
+    All,
+}
+
+/// `waitid(2)`. `options` are `WEXITED`, `WNOHANG`, `WNOWAIT`, `__WALL`, … from linux-raw-sys.
+pub fn waitid(id: WaitId<'_>, options: u32) -> Result<WaitInfo, Errno> {
+    let (idtype, raw) = match id {
+        WaitId::Pid(pid) => (k::P_PID, pid as usize),
+        WaitId::PidFd(fd) => (k::P_PIDFD, fd.as_raw() as usize),
+        WaitId::All => (k::P_ALL, 0),
+    };
+    // SAFETY: all-zero is a valid WaitInfo (plain integers).
+    let mut info: WaitInfo = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel writes one siginfo_t, which `info` is sized for; rusage is null.
+    unsafe {
+        syscall5(
+            Sysno::waitid,
+            idtype as usize,
+            raw,
+            &raw mut info as usize,
+            options as usize,
+            0,
+        )
+    }?;
+    Ok(info)
+}
+
+/// `futex(FUTEX_WAIT)` on a word shared across processes: sleep while `*word == expected`.
+///
+/// The *shared* (not `FUTEX_PRIVATE_FLAG`) variant, because the kernel's CLEARTID wake on thread
+/// exit is a shared wake and never reaches a private waiter.
+pub fn futex_wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
+    // SAFETY: the kernel only reads the word, which `word` keeps alive; no timeout.
+    unsafe {
+        syscall4(
+            Sysno::futex,
+            word.as_ptr() as usize,
+            k::FUTEX_WAIT as usize,
+            expected as usize,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+/// `futex(FUTEX_WAKE)`: wake up to `n` waiters on `word`; returns how many woke.
+pub fn futex_wake(word: &AtomicU32, n: u32) -> Result<usize, Errno> {
+    // SAFETY: FUTEX_WAKE only uses the address as a key.
+    unsafe {
+        syscall3(
+            Sysno::futex,
+            word.as_ptr() as usize,
+            k::FUTEX_WAKE as usize,
+            n as usize,
+        )
+    }
+}
+
+/// Anonymous private `mmap(2)` of `len` bytes with `prot`; `extra` flags are ORed in.
+pub fn mmap_anonymous(len: usize, prot: u32, extra: u32) -> Result<*mut u8, Errno> {
+    let flags = k::MAP_PRIVATE | k::MAP_ANONYMOUS | extra;
+    // SAFETY: a fresh anonymous mapping at a kernel-chosen address aliases nothing of ours.
+    unsafe {
+        syscalls::syscall6(
+            Sysno::mmap,
+            0,
+            len,
+            prot as usize,
+            flags as usize,
+            usize::MAX,
+            0,
+        )
+    }
+    .map(|p| p as *mut u8)
+}
+
+/// `munmap(2)`.
+///
+/// # Safety
+/// Nothing may use `[addr, addr + len)` afterwards.
+pub unsafe fn munmap(addr: *mut u8, len: usize) -> Result<(), Errno> {
+    // SAFETY: the caller guarantees the range is no longer used.
+    unsafe { syscall2(Sysno::munmap, addr as usize, len) }.map(drop)
+}
+
+/// `mprotect(2)`.
+///
+/// # Safety
+/// Nothing may rely on the old protection of `[addr, addr + len)`.
+pub unsafe fn mprotect(addr: *mut u8, len: usize, prot: u32) -> Result<(), Errno> {
+    // SAFETY: the caller guarantees the change breaks no live access.
+    unsafe { syscall3(Sysno::mprotect, addr as usize, len, prot as usize) }.map(drop)
+}
+
+/// `rt_sigprocmask(SIG_SETMASK)`: install `set` as the thread's mask, return the previous one.
+pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
+    let mut old = SigSet::EMPTY;
+    // SAFETY: the kernel reads 8 bytes from `set` and writes 8 into `old`, both live locals.
+    unsafe {
+        syscall4(
+            Sysno::rt_sigprocmask,
+            k::SIG_SETMASK as usize,
+            &raw const set as usize,
+            &raw mut old as usize,
+            size_of::<SigSet>(),
+        )
+    }?;
+    Ok(old)
+}
+
+/// What a signal does when it arrives, as far as rawclone needs to know.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Disposition {
+    /// `SIG_DFL`.
+    Default,
+    /// `SIG_IGN`.
+    Ignore,
+    /// A handler function at this address.
+    Handler(usize),
+}
+
+fn sigaction(sig: Signal, new: Option<&k::kernel_sigaction>) -> Result<Disposition, Errno> {
+    // SAFETY: all-zero is a valid kernel_sigaction (SIG_DFL, no flags).
+    let mut old: k::kernel_sigaction = unsafe { core::mem::zeroed() };
+    let new_ptr = new.map_or(0, |n| n as *const _ as usize);
+    // SAFETY: the kernel reads `new` (if any) and writes `old`, both live for the call.
+    unsafe {
+        syscall4(
+            Sysno::rt_sigaction,
+            sig.number() as usize,
+            new_ptr,
+            &raw mut old as usize,
+            size_of::<SigSet>(),
+        )
+    }?;
+    Ok(match old.sa_handler_kernel.map(|h| h as usize) {
+        None => Disposition::Default,
+        Some(1) => Disposition::Ignore,
+        Some(addr) => Disposition::Handler(addr),
+    })
+}
+
+/// Read a signal's disposition with `rt_sigaction(2)`.
+pub fn signal_disposition(sig: Signal) -> Result<Disposition, Errno> {
+    sigaction(sig, None)
+}
+
+/// Set a signal to `SIG_DFL` or `SIG_IGN` (no handler, so no restorer is needed); returns the
+/// previous disposition. `Disposition::Handler` is refused with EINVAL.
+pub fn set_signal_disposition(sig: Signal, to: Disposition) -> Result<Disposition, Errno> {
+    // SAFETY: all-zero is a valid kernel_sigaction (SIG_DFL, no flags).
+    let mut act: k::kernel_sigaction = unsafe { core::mem::zeroed() };
+    act.sa_handler_kernel = match to {
+        Disposition::Default => None,
+        // SAFETY: SIG_IGN is the kernel's sentinel value 1, never called as a function.
+        Disposition::Ignore => unsafe {
+            core::mem::transmute::<usize, k::__kernel_sighandler_t>(1)
+        },
+        Disposition::Handler(_) => return Err(Errno::EINVAL),
+    };
+    sigaction(sig, Some(&act))
+}
+
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: message boundaries kept, and a peer that
+/// dies reads as end-of-file on the other side.
+pub fn seqpacket_pair() -> Result<(Fd, Fd), Errno> {
+    use linux_raw_sys::net;
+    let mut fds = [0i32; 2];
+    // SAFETY: the kernel writes two ints into `fds`.
+    unsafe {
+        syscall4(
+            Sysno::socketpair,
+            net::AF_UNIX as usize,
+            (net::SOCK_SEQPACKET | k::O_CLOEXEC) as usize,
+            0,
+            fds.as_mut_ptr() as usize,
+        )
+    }?;
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (Fd::from_raw(fds[0]), Fd::from_raw(fds[1])) })
+}
+
+/// `openat(AT_FDCWD, path, flags | O_CLOEXEC)`.
+pub fn open(path: &CStr, flags: u32) -> Result<Fd, Errno> {
+    // SAFETY: `path` is NUL-terminated and lives for the call.
+    let fd = unsafe {
+        syscall4(
+            Sysno::openat,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            (flags | k::O_CLOEXEC) as usize,
+            0o644,
+        )
+    }?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { Fd::from_raw(fd as i32) })
+}
+
+/// `chdir(2)`.
+pub fn chdir(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated and lives for the call.
+    unsafe { syscall1(Sysno::chdir, path.as_ptr() as usize) }.map(drop)
+}
+
+/// `getcwd(2)`: the working directory, written into `buf`, without its NUL.
+pub fn getcwd(buf: &mut [u8]) -> Result<&[u8], Errno> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into a live, exclusive slice.
+    let n = unsafe { syscall2(Sysno::getcwd, buf.as_mut_ptr() as usize, buf.len()) }?;
+    Ok(&buf[..n.saturating_sub(1)])
+}
+
+/// `execve(2)`: returns only on failure.
+///
+/// # Safety
+/// `argv` and `envp` must be NULL-terminated arrays of pointers to NUL-terminated strings.
+pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8) -> Errno {
+    // SAFETY: forwarded from this function's contract.
+    let r = unsafe {
+        syscall3(
+            Sysno::execve,
+            path.as_ptr() as usize,
+            argv as usize,
+            envp as usize,
+        )
+    };
+    r.err().unwrap_or(Errno::EINVAL)
+}
+
+/// The effective capability set (bits `CAP_*`) of the calling thread, from `capget(2)`.
+pub fn effective_capabilities() -> Result<u64, Errno> {
+    let mut header = k::__user_cap_header_struct {
+        version: k::_LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [k::__user_cap_data_struct {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: version 3 reads the header and writes two data structs, both live locals.
+    unsafe {
+        syscall2(
+            Sysno::capget,
+            &raw mut header as usize,
+            data.as_mut_ptr() as usize,
+        )
+    }?;
+    Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
+}
+
+/// `fcntl(fd, F_GETFD)`: whether `fd` is open (and its descriptor flags).
+pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
+    // SAFETY: F_GETFD touches no memory.
+    unsafe { syscall2(Sysno::fcntl, fd as usize, k::F_GETFD as usize) }.map(|f| f as u32)
+}

@@ -1,0 +1,240 @@
+//! Handles to created tasks, and how each is joined.
+//!
+//! - A [`Child`] (any task outside the caller's thread group) is joined with `waitid(2)`, through
+//!   its pidfd when it has one. Dropping an unjoined `Child` kills it with SIGKILL and reaps it, so
+//!   no zombie outlives its handle; a memory-sharing child is gone before its stack is released.
+//! - A [`Thread`] is joined by waiting on its `CLONE_CHILD_CLEARTID` word; dropping an unjoined
+//!   `Thread` joins it (a single thread cannot be killed without killing the whole process).
+
+use crate::error::{Error, Result};
+use crate::flags::CloneFlags;
+use crate::signal::Signal;
+use crate::sync::{self, Gate};
+use crate::sys::{self, Fd, Pid, WaitId, WaitInfo};
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::sync::atomic::AtomicU32;
+use linux_raw_sys::general as k;
+use syscalls::Errno;
+
+/// How a child process ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ExitStatus {
+    /// It called `exit` (or returned) with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled {
+        /// The signal.
+        signal: Signal,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
+}
+
+impl ExitStatus {
+    /// Whether it exited with status 0.
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+
+    fn from_wait(info: &WaitInfo) -> ExitStatus {
+        let signal = |dumped| ExitStatus::Signaled {
+            signal: Signal::new(info.status as u32).unwrap_or(Signal::SIGKILL),
+            core_dumped: dumped,
+        };
+        match info.code as u32 {
+            k::CLD_KILLED => signal(false),
+            k::CLD_DUMPED => signal(true),
+            _ => ExitStatus::Exited(info.status),
+        }
+    }
+}
+
+/// A child process: its pid, its pidfd if asked for, and the borrow of the stack it may run on.
+#[derive(Debug)]
+pub struct Child<'s> {
+    pid: Pid,
+    pidfd: Option<Fd>,
+    gate: Option<Gate>,
+    flags: CloneFlags,
+    reaped: bool,
+    _stack: PhantomData<&'s mut [u8]>,
+}
+
+impl Child<'_> {
+    pub(crate) fn new(pid: Pid, pidfd: Option<Fd>, gate: Option<Gate>, flags: CloneFlags) -> Self {
+        Child {
+            pid,
+            pidfd,
+            gate,
+            flags,
+            reaped: false,
+            _stack: PhantomData,
+        }
+    }
+
+    /// The same child, no longer tied to a stack borrow: for a child that is known to have left
+    /// its stack (it exec'd, or never shared memory).
+    pub(crate) fn unborrow(mut self) -> Child<'static> {
+        let detached = Child::new(self.pid, self.pidfd.take(), self.gate.take(), self.flags);
+        self.reaped = true; // ownership of the reap moved to `detached`
+        detached
+    }
+
+    /// The child's pid, as the parent sees it.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The pidfd, if the child was created with `CLONE_PIDFD`.
+    pub fn pidfd(&self) -> Option<&Fd> {
+        self.pidfd.as_ref()
+    }
+
+    /// The flags the child was created with.
+    pub fn flags(&self) -> CloneFlags {
+        self.flags
+    }
+
+    /// Let a gated child run its closure (see [`crate::Builder::gated`]).
+    pub fn release(&mut self) -> Result<()> {
+        match self.gate.take() {
+            Some(gate) => gate.open(),
+            None => Ok(()),
+        }
+    }
+
+    /// Send `sig`: through the pidfd with `pidfd_send_signal(2)` when there is one (no pid-reuse
+    /// race), else with `kill(2)`.
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        match &self.pidfd {
+            Some(fd) => {
+                sys::pidfd_send_signal(fd, sig).map_err(|e| Error::sys("pidfd_send_signal", e))
+            }
+            None => sys::kill(self.pid, sig).map_err(|e| Error::sys("kill", e)),
+        }
+    }
+
+    fn waitid(&self, options: u32) -> Result<WaitInfo> {
+        let id = match &self.pidfd {
+            Some(fd) => WaitId::PidFd(fd),
+            None => WaitId::Pid(self.pid),
+        };
+        loop {
+            match sys::waitid(id, options | k::WEXITED | k::__WALL) {
+                Err(Errno::EINTR) => continue,
+                other => return other.map_err(|e| Error::sys("waitid", e)),
+            }
+        }
+    }
+
+    /// Wait for the child to end and reap it.
+    pub fn wait(mut self) -> Result<ExitStatus> {
+        self.gate = None;
+        let info = self.waitid(0)?;
+        self.reaped = true;
+        Ok(ExitStatus::from_wait(&info))
+    }
+
+    /// Reap the child if it has ended (`WNOHANG`).
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        let info = self.waitid(k::WNOHANG)?;
+        if info.pid == 0 {
+            return Ok(None);
+        }
+        self.reaped = true;
+        Ok(Some(ExitStatus::from_wait(&info)))
+    }
+}
+
+impl Drop for Child<'_> {
+    fn drop(&mut self) {
+        // With CLONE_PARENT the child is our parent's, not ours to kill or reap.
+        if self.reaped || self.flags.contains(CloneFlags::PARENT) {
+            return;
+        }
+        self.gate = None;
+        let _ = self.signal(Signal::SIGKILL);
+        let _ = self.waitid(0);
+    }
+}
+
+/// The join word and result slot of a thread, at the top of its stack.
+#[repr(C, align(64))]
+pub(crate) struct ThreadControl {
+    /// Set to the tid by `CLONE_PARENT_SETTID`, zeroed and woken by `CLONE_CHILD_CLEARTID`.
+    word: AtomicU32,
+    /// What the thread's closure returned.
+    result: UnsafeCell<usize>,
+}
+
+impl ThreadControl {
+    pub(crate) const fn new() -> Self {
+        ThreadControl {
+            word: AtomicU32::new(0),
+            result: UnsafeCell::new(0),
+        }
+    }
+
+    pub(crate) fn word_ptr(&self) -> *mut u32 {
+        self.word.as_ptr()
+    }
+
+    pub(crate) fn result_ptr(&self) -> *mut usize {
+        self.result.get()
+    }
+}
+
+/// A thread in the caller's thread group, joined through its CLEARTID word.
+#[derive(Debug)]
+pub struct Thread<'s> {
+    tid: Pid,
+    ctl: *const ThreadControl,
+    joined: bool,
+    _stack: PhantomData<&'s mut [u8]>,
+}
+
+// SAFETY: the handle only reads the control block, whose word is atomic and whose result slot is
+// read after the thread is gone; joining from another thread is as sound as from this one.
+unsafe impl Send for Thread<'_> {}
+
+impl Thread<'_> {
+    /// # Safety
+    /// `ctl` must stay valid until the thread has exited, which the returned handle's stack
+    /// borrow guarantees.
+    pub(crate) unsafe fn new(tid: Pid, ctl: *const ThreadControl) -> Self {
+        Thread {
+            tid,
+            ctl,
+            joined: false,
+            _stack: PhantomData,
+        }
+    }
+
+    /// The thread's id.
+    pub fn tid(&self) -> Pid {
+        self.tid
+    }
+
+    fn wait(&mut self) -> usize {
+        // SAFETY: the control block lives at least as long as this handle.
+        let ctl = unsafe { &*self.ctl };
+        sync::wait_until_zero(&ctl.word);
+        self.joined = true;
+        // SAFETY: the word is zero, so the thread has exited and wrote its result before that.
+        unsafe { *ctl.result.get() }
+    }
+
+    /// Wait for the thread to exit; returns what its closure returned.
+    pub fn join(mut self) -> usize {
+        self.wait()
+    }
+}
+
+impl Drop for Thread<'_> {
+    fn drop(&mut self) {
+        if !self.joined {
+            self.wait();
+        }
+    }
+}
