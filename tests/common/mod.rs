@@ -1,0 +1,123 @@
+//! Helpers shared by the integration tests.
+//!
+//! Tests that change process-wide state (cwd, uid, signal dispositions, the clone3 cache) or count
+//! fds and zombies run inside a forked child, so the test harness's other threads neither disturb
+//! them nor are disturbed. Such a child uses only raw syscalls and atomics: it is a one-thread copy
+//! of a multi-threaded process, where allocation or locks could deadlock.
+#![allow(dead_code)]
+
+use core::sync::atomic::{AtomicU32, Ordering};
+use rawclone::sys::{self, Fd, WaitId};
+use rawclone::{ExitStatus, Fork, fork};
+use syscalls::{Sysno, syscall2, syscall3};
+
+/// Run `f` in a forked child; its return value is the child's exit status.
+pub fn in_fork(f: impl FnOnce() -> i32) -> ExitStatus {
+    // SAFETY: the child runs `f`, which by this module's rule uses raw syscalls only, then exits
+    // without returning into the harness.
+    match unsafe { fork() }.expect("fork") {
+        Fork::Child => sys::exit_group(f()),
+        Fork::Parent(child) => child.wait().expect("wait"),
+    }
+}
+
+/// Assert that a forked check passed; its exit code names the failed step.
+#[track_caller]
+pub fn assert_in_fork(f: impl FnOnce() -> i32) {
+    let status = in_fork(f);
+    assert_eq!(
+        status,
+        ExitStatus::Exited(0),
+        "forked check failed at step {status:?}"
+    );
+}
+
+/// Number of open fds, counted with raw `getdents64` on /proc/self/fd (no allocation).
+pub fn open_fds() -> usize {
+    let dir = sys::open(c"/proc/self/fd", linux_raw_sys::general::O_DIRECTORY).expect("open");
+    let mut buf = [0u8; 4096];
+    let mut count = 0;
+    loop {
+        // SAFETY: the kernel writes at most buf.len() bytes into buf.
+        let n = unsafe {
+            syscall3(
+                Sysno::getdents64,
+                dir.as_raw() as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+            )
+        }
+        .expect("getdents64");
+        if n == 0 {
+            break;
+        }
+        let mut off = 0;
+        while off < n {
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            if buf[off + 19] != b'.' {
+                count += 1;
+            }
+            off += reclen;
+        }
+    }
+    count - 1 // the directory fd itself
+}
+
+/// Whether this process has any child left to reap (zombie or alive).
+pub fn has_children() -> bool {
+    let options = linux_raw_sys::general::WEXITED
+        | linux_raw_sys::general::WNOHANG
+        | linux_raw_sys::general::WNOWAIT
+        | linux_raw_sys::general::__WALL;
+    !matches!(
+        sys::waitid(WaitId::All, options),
+        Err(rawclone::Errno::ECHILD)
+    )
+}
+
+/// Sleep `ms` milliseconds with a raw nanosleep.
+pub fn sleep_ms(ms: u64) {
+    let ts = [(ms / 1000) as i64, ((ms % 1000) * 1_000_000) as i64];
+    // SAFETY: nanosleep reads one timespec from a live local.
+    let _ = unsafe { syscall2(Sysno::nanosleep, ts.as_ptr() as usize, 0) };
+}
+
+/// Drop to uid/gid 65534 (nobody), keeping the process dumpable so that its /proc files stay
+/// writable by itself (the kernel clears the flag on a uid change).
+pub fn become_nobody() -> Result<(), rawclone::Errno> {
+    const NOBODY: usize = 65534;
+    const PR_SET_DUMPABLE: usize = 4;
+    // SAFETY: these calls change credentials of this (forked, single-threaded) process only.
+    unsafe {
+        syscall2(Sysno::setgroups, 0, 0)?;
+        syscall3(Sysno::setresgid, NOBODY, NOBODY, NOBODY)?;
+        syscall3(Sysno::setresuid, NOBODY, NOBODY, NOBODY)?;
+        syscall2(Sysno::prctl, PR_SET_DUMPABLE, 1)?;
+    }
+    Ok(())
+}
+
+/// Send a u32 over a seqpacket socket.
+pub fn send_u32(fd: &Fd, v: u32) {
+    sys::write(fd.as_raw(), &v.to_ne_bytes()).expect("send");
+}
+
+/// Receive a u32 from a seqpacket socket.
+pub fn recv_u32(fd: &Fd) -> u32 {
+    let mut b = [0u8; 4];
+    assert_eq!(sys::read(fd.as_raw(), &mut b).expect("recv"), 4);
+    u32::from_ne_bytes(b)
+}
+
+/// A word shared between a test and its memory-sharing children.
+pub fn load(word: &AtomicU32) -> u32 {
+    word.load(Ordering::SeqCst)
+}
+
+/// Recurse until the stack overflows.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+pub fn overflow(depth: u64) -> u64 {
+    let pad = core::hint::black_box([depth; 64]);
+    overflow(pad[3] + 1) + pad[5]
+}
