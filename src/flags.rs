@@ -46,7 +46,8 @@ clone_flags! {
     PTRACE = k::CLONE_PTRACE;
     /// Suspend the parent until the child execs or exits (`CLONE_VFORK`).
     VFORK = k::CLONE_VFORK;
-    /// The child's parent is the caller's parent (`CLONE_PARENT`).
+    /// The child's parent is the caller's parent (`CLONE_PARENT`). clone3 refuses an exit signal
+    /// with it (the child inherits the caller's), so pair it with `exit_signal(None)`.
     PARENT = k::CLONE_PARENT;
     /// Put the child in the caller's thread group (`CLONE_THREAD`); needs `SIGHAND`.
     THREAD = k::CLONE_THREAD;

@@ -275,6 +275,22 @@ pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
     Ok(old)
 }
 
+/// The calling thread's signal mask, read with `rt_sigprocmask(2)` without changing it.
+pub fn signal_mask() -> Result<SigSet, Errno> {
+    let mut cur = SigSet::EMPTY;
+    // SAFETY: with a null new set the kernel only writes 8 bytes into `cur`, a live local.
+    unsafe {
+        syscall4(
+            Sysno::rt_sigprocmask,
+            k::SIG_BLOCK as usize,
+            0,
+            &raw mut cur as usize,
+            size_of::<SigSet>(),
+        )
+    }?;
+    Ok(cur)
+}
+
 /// What a signal does when it arrives, as far as rawclone needs to know.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Disposition {

@@ -16,7 +16,17 @@ pub fn in_fork(f: impl FnOnce() -> i32) -> ExitStatus {
     // SAFETY: the child runs `f`, which by this module's rule uses raw syscalls only, then exits
     // without returning into the harness.
     match unsafe { fork() }.expect("fork") {
-        Fork::Child => sys::exit_group(f()),
+        Fork::Child => {
+            // A panic in `f` must end this copy, never unwind into the copied test harness.
+            struct ExitOnUnwind;
+            impl Drop for ExitOnUnwind {
+                fn drop(&mut self) {
+                    sys::exit_group(101);
+                }
+            }
+            let _guard = ExitOnUnwind;
+            sys::exit_group(f())
+        }
         Fork::Parent(child) => child.wait().expect("wait"),
     }
 }
@@ -92,7 +102,7 @@ pub fn become_nobody() -> Result<(), rawclone::Errno> {
         syscall2(Sysno::setgroups, 0, 0)?;
         syscall3(Sysno::setresgid, NOBODY, NOBODY, NOBODY)?;
         syscall3(Sysno::setresuid, NOBODY, NOBODY, NOBODY)?;
-        syscall2(Sysno::prctl, PR_SET_DUMPABLE, 1)?;
+        syscalls::syscall5(Sysno::prctl, PR_SET_DUMPABLE, 1, 0, 0, 0)?;
     }
     Ok(())
 }

@@ -1,0 +1,624 @@
+//! Flag compositions through the Builder: each sharing flag seen from both sides, pidfds, exit
+//! signals, CLONE_PARENT, thread pointers, the clone3 fallback, gates, errors and leaks.
+
+mod common;
+
+use common::*;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
+use rawclone::sys::{self, Disposition, WaitId};
+use rawclone::{
+    Builder, CloneFlags, Errno, Error, ExitStatus, Rule, SigSet, Signal, Stack, Syscall, chimera,
+};
+
+fn stack() -> Stack<'static> {
+    Stack::map(64 * 1024).unwrap()
+}
+
+/// Spawn `f` in a process created with exactly `flags` (plus SIGCHLD) and wait for it.
+fn run_with(flags: CloneFlags, f: impl FnOnce() -> i32) -> ExitStatus {
+    let mut stack = stack();
+    // SAFETY: every caller's closure uses raw syscalls and atomics only.
+    let child = unsafe { Builder::new().flags(flags).spawn(&mut stack, f) }.unwrap();
+    child.wait().unwrap()
+}
+
+#[test]
+fn process_on_its_own_stack_has_copied_memory() {
+    static WORD: AtomicU32 = AtomicU32::new(3);
+    let status = run_with(CloneFlags::EMPTY, || {
+        WORD.store(4, SeqCst);
+        (sys::getpid() != sys::gettid()) as i32
+    });
+    assert_eq!(status, ExitStatus::Exited(0));
+    assert_eq!(WORD.load(SeqCst), 3);
+}
+
+fn cwd_after_child_chdir(flags: CloneFlags) -> bool {
+    // true when the parent's cwd followed the child's chdir to /proc
+    let status = in_fork(|| {
+        sys::chdir(c"/").unwrap();
+        run_with(flags, || sys::chdir(c"/proc").map_or(1, |_| 0));
+        let mut buf = [0u8; 64];
+        (sys::getcwd(&mut buf).unwrap() == b"/proc") as i32
+    });
+    status == ExitStatus::Exited(1)
+}
+
+#[test]
+fn clone_fs_shares_the_working_directory() {
+    assert!(cwd_after_child_chdir(CloneFlags::FS));
+}
+
+#[test]
+fn without_clone_fs_the_working_directory_is_copied() {
+    assert!(!cwd_after_child_chdir(CloneFlags::EMPTY));
+}
+
+fn fd_open_after_child_closes_it(flags: CloneFlags) -> bool {
+    let status = in_fork(|| {
+        let (a, _b) = sys::seqpacket_pair().unwrap();
+        let fd = a.into_raw();
+        run_with(flags, || sys::close(fd).map_or(1, |_| 0));
+        sys::fd_flags(fd).is_ok() as i32
+    });
+    status == ExitStatus::Exited(1)
+}
+
+#[test]
+fn clone_files_shares_the_fd_table() {
+    assert!(!fd_open_after_child_closes_it(CloneFlags::FILES));
+}
+
+#[test]
+fn without_clone_files_the_fd_table_is_copied() {
+    assert!(fd_open_after_child_closes_it(CloneFlags::EMPTY));
+}
+
+fn parent_sees_child_ignore_sigusr2(flags: CloneFlags) -> bool {
+    let status = in_fork(|| {
+        run_with(flags, || {
+            sys::set_signal_disposition(Signal::SIGUSR2, Disposition::Ignore).map_or(1, |_| 0)
+        });
+        (sys::signal_disposition(Signal::SIGUSR2).unwrap() == Disposition::Ignore) as i32
+    });
+    status == ExitStatus::Exited(1)
+}
+
+#[test]
+fn clone_sighand_shares_signal_handlers() {
+    assert!(parent_sees_child_ignore_sigusr2(
+        CloneFlags::VM | CloneFlags::SIGHAND
+    ));
+}
+
+#[test]
+fn without_clone_sighand_signal_handlers_are_copied() {
+    assert!(!parent_sees_child_ignore_sigusr2(CloneFlags::VM));
+}
+
+#[test]
+fn signals_are_blocked_across_the_clone_and_the_mask_restored_on_both_sides() {
+    assert_in_fork(|| {
+        let mask = SigSet::EMPTY.with(Signal::SIGUSR2);
+        sys::set_signal_mask(mask).unwrap();
+        static CHILD_MASK: AtomicUsize = AtomicUsize::new(0);
+        let status = run_with(CloneFlags::VM, || {
+            CHILD_MASK.store(sys::signal_mask().unwrap().0 as usize, SeqCst);
+            0
+        });
+        if status != ExitStatus::Exited(0) {
+            return 1;
+        }
+        if CHILD_MASK.load(SeqCst) as u64 != mask.0 {
+            return 2;
+        }
+        if sys::signal_mask().unwrap() != mask {
+            return 3;
+        }
+        0
+    });
+}
+
+#[test]
+fn custom_exit_signal_is_delivered_and_the_child_still_joins() {
+    assert_in_fork(|| {
+        let blocked = SigSet::EMPTY.with(Signal::SIGUSR1).with(Signal::SIGCHLD);
+        sys::set_signal_mask(blocked).unwrap();
+        let mut stack = stack();
+        let builder = Builder::new().exit_signal(Some(Signal::SIGUSR1));
+        // SAFETY: the child only returns.
+        let child = unsafe { builder.spawn(&mut stack, || 6) }.unwrap();
+        if child.wait().unwrap() != ExitStatus::Exited(6) {
+            return 1;
+        }
+        let mut pending = 0u64;
+        // SAFETY: the kernel writes 8 bytes into a live local.
+        unsafe { syscalls::syscall2(syscalls::Sysno::rt_sigpending, &raw mut pending as usize, 8) }
+            .unwrap();
+        let pending = SigSet(pending);
+        if !pending.contains(Signal::SIGUSR1) {
+            return 2;
+        }
+        if pending.contains(Signal::SIGCHLD) {
+            return 3;
+        }
+        0
+    });
+}
+
+#[test]
+fn no_exit_signal_still_joins() {
+    let mut stack = stack();
+    // SAFETY: the child only returns.
+    let child = unsafe { Builder::new().exit_signal(None).spawn(&mut stack, || 9) }.unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(9));
+}
+
+#[test]
+fn clone_parent_makes_a_sibling() {
+    let (ours, theirs) = sys::seqpacket_pair().unwrap();
+    let status = in_fork(|| {
+        let mut stack = stack();
+        let flags = CloneFlags::PARENT;
+        let report = || {
+            let mut bytes = [0u8; 8];
+            bytes[..4].copy_from_slice(&sys::getpid().to_ne_bytes());
+            bytes[4..].copy_from_slice(&sys::getppid().to_ne_bytes());
+            sys::write(theirs.as_raw(), &bytes).map_or(1, |_| 0)
+        };
+        // SAFETY: raw syscalls only.
+        // clone3 takes no exit signal with CLONE_PARENT: the child inherits ours.
+        let b = Builder::new().flags(flags).exit_signal(None);
+        let child = unsafe { b.spawn(&mut stack, report) }.unwrap();
+        drop(child); // not ours to reap: the handle leaves it alone
+        0
+    });
+    assert_eq!(status, ExitStatus::Exited(0));
+    let mut msg = [0u8; 8];
+    assert_eq!(sys::read(ours.as_raw(), &mut msg).unwrap(), 8);
+    let pid = i32::from_ne_bytes(msg[..4].try_into().unwrap());
+    let ppid = i32::from_ne_bytes(msg[4..].try_into().unwrap());
+    assert_eq!(
+        ppid,
+        sys::getpid(),
+        "the grandchild's parent is the test process"
+    );
+    let info = sys::waitid(
+        WaitId::Pid(pid),
+        linux_raw_sys::general::WEXITED | linux_raw_sys::general::__WALL,
+    )
+    .expect("the sibling is our child to reap");
+    assert_eq!((info.pid, info.status), (pid, 0));
+}
+
+#[test]
+fn clone_settls_gives_the_child_our_thread_pointer() {
+    #[repr(C, align(64))]
+    struct Block([usize; 8]);
+    static mut BLOCK: Block = Block([0; 8]);
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let tls = &raw mut BLOCK as usize;
+    let mut stack = stack();
+    let builder = Builder::new().flags(CloneFlags::VM).tls(tls);
+    // SAFETY: the child reads its thread pointer with a raw syscall (or mrs) and stores it.
+    let child = unsafe {
+        builder.spawn(&mut stack, || {
+            SEEN.store(rawclone::arch::thread_pointer(), SeqCst);
+            0
+        })
+    }
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(SEEN.load(SeqCst), tls);
+    assert_ne!(
+        rawclone::arch::thread_pointer(),
+        tls,
+        "the parent keeps its own"
+    );
+}
+
+#[test]
+fn clone_child_settid_writes_the_tid_into_child_memory() {
+    static TID: AtomicU32 = AtomicU32::new(0);
+    let mut stack = stack();
+    let builder = Builder::new()
+        .flags(CloneFlags::VM)
+        .child_settid(TID.as_ptr());
+    // SAFETY: the child only returns.
+    let child = unsafe { builder.spawn(&mut stack, || 0) }.unwrap();
+    let pid = child.pid();
+    child.wait().unwrap();
+    assert_eq!(TID.load(SeqCst) as i32, pid);
+}
+
+#[test]
+fn clone_pidfd_gives_an_owned_fd_joined_with_waitid() {
+    for syscall in [Syscall::Clone3, Syscall::Clone] {
+        let mut stack = stack();
+        // SAFETY: the child only returns.
+        let child = unsafe {
+            Builder::new()
+                .pidfd()
+                .syscall(syscall)
+                .spawn(&mut stack, || 4)
+        }
+        .unwrap();
+        let fd = child.pidfd().expect("a pidfd").as_raw();
+        assert!(
+            sys::fd_flags(fd).unwrap() & 1 != 0,
+            "pidfds are close-on-exec"
+        );
+        assert_eq!(child.wait().unwrap(), ExitStatus::Exited(4), "{syscall:?}");
+    }
+}
+
+#[test]
+fn pidfd_send_signal_reaches_the_child() {
+    let mut stack = stack();
+    // SAFETY: the child only sleeps.
+    let child = unsafe {
+        Builder::new().pidfd().spawn(&mut stack, || {
+            loop {
+                sleep_ms(1000)
+            }
+        })
+    }
+    .unwrap();
+    child.signal(Signal::SIGTERM).unwrap();
+    assert_eq!(
+        child.wait().unwrap(),
+        ExitStatus::Signaled {
+            signal: Signal::SIGTERM,
+            core_dumped: false
+        }
+    );
+}
+
+#[test]
+fn try_wait_sees_a_running_then_an_ended_child() {
+    let mut stack = stack();
+    // SAFETY: the child only sleeps.
+    let mut child = unsafe {
+        Builder::new().spawn(&mut stack, || {
+            sleep_ms(100);
+            2
+        })
+    }
+    .unwrap();
+    assert_eq!(child.try_wait().unwrap(), None);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status, ExitStatus::Exited(2));
+            break;
+        }
+        sleep_ms(10);
+    }
+}
+
+#[test]
+fn every_mode_works_through_legacy_clone() {
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    let mut stack = stack();
+    for flags in [
+        CloneFlags::EMPTY,
+        CloneFlags::VM,
+        CloneFlags::VM | CloneFlags::VFORK,
+    ] {
+        let b = Builder::new().flags(flags).syscall(Syscall::Clone);
+        // SAFETY: the child only returns.
+        let child = unsafe { b.spawn(&mut stack, || 11) }.unwrap();
+        assert_eq!(child.wait().unwrap(), ExitStatus::Exited(11), "{flags}");
+    }
+    let b = Builder::thread().syscall(Syscall::Clone);
+    // SAFETY: atomics only.
+    let t = unsafe {
+        b.spawn_thread(&mut stack, || {
+            SEEN.store(1, SeqCst);
+            12
+        })
+    }
+    .unwrap();
+    assert_eq!(t.join(), 12);
+    assert_eq!(SEEN.load(SeqCst), 1);
+}
+
+#[test]
+fn legacy_clone_refuses_clone3_only_requests_before_any_syscall() {
+    let mut stack = stack();
+    for flag in [
+        CloneFlags::NEWTIME,
+        CloneFlags::CLEAR_SIGHAND,
+        CloneFlags::INTO_CGROUP,
+    ] {
+        let b = Builder::new().flags(flag).syscall(Syscall::Clone);
+        // SAFETY: never runs.
+        let err = unsafe { b.spawn(&mut stack, || 0) }.unwrap_err();
+        assert_eq!(err, Error::Rule(Rule::NeedsClone3, flag), "{flag}");
+    }
+}
+
+#[test]
+fn reset_signal_handlers_works_on_both_syscalls() {
+    // std installs a SIGSEGV handler in every Rust program: the child must not inherit it.
+    assert!(matches!(
+        sys::signal_disposition(Signal::SIGSEGV),
+        Ok(Disposition::Handler(_))
+    ));
+    for syscall in [Syscall::Clone3, Syscall::Clone] {
+        let mut stack = stack();
+        let b = Builder::new()
+            .flags(CloneFlags::VM)
+            .reset_signal_handlers()
+            .syscall(syscall);
+        // SAFETY: raw syscalls only.
+        let child = unsafe {
+            b.spawn(&mut stack, || {
+                (sys::signal_disposition(Signal::SIGSEGV) != Ok(Disposition::Default)) as i32
+            })
+        }
+        .unwrap();
+        assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0), "{syscall:?}");
+    }
+}
+
+/// Make clone3 answer ENOSYS in this process, as an old kernel, qemu-user or a container's
+/// seccomp profile does.
+fn deny_clone3() {
+    #[repr(C)]
+    struct Insn(u16, u8, u8, u32);
+    #[repr(C)]
+    struct Prog(u16, *const Insn);
+    let filter = [
+        Insn(0x20, 0, 0, 0),                              // A = seccomp_data.nr
+        Insn(0x15, 0, 1, syscalls::Sysno::clone3 as u32), // if A == clone3
+        Insn(0x06, 0, 0, 0x0005_0000 | Errno::ENOSYS.into_raw() as u32), // return ERRNO(ENOSYS)
+        Insn(0x06, 0, 0, 0x7fff_0000),                    // return ALLOW
+    ];
+    let prog = Prog(filter.len() as u16, filter.as_ptr());
+    // SAFETY: PR_SET_NO_NEW_PRIVS and a filter that only changes clone3's answer.
+    unsafe {
+        syscalls::syscall5(syscalls::Sysno::prctl, 38, 1, 0, 0, 0).unwrap();
+        syscalls::syscall3(syscalls::Sysno::seccomp, 1, 0, &raw const prog as usize).unwrap();
+    }
+}
+
+#[test]
+fn clone3_enosys_falls_back_to_clone_and_is_remembered() {
+    assert_in_fork(|| {
+        deny_clone3();
+        static RAN: AtomicU32 = AtomicU32::new(0);
+        let mut stack = stack();
+        let b = Builder::new().flags(CloneFlags::VM).reset_signal_handlers();
+        // SAFETY: raw syscalls and atomics only.
+        let child = unsafe {
+            b.spawn(&mut stack, || {
+                RAN.store(1, SeqCst);
+                (sys::signal_disposition(Signal::SIGSEGV) != Ok(Disposition::Default)) as i32
+            })
+        };
+        let Ok(child) = child else { return 1 };
+        if child.wait() != Ok(ExitStatus::Exited(0)) || RAN.load(SeqCst) != 1 {
+            return 2;
+        }
+        if rawclone::clone3_available() != Some(false) {
+            return 3;
+        }
+        // A request only clone3 can carry now fails with a clear rule, not an errno.
+        // SAFETY: never runs.
+        let mut stack = self::stack();
+        let err = unsafe {
+            Builder::new()
+                .flags(CloneFlags::NEWTIME)
+                .spawn(&mut stack, || 0)
+        };
+        if !matches!(err, Err(Error::Rule(Rule::NeedsClone3, _))) {
+            return 4;
+        }
+        // Threads and pidfds keep working on the fallback.
+        // SAFETY: pure computation.
+        let mut stack = self::stack();
+        let t = unsafe { rawclone::thread(&mut stack, || 5) };
+        if t.map(|t| t.join()) != Ok(5) {
+            return 5;
+        }
+        0
+    });
+}
+
+#[test]
+fn a_gated_child_waits_for_release() {
+    static STEP: AtomicU32 = AtomicU32::new(0);
+    let mut stack = stack();
+    let b = Builder::new().flags(CloneFlags::VM).gated();
+    // SAFETY: atomics only.
+    let mut child = unsafe {
+        b.spawn(&mut stack, || {
+            STEP.store(1, SeqCst);
+            0
+        })
+    }
+    .unwrap();
+    sleep_ms(30);
+    assert_eq!(STEP.load(SeqCst), 0, "held at the gate");
+    child.release().unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(0));
+    assert_eq!(STEP.load(SeqCst), 1);
+}
+
+#[test]
+fn a_gated_child_gives_up_when_the_parent_closes_the_gate() {
+    static STEP: AtomicU32 = AtomicU32::new(0);
+    let mut stack = stack();
+    let b = Builder::new().flags(CloneFlags::VM).gated();
+    // SAFETY: atomics only.
+    let child = unsafe {
+        b.spawn(&mut stack, || {
+            STEP.store(1, SeqCst);
+            0
+        })
+    }
+    .unwrap();
+    assert_eq!(child.wait().unwrap(), ExitStatus::Exited(127));
+    assert_eq!(STEP.load(SeqCst), 0);
+}
+
+#[test]
+fn a_stack_too_small_for_the_entry_frame_is_refused() {
+    let mut buf = [0u8; 512];
+    let mut small = Stack::from_buf(&mut buf);
+    // SAFETY: never runs.
+    let err = unsafe { chimera(&mut small, || 0) }.unwrap_err();
+    assert!(matches!(err, Error::Rule(Rule::StackTooSmall, _)), "{err}");
+    // SAFETY: never runs.
+    let err = unsafe { rawclone::thread(&mut small, || 0) }.unwrap_err();
+    assert!(matches!(err, Error::Rule(Rule::StackTooSmall, _)), "{err}");
+}
+
+#[test]
+fn threads_and_processes_come_from_their_own_spawn_functions() {
+    let mut stack = stack();
+    // SAFETY: never runs.
+    let err = unsafe { Builder::thread().spawn(&mut stack, || 0) }.unwrap_err();
+    assert!(matches!(err, Error::Rule(Rule::ThreadNeedsThreadSpawn, _)));
+    // SAFETY: never runs.
+    let err = unsafe { Builder::new().spawn_thread(&mut stack, || 0) }.unwrap_err();
+    assert!(matches!(err, Error::Rule(Rule::ThreadNeedsThreadSpawn, _)));
+    // SAFETY: never runs.
+    let err = unsafe {
+        Builder::new()
+            .flags(CloneFlags::FILES)
+            .gated()
+            .spawn(&mut stack, || 0)
+    };
+    assert!(matches!(err, Err(Error::Rule(Rule::GateNeedsOwnFiles, _))));
+}
+
+#[test]
+fn eperm_for_a_namespace_names_the_missing_capability() {
+    assert_in_fork(|| {
+        if become_nobody().is_err() {
+            return 1;
+        }
+        let mut stack = stack();
+        // SAFETY: never runs.
+        let err = unsafe {
+            Builder::new()
+                .flags(CloneFlags::NEWNS | CloneFlags::NEWUTS)
+                .spawn(&mut stack, || 0)
+        };
+        let want = Error::NamespacePermission {
+            flags: CloneFlags::NEWNS | CloneFlags::NEWUTS,
+            cap_sys_admin: false,
+        };
+        if err.map(drop) != Err(want) {
+            return 2;
+        }
+        // The advice works: with CLONE_NEWUSER the same namespaces need no privilege.
+        // SAFETY: raw syscalls only.
+        let child = unsafe {
+            rawclone::ns::spawn_as_root(&mut stack, CloneFlags::NEWNS | CloneFlags::NEWUTS, || 0)
+        };
+        if child.map(|c| c.wait()) != Ok(Ok(ExitStatus::Exited(0))) {
+            return 3;
+        }
+        0
+    });
+    let text = Error::NamespacePermission {
+        flags: CloneFlags::NEWNS,
+        cap_sys_admin: false,
+    }
+    .to_string();
+    assert!(
+        text.contains("CAP_SYS_ADMIN") && text.contains("CLONE_NEWUSER"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_fd_stack_or_zombie_outlives_its_handle_on_any_path() {
+    assert_in_fork(|| {
+        let fds = open_fds();
+        let mut stack = stack();
+        // Refused before the syscall.
+        // SAFETY: never runs.
+        let _ = unsafe {
+            Builder::new()
+                .flags(CloneFlags::THREAD)
+                .spawn(&mut stack, || 0)
+        };
+        // Refused by the kernel (NEWIPC|SYSVSEM is EINVAL).
+        let b = Builder::new()
+            .flags(CloneFlags::NEWIPC | CloneFlags::SYSVSEM)
+            .pidfd()
+            .gated();
+        // SAFETY: never runs.
+        let _ = unsafe { b.spawn(&mut stack, || 0) };
+        // A gated child dropped unreleased, a pidfd child dropped while running, a pidfd child
+        // joined, a plain child dropped while running, a failed exec.
+        // SAFETY: the children sleep or return.
+        unsafe {
+            drop(
+                Builder::new()
+                    .gated()
+                    .pidfd()
+                    .spawn(&mut stack, || 0)
+                    .unwrap(),
+            );
+            drop(
+                Builder::new()
+                    .pidfd()
+                    .spawn(&mut stack, || {
+                        loop {
+                            sleep_ms(1000)
+                        }
+                    })
+                    .unwrap(),
+            );
+            let _ = Builder::new()
+                .pidfd()
+                .spawn(&mut stack, || 0)
+                .unwrap()
+                .wait();
+            drop(
+                Builder::new()
+                    .spawn(&mut stack, || {
+                        loop {
+                            sleep_ms(1000)
+                        }
+                    })
+                    .unwrap(),
+            );
+        }
+        let _ = rawclone::vfork_exec(c"/nonexistent", &[c"x"], &[]);
+        drop(stack);
+        if has_children() {
+            return 1;
+        }
+        if open_fds() != fds {
+            return 2;
+        }
+        0
+    });
+}
+
+#[test]
+fn dropping_a_running_child_kills_and_reaps_it() {
+    assert_in_fork(|| {
+        let mut stack = stack();
+        // SAFETY: the child only sleeps.
+        let child = unsafe {
+            Builder::new().spawn(&mut stack, || {
+                loop {
+                    sleep_ms(1000)
+                }
+            })
+        }
+        .unwrap();
+        let pid = child.pid();
+        drop(child);
+        if sys::kill(pid, Signal::SIGKILL) != Err(Errno::ESRCH) {
+            return 1;
+        }
+        has_children() as i32 * 2
+    });
+}
