@@ -67,10 +67,10 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
         reset_handlers,
         f,
     } = unsafe { ptr::read(packet.cast::<Packet<F>>()) };
-    if let Some(gate) = gate {
-        if !gate.pass() {
-            return 127;
-        }
+    if let Some(gate) = gate
+        && !gate.pass()
+    {
+        return 127;
     }
     if reset_handlers {
         reset_signal_handlers();

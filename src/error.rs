@@ -52,7 +52,7 @@ impl fmt::Display for Error {
             Error::Rule(rule, flags) => {
                 write!(f, "refused before the syscall: {rule} (flags {flags})")
             }
-            Error::Sys { call, errno } => write!(f, "{call}: {errno}"),
+            Error::Sys { call, errno } => write!(f, "{call}: {}", Named(*errno)),
             Error::NamespacePermission {
                 flags,
                 cap_sys_admin: false,
@@ -70,13 +70,26 @@ impl fmt::Display for Error {
                 "clone: EPERM for {flags} although CAP_SYS_ADMIN is held: a sysctl or LSM limits \
                  namespaces here (see user.max_*_namespaces), or the caller is in a chroot"
             ),
-            Error::Exec(errno) => write!(f, "execve in the child: {errno}"),
+            Error::Exec(errno) => write!(f, "execve in the child: {}", Named(*errno)),
             Error::ChildGone => f.write_str("the child exited before the handshake completed"),
         }
     }
 }
 
 impl core::error::Error for Error {}
+
+/// An errno as `ENOENT (No such file or directory)`.
+struct Named(Errno);
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0.name(), self.0.description()) {
+            (Some(name), Some(text)) => write!(f, "{name} ({text})"),
+            (Some(name), None) => f.write_str(name),
+            _ => write!(f, "errno {}", self.0.into_raw()),
+        }
+    }
+}
 
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;

@@ -1,1 +1,357 @@
-fn main() {}
+//! The `rawclone` command. `rawclone tour` (the default) runs every mode on this machine and prints
+//! the flags used and the evidence each mode produced, then what this kernel allows. It exits
+//! non-zero if any mode misbehaves.
+//!
+//! Children here run only raw syscalls and atomics (see the crate docs): evidence comes back
+//! through shared memory, exit statuses or a socketpair, and is printed by the parent.
+
+use rawclone::sys::{self, Disposition};
+use rawclone::{
+    Builder, CloneFlags, Error, ExitStatus, Fork, Signal, Stack, Syscall, chimera, fork, ns,
+    thread, vfork_exec,
+};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
+
+/// What a mode showed, or why it misbehaved.
+type Evidence = Result<String, String>;
+
+/// A tour stop: name, flags used, and the check that produces the evidence.
+type Stop = (&'static str, &'static str, fn() -> Evidence);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None | Some("tour") => tour(),
+        Some("-h" | "--help" | "help") => {
+            println!(
+                "usage: rawclone [tour]\n\n  tour   run every clone mode here and print the evidence (default)"
+            );
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("rawclone: unknown command '{other}' (try 'rawclone --help')");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn tour() -> ExitCode {
+    println!(
+        "rawclone tour on {} ({}), pid {}\n",
+        kernel_release(),
+        std::env::consts::ARCH,
+        sys::getpid()
+    );
+    let modes: [Stop; 9] = [
+        ("fork", "clone(SIGCHLD), no stack: returns twice", tour_fork),
+        ("chimera", "CLONE_VM + SIGCHLD, own stack", tour_chimera),
+        (
+            "thread",
+            "VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|PARENT_SETTID|CHILD_CLEARTID",
+            tour_thread,
+        ),
+        (
+            "vfork+exec",
+            "CLONE_VM|CLONE_VFORK|CLEAR_SIGHAND + SIGCHLD",
+            tour_vfork,
+        ),
+        ("CLONE_FS", "CLONE_FS + SIGCHLD, own stack", tour_fs),
+        (
+            "CLONE_FILES",
+            "CLONE_FILES + SIGCHLD, own stack",
+            tour_files,
+        ),
+        (
+            "CLONE_SIGHAND",
+            "CLONE_VM|CLONE_SIGHAND + SIGCHLD",
+            tour_sighand,
+        ),
+        (
+            "CLONE_PIDFD",
+            "CLONE_PIDFD + SIGCHLD, clone3 and clone",
+            tour_pidfd,
+        ),
+        (
+            "user ns root",
+            "CLONE_NEWUSER + SIGCHLD, gated; parent writes id maps",
+            tour_userns,
+        ),
+    ];
+    let mut failed = 0;
+    for (name, flags, run) in modes {
+        let (mark, text) = match run() {
+            Ok(evidence) => ("ok  ", evidence),
+            Err(why) => {
+                failed += 1;
+                ("FAIL", why)
+            }
+        };
+        println!("[{mark}] {name:<14} {flags}\n       {text}");
+    }
+
+    println!("\nwhat this kernel allows");
+    let clone3 = match rawclone::clone3_available() {
+        Some(true) => "present",
+        Some(false) => "missing (ENOSYS): the fallback to clone is in use",
+        None => "not tried",
+    };
+    println!("  clone3:             {clone3}");
+    println!(
+        "  user namespaces:    {}",
+        probe_namespace(CloneFlags::NEWUSER)
+    );
+    println!(
+        "  other namespaces:   {}",
+        probe_namespace(CloneFlags::NEWNS | CloneFlags::NEWPID | CloneFlags::NEWNET)
+    );
+    let caps = sys::effective_capabilities().unwrap_or(0);
+    let admin = caps & (1 << linux_raw_sys::general::CAP_SYS_ADMIN) != 0;
+    println!(
+        "  capabilities:       effective set {caps:#x} (CAP_SYS_ADMIN {})",
+        if admin { "held" } else { "not held" }
+    );
+    println!("  uid/gid:            {}/{}", sys::getuid(), sys::getgid());
+
+    if failed == 0 {
+        println!("\nevery mode behaved");
+        ExitCode::SUCCESS
+    } else {
+        println!("\n{failed} mode(s) misbehaved");
+        ExitCode::FAILURE
+    }
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or("Linux".into(), |r| format!("Linux {}", r.trim()))
+}
+
+fn stack() -> Result<Stack<'static>, String> {
+    Stack::map(64 * 1024).map_err(|e| e.to_string())
+}
+
+fn expect_exit(status: Result<ExitStatus, Error>, code: i32) -> Result<(), String> {
+    match status {
+        Ok(ExitStatus::Exited(c)) if c == code => Ok(()),
+        other => Err(format!("expected exit {code}, got {other:?}")),
+    }
+}
+
+fn tour_fork() -> Evidence {
+    static WORD: AtomicU32 = AtomicU32::new(0);
+    let (ours, theirs) = sys::seqpacket_pair().map_err(|e| e.to_string())?;
+    // SAFETY: the child only issues raw syscalls and exits.
+    match unsafe { fork() }.map_err(|e| e.to_string())? {
+        Fork::Child => {
+            WORD.store(1, SeqCst);
+            let _ = sys::write(theirs.as_raw(), &sys::getpid().to_ne_bytes());
+            sys::exit_group(0)
+        }
+        Fork::Parent(child) => {
+            let mut buf = [0u8; 4];
+            sys::read(ours.as_raw(), &mut buf).map_err(|e| e.to_string())?;
+            let seen_by_child = i32::from_ne_bytes(buf);
+            let pid = child.pid();
+            expect_exit(child.wait(), 0)?;
+            let word = WORD.load(SeqCst);
+            if seen_by_child != pid || word != 0 {
+                return Err(format!(
+                    "child getpid {seen_by_child} vs {pid}; parent word {word}"
+                ));
+            }
+            Ok(format!(
+                "parent saw pid {pid}, child's getpid() = {seen_by_child}; child wrote 1, parent still reads {word} (copied memory)"
+            ))
+        }
+    }
+}
+
+fn tour_chimera() -> Evidence {
+    static PID: AtomicI32 = AtomicI32::new(0);
+    static WORD: AtomicU32 = AtomicU32::new(0);
+    let mut stack = stack()?;
+    // SAFETY: atomics and raw syscalls only.
+    let child = unsafe {
+        chimera(&mut stack, || {
+            PID.store(sys::getpid(), SeqCst);
+            WORD.store(42, SeqCst);
+            0
+        })
+    }
+    .map_err(|e| e.to_string())?;
+    let pid = child.pid();
+    expect_exit(child.wait(), 0)?;
+    let (seen, word) = (PID.load(SeqCst), WORD.load(SeqCst));
+    if seen != pid || pid == sys::getpid() || word != 42 {
+        return Err(format!("child pid {seen} vs {pid}, word {word}"));
+    }
+    Ok(format!(
+        "own pid {pid} (parent {}); child wrote {word}, parent reads it (shared memory)",
+        sys::getpid()
+    ))
+}
+
+fn tour_thread() -> Evidence {
+    static TGID: AtomicI32 = AtomicI32::new(0);
+    let mut stack = stack()?;
+    // SAFETY: atomics and raw syscalls only.
+    let t = unsafe {
+        thread(&mut stack, || {
+            TGID.store(sys::getpid(), SeqCst);
+            sys::gettid() as usize
+        })
+    }
+    .map_err(|e| e.to_string())?;
+    let tid = t.join() as i32;
+    let tgid = TGID.load(SeqCst);
+    if tgid != sys::getpid() || tid == sys::gettid() {
+        return Err(format!("tgid {tgid}, tid {tid}"));
+    }
+    Ok(format!(
+        "tgid {tgid} = ours, own tid {tid}; join returned the entry's value {tid}"
+    ))
+}
+
+fn tour_vfork() -> Evidence {
+    let child =
+        vfork_exec(c"/bin/sh", &[c"sh", c"-c", c"exit 7"], &[]).map_err(|e| e.to_string())?;
+    let pid = child.pid();
+    expect_exit(child.wait(), 7)?;
+    let missing = match vfork_exec(c"/nonexistent", &[c"x"], &[]) {
+        Err(e @ Error::Exec(_)) => e.to_string(),
+        other => return Err(format!("exec of a missing file gave {other:?}")),
+    };
+    Ok(format!(
+        "/bin/sh ran as pid {pid} and exited 7; a missing program: \"{missing}\""
+    ))
+}
+
+fn tour_fs() -> Evidence {
+    let before = std::env::current_dir().map_err(|e| e.to_string())?;
+    let mut stack = stack()?;
+    // SAFETY: raw syscalls only.
+    let child = unsafe {
+        Builder::new()
+            .flags(CloneFlags::FS)
+            .spawn(&mut stack, || sys::chdir(c"/proc").map_or(1, |_| 0))
+    }
+    .map_err(|e| e.to_string())?;
+    expect_exit(child.wait(), 0)?;
+    let after = std::env::current_dir().map_err(|e| e.to_string())?;
+    std::env::set_current_dir(&before).map_err(|e| e.to_string())?;
+    if after.as_os_str() != "/proc" {
+        return Err(format!("cwd after the child's chdir: {}", after.display()));
+    }
+    Ok(format!(
+        "child chdir(\"/proc\"); parent's cwd became {} (restored to {})",
+        after.display(),
+        before.display()
+    ))
+}
+
+fn tour_files() -> Evidence {
+    let (a, _b) = sys::seqpacket_pair().map_err(|e| e.to_string())?;
+    let fd = a.into_raw();
+    let mut stack = stack()?;
+    // SAFETY: raw syscalls only.
+    let child = unsafe {
+        Builder::new()
+            .flags(CloneFlags::FILES)
+            .spawn(&mut stack, || sys::close(fd).map_or(1, |_| 0))
+    }
+    .map_err(|e| e.to_string())?;
+    expect_exit(child.wait(), 0)?;
+    match sys::fd_flags(fd) {
+        Err(e) => Ok(format!(
+            "child closed fd {fd}; parent's fcntl(F_GETFD) now says {e}"
+        )),
+        Ok(_) => Err(format!("fd {fd} still open in the parent")),
+    }
+}
+
+fn tour_sighand() -> Evidence {
+    let mut stack = stack()?;
+    let b = Builder::new().flags(CloneFlags::VM | CloneFlags::SIGHAND);
+    // SAFETY: raw syscalls only.
+    let child = unsafe {
+        b.spawn(&mut stack, || {
+            sys::set_signal_disposition(Signal::SIGUSR2, Disposition::Ignore).map_or(1, |_| 0)
+        })
+    }
+    .map_err(|e| e.to_string())?;
+    expect_exit(child.wait(), 0)?;
+    let seen = sys::signal_disposition(Signal::SIGUSR2).map_err(|e| e.to_string())?;
+    let _ = sys::set_signal_disposition(Signal::SIGUSR2, Disposition::Default);
+    if seen != Disposition::Ignore {
+        return Err(format!("parent sees {seen:?}"));
+    }
+    Ok("child set SIGUSR2 to SIG_IGN; the parent's table shows Ignore".into())
+}
+
+fn tour_pidfd() -> Evidence {
+    let mut out = Vec::new();
+    for syscall in [Syscall::Clone3, Syscall::Clone] {
+        let mut stack = stack()?;
+        // SAFETY: the child only sleeps.
+        let child = unsafe {
+            Builder::new()
+                .pidfd()
+                .syscall(syscall)
+                .spawn(&mut stack, || {
+                    loop {
+                        pause()
+                    }
+                })
+        }
+        .map_err(|e| e.to_string())?;
+        let fd = child.pidfd().map(|f| f.as_raw()).ok_or("no pidfd")?;
+        child.signal(Signal::SIGTERM).map_err(|e| e.to_string())?;
+        match child.wait() {
+            Ok(ExitStatus::Signaled {
+                signal: Signal::SIGTERM,
+                ..
+            }) => out.push(format!(
+                "{syscall:?}: pidfd {fd}, SIGTERM via pidfd_send_signal, reaped by waitid(P_PIDFD)"
+            )),
+            other => return Err(format!("{syscall:?}: {other:?}")),
+        }
+    }
+    Ok(out.join("; "))
+}
+
+fn pause() {
+    // SAFETY: pause takes no arguments and returns only after a signal handler ran.
+    let _ = unsafe { syscalls::syscall0(syscalls::Sysno::pause) };
+}
+
+fn tour_userns() -> Evidence {
+    let mut stack = stack()?;
+    // SAFETY: raw syscalls only; the ids come back as the exit status.
+    let child = unsafe {
+        ns::spawn_as_root(&mut stack, CloneFlags::EMPTY, || {
+            sys::getuid() * 2 + sys::getgid()
+        })
+    }
+    .map_err(|e| e.to_string())?;
+    expect_exit(child.wait(), 0)?;
+    Ok(format!(
+        "outside uid {} gid {}; inside getuid() = 0, getgid() = 0",
+        sys::getuid(),
+        sys::getgid()
+    ))
+}
+
+fn probe_namespace(flags: CloneFlags) -> String {
+    let Ok(mut stack) = Stack::map(16 * 1024) else {
+        return "unknown (no stack)".into();
+    };
+    // SAFETY: the child only returns.
+    match unsafe { Builder::new().flags(flags).spawn(&mut stack, || 0) } {
+        Ok(child) => match child.wait() {
+            Ok(_) => format!("allowed ({flags})"),
+            Err(e) => format!("created, but: {e}"),
+        },
+        Err(e) => format!("refused: {e}"),
+    }
+}
