@@ -115,6 +115,13 @@ id_getters!(
     geteuid
 );
 
+/// `nanosleep(2)` for `ms` milliseconds; returns early (with EINTR) if a handler ran.
+pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
+    let ts = [(ms / 1000) as i64, ((ms % 1000) * 1_000_000) as i64];
+    // SAFETY: the kernel reads one timespec (two i64 on 64-bit) from a live local.
+    unsafe { syscall2(Sysno::nanosleep, ts.as_ptr() as usize, 0) }.map(drop)
+}
+
 /// `kill(2)`.
 pub fn kill(pid: Pid, sig: Signal) -> Result<(), Errno> {
     // SAFETY: sending a signal touches no memory of ours.

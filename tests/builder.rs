@@ -14,6 +14,16 @@ fn stack() -> Stack<'static> {
     Stack::map(64 * 1024).unwrap()
 }
 
+/// Run a forked yes/no check: exit 0 means no, 1 yes; anything else (a failed step, a panic)
+/// fails the test, so a check cannot pass by not running.
+fn forked_answer(f: impl FnOnce() -> i32) -> bool {
+    match in_fork(f) {
+        ExitStatus::Exited(0) => false,
+        ExitStatus::Exited(1) => true,
+        other => panic!("the forked check did not complete: {other:?}"),
+    }
+}
+
 /// Spawn `f` in a process created with exactly `flags` (plus SIGCHLD) and wait for it.
 fn run_with(flags: CloneFlags, f: impl FnOnce() -> i32) -> ExitStatus {
     let mut stack = stack();
@@ -35,13 +45,14 @@ fn process_on_its_own_stack_has_copied_memory() {
 
 fn cwd_after_child_chdir(flags: CloneFlags) -> bool {
     // true when the parent's cwd followed the child's chdir to /proc
-    let status = in_fork(|| {
+    forked_answer(|| {
         sys::chdir(c"/").unwrap();
-        run_with(flags, || sys::chdir(c"/proc").map_or(1, |_| 0));
+        if run_with(flags, || sys::chdir(c"/proc").map_or(1, |_| 0)) != ExitStatus::Exited(0) {
+            return 2;
+        }
         let mut buf = [0u8; 64];
         (sys::getcwd(&mut buf).unwrap() == b"/proc") as i32
-    });
-    status == ExitStatus::Exited(1)
+    })
 }
 
 #[test]
@@ -55,13 +66,14 @@ fn without_clone_fs_the_working_directory_is_copied() {
 }
 
 fn fd_open_after_child_closes_it(flags: CloneFlags) -> bool {
-    let status = in_fork(|| {
+    forked_answer(|| {
         let (a, _b) = sys::seqpacket_pair().unwrap();
         let fd = a.into_raw();
-        run_with(flags, || sys::close(fd).map_or(1, |_| 0));
+        if run_with(flags, || sys::close(fd).map_or(1, |_| 0)) != ExitStatus::Exited(0) {
+            return 2;
+        }
         sys::fd_flags(fd).is_ok() as i32
-    });
-    status == ExitStatus::Exited(1)
+    })
 }
 
 #[test]
@@ -75,13 +87,15 @@ fn without_clone_files_the_fd_table_is_copied() {
 }
 
 fn parent_sees_child_ignore_sigusr2(flags: CloneFlags) -> bool {
-    let status = in_fork(|| {
-        run_with(flags, || {
+    forked_answer(|| {
+        let status = run_with(flags, || {
             sys::set_signal_disposition(Signal::SIGUSR2, Disposition::Ignore).map_or(1, |_| 0)
         });
+        if status != ExitStatus::Exited(0) {
+            return 2;
+        }
         (sys::signal_disposition(Signal::SIGUSR2).unwrap() == Disposition::Ignore) as i32
-    });
-    status == ExitStatus::Exited(1)
+    })
 }
 
 #[test]
@@ -538,6 +552,7 @@ fn eperm_for_a_namespace_names_the_missing_capability() {
 fn no_fd_stack_or_zombie_outlives_its_handle_on_any_path() {
     assert_in_fork(|| {
         let fds = open_fds();
+        let maps = mappings();
         let mut stack = stack();
         // Refused before the syscall.
         // SAFETY: never runs.
@@ -596,6 +611,9 @@ fn no_fd_stack_or_zombie_outlives_its_handle_on_any_path() {
         }
         if open_fds() != fds {
             return 2;
+        }
+        if mappings() != maps {
+            return 3;
         }
         0
     });

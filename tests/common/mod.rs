@@ -73,6 +73,21 @@ pub fn open_fds() -> usize {
     count - 1 // the directory fd itself
 }
 
+/// Number of memory mappings, counted in /proc/self/maps (no allocation): a leaked stack shows
+/// up as two more (the guard page and the stack).
+pub fn mappings() -> usize {
+    let maps = sys::open(c"/proc/self/maps", 0).expect("open");
+    let mut buf = [0u8; 4096];
+    let mut lines = 0;
+    loop {
+        let n = sys::read(maps.as_raw(), &mut buf).expect("read");
+        if n == 0 {
+            return lines;
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+    }
+}
+
 /// Whether this process has any child left to reap (zombie or alive).
 pub fn has_children() -> bool {
     let options = linux_raw_sys::general::WEXITED
@@ -87,9 +102,7 @@ pub fn has_children() -> bool {
 
 /// Sleep `ms` milliseconds with a raw nanosleep.
 pub fn sleep_ms(ms: u64) {
-    let ts = [(ms / 1000) as i64, ((ms % 1000) * 1_000_000) as i64];
-    // SAFETY: nanosleep reads one timespec from a live local.
-    let _ = unsafe { syscall2(Sysno::nanosleep, ts.as_ptr() as usize, 0) };
+    let _ = sys::sleep_ms(ms);
 }
 
 /// Drop to uid/gid 65534 (nobody), keeping the process dumpable so that its /proc files stay
