@@ -50,6 +50,11 @@ pub mod sync;
 pub mod sys;
 mod task;
 
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExamples;
+
 pub use clone::{Builder, MIN_CHILD_FRAME, clone3_available};
 pub use error::{Errno, Error, Result};
 pub use flags::{CloneFlags, Rule, Syscall};
