@@ -264,7 +264,11 @@ fn tour_files() -> Evidence {
     expect_exit(child.wait(), 0)?;
     match sys::fd_flags(fd) {
         Err(e) => Ok(format!(
-            "child closed fd {fd}; parent's fcntl(F_GETFD) now says {e}"
+            "child closed fd {fd}; parent's fcntl(F_GETFD) now says {}",
+            Error::Sys {
+                call: "fcntl",
+                errno: e
+            }
         )),
         Ok(_) => Err(format!("fd {fd} still open in the parent")),
     }

@@ -266,15 +266,16 @@ pub unsafe fn mprotect(addr: *mut u8, len: usize, prot: u32) -> Result<(), Errno
     unsafe { syscall3(Sysno::mprotect, addr as usize, len, prot as usize) }.map(drop)
 }
 
-/// `rt_sigprocmask(SIG_SETMASK)`: install `set` as the thread's mask, return the previous one.
-pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
+/// `rt_sigprocmask(2)`: apply `how` with `new` (none: only read), return the previous mask.
+fn sigprocmask(how: u32, new: Option<&SigSet>) -> Result<SigSet, Errno> {
     let mut old = SigSet::EMPTY;
-    // SAFETY: the kernel reads 8 bytes from `set` and writes 8 into `old`, both live locals.
+    let new = new.map_or(0, |set| set as *const SigSet as usize);
+    // SAFETY: the kernel reads 8 bytes from `new` (if any) and writes 8 into `old`, both live.
     unsafe {
         syscall4(
             Sysno::rt_sigprocmask,
-            k::SIG_SETMASK as usize,
-            &raw const set as usize,
+            how as usize,
+            new,
             &raw mut old as usize,
             size_of::<SigSet>(),
         )
@@ -282,20 +283,14 @@ pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
     Ok(old)
 }
 
-/// The calling thread's signal mask, read with `rt_sigprocmask(2)` without changing it.
+/// Install `set` as the calling thread's signal mask (`SIG_SETMASK`); returns the previous one.
+pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
+    sigprocmask(k::SIG_SETMASK, Some(&set))
+}
+
+/// The calling thread's signal mask, read without changing it.
 pub fn signal_mask() -> Result<SigSet, Errno> {
-    let mut cur = SigSet::EMPTY;
-    // SAFETY: with a null new set the kernel only writes 8 bytes into `cur`, a live local.
-    unsafe {
-        syscall4(
-            Sysno::rt_sigprocmask,
-            k::SIG_BLOCK as usize,
-            0,
-            &raw mut cur as usize,
-            size_of::<SigSet>(),
-        )
-    }?;
-    Ok(cur)
+    sigprocmask(k::SIG_BLOCK, None)
 }
 
 /// What a signal does when it arrives, as far as rawclone needs to know.
