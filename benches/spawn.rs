@@ -1,0 +1,92 @@
+//! Spawn-and-join costs of each rawclone mode against the baselines std and libc offer.
+//!
+//! Group and function ids are fixed so results compare across commits:
+//! - `spawn_join`: `std_thread`, `libc_fork`, `raw_thread` (fresh stack each time),
+//!   `raw_thread_static` (one pre-faulted stack: the floor the kernel allows), `raw_chimera`,
+//!   `raw_fork`;
+//! - `spawn_exec`: `std_command`, `raw_vfork_exec`, both running `/bin/true`.
+//!
+//! Children here only return or exit: no allocation, no libc (see the crate's safety rules).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rawclone::{Fork, Stack, chimera, fork, sys, thread, vfork_exec};
+use std::hint::black_box;
+
+const STACK: usize = 64 * 1024;
+
+fn spawn_join(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spawn_join");
+    g.bench_function("std_thread", |b| {
+        b.iter(|| std::thread::spawn(|| black_box(1usize)).join().unwrap())
+    });
+    g.bench_function("libc_fork", |b| {
+        b.iter(|| {
+            // SAFETY: the child exits at once with _exit, touching nothing.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: async-signal-safe.
+                unsafe { libc::_exit(0) };
+            }
+            let mut status = 0;
+            // SAFETY: waiting for our own child with a live status word.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            status
+        })
+    });
+    g.bench_function("raw_thread", |b| {
+        b.iter(|| {
+            let mut stack = Stack::map(STACK).unwrap();
+            // SAFETY: the thread only returns a value.
+            unsafe { thread(&mut stack, || black_box(1usize)) }
+                .unwrap()
+                .join()
+        })
+    });
+    let mut stack = Stack::map(STACK).unwrap();
+    g.bench_function("raw_thread_static", |b| {
+        // SAFETY: the thread only returns a value.
+        b.iter(|| {
+            unsafe { thread(&mut stack, || black_box(1usize)) }
+                .unwrap()
+                .join()
+        })
+    });
+    g.bench_function("raw_chimera", |b| {
+        // SAFETY: the child only returns.
+        b.iter(|| {
+            unsafe { chimera(&mut stack, || 0) }
+                .unwrap()
+                .wait()
+                .unwrap()
+        })
+    });
+    g.bench_function("raw_fork", |b| {
+        b.iter(|| {
+            // SAFETY: the child exits at once with a raw syscall.
+            match unsafe { fork() }.unwrap() {
+                Fork::Child => sys::exit_group(0),
+                Fork::Parent(child) => child.wait().unwrap(),
+            }
+        })
+    });
+    g.finish();
+}
+
+fn spawn_exec(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spawn_exec");
+    g.bench_function("std_command", |b| {
+        b.iter(|| std::process::Command::new("/bin/true").status().unwrap())
+    });
+    g.bench_function("raw_vfork_exec", |b| {
+        b.iter(|| {
+            vfork_exec(c"/bin/true", &[c"true"], &[])
+                .unwrap()
+                .wait()
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, spawn_join, spawn_exec);
+criterion_main!(benches);
