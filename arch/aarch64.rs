@@ -103,3 +103,22 @@ pub fn thread_pointer() -> usize {
     unsafe { asm!("mrs {}, tpidr_el0", out(reg) tp, options(nomem, nostack, preserves_flags)) };
     tp
 }
+
+/// Process entry for freestanding programs (feature `start`). The kernel enters here with `sp`
+/// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
+///
+/// # Safety
+/// Only the kernel may call this, once, as the ELF entry point.
+#[cfg(feature = "start")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!(
+        "mov x29, xzr",   // fp = 0: the outermost frame
+        "mov x30, xzr",   // lr = 0: nothing to return to
+        "mov x0, sp",     // x0 = the initial stack pointer (16-aligned by the kernel), entry's argument
+        "bl {entry}",     // entry(sp) never returns: it ends with exit_group
+        "udf #0",         // unreachable
+        entry = sym crate::start::entry,
+    )
+}

@@ -114,3 +114,22 @@ pub fn thread_pointer() -> usize {
     debug_assert!(r.is_ok());
     base
 }
+
+/// Process entry for freestanding programs (feature `start`). The kernel enters here with `rsp`
+/// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
+///
+/// # Safety
+/// Only the kernel may call this, once, as the ELF entry point.
+#[cfg(feature = "start")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!(
+        "xor ebp, ebp",   // rbp = 0: the outermost frame
+        "mov rdi, rsp",   // rdi = the initial stack pointer, entry's argument
+        "and rsp, -16",   // align for the call (the kernel already does; make it certain)
+        "call {entry}",   // entry(sp) never returns: it ends with exit_group
+        "ud2",            // unreachable
+        entry = sym crate::start::entry,
+    )
+}

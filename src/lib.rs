@@ -46,6 +46,8 @@ mod modes;
 pub mod ns;
 pub mod signal;
 pub mod stack;
+#[cfg(feature = "start")]
+pub mod start;
 pub mod sync;
 pub mod sys;
 mod task;

@@ -293,6 +293,20 @@ pub fn signal_mask() -> Result<SigSet, Errno> {
     sigprocmask(k::SIG_BLOCK, None)
 }
 
+/// The signals pending for the calling thread or its process (`rt_sigpending(2)`).
+pub fn pending_signals() -> Result<SigSet, Errno> {
+    let mut set = SigSet::EMPTY;
+    // SAFETY: the kernel writes 8 bytes into `set`, a live local.
+    unsafe {
+        syscall2(
+            Sysno::rt_sigpending,
+            &raw mut set as usize,
+            size_of::<SigSet>(),
+        )
+    }?;
+    Ok(set)
+}
+
 /// What a signal does when it arrives, as far as rawclone needs to know.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Disposition {

@@ -145,11 +145,7 @@ fn custom_exit_signal_is_delivered_and_the_child_still_joins() {
         if child.wait().unwrap() != ExitStatus::Exited(6) {
             return 1;
         }
-        let mut pending = 0u64;
-        // SAFETY: the kernel writes 8 bytes into a live local.
-        unsafe { syscalls::syscall2(syscalls::Sysno::rt_sigpending, &raw mut pending as usize, 8) }
-            .unwrap();
-        let pending = SigSet(pending);
+        let pending = sys::pending_signals().unwrap();
         if !pending.contains(Signal::SIGUSR1) {
             return 2;
         }

@@ -1,0 +1,79 @@
+//! Process start-up for freestanding programs (feature `start`): no libc, no crt, just the
+//! arch's `_start`, which hands the initial stack pointer to [`entry`].
+//!
+//! A program names its main function with [`crate::freestanding_main!`]; its return value becomes
+//! the process's exit status.
+
+use core::ffi::CStr;
+
+/// The command line and environment the kernel put on the initial stack.
+#[derive(Clone, Copy, Debug)]
+pub struct Args {
+    argc: usize,
+    argv: *const *const u8,
+    envp: *const *const u8,
+}
+
+impl Args {
+    /// Number of arguments, the program name included.
+    pub fn len(&self) -> usize {
+        self.argc
+    }
+
+    /// Whether there are no arguments at all (not even a program name).
+    pub fn is_empty(&self) -> bool {
+        self.argc == 0
+    }
+
+    /// Argument `i`.
+    pub fn get(&self, i: usize) -> Option<&'static CStr> {
+        // SAFETY: argv has argc valid entries, each a NUL-terminated string for the process's life.
+        (i < self.argc).then(|| unsafe { CStr::from_ptr((*self.argv.add(i)).cast()) })
+    }
+
+    /// The raw NULL-terminated `envp` array, as `execve(2)` takes it.
+    pub fn envp(&self) -> *const *const u8 {
+        self.envp
+    }
+}
+
+unsafe extern "Rust" {
+    /// Defined by [`crate::freestanding_main!`] in the program.
+    fn __rawclone_main(args: &Args) -> i32;
+}
+
+/// Called by `_start` with the initial stack pointer.
+///
+/// # Safety
+/// `sp` must be the stack pointer the kernel gave the process at entry.
+pub(crate) unsafe extern "C" fn entry(sp: *const usize) -> ! {
+    // SAFETY: the kernel's initial stack holds argc, then argc pointers and a NULL, then envp.
+    let args = unsafe {
+        let argc = *sp;
+        let argv = sp.add(1).cast::<*const u8>();
+        Args {
+            argc,
+            argv,
+            envp: argv.add(argc + 1),
+        }
+    };
+    // SAFETY: the program defines the symbol through freestanding_main!.
+    let code = unsafe { __rawclone_main(&args) };
+    crate::sys::exit_group(code)
+}
+
+/// Name the main function of a freestanding program: `fn(&Args) -> i32`.
+///
+/// ```ignore
+/// rawclone::freestanding_main!(main);
+/// fn main(args: &rawclone::start::Args) -> i32 { 0 }
+/// ```
+#[macro_export]
+macro_rules! freestanding_main {
+    ($main:path) => {
+        #[unsafe(no_mangle)]
+        fn __rawclone_main(args: &$crate::start::Args) -> i32 {
+            $main(args)
+        }
+    };
+}

@@ -1,0 +1,511 @@
+//! Every rawclone mode from a static binary that links no libc, one line of evidence per check,
+//! ending with `N passed, N failed, N skipped`. Exit status 0 only when nothing failed.
+//!
+//! Under qemu-user some clone flags cannot be emulated. The program finds out by probing (a
+//! plain `CLONE_VM` child is refused with EINVAL there and nowhere else) and then reports those
+//! checks as skipped, each with the reason `qemu-user: <what>`. Everything else must pass.
+//!
+//! `selftest exit-with N` exits with status N at once: the target of the vfork-exec check.
+#![no_std]
+#![no_main]
+// There is no allocator to box an outcome into: its text travels by value, on the stack.
+#![allow(clippy::result_large_err)]
+
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
+use rawclone::start::Args;
+use rawclone::sys::{self, Disposition};
+use rawclone::{
+    Builder, CloneFlags, Errno, Error, ExitStatus, Fork, Rule, Signal, Stack, Syscall, chimera,
+    fork, ns, thread, vfork_exec,
+};
+use rawclone_freestanding::{Outcome, Report, text};
+
+rawclone::freestanding_main!(main);
+
+type Check = fn(&Env) -> Outcome;
+
+/// What the program learned about where it runs.
+struct Env {
+    /// The program's own path, to exec itself.
+    me: &'static core::ffi::CStr,
+    /// Running under qemu-user (found by probing).
+    qemu_user: bool,
+}
+
+fn main(args: &Args) -> i32 {
+    if args.get(1) == Some(c"exit-with") {
+        return args
+            .get(2)
+            .and_then(|n| n.to_str().ok()?.parse().ok())
+            .unwrap_or(99);
+    }
+    let env = Env {
+        me: args.get(0).unwrap_or(c"/proc/self/exe"),
+        qemu_user: probe_qemu_user(),
+    };
+    rawclone_freestanding::outln!(
+        "rawclone freestanding selftest ({}, pid {}, {})",
+        core::env!("CARGO_PKG_VERSION"),
+        sys::getpid(),
+        if env.qemu_user {
+            "qemu-user detected: a plain CLONE_VM child is refused"
+        } else {
+            "native kernel"
+        }
+    );
+    let checks: [(&str, Check); 16] = [
+        ("fork via clone", check_fork),
+        ("chimera", check_chimera),
+        ("chimera stack overflow", check_chimera_overflow),
+        ("thread", check_thread),
+        ("thread with CLONE_SETTLS", check_thread_tls),
+        ("vfork + exec", check_vfork_exec),
+        ("vfork + exec failure", check_vfork_exec_failure),
+        ("process on its own stack", check_process),
+        ("CLONE_FS", check_fs),
+        ("CLONE_FILES", check_files),
+        ("CLONE_SIGHAND", check_sighand),
+        ("CLONE_PIDFD + pidfd_send_signal", check_pidfd),
+        ("user namespace root", check_userns),
+        ("clone3 and its fallback", check_clone3_fallback),
+        ("flag rules before the syscall", check_rules),
+        ("custom exit signal", check_exit_signal),
+    ];
+    let mut report = Report::default();
+    for (name, check) in checks {
+        report.check(name, check(&env));
+    }
+    report.finish()
+}
+
+/// qemu-user refuses any CLONE_VM without the full thread set with EINVAL; a kernel never does.
+fn probe_qemu_user() -> bool {
+    let Ok(mut stack) = Stack::map(16 * 1024) else {
+        return false;
+    };
+    // SAFETY: the child only returns.
+    match unsafe { chimera(&mut stack, || 0) } {
+        Ok(child) => {
+            let _ = child.wait();
+            false
+        }
+        Err(e) => e.errno() == Some(Errno::EINVAL),
+    }
+}
+
+fn stack() -> Stack<'static> {
+    Stack::map(64 * 1024).expect("mmap a stack")
+}
+
+/// Try `spawned`; under qemu-user an EINVAL is the emulator's known refusal of `what` and becomes
+/// a skip that names it. Anywhere else, and for any other error, the check fails.
+fn spawned<T>(env: &Env, spawned: Result<T, Error>, what: &str) -> Result<T, Outcome> {
+    match spawned {
+        Ok(v) => Ok(v),
+        Err(e) if env.qemu_user && e.errno() == Some(Errno::EINVAL) => {
+            Err(Outcome::Skip(text!("qemu-user: {what} gives EINVAL")))
+        }
+        Err(e) => Err(Outcome::Fail(text!("{e}"))),
+    }
+}
+
+/// Under qemu-user a vfork child is a plain fork: a failed exec's errno stays in the child's
+/// copy and the child exits 127 instead. Seen, it becomes a named skip.
+fn vfork_became_fork(env: &Env, status: &Result<ExitStatus, Error>) -> Option<Outcome> {
+    (env.qemu_user && *status == Ok(ExitStatus::Exited(127))).then(|| {
+        Outcome::Skip(text!(
+            "qemu-user: CLONE_VFORK became a plain fork; the exec failed in the child, whose errno cannot reach the parent"
+        ))
+    })
+}
+
+fn exited(status: Result<ExitStatus, Error>, code: i32) -> Result<(), Outcome> {
+    match status {
+        Ok(ExitStatus::Exited(c)) if c == code => Ok(()),
+        other => Err(Outcome::Fail(text!("expected exit {code}, got {other:?}"))),
+    }
+}
+
+macro_rules! try_outcome {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(outcome) => return outcome,
+        }
+    };
+}
+
+macro_rules! fail_on_err {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Outcome::Fail(text!("{}: {e}", stringify!($e))),
+        }
+    };
+}
+
+fn check_fork(_: &Env) -> Outcome {
+    static WORD: AtomicU32 = AtomicU32::new(0);
+    let (ours, theirs) = fail_on_err!(sys::seqpacket_pair());
+    // SAFETY: the child issues raw syscalls and exits.
+    match fail_on_err!(unsafe { fork() }) {
+        Fork::Child => {
+            WORD.store(1, SeqCst);
+            let _ = sys::write(theirs.as_raw(), &sys::getpid().to_ne_bytes());
+            sys::exit_group(0)
+        }
+        Fork::Parent(child) => {
+            let mut buf = [0u8; 4];
+            fail_on_err!(sys::read(ours.as_raw(), &mut buf));
+            let (pid, seen) = (child.pid(), i32::from_ne_bytes(buf));
+            try_outcome!(exited(child.wait(), 0));
+            if seen != pid || WORD.load(SeqCst) != 0 {
+                return Outcome::Fail(text!(
+                    "child getpid {seen} vs {pid}, word {}",
+                    WORD.load(SeqCst)
+                ));
+            }
+            Outcome::Pass(text!(
+                "parent saw pid {pid} = child's getpid(); child's write stayed in its copy"
+            ))
+        }
+    }
+}
+
+fn check_chimera(env: &Env) -> Outcome {
+    static PID: AtomicI32 = AtomicI32::new(0);
+    let mut stack = stack();
+    // SAFETY: atomics and raw syscalls only.
+    let child = unsafe {
+        chimera(&mut stack, || {
+            PID.store(sys::getpid(), SeqCst);
+            0
+        })
+    };
+    let child = try_outcome!(spawned(env, child, "CLONE_VM without the full thread set"));
+    let pid = child.pid();
+    try_outcome!(exited(child.wait(), 0));
+    match PID.load(SeqCst) {
+        seen if seen == pid && pid != sys::getpid() => {
+            Outcome::Pass(text!("own pid {pid}, its write of it seen by the parent"))
+        }
+        seen => Outcome::Fail(text!("child wrote {seen}, pid {pid}")),
+    }
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn overflow(depth: u64) -> u64 {
+    let pad = core::hint::black_box([depth; 64]);
+    overflow(pad[3] + 1) + pad[5]
+}
+
+fn check_chimera_overflow(env: &Env) -> Outcome {
+    let mut stack = stack();
+    // SAFETY: the child only recurses.
+    let child = unsafe { chimera(&mut stack, || overflow(0) as i32) };
+    let child = try_outcome!(spawned(env, child, "CLONE_VM without the full thread set"));
+    match child.wait() {
+        Ok(ExitStatus::Signaled {
+            signal: Signal::SIGSEGV,
+            ..
+        }) => Outcome::Pass(text!("killed by SIGSEGV on the guard page")),
+        other => Outcome::Fail(text!("{other:?}")),
+    }
+}
+
+fn check_thread(_: &Env) -> Outcome {
+    static TGID: AtomicI32 = AtomicI32::new(0);
+    let mut stack = stack();
+    // SAFETY: atomics and raw syscalls only.
+    let t = fail_on_err!(unsafe {
+        thread(&mut stack, || {
+            TGID.store(sys::getpid(), SeqCst);
+            sys::gettid() as usize
+        })
+    });
+    let tid = t.join() as i32;
+    let tgid = TGID.load(SeqCst);
+    if tgid != sys::getpid() || tid == sys::gettid() {
+        return Outcome::Fail(text!("tgid {tgid}, tid {tid}"));
+    }
+    Outcome::Pass(text!(
+        "tgid {tgid} = ours, own tid {tid}, returned through the join"
+    ))
+}
+
+fn check_thread_tls(_: &Env) -> Outcome {
+    #[repr(C, align(64))]
+    struct Block([usize; 8]);
+    static mut BLOCK: Block = Block([0; 8]);
+    let tls = &raw mut BLOCK as usize;
+    let mut stack = stack();
+    let b = Builder::thread().tls(tls).syscall(Syscall::Clone);
+    // SAFETY: the thread only reads its thread pointer.
+    let seen =
+        fail_on_err!(unsafe { b.spawn_thread(&mut stack, rawclone::arch::thread_pointer) }).join();
+    if seen != tls {
+        return Outcome::Fail(text!("thread pointer {seen:#x}, expected {tls:#x}"));
+    }
+    Outcome::Pass(text!(
+        "thread pointer {tls:#x} through legacy clone's tls slot"
+    ))
+}
+
+fn check_vfork_exec(env: &Env) -> Outcome {
+    let child = fail_on_err!(vfork_exec(env.me, &[env.me, c"exit-with", c"3"], &[]));
+    let pid = child.pid();
+    let status = child.wait();
+    if let Some(skip) = vfork_became_fork(env, &status) {
+        return skip; // the kernel cannot execve a guest binary without binfmt_misc
+    }
+    try_outcome!(exited(status, 3));
+    Outcome::Pass(text!("re-executed itself as pid {pid}, which exited 3"))
+}
+
+fn check_vfork_exec_failure(env: &Env) -> Outcome {
+    match vfork_exec(c"/nonexistent", &[c"x"], &[]) {
+        Err(e @ Error::Exec(Errno::ENOENT)) => Outcome::Pass(text!("{e}")),
+        Ok(child) => {
+            let status = child.wait();
+            vfork_became_fork(env, &status)
+                .unwrap_or(Outcome::Fail(text!("no error, the child ended {status:?}")))
+        }
+        Err(e) => Outcome::Fail(text!("{e}")),
+    }
+}
+
+fn check_process(_: &Env) -> Outcome {
+    static WORD: AtomicU32 = AtomicU32::new(0);
+    let mut stack = stack();
+    // SAFETY: the child writes its own copy and returns.
+    let child = fail_on_err!(unsafe {
+        Builder::new().spawn(&mut stack, || {
+            WORD.store(1, SeqCst);
+            4
+        })
+    });
+    try_outcome!(exited(child.wait(), 4));
+    if WORD.load(SeqCst) != 0 {
+        return Outcome::Fail(text!(
+            "the child's write reached the parent without CLONE_VM"
+        ));
+    }
+    Outcome::Pass(text!("own stack, copied memory, exit status 4"))
+}
+
+fn check_fs(env: &Env) -> Outcome {
+    let mut stack = stack();
+    fail_on_err!(sys::chdir(c"/"));
+    // SAFETY: raw syscalls only.
+    let child = try_outcome!(spawned(
+        env,
+        unsafe {
+            Builder::new()
+                .flags(CloneFlags::FS)
+                .spawn(&mut stack, || sys::chdir(c"/proc").map_or(1, |_| 0))
+        },
+        "CLONE_FS outside a thread"
+    ));
+    try_outcome!(exited(child.wait(), 0));
+    let mut buf = [0u8; 64];
+    let cwd = fail_on_err!(sys::getcwd(&mut buf));
+    let moved = cwd == b"/proc";
+    let _ = sys::chdir(c"/");
+    if !moved {
+        return Outcome::Fail(text!("the parent's cwd did not follow the child's chdir"));
+    }
+    Outcome::Pass(text!("child chdir(/proc), parent's cwd followed"))
+}
+
+fn check_files(env: &Env) -> Outcome {
+    let (a, _b) = fail_on_err!(sys::seqpacket_pair());
+    let fd = a.into_raw();
+    let mut stack = stack();
+    // SAFETY: raw syscalls only.
+    let child = try_outcome!(spawned(
+        env,
+        unsafe {
+            Builder::new()
+                .flags(CloneFlags::FILES)
+                .spawn(&mut stack, || sys::close(fd).map_or(1, |_| 0))
+        },
+        "CLONE_FILES outside a thread"
+    ));
+    try_outcome!(exited(child.wait(), 0));
+    match sys::fd_flags(fd) {
+        Err(Errno::EBADF) => Outcome::Pass(text!("child closed fd {fd}; closed in the parent too")),
+        other => Outcome::Fail(text!("fd {fd} after the child's close: {other:?}")),
+    }
+}
+
+fn check_sighand(env: &Env) -> Outcome {
+    let mut stack = stack();
+    let b = Builder::new().flags(CloneFlags::VM | CloneFlags::SIGHAND);
+    // SAFETY: raw syscalls only.
+    let child = try_outcome!(spawned(
+        env,
+        unsafe {
+            b.spawn(&mut stack, || {
+                sys::set_signal_disposition(Signal::SIGUSR2, Disposition::Ignore).map_or(1, |_| 0)
+            })
+        },
+        "CLONE_VM|CLONE_SIGHAND without the full thread set"
+    ));
+    try_outcome!(exited(child.wait(), 0));
+    let seen = fail_on_err!(sys::signal_disposition(Signal::SIGUSR2));
+    let _ = sys::set_signal_disposition(Signal::SIGUSR2, Disposition::Default);
+    if seen != Disposition::Ignore {
+        return Outcome::Fail(text!("parent sees {seen:?}"));
+    }
+    Outcome::Pass(text!(
+        "child set SIGUSR2 to SIG_IGN; the parent's table shows it"
+    ))
+}
+
+fn check_pidfd(env: &Env) -> Outcome {
+    let mut stack = stack();
+    // SAFETY: the child only sleeps.
+    let child = try_outcome!(spawned(
+        env,
+        unsafe {
+            Builder::new().pidfd().spawn(&mut stack, || {
+                loop {
+                    let _ = sys::sleep_ms(1000);
+                }
+            })
+        },
+        "CLONE_PIDFD"
+    ));
+    let fd = child.pidfd().map_or(-1, |f| f.as_raw());
+    fail_on_err!(child.signal(Signal::SIGTERM));
+    match child.wait() {
+        Ok(ExitStatus::Signaled {
+            signal: Signal::SIGTERM,
+            ..
+        }) => Outcome::Pass(text!(
+            "pidfd {fd}: SIGTERM sent and the child reaped through it"
+        )),
+        other => Outcome::Fail(text!("{other:?}")),
+    }
+}
+
+fn check_userns(env: &Env) -> Outcome {
+    let mut stack = stack();
+    // SAFETY: raw syscalls only; the ids come back as the exit status.
+    let child = try_outcome!(spawned(
+        env,
+        unsafe {
+            ns::spawn_as_root(&mut stack, CloneFlags::EMPTY, || {
+                sys::getuid() * 2 + sys::getgid()
+            })
+        },
+        "CLONE_NEWUSER"
+    ));
+    try_outcome!(exited(child.wait(), 0));
+    Outcome::Pass(text!(
+        "outside uid {}, inside getuid() = getgid() = 0",
+        sys::getuid()
+    ))
+}
+
+fn check_clone3_fallback(env: &Env) -> Outcome {
+    let mut stack = stack();
+    // SAFETY: the thread returns a value.
+    let t = fail_on_err!(unsafe { thread(&mut stack, || 8) });
+    if t.join() != 8 {
+        return Outcome::Fail(text!("wrong join value"));
+    }
+    let learned = rawclone::clone3_available();
+    let expected = Some(!env.qemu_user);
+    if learned != expected {
+        return Outcome::Fail(text!(
+            "clone3 availability {learned:?}, expected {expected:?}"
+        ));
+    }
+    let b = Builder::new().syscall(Syscall::Clone);
+    // SAFETY: the child only returns.
+    let child = fail_on_err!(unsafe { b.spawn(&mut stack, || 5) });
+    try_outcome!(exited(child.wait(), 5));
+    let needs = Builder::new()
+        .flags(CloneFlags::NEWTIME)
+        .syscall(Syscall::Clone);
+    // SAFETY: never runs.
+    match unsafe { needs.spawn(&mut stack, || 0) } {
+        Err(Error::Rule(Rule::NeedsClone3, _)) => {}
+        other => {
+            return Outcome::Fail(text!(
+                "CLONE_NEWTIME on clone: {:?}",
+                other.map(|c| c.pid())
+            ));
+        }
+    }
+    let how = if env.qemu_user {
+        "clone3 ENOSYS remembered, threads go through clone"
+    } else {
+        "clone3 present"
+    };
+    Outcome::Pass(text!(
+        "{how}; forced clone works; CLONE_NEWTIME on clone refused as needing clone3"
+    ))
+}
+
+fn check_rules(_: &Env) -> Outcome {
+    let mut stack = stack();
+    for (flags, rule) in [
+        (
+            CloneFlags::VM | CloneFlags::THREAD,
+            Rule::ThreadNeedsSighand,
+        ),
+        (
+            CloneFlags::VM | CloneFlags::SIGHAND | CloneFlags::CLEAR_SIGHAND,
+            Rule::ClearSighandExcludesSighand,
+        ),
+        (CloneFlags::SIGHAND, Rule::SighandNeedsVm),
+        (CloneFlags::NEWNS | CloneFlags::FS, Rule::NewnsExcludesFs),
+        (
+            CloneFlags::NEWIPC | CloneFlags::SYSVSEM,
+            Rule::NewipcExcludesSysvsem,
+        ),
+    ] {
+        let b = Builder::new().exit_signal(None).flags(flags);
+        // SAFETY: never runs: the request is refused before any syscall.
+        let refused = if flags.contains(CloneFlags::THREAD) {
+            unsafe { b.spawn_thread(&mut stack, || 0) }.map(drop)
+        } else {
+            // SAFETY: as above.
+            unsafe { b.spawn(&mut stack, || 0) }.map(drop)
+        };
+        if !matches!(refused, Err(Error::Rule(r, _)) if r == rule) {
+            return Outcome::Fail(text!("{flags}: expected {rule}, got {refused:?}"));
+        }
+    }
+    Outcome::Pass(text!("five rules refused by name, no syscall made"))
+}
+
+fn check_exit_signal(env: &Env) -> Outcome {
+    let mut stack = stack();
+    let b = Builder::new().exit_signal(Some(Signal::SIGUSR1));
+    fail_on_err!(sys::set_signal_mask(
+        rawclone::SigSet::EMPTY.with(Signal::SIGUSR1)
+    ));
+    // SAFETY: the child only returns.
+    let child = try_outcome!(spawned(
+        env,
+        unsafe { b.spawn(&mut stack, || 6) },
+        "an exit signal other than SIGCHLD without CLONE_VM"
+    ));
+    let status = child.wait();
+    let pending = sys::pending_signals().map(|p| p.contains(Signal::SIGUSR1));
+    // Discard the pending SIGUSR1 (setting SIG_IGN drops it) before unblocking it.
+    let _ = sys::set_signal_disposition(Signal::SIGUSR1, Disposition::Ignore);
+    let _ = sys::set_signal_mask(rawclone::SigSet::EMPTY);
+    let _ = sys::set_signal_disposition(Signal::SIGUSR1, Disposition::Default);
+    try_outcome!(exited(status, 6));
+    if pending != Ok(true) {
+        return Outcome::Fail(text!("SIGUSR1 pending after the child's exit: {pending:?}"));
+    }
+    Outcome::Pass(text!(
+        "SIGUSR1 arrived at the child's exit; joined with waitid(__WALL)"
+    ))
+}
