@@ -197,29 +197,51 @@ impl Builder {
         self.flags
     }
 
+    /// rawclone's own rules for a builder, on top of the kernel's: what the handle could not
+    /// join, or what the child could not honour.
+    fn check_own_rules(&self, thread: bool) -> Result<()> {
+        use CloneFlags as F;
+        let f = self.flags;
+        let broken = if f.contains(F::THREAD) != thread {
+            Some(Rule::ThreadNeedsThreadSpawn)
+        } else if f.contains(F::VM | F::PARENT) {
+            Some(Rule::ParentExcludesVm)
+        } else if self.gated && f.contains(F::FILES) {
+            Some(Rule::GateNeedsOwnFiles)
+        } else if self.gated && f.contains(F::VFORK) {
+            Some(Rule::GateExcludesVfork)
+        } else if self.reset_handlers && f.contains(F::SIGHAND) {
+            Some(Rule::ClearSighandExcludesSighand)
+        } else if thread && f.contains(F::CHILD_SETTID) {
+            Some(Rule::ThreadOwnsChildTid)
+        } else {
+            None
+        };
+        broken.map_or(Ok(()), |rule| Err(Error::Rule(rule, f)))
+    }
+
     /// Create a child process (anything but `CLONE_THREAD`) running `f` on `stack`; its return
     /// value is the exit status.
+    ///
+    /// `f` is moved into the child. Without `CLONE_VM` the child runs its own copy, and the
+    /// parent drops its copy as after `fork`, unless `CLONE_FILES` is set: then the drop could
+    /// close descriptors the child still uses, so the parent's copy is forgotten instead.
     ///
     /// # Safety
     /// If the flags share memory (`CLONE_VM`), `f` runs concurrently with the caller in the same
     /// address space and with the caller's thread pointer (unless [`Builder::tls`] gave another):
     /// it must not use libc, `thread_local!`, `println!`, allocation, or anything else that reads
-    /// thread-local state, and must not panic; the captures must be safe to use from another task.
+    /// thread-local state, and must not panic; its captures must stay valid and be safe to use
+    /// from another task until the child is joined (the `F: 's` bound ties them to the handle).
     /// Without `CLONE_VM` the child is a copy of a possibly multi-threaded process and the same
     /// async-signal-safety limits apply, as after `fork`. The returned handle must not be leaked
     /// (`mem::forget`) while the child may still use `stack`.
     pub unsafe fn spawn<'s, F>(&self, stack: &'s mut Stack<'_>, f: F) -> Result<Child<'s>>
     where
-        F: FnOnce() -> i32,
+        F: FnOnce() -> i32 + 's,
     {
-        if self.flags.contains(CloneFlags::THREAD) {
-            return Err(Error::Rule(Rule::ThreadNeedsThreadSpawn, self.flags));
-        }
-        let shares_memory = self.flags.contains(CloneFlags::VM);
+        self.check_own_rules(false)?;
         let (gate, child_end, gate_raw) = if self.gated {
-            if self.flags.contains(CloneFlags::FILES) {
-                return Err(Error::Rule(Rule::GateNeedsOwnFiles, self.flags));
-            }
             let (gate, child_end, raw) = Gate::new()?;
             (Some(gate), Some(child_end), Some(raw))
         } else {
@@ -235,7 +257,7 @@ impl Builder {
             tls: self.tls,
         };
         // SAFETY: forwarded from this function's contract.
-        let pid = unsafe { self.launch(stack, raw, gate_raw, shares_memory, f)? };
+        let pid = unsafe { self.launch(stack, raw, gate_raw, f)? };
         drop(child_end);
         // SAFETY: with CLONE_PIDFD the kernel stored a fresh descriptor that only we own.
         let pidfd = (pidfd >= 0 && self.flags.contains(CloneFlags::PIDFD))
@@ -245,7 +267,7 @@ impl Builder {
 
     /// Create a thread (flags must include `CLONE_THREAD`) running `f` on `stack`; [`Thread::join`]
     /// returns the value `f` returned. `CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID` are added: the
-    /// join waits on that word.
+    /// join waits on that word (so [`Builder::child_settid`] cannot be used for a thread).
     ///
     /// # Safety
     /// As for [`Builder::spawn`] with shared memory: `f` runs in this process, concurrently, with
@@ -254,11 +276,9 @@ impl Builder {
     /// overflow included) kills the whole process. The handle must not be leaked.
     pub unsafe fn spawn_thread<'s, F>(&self, stack: &'s mut Stack<'_>, f: F) -> Result<Thread<'s>>
     where
-        F: FnOnce() -> usize + Send,
+        F: FnOnce() -> usize + Send + 's,
     {
-        if !self.flags.contains(CloneFlags::THREAD) {
-            return Err(Error::Rule(Rule::ThreadNeedsThreadSpawn, self.flags));
-        }
+        self.check_own_rules(true)?;
         // The join word and result slot live at the very top of the stack, which the handle keeps
         // borrowed until the join: they outlive the thread, wherever the handle moves.
         let ctl = stack.top().wrapping_sub(size_of::<ThreadControl>()) as usize & !63;
@@ -268,12 +288,10 @@ impl Builder {
         }
         // SAFETY: `ctl` is aligned and inside the stack, which we borrow exclusively.
         unsafe { ctl.write(ThreadControl::new()) };
-        let mut below = Stack::from_buf(
-            // SAFETY: the bytes from base up to the control block belong to `stack`.
-            unsafe {
-                core::slice::from_raw_parts_mut(stack.base(), ctl as usize - stack.base() as usize)
-            },
-        );
+        let below = ctl as usize - stack.base() as usize;
+        // SAFETY: the bytes from base up to the control block belong to `stack`.
+        let mut below =
+            Stack::from_buf(unsafe { core::slice::from_raw_parts_mut(stack.base(), below) });
         // SAFETY: `ctl` stays valid while the handle borrows `stack`.
         let (word, slot) = unsafe { ((*ctl).word_ptr(), (*ctl).result_ptr()) };
         let flags = self.flags | CloneFlags::PARENT_SETTID | CloneFlags::CHILD_CLEARTID;
@@ -293,12 +311,12 @@ impl Builder {
         };
         // SAFETY: forwarded from this function's contract; the closure is moved onto `below`,
         // which is part of `stack`.
-        let tid = unsafe { self.launch(&mut below, raw, None, true, run)? };
+        let tid = unsafe { self.launch(&mut below, raw, None, run)? };
         // SAFETY: the control block lives until the handle, which borrows `stack`, is joined.
         Ok(unsafe { Thread::new(tid, ctl) })
     }
 
-    /// Validate, place the packet, block signals, clone, restore the mask.
+    /// Validate, place the packet, block signals, clone (clone3 first), restore the mask.
     ///
     /// # Safety
     /// See [`Builder::spawn`].
@@ -307,95 +325,109 @@ impl Builder {
         stack: &mut Stack<'_>,
         raw: RawRequest,
         gate: Option<GateChild>,
-        shares_memory: bool,
         f: F,
     ) -> Result<Pid> {
-        let top = stack.top() as usize;
-        let packet = (top - size_of::<Packet<F>>()) & !(align_of::<Packet<F>>().max(16) - 1);
-        let sp = packet & !15;
-        let want = self
-            .syscall
-            .unwrap_or(if clone3_available() == Some(false) {
-                Syscall::Clone
-            } else {
-                Syscall::Clone3
-            });
-        let mut flags = raw.flags;
-        if self.reset_handlers && want == Syscall::Clone3 {
-            flags |= CloneFlags::CLEAR_SIGHAND;
+        let (base, top) = (stack.base() as usize, stack.top() as usize);
+        let align = align_of::<Packet<F>>().max(16);
+        let frame = size_of::<Packet<F>>() + align + MIN_CHILD_FRAME;
+        if stack.size() < frame {
+            return Err(Error::Rule(Rule::StackTooSmall, raw.flags));
         }
+        let packet = (top - size_of::<Packet<F>>()) & !(align - 1);
+        let sp = packet & !15;
+        let first = self.syscall.unwrap_or(match clone3_available() {
+            Some(false) => Syscall::Clone,
+            _ => Syscall::Clone3,
+        });
+        // Reset handlers in the kernel where clone3 can (CLEAR_SIGHAND), by hand elsewhere. A
+        // CLEAR_SIGHAND the caller asked for is the caller's and is never dropped.
+        let flags_for = |syscall| match syscall {
+            Syscall::Clone3 if self.reset_handlers => raw.flags | CloneFlags::CLEAR_SIGHAND,
+            _ => raw.flags,
+        };
         let request = |syscall| Request {
-            flags,
+            flags: flags_for(syscall),
             exit_signal: raw.exit_signal.map_or(0, |s| u64::from(s.number())),
-            stack: stack.base() as usize,
-            stack_size: sp.saturating_sub(stack.base() as usize),
+            stack: base,
+            stack_size: sp - base,
             frame: top - sp + MIN_CHILD_FRAME,
             set_tid_len: 0,
             syscall,
         };
-        flags::validate(&request(want)).map_err(|rule| Error::Rule(rule, flags))?;
-        if top - stack.base() as usize <= top - sp + MIN_CHILD_FRAME {
-            return Err(Error::Rule(Rule::StackTooSmall, flags));
-        }
+        flags::validate(&request(first)).map_err(|rule| Error::Rule(rule, flags_for(first)))?;
 
         let old_mask =
             sys::set_signal_mask(SigSet::FULL).map_err(|e| Error::sys("rt_sigprocmask", e))?;
         let packet = packet as *mut Packet<F>;
-        let reset_by_hand = self.reset_handlers && want == Syscall::Clone;
-        // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, and above `sp`.
+        let reset_handlers = self.reset_handlers && first == Syscall::Clone;
+        // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
         unsafe {
             packet.write(Packet {
                 mask: old_mask,
                 gate,
-                reset_handlers: reset_by_hand,
+                reset_handlers,
                 f,
             })
         };
 
         let entry = child_main::<F> as crate::arch::ChildEntry;
+        let mut used = first;
         // SAFETY: the stack from base to `sp` is free for the child, the packet above it is its
         // argument, and the caller upholds the rules for `f`.
-        let mut result =
-            unsafe { issue(want, flags, &raw, stack.base(), sp, entry, packet.cast()) };
-        if result == Err(Errno::ENOSYS) && want == Syscall::Clone3 && self.syscall.is_none() {
+        let mut result = unsafe {
+            issue(
+                first,
+                flags_for(first),
+                &raw,
+                base as *mut u8,
+                sp,
+                entry,
+                packet.cast(),
+            )
+        };
+        if result == Err(Errno::ENOSYS) && first == Syscall::Clone3 && self.syscall.is_none() {
             CLONE3.store(MISSING, Ordering::Relaxed);
-            // The same request again through clone, unless it needs clone3: then say so, never
-            // drop a flag silently. CLEAR_SIGHAND was our own addition; the retry resets by hand.
-            let legacy = flags.difference(CloneFlags::CLEAR_SIGHAND);
-            let check = Request {
-                flags: legacy,
-                ..request(Syscall::Clone)
-            };
-            if let Err(rule) = flags::validate(&check) {
+            // The same request again through clone, unless it needs clone3: then say so.
+            used = Syscall::Clone;
+            if let Err(rule) = flags::validate(&request(used)) {
                 let _ = sys::set_signal_mask(old_mask);
                 // SAFETY: no child was created, so the packet is still ours to drop.
                 unsafe { ptr::drop_in_place(packet) };
-                return Err(Error::Rule(rule, legacy));
+                return Err(Error::Rule(rule, flags_for(used)));
             }
             // SAFETY: no child has read the packet yet.
             unsafe { (*packet).reset_handlers = self.reset_handlers };
-            let base = stack.base();
             // SAFETY: as above.
-            result = unsafe { issue(Syscall::Clone, legacy, &raw, base, sp, entry, packet.cast()) };
-        } else if result.is_ok() && want == Syscall::Clone3 {
+            result = unsafe {
+                issue(
+                    used,
+                    flags_for(used),
+                    &raw,
+                    base as *mut u8,
+                    sp,
+                    entry,
+                    packet.cast(),
+                )
+            };
+        } else if result.is_ok() && first == Syscall::Clone3 {
             CLONE3.store(PRESENT, Ordering::Relaxed);
         }
         let _ = sys::set_signal_mask(old_mask);
 
         match result {
-            Ok(pid) => {
-                if !shares_memory {
-                    // The child runs its own copy; the parent's copy of the closure is dropped
-                    // here, as after fork each side owns its copy.
-                    // SAFETY: the parent's copy was never read and is dropped once.
-                    unsafe { ptr::drop_in_place(packet) };
-                }
+            Ok(pid) if !raw.flags.intersects(CloneFlags::VM | CloneFlags::FILES) => {
+                // The child runs its own copy; the parent's is dropped, as after fork.
+                // SAFETY: the parent's copy was never read and is dropped once.
+                unsafe { ptr::drop_in_place(packet) };
                 Ok(pid)
             }
+            // With CLONE_VM the child consumes the one copy; with CLONE_FILES dropping the
+            // parent's copy could close descriptors the child uses, so it is forgotten.
+            Ok(pid) => Ok(pid),
             Err(errno) => {
                 // SAFETY: no child was created, so the packet is still ours to drop.
                 unsafe { ptr::drop_in_place(packet) };
-                Err(clone_error(errno, flags, want))
+                Err(clone_error(errno, flags_for(used), used))
             }
         }
     }

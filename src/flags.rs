@@ -281,6 +281,15 @@ pub enum Rule {
     /// rawclone: `CLONE_THREAD` tasks are joined through their CLEARTID word, so they are made by
     /// `Builder::spawn_thread`, and only threads are made there.
     ThreadNeedsThreadSpawn,
+    /// rawclone: a `CLONE_PARENT` child is its grandparent's to reap, so its creator cannot know
+    /// when a stack it shares (`CLONE_VM`) is free again.
+    ParentExcludesVm,
+    /// rawclone: a `CLONE_VFORK` parent sleeps inside clone until the child execs or exits, so it
+    /// can never open the child's gate.
+    GateExcludesVfork,
+    /// rawclone: a thread's `child_tid` slot is its join word, so `CLONE_CHILD_SETTID` cannot
+    /// point anywhere else.
+    ThreadOwnsChildTid,
 }
 
 impl Rule {
@@ -313,6 +322,11 @@ impl Rule {
             Rule::ThreadNeedsThreadSpawn => {
                 "CLONE_THREAD tasks come from Builder::spawn_thread, and only those"
             }
+            Rule::ParentExcludesVm => {
+                "a CLONE_PARENT child cannot be joined by its creator, so it cannot share memory"
+            }
+            Rule::GateExcludesVfork => "a CLONE_VFORK parent cannot open a gate: it is asleep",
+            Rule::ThreadOwnsChildTid => "a thread's child_tid slot is its join word",
         }
     }
 }

@@ -90,7 +90,7 @@ pub unsafe fn fork() -> Result<Fork> {
 /// See [`Builder::spawn`] with `CLONE_VM`: `f` shares this process's memory and thread pointer.
 pub unsafe fn chimera<'s, F>(stack: &'s mut Stack<'_>, f: F) -> Result<Child<'s>>
 where
-    F: FnOnce() -> i32 + Send,
+    F: FnOnce() -> i32 + Send + 's,
 {
     // SAFETY: forwarded from this function's contract.
     unsafe { Builder::new().flags(CloneFlags::VM).spawn(stack, f) }
@@ -112,7 +112,7 @@ where
 /// See [`Builder::spawn_thread`].
 pub unsafe fn thread<'s, F>(stack: &'s mut Stack<'_>, f: F) -> Result<Thread<'s>>
 where
-    F: FnOnce() -> usize + Send,
+    F: FnOnce() -> usize + Send + 's,
 {
     // SAFETY: forwarded from this function's contract.
     unsafe { Builder::thread().spawn_thread(stack, f) }

@@ -15,7 +15,7 @@ use crate::task::Child;
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
-/// Spawn `f` as root (uid 0, gid 0) of a new user namespace mapped onto the caller's uid and gid.
+/// Spawn `f` as root (uid 0, gid 0) of a new user namespace mapped onto the caller's effective uid and gid.
 /// Any `extra` namespace flags are created with it, owned by the new user namespace.
 ///
 /// ```
@@ -35,9 +35,10 @@ pub unsafe fn spawn_as_root<'s, F>(
     f: F,
 ) -> Result<Child<'s>>
 where
-    F: FnOnce() -> i32,
+    F: FnOnce() -> i32 + 's,
 {
-    let (uid, gid) = (sys::geteuid() as u32, sys::getgid() as u32);
+    // An unprivileged writer may map exactly its own effective ids.
+    let (uid, gid) = (sys::geteuid() as u32, sys::getegid() as u32);
     let builder = Builder::new().flags(CloneFlags::NEWUSER | extra).gated();
     // SAFETY: forwarded from this function's contract.
     let mut child = unsafe { builder.spawn(stack, f)? };

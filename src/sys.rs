@@ -112,7 +112,9 @@ id_getters!(
     /// `getgid(2)`.
     getgid,
     /// `geteuid(2)`.
-    geteuid
+    geteuid,
+    /// `getegid(2)`.
+    getegid
 );
 
 /// `nanosleep(2)` for `ms` milliseconds; returns early (with EINTR) if a handler ran.

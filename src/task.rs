@@ -116,13 +116,15 @@ impl Child<'_> {
     }
 
     fn waitid(&self, options: u32) -> Result<WaitInfo> {
-        let id = match &self.pidfd {
+        let mut id = match &self.pidfd {
             Some(fd) => WaitId::PidFd(fd),
             None => WaitId::Pid(self.pid),
         };
         loop {
             match sys::waitid(id, options | k::WEXITED | k::__WALL) {
                 Err(Errno::EINTR) => continue,
+                // P_PIDFD came in Linux 5.4, CLONE_PIDFD in 5.2: wait by pid there.
+                Err(Errno::EINVAL) if matches!(id, WaitId::PidFd(_)) => id = WaitId::Pid(self.pid),
                 other => return other.map_err(|e| Error::sys("waitid", e)),
             }
         }

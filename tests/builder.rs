@@ -413,6 +413,16 @@ fn clone3_enosys_falls_back_to_clone_and_is_remembered() {
         if rawclone::clone3_available() != Some(false) {
             return 3;
         }
+        // A CLEAR_SIGHAND the caller asked for is never dropped on the way to clone.
+        let mut stack = self::stack();
+        let b = Builder::new().flags(CloneFlags::CLEAR_SIGHAND);
+        // SAFETY: never runs.
+        if !matches!(
+            unsafe { b.spawn(&mut stack, || 0) },
+            Err(Error::Rule(Rule::NeedsClone3, _))
+        ) {
+            return 6;
+        }
         // A request only clone3 can carry now fails with a clear rule, not an errno.
         // SAFETY: never runs.
         let mut stack = self::stack();
@@ -485,22 +495,89 @@ fn a_stack_too_small_for_the_entry_frame_is_refused() {
 }
 
 #[test]
-fn threads_and_processes_come_from_their_own_spawn_functions() {
+fn rawclone_own_rules_are_refused_before_any_syscall() {
     let mut stack = stack();
-    // SAFETY: never runs.
-    let err = unsafe { Builder::thread().spawn(&mut stack, || 0) }.unwrap_err();
-    assert!(matches!(err, Error::Rule(Rule::ThreadNeedsThreadSpawn, _)));
-    // SAFETY: never runs.
-    let err = unsafe { Builder::new().spawn_thread(&mut stack, || 0) }.unwrap_err();
-    assert!(matches!(err, Error::Rule(Rule::ThreadNeedsThreadSpawn, _)));
-    // SAFETY: never runs.
-    let err = unsafe {
-        Builder::new()
-            .flags(CloneFlags::FILES)
-            .gated()
-            .spawn(&mut stack, || 0)
+    let process = |b: Builder, stack: &mut Stack<'_>| {
+        // SAFETY: never runs: every request here is refused before the syscall.
+        unsafe { b.spawn(stack, || 0) }.map(drop).unwrap_err()
     };
-    assert!(matches!(err, Err(Error::Rule(Rule::GateNeedsOwnFiles, _))));
+    let thread = |b: Builder, stack: &mut Stack<'_>| {
+        // SAFETY: as above.
+        unsafe { b.spawn_thread(stack, || 0) }
+            .map(drop)
+            .unwrap_err()
+    };
+    let rule = |e: Error| match e {
+        Error::Rule(rule, _) => rule,
+        other => panic!("not a rule: {other}"),
+    };
+    assert_eq!(
+        rule(process(Builder::thread(), &mut stack)),
+        Rule::ThreadNeedsThreadSpawn
+    );
+    assert_eq!(
+        rule(thread(Builder::new(), &mut stack)),
+        Rule::ThreadNeedsThreadSpawn
+    );
+    let b = Builder::new().flags(CloneFlags::FILES).gated();
+    assert_eq!(rule(process(b, &mut stack)), Rule::GateNeedsOwnFiles);
+    let b = Builder::new()
+        .flags(CloneFlags::VM | CloneFlags::VFORK)
+        .gated();
+    assert_eq!(rule(process(b, &mut stack)), Rule::GateExcludesVfork);
+    let b = Builder::new()
+        .flags(CloneFlags::VM | CloneFlags::PARENT)
+        .exit_signal(None);
+    assert_eq!(rule(process(b, &mut stack)), Rule::ParentExcludesVm);
+    for syscall in [Syscall::Clone3, Syscall::Clone] {
+        // Resetting handlers in a child that shares them would reset the parent's.
+        let b = Builder::new().flags(CloneFlags::VM | CloneFlags::SIGHAND);
+        let b = b.reset_signal_handlers().syscall(syscall);
+        assert_eq!(
+            rule(process(b, &mut stack)),
+            Rule::ClearSighandExcludesSighand
+        );
+        let b = Builder::thread().reset_signal_handlers().syscall(syscall);
+        assert_eq!(
+            rule(thread(b, &mut stack)),
+            Rule::ClearSighandExcludesSighand
+        );
+    }
+    static SLOT: AtomicU32 = AtomicU32::new(0);
+    let b = Builder::thread().child_settid(SLOT.as_ptr());
+    assert_eq!(rule(thread(b, &mut stack)), Rule::ThreadOwnsChildTid);
+}
+
+#[test]
+fn a_closure_larger_than_the_stack_is_refused() {
+    let mut buf = [0u8; 4096];
+    let mut small = Stack::from_buf(&mut buf);
+    let big = [7u8; 8192];
+    // SAFETY: never runs.
+    let err = unsafe { Builder::new().spawn(&mut small, move || big[100] as i32) }.unwrap_err();
+    assert!(matches!(err, Error::Rule(Rule::StackTooSmall, _)), "{err}");
+}
+
+#[test]
+fn with_clone_files_the_parent_does_not_close_what_the_child_captured() {
+    let (ours, theirs) = sys::seqpacket_pair().unwrap();
+    let mut stack = stack();
+    let b = Builder::new().flags(CloneFlags::FILES);
+    // SAFETY: raw syscalls only; `theirs` moves into the child.
+    let child = unsafe {
+        b.spawn(&mut stack, move || {
+            sleep_ms(20); // long after the parent is back from clone
+            sys::write(theirs.as_raw(), b"!").map_or(1, |_| 0)
+        })
+    }
+    .unwrap();
+    assert_eq!(
+        child.wait().unwrap(),
+        ExitStatus::Exited(0),
+        "the child's fd stayed open"
+    );
+    let mut byte = [0u8; 1];
+    assert_eq!(sys::read(ours.as_raw(), &mut byte), Ok(1));
 }
 
 #[test]
@@ -634,5 +711,25 @@ fn dropping_a_running_child_kills_and_reaps_it() {
             return 1;
         }
         has_children() as i32 * 2
+    });
+}
+
+#[test]
+fn a_clear_sighand_of_the_callers_own_survives_the_first_enosys() {
+    // The first clone3 answer is ENOSYS: the retry through clone must refuse, not drop the flag.
+    assert_in_fork(|| {
+        deny_clone3();
+        let mut stack = stack();
+        let b = Builder::new().flags(CloneFlags::VM | CloneFlags::CLEAR_SIGHAND);
+        // SAFETY: never runs.
+        match unsafe { b.spawn(&mut stack, || 0) } {
+            Err(Error::Rule(Rule::NeedsClone3, flags))
+                if flags.contains(CloneFlags::CLEAR_SIGHAND) =>
+            {
+                0
+            }
+            Err(_) => 1,
+            Ok(_) => 2,
+        }
     });
 }
