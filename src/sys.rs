@@ -449,6 +449,47 @@ pub fn effective_capabilities() -> Result<u64, Errno> {
     Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
 }
 
+/// `mount(2)`.
+pub fn mount(source: &CStr, target: &CStr, fstype: &CStr, flags: u64) -> Result<(), Errno> {
+    // SAFETY: three NUL-terminated strings that live for the call; no data argument.
+    unsafe {
+        syscall5(
+            Sysno::mount,
+            source.as_ptr() as usize,
+            target.as_ptr() as usize,
+            fstype.as_ptr() as usize,
+            flags as usize,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+/// `mkdir(2)` relative to the working directory (`mkdirat(AT_FDCWD, …)`).
+pub fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated and lives for the call.
+    unsafe {
+        syscall3(
+            Sysno::mkdirat,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            mode as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `reboot(LINUX_REBOOT_CMD_POWER_OFF)`: for an init process that is done. Needs CAP_SYS_BOOT;
+/// returns only on failure.
+pub fn power_off() -> Errno {
+    const MAGIC1: usize = 0xfee1_dead;
+    const MAGIC2: usize = 0x2812_1969;
+    const POWER_OFF: usize = 0x4321_fedc;
+    // SAFETY: with the magic numbers the kernel halts the machine; no memory is passed.
+    let r = unsafe { syscall4(Sysno::reboot, MAGIC1, MAGIC2, POWER_OFF, 0) };
+    r.err().unwrap_or(Errno::EINVAL)
+}
+
 /// `fcntl(fd, F_GETFD)`: whether `fd` is open (and its descriptor flags).
 pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
     // SAFETY: F_GETFD touches no memory.

@@ -6,6 +6,9 @@
 //! checks as skipped, each with the reason `qemu-user: <what>`. Everything else must pass.
 //!
 //! `selftest exit-with N` exits with status N at once: the target of the vfork-exec check.
+//!
+//! As pid 1 (the `/init` of an initramfs under qemu-system) it mounts `/proc` first and powers
+//! the machine off after the summary, since an init must never exit.
 #![no_std]
 #![no_main]
 // There is no allocator to box an outcome into: its text travels by value, on the stack.
@@ -39,6 +42,23 @@ fn main(args: &Args) -> i32 {
             .and_then(|n| n.to_str().ok()?.parse().ok())
             .unwrap_or(99);
     }
+    let init = sys::getpid() == 1;
+    if init {
+        let _ = sys::mkdir(c"/proc", 0o555);
+        if let Err(e) = sys::mount(c"proc", c"/proc", c"proc", 0) {
+            rawclone_freestanding::outln!("init: mount /proc: {e}");
+        }
+    }
+    let code = run_checks(args);
+    if init {
+        rawclone_freestanding::outln!("init: powering off (exit status would be {code})");
+        let e = sys::power_off();
+        rawclone_freestanding::outln!("init: reboot(POWER_OFF) failed: {e}");
+    }
+    code
+}
+
+fn run_checks(args: &Args) -> i32 {
     let env = Env {
         me: args.get(0).unwrap_or(c"/proc/self/exe"),
         qemu_user: probe_qemu_user(),
