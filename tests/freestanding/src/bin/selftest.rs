@@ -6,6 +6,7 @@
 //! checks as skipped, each with the reason `qemu-user: <what>`. Everything else must pass.
 //!
 //! `selftest exit-with N` exits with status N at once: the target of the vfork-exec check.
+//! `selftest only ID` runs the one check with that id (see `CHECKS`), for tracing one mode.
 //!
 //! As pid 1 (the `/init` of an initramfs under qemu-system) it mounts `/proc` first and powers
 //! the machine off after the summary, since an init must never exit.
@@ -26,6 +27,30 @@ use rawclone_freestanding::{Outcome, Report, text};
 rawclone::freestanding_main!(main);
 
 type Check = fn(&Env) -> Outcome;
+
+/// Every check: id (for `only`), name, and the check.
+const CHECKS: [(&str, &str, Check); 16] = [
+    ("fork", "fork via clone", check_fork),
+    ("chimera", "chimera", check_chimera),
+    ("overflow", "chimera stack overflow", check_chimera_overflow),
+    ("thread", "thread", check_thread),
+    ("thread-tls", "thread with CLONE_SETTLS", check_thread_tls),
+    ("vfork", "vfork + exec", check_vfork_exec),
+    (
+        "vfork-fail",
+        "vfork + exec failure",
+        check_vfork_exec_failure,
+    ),
+    ("process", "process on its own stack", check_process),
+    ("fs", "CLONE_FS", check_fs),
+    ("files", "CLONE_FILES", check_files),
+    ("sighand", "CLONE_SIGHAND", check_sighand),
+    ("pidfd", "CLONE_PIDFD + pidfd_send_signal", check_pidfd),
+    ("userns", "user namespace root", check_userns),
+    ("clone3", "clone3 and its fallback", check_clone3_fallback),
+    ("rules", "flag rules before the syscall", check_rules),
+    ("exit-signal", "custom exit signal", check_exit_signal),
+];
 
 /// What the program learned about where it runs.
 struct Env {
@@ -73,27 +98,15 @@ fn run_checks(args: &Args) -> i32 {
             "native kernel"
         }
     );
-    let checks: [(&str, Check); 16] = [
-        ("fork via clone", check_fork),
-        ("chimera", check_chimera),
-        ("chimera stack overflow", check_chimera_overflow),
-        ("thread", check_thread),
-        ("thread with CLONE_SETTLS", check_thread_tls),
-        ("vfork + exec", check_vfork_exec),
-        ("vfork + exec failure", check_vfork_exec_failure),
-        ("process on its own stack", check_process),
-        ("CLONE_FS", check_fs),
-        ("CLONE_FILES", check_files),
-        ("CLONE_SIGHAND", check_sighand),
-        ("CLONE_PIDFD + pidfd_send_signal", check_pidfd),
-        ("user namespace root", check_userns),
-        ("clone3 and its fallback", check_clone3_fallback),
-        ("flag rules before the syscall", check_rules),
-        ("custom exit signal", check_exit_signal),
-    ];
+    let only = match (args.get(1).map(|a| a.to_bytes()), args.get(2)) {
+        (Some(b"only"), Some(id)) => Some(id.to_bytes()),
+        _ => None,
+    };
     let mut report = Report::default();
-    for (name, check) in checks {
-        report.check(name, check(&env));
+    for (id, name, check) in CHECKS {
+        if only.is_none_or(|want| want == id.as_bytes()) {
+            report.check(name, check(&env));
+        }
     }
     report.finish()
 }

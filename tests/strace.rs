@@ -1,0 +1,180 @@
+//! The x86_64 freestanding selftest under `strace -f`: each mode's clone or clone3 call carries
+//! exactly the flags and exit signal it promises, and nothing libc-shaped (loader, TLS or robust
+//! list set-up, brk heaps) appears anywhere in a whole run.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const TARGET: &str = "x86_64-unknown-none";
+
+fn selftest() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let target_dir = root.join("target").join("freestanding");
+            let status = Command::new(env!("CARGO"))
+                .current_dir(&root)
+                .args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "rawclone-freestanding",
+                    "--target",
+                    TARGET,
+                ])
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .status()
+                .expect("run cargo");
+            assert!(
+                status.success(),
+                "building the freestanding programs failed"
+            );
+            target_dir.join(TARGET).join("release").join("selftest")
+        })
+        .clone()
+}
+
+/// Run `selftest ARGS` under `strace -f` with extra strace options; returns the trace.
+fn strace(options: &[&str], args: &[&str], name: &str) -> String {
+    let out =
+        std::env::temp_dir().join(format!("rawclone-strace-{}-{name}.txt", std::process::id()));
+    let status = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&out)
+        .args(options)
+        .arg(selftest())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("strace is missing: install the Debian package strace (bash .ci/test does)");
+    assert!(status.success(), "selftest {args:?} failed under strace");
+    let trace = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    trace
+}
+
+/// One traced clone as `clone3 FLAGS EXIT_SIGNAL` or `clone FLAGS` (exit signal inside FLAGS).
+fn clone_calls(trace: &str) -> Vec<String> {
+    let field = |line: &str, key: &str| -> String {
+        let start = line.find(key).map(|i| i + key.len()).unwrap_or(line.len());
+        line[start..]
+            .split([',', '}', ')'])
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    trace
+        .lines()
+        .map(|l| {
+            l.split_once(' ')
+                .filter(|(pid, _)| pid.parse::<u32>().is_ok())
+                .map_or(l, |(_, rest)| rest.trim_start())
+        })
+        .filter_map(|l| {
+            if l.starts_with("clone3(") {
+                Some(format!(
+                    "clone3 {} {}",
+                    field(l, "flags="),
+                    field(l, "exit_signal=")
+                ))
+            } else if l.starts_with("clone(") {
+                Some(format!("clone {}", field(l, "flags=")))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The clone calls of `selftest only ID`, without the emulator probe that every run begins with.
+fn calls_of(id: &str) -> Vec<String> {
+    let trace = strace(
+        &["-e", "trace=clone,clone3", "-e", "signal=none"],
+        &["only", id],
+        id,
+    );
+    let mut calls = clone_calls(&trace);
+    assert_eq!(
+        calls.first().map(String::as_str),
+        Some("clone3 CLONE_VM SIGCHLD"),
+        "the probe comes first:\n{trace}"
+    );
+    calls.remove(0);
+    calls
+}
+
+const THREAD: &str = "CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM";
+
+#[test]
+fn each_mode_issues_exactly_its_flags() {
+    let cases: &[(&str, &[&str])] = &[
+        ("fork", &["clone SIGCHLD"]),
+        ("chimera", &["clone3 CLONE_VM SIGCHLD"]),
+        ("process", &["clone3 0 SIGCHLD"]),
+        (
+            "thread",
+            &[&format!(
+                "clone3 {THREAD}|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID 0"
+            )],
+        ),
+        (
+            "thread-tls",
+            &[&format!(
+                "clone {THREAD}|CLONE_SETTLS|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID"
+            )],
+        ),
+        (
+            "vfork",
+            &["clone3 CLONE_VM|CLONE_VFORK|CLONE_CLEAR_SIGHAND SIGCHLD"],
+        ),
+        ("userns", &["clone3 CLONE_NEWUSER SIGCHLD"]),
+        ("pidfd", &["clone3 CLONE_PIDFD SIGCHLD"]),
+        ("exit-signal", &["clone3 0 SIGUSR1"]),
+        ("fs", &["clone3 CLONE_FS SIGCHLD"]),
+        ("files", &["clone3 CLONE_FILES SIGCHLD"]),
+        ("sighand", &["clone3 CLONE_VM|CLONE_SIGHAND SIGCHLD"]),
+        ("rules", &[]),
+    ];
+    for (id, want) in cases {
+        assert_eq!(calls_of(id), *want, "mode {id}");
+    }
+}
+
+#[test]
+fn a_whole_run_makes_no_libc_shaped_syscalls() {
+    let trace = strace(&[], &[], "full");
+    let libc_shaped = [
+        "brk(",
+        "set_tid_address(",
+        "set_robust_list(",
+        "rseq(",
+        "prlimit64(",
+        "getrandom(",
+    ];
+    for line in trace.lines() {
+        assert!(
+            !libc_shaped.iter().any(|call| line.contains(call)),
+            "libc-shaped syscall: {line}"
+        );
+        assert!(!line.contains("ARCH_SET_FS"), "a libc sets up TLS: {line}");
+        assert!(
+            !line.contains("ld.so") && !line.contains("libc.so"),
+            "a loader at work: {line}"
+        );
+    }
+    assert!(
+        trace.contains("clone3("),
+        "the trace is empty or strace saw nothing: {trace}"
+    );
+}
+
+#[test]
+fn the_trace_parser_reads_both_syscalls() {
+    let sample = "12  clone3({flags=CLONE_VM|CLONE_VFORK, exit_signal=SIGCHLD, stack=0x1, stack_size=0x2}, 88) = 13\n\
+                  clone(child_stack=NULL, flags=SIGCHLD) = 14\n12 write(1, \"x\", 1) = 1\n";
+    assert_eq!(
+        clone_calls(sample),
+        ["clone3 CLONE_VM|CLONE_VFORK SIGCHLD", "clone SIGCHLD"]
+    );
+}
