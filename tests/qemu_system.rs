@@ -1,3 +1,4 @@
+#![cfg(target_arch = "x86_64")] // driven from the x86_64 host
 //! Boots a real arm64 Linux kernel under `qemu-system-aarch64` with an initramfs whose `/init` is
 //! the aarch64 freestanding selftest, and reads its summary from the serial console. This is where
 //! the modes qemu-user cannot emulate (chimera, vfork, namespaces, pidfd, clone3) run on aarch64.

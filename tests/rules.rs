@@ -108,6 +108,16 @@ fn request(flags: F, exit_signal: u64, syscall: Syscall) -> Request {
     }
 }
 
+/// Under qemu-user the emulator answers clone itself, so the kernel cannot be asked there; the
+/// same questions are asked of the kernel natively (and the rules are not architecture-specific).
+fn kernel_unreachable() -> bool {
+    if qemu_user() {
+        skip("qemu-user: the emulator, not the kernel, answers clone flags here");
+        return true;
+    }
+    false
+}
+
 fn is_root() -> bool {
     sys::geteuid() == 0
 }
@@ -119,6 +129,9 @@ macro_rules! refused {
         fn $name() {
             let flags = $flags;
             assert_eq!(validate(&request(flags, $signal, Syscall::$syscall)), Err(Rule::$rule));
+            if kernel_unreachable() {
+                return;
+            }
             let answer = kernel_answer(flags, $signal, Syscall::$syscall, None);
             // Without CAP_SYS_ADMIN the kernel checks privilege before some of these rules.
             let ok = answer == Err(Errno::EINVAL)
@@ -155,6 +168,12 @@ fn clone3_stack_needs_a_size_and_a_size_needs_a_stack() {
     let mut req = request(F::EMPTY, SIGCHLD, Syscall::Clone3);
     req.stack_size = 0;
     assert_eq!(validate(&req), Err(Rule::StackWithoutSize));
+    let mut other = request(F::EMPTY, SIGCHLD, Syscall::Clone3);
+    other.stack = 0;
+    assert_eq!(validate(&other), Err(Rule::StackWithoutSize));
+    if kernel_unreachable() {
+        return;
+    }
     assert_eq!(
         kernel_answer(F::EMPTY, SIGCHLD, Syscall::Clone3, Some(0)),
         Err(Errno::EINVAL)
@@ -199,6 +218,9 @@ fn clone3_only_requests_are_refused_on_legacy_clone() {
 /// process reaps what it was handed.
 fn accepted_with_parent(flags: F) {
     assert_eq!(validate(&request(flags, 0, Syscall::Clone3)), Ok(()));
+    if kernel_unreachable() {
+        return;
+    }
     let (ours, theirs) = sys::seqpacket_pair().unwrap();
     let status = in_fork(|| match kernel_answer(flags, 0, Syscall::Clone3, None) {
         Ok(pid) => {
@@ -231,6 +253,9 @@ fn kernel_accepts_newpid_with_parent() {
 fn legacy_clone_accepts_an_exit_signal_with_thread() {
     let flags = F::THREAD_SET;
     assert_eq!(validate(&request(flags, SIGCHLD, Syscall::Clone)), Ok(()));
+    if kernel_unreachable() {
+        return;
+    }
     assert!(kernel_answer(flags, SIGCHLD, Syscall::Clone, None).is_ok());
 }
 
@@ -239,6 +264,9 @@ fn pidfd_with_thread_is_left_to_the_kernel() {
     // Refused before Linux 6.9, accepted since: rawclone must not decide.
     let flags = F::THREAD_SET | F::PIDFD;
     assert_eq!(validate(&request(flags, 0, Syscall::Clone3)), Ok(()));
+    if kernel_unreachable() {
+        return;
+    }
     match kernel_answer(flags, 0, Syscall::Clone3, None) {
         Ok(_) => {}
         Err(e) => assert_eq!(

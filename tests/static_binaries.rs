@@ -1,3 +1,4 @@
+#![cfg(target_arch = "x86_64")] // driven from the x86_64 host
 //! Builds the freestanding package for `x86_64-unknown-none`, checks that the result is a static
 //! ELF with no interpreter and no dynamic section, runs it natively and reads its summary line.
 

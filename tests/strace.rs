@@ -1,3 +1,4 @@
+#![cfg(target_arch = "x86_64")] // driven from the x86_64 host
 //! The x86_64 freestanding selftest under `strace -f`: each mode's clone or clone3 call carries
 //! exactly the flags and exit signal it promises, and nothing libc-shaped (loader, TLS or robust
 //! list set-up, brk heaps) appears anywhere in a whole run.

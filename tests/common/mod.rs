@@ -148,3 +148,86 @@ pub fn overflow(depth: u64) -> u64 {
     let pad = core::hint::black_box([depth; 64]);
     overflow(pad[3] + 1) + pad[5]
 }
+
+/// Whether this process runs under qemu-user, found by probing once: the emulator refuses a plain
+/// `CLONE_VM` child with EINVAL, which no kernel does.
+pub fn qemu_user() -> bool {
+    static PROBED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PROBED.get_or_init(|| {
+        let mut stack = rawclone::Stack::map(16 * 1024).expect("stack");
+        // SAFETY: the child only returns.
+        match unsafe { rawclone::chimera(&mut stack, || 0) } {
+            Ok(child) => {
+                let _ = child.wait();
+                false
+            }
+            Err(e) => e.errno() == Some(rawclone::Errno::EINVAL),
+        }
+    })
+}
+
+/// An error that is qemu-user's known refusal (EINVAL for flags it cannot emulate, ENOSYS for
+/// clone3), not a failure of rawclone.
+pub fn refused_by_qemu(e: &rawclone::Error) -> bool {
+    qemu_user()
+        && matches!(
+            e.errno(),
+            Some(rawclone::Errno::EINVAL | rawclone::Errno::ENOSYS)
+        )
+}
+
+/// Report the current test as skipped, with its reason: on stderr, and as a line in the file
+/// named by `RAWCLONE_SKIP_LOG` (the test command counts those lines as skips, not passes).
+pub fn skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    eprintln!("skipped {test}: {reason}");
+    if let Some(path) = std::env::var_os("RAWCLONE_SKIP_LOG") {
+        use std::io::Write;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("skip log");
+        writeln!(log, "{test}: {reason}").expect("skip log");
+    }
+}
+
+/// Exit status of a forked check whose spawn qemu-user refused.
+pub const QEMU_REFUSED: i32 = 77;
+
+/// Unwrap a spawn result; if qemu-user refused it, skip the test (`return`) naming `$what`.
+#[macro_export]
+macro_rules! spawn_or_skip {
+    ($e:expr, $what:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) if $crate::common::refused_by_qemu(&e) => {
+                $crate::common::skip(&format!("qemu-user: {} ({e})", $what));
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+}
+
+/// In a forked check: unwrap a spawn result, or end the check with [`QEMU_REFUSED`].
+#[macro_export]
+macro_rules! spawn_or_refused {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) if $crate::common::refused_by_qemu(&e) => return $crate::common::QEMU_REFUSED,
+            Err(_) => return 100,
+        }
+    };
+}
+
+/// [`assert_in_fork`], where an exit with [`QEMU_REFUSED`] under qemu-user is a skip naming `what`.
+#[track_caller]
+pub fn assert_in_fork_or_skip(what: &str, f: impl FnOnce() -> i32) {
+    match in_fork(f) {
+        ExitStatus::Exited(0) => {}
+        ExitStatus::Exited(QEMU_REFUSED) if qemu_user() => skip(&format!("qemu-user: {what}")),
+        other => panic!("forked check failed at step {other:?}"),
+    }
+}
