@@ -7,6 +7,8 @@
 //! `bash .ci/test` installs both (the kernel lands in `target/arm64-kernel/vmlinuz`, or set
 //! `RAWCLONE_ARM64_KERNEL`) and runs it with `--ignored`.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,25 +18,6 @@ const TARGET: &str = "aarch64-unknown-none";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn build_selftest() -> PathBuf {
-    let target_dir = root().join("target").join("freestanding");
-    let status = Command::new(env!("CARGO"))
-        .current_dir(root())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "rawclone-freestanding",
-            "--target",
-            TARGET,
-        ])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the aarch64 selftest failed");
-    target_dir.join(TARGET).join("release").join("selftest")
 }
 
 /// An uncompressed `newc` cpio archive with `/proc` and `/init`.
@@ -135,7 +118,7 @@ fn boot(kernel: &Path, initrd: &Path, limit: Duration) -> String {
 #[ignore = "boots an arm64 kernel under qemu-system-aarch64; `bash .ci/test` installs it and runs this"]
 fn aarch64_selftest_passes_as_init_on_a_real_kernel() {
     let kernel = kernel();
-    let init = std::fs::read(build_selftest()).unwrap();
+    let init = std::fs::read(common::freestanding_program(TARGET, "selftest")).unwrap();
     let initrd = root()
         .join("target")
         .join("freestanding")

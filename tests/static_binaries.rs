@@ -2,38 +2,15 @@
 //! Builds the freestanding package for `x86_64-unknown-none`, checks that the result is a static
 //! ELF with no interpreter and no dynamic section, runs it natively and reads its summary line.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 const TARGET: &str = "x86_64-unknown-none";
 
-/// Build the freestanding programs (once per test binary) and return the path of `name`.
 fn build(name: &str) -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        // A target dir of its own: the outer `cargo test` may still hold the main one's lock.
-        let target_dir = root.join("target").join("freestanding");
-        let status = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "rawclone-freestanding",
-                "--target",
-                TARGET,
-            ])
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .status()
-            .expect("run cargo");
-        assert!(
-            status.success(),
-            "building the freestanding programs failed"
-        );
-        target_dir.join(TARGET).join("release")
-    });
-    dir.join(name)
+    common::freestanding_program(TARGET, name)
 }
 
 /// ELF program header types of the file at `path`.

@@ -3,37 +3,15 @@
 //! exactly the flags and exit signal it promises, and nothing libc-shaped (loader, TLS or robust
 //! list set-up, brk heaps) appears anywhere in a whole run.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 const TARGET: &str = "x86_64-unknown-none";
 
 fn selftest() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-            let target_dir = root.join("target").join("freestanding");
-            let status = Command::new(env!("CARGO"))
-                .current_dir(&root)
-                .args([
-                    "build",
-                    "--release",
-                    "-p",
-                    "rawclone-freestanding",
-                    "--target",
-                    TARGET,
-                ])
-                .env("CARGO_TARGET_DIR", &target_dir)
-                .status()
-                .expect("run cargo");
-            assert!(
-                status.success(),
-                "building the freestanding programs failed"
-            );
-            target_dir.join(TARGET).join("release").join("selftest")
-        })
-        .clone()
+    common::freestanding_program(TARGET, "selftest")
 }
 
 /// Run `selftest ARGS` under `strace -f` with extra strace options; returns the trace.

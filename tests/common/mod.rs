@@ -231,3 +231,40 @@ pub fn assert_in_fork_or_skip(what: &str, f: impl FnOnce() -> i32) {
         other => panic!("forked check failed at step {other:?}"),
     }
 }
+
+/// Build the freestanding programs for `target` (once per test binary and target) and return the
+/// path of program `name`. A target directory of their own: the outer `cargo test` may still hold
+/// the main one's lock.
+pub fn freestanding_program(target: &str, name: &str) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap();
+    let dir = built
+        .get_or_insert_with(HashMap::new)
+        .entry(target.to_string())
+        .or_insert_with(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let target_dir = root.join("target").join("freestanding");
+            let status = std::process::Command::new(env!("CARGO"))
+                .current_dir(&root)
+                .args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "rawclone-freestanding",
+                    "--target",
+                    target,
+                ])
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .status()
+                .expect("run cargo");
+            assert!(
+                status.success(),
+                "building the freestanding programs for {target} failed"
+            );
+            target_dir.join(target).join("release")
+        });
+    dir.join(name)
+}
