@@ -427,6 +427,9 @@ pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8
     r.err().unwrap_or(Errno::EINVAL)
 }
 
+/// The capability bit that namespace creation needs (`capabilities(7)`).
+pub const CAP_SYS_ADMIN: u32 = k::CAP_SYS_ADMIN;
+
 /// The effective capability set (bits `CAP_*`) of the calling thread, from `capget(2)`.
 pub fn effective_capabilities() -> Result<u64, Errno> {
     let mut header = k::__user_cap_header_struct {

@@ -41,6 +41,40 @@ fn selftest_is_a_static_elf_without_interpreter_or_dynamic_section() {
     );
 }
 
+/// Symbols of the file at `path` that are undefined (`st_shndx == SHN_UNDEF`), by name index.
+/// `None` when the file has no symbol table to look in.
+fn undefined_symbols(path: &PathBuf) -> Option<usize> {
+    const SHT_SYMTAB: u32 = 2;
+    let elf = std::fs::read(path).unwrap();
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum) = (u64_at(40), u16_at(58), u16_at(60));
+    let mut undefined = None;
+    for i in 0..shnum {
+        let sh = shoff + i * shentsize;
+        if u32_at(sh + 4) != SHT_SYMTAB {
+            continue;
+        }
+        let (offset, size, entsize) = (u64_at(sh + 24), u64_at(sh + 32), u64_at(sh + 56));
+        // Entry 0 is the null symbol; st_shndx sits at byte 6 of an Elf64_Sym.
+        let here = (1..size / entsize)
+            .filter(|k| u16_at(offset + k * entsize + 6) == 0)
+            .count();
+        undefined = Some(undefined.unwrap_or(0) + here);
+    }
+    undefined
+}
+
+#[test]
+fn selftest_has_no_undefined_symbols() {
+    assert_eq!(
+        undefined_symbols(&build("selftest")),
+        Some(0),
+        "None: no symbol table to check"
+    );
+}
+
 #[test]
 fn selftest_passes_natively_with_nothing_skipped() {
     let out = Command::new(build("selftest"))

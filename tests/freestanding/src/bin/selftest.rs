@@ -108,7 +108,43 @@ fn run_checks(args: &Args) -> i32 {
             report.check(name, check(&env));
         }
     }
+    if only.is_none() {
+        kernel_allows();
+    }
     report.finish()
+}
+
+/// The tour's closing part, as the host tour prints it: what this kernel allows.
+fn kernel_allows() {
+    use rawclone_freestanding::outln;
+    let clone3 = match rawclone::clone3_available() {
+        Some(true) => "present",
+        Some(false) => "missing (ENOSYS): the fallback to clone is in use",
+        None => "not tried",
+    };
+    outln!("what this kernel allows");
+    outln!("  clone3:           {clone3}");
+    let mut stack = stack();
+    // SAFETY: the child only returns.
+    let userns = match unsafe {
+        Builder::new()
+            .flags(CloneFlags::NEWUSER)
+            .spawn(&mut stack, || 0)
+    } {
+        Ok(child) => child
+            .wait()
+            .map_or("created, but the join failed", |_| "allowed"),
+        Err(_) => "refused",
+    };
+    outln!("  user namespaces:  {userns}");
+    let caps = sys::effective_capabilities().unwrap_or(0);
+    let admin = if caps & (1 << sys::CAP_SYS_ADMIN) != 0 {
+        "held"
+    } else {
+        "not held"
+    };
+    outln!("  capabilities:     effective set {caps:#x} (CAP_SYS_ADMIN {admin})");
+    outln!("  uid/gid:          {}/{}", sys::getuid(), sys::getgid());
 }
 
 /// qemu-user refuses any CLONE_VM without the full thread set with EINVAL; a kernel never does.
