@@ -192,11 +192,6 @@ impl Builder {
         self
     }
 
-    /// The flags requested so far.
-    pub const fn requested_flags(&self) -> CloneFlags {
-        self.flags
-    }
-
     /// rawclone's own rules for a builder, on top of the kernel's: what the handle could not
     /// join, or what the child could not honour.
     fn check_own_rules(&self, thread: bool) -> Result<()> {

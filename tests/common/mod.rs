@@ -6,7 +6,6 @@
 //! of a multi-threaded process, where allocation or locks could deadlock.
 #![allow(dead_code)]
 
-use core::sync::atomic::{AtomicU32, Ordering};
 use rawclone::sys::{self, Fd, WaitId};
 use rawclone::{ExitStatus, Fork, fork};
 use syscalls::{Sysno, syscall2, syscall3};
@@ -134,11 +133,6 @@ pub fn recv_u32(fd: &Fd) -> u32 {
     let mut b = [0u8; 4];
     assert_eq!(sys::read(fd.as_raw(), &mut b).expect("recv"), 4);
     u32::from_ne_bytes(b)
-}
-
-/// A word shared between a test and its memory-sharing children.
-pub fn load(word: &AtomicU32) -> u32 {
-    word.load(Ordering::SeqCst)
 }
 
 /// Recurse until the stack overflows.
