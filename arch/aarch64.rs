@@ -104,6 +104,90 @@ pub fn thread_pointer() -> usize {
     tp
 }
 
+/// The function a green task starts in; it never returns (it switches away for good instead).
+pub type GreenEntry = unsafe extern "C" fn(arg: *mut u8) -> !;
+
+/// Bytes [`green_frame`] writes below the top of a new green task's stack.
+pub const GREEN_FRAME: usize = 176;
+
+/// Prepare a never-run green task: write, just below `top`, the frame [`green_switch`] loads, so
+/// that the first switch to the returned stack pointer "returns" into `entry(arg)`.
+///
+/// Frame layout (byte offsets from the returned pointer, as `green_switch` stores them): x19..x28
+/// at 0..80 (x19 = `entry`, x20 = `arg`), x29 = 0 and x30 = the start stub at 80, d8..d15 at 96,
+/// FPCR at 160 (0: round to nearest, no traps), 8 bytes of padding.
+///
+/// # Safety
+/// `top` must be 16-byte aligned with [`GREEN_FRAME`] writable bytes below it, on a stack that
+/// stays valid while the task can run.
+pub unsafe fn green_frame(top: *mut u8, entry: GreenEntry, arg: *mut u8) -> *mut u8 {
+    let start: unsafe extern "C" fn() -> ! = green_start;
+    let mut frame = [0u64; GREEN_FRAME / 8];
+    frame[0] = entry as usize as u64; // x19
+    frame[1] = arg as u64; // x20
+    frame[11] = start as usize as u64; // x30: where green_switch's `ret` lands
+    let sp = top.wrapping_sub(GREEN_FRAME);
+    // SAFETY: the caller gives GREEN_FRAME writable, aligned bytes below `top`.
+    unsafe { sp.cast::<[u64; GREEN_FRAME / 8]>().write(frame) };
+    sp
+}
+
+/// First code of every green task, reached by `green_switch`'s `ret` with `sp` 16-aligned.
+#[unsafe(naked)]
+unsafe extern "C" fn green_start() -> ! {
+    core::arch::naked_asm!(
+        "mov x0, x20", // x0 = arg (loaded into x20 from the frame green_frame wrote)
+        "blr x19",     // x19 = entry; never returns
+        "udf #0",      // unreachable
+    )
+}
+
+/// Switch green tasks: save the callee-saved registers on the current stack, store its stack
+/// pointer at `*save`, load `load` as the stack pointer and restore the registers the other side
+/// saved (or [`green_frame`] prepared). Returns when something switches back to `*save`.
+///
+/// Only what AAPCS64 makes callee-saved is kept: x19–x28, the frame pointer x29, the link
+/// register x30, the low halves d8–d15 of v8–v15, and FPCR.
+///
+/// # Safety
+/// `load` must come from a previous save or from [`green_frame`], on a stack that is still valid
+/// and that no other thread is running on; `save` must be writable.
+#[unsafe(naked)]
+pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
+    core::arch::naked_asm!(
+        "sub sp, sp, #176", // room for the frame on the outgoing stack (keeps sp 16-aligned)
+        "stp x19, x20, [sp, #0]", // callee-saved general registers
+        "stp x21, x22, [sp, #16]",
+        "stp x23, x24, [sp, #32]",
+        "stp x25, x26, [sp, #48]",
+        "stp x27, x28, [sp, #64]",
+        "stp x29, x30, [sp, #80]", // frame pointer and return address
+        "stp d8, d9, [sp, #96]",   // callee-saved halves of the vector registers
+        "stp d10, d11, [sp, #112]",
+        "stp d12, d13, [sp, #128]",
+        "stp d14, d15, [sp, #144]",
+        "mrs x9, fpcr", // x9 = floating-point control (scratch: caller-saved)
+        "str x9, [sp, #160]",
+        "mov x9, sp",         // x9 = the outgoing stack pointer
+        "str x9, [x0]",       // x0 = save
+        "mov sp, x1",         // x1 = load: now on the incoming task's stack
+        "ldr x9, [sp, #160]", // its floating-point control
+        "msr fpcr, x9",
+        "ldp d8, d9, [sp, #96]", // its registers, as saved above or written by green_frame
+        "ldp d10, d11, [sp, #112]",
+        "ldp d12, d13, [sp, #128]",
+        "ldp d14, d15, [sp, #144]",
+        "ldp x19, x20, [sp, #0]",
+        "ldp x21, x22, [sp, #16]",
+        "ldp x23, x24, [sp, #32]",
+        "ldp x25, x26, [sp, #48]",
+        "ldp x27, x28, [sp, #64]",
+        "ldp x29, x30, [sp, #80]",
+        "add sp, sp, #176", // pop the frame
+        "ret",              // to x30: where it called green_switch, or green_start
+    )
+}
+
 /// Process entry for freestanding programs (feature `start`). The kernel enters here with `sp`
 /// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
 ///

@@ -115,6 +115,88 @@ pub fn thread_pointer() -> usize {
     base
 }
 
+/// The function a green task starts in; it never returns (it switches away for good instead).
+pub type GreenEntry = unsafe extern "C" fn(arg: *mut u8) -> !;
+
+/// Bytes [`green_frame`] writes below the top of a new green task's stack.
+pub const GREEN_FRAME: usize = 64;
+
+/// Prepare a never-run green task: write, just below `top`, the frame [`green_switch`] pops, so
+/// that the first switch to the returned stack pointer "returns" into `entry(arg)`.
+///
+/// Frame, from the returned pointer up (the order `green_switch` pops): MXCSR and x87 control
+/// word, r15, r14, r13 = `arg`, r12 = `entry`, rbx, rbp = 0, return address = the start stub.
+///
+/// # Safety
+/// `top` must be 16-byte aligned with [`GREEN_FRAME`] writable bytes below it, on a stack that
+/// stays valid while the task can run.
+pub unsafe fn green_frame(top: *mut u8, entry: GreenEntry, arg: *mut u8) -> *mut u8 {
+    const MXCSR_DEFAULT: u64 = 0x1f80; // all exceptions masked, round to nearest
+    const FPUCW_DEFAULT: u64 = 0x037f; // x87: all exceptions masked, double-extended precision
+    let start: unsafe extern "C" fn() -> ! = green_start;
+    let frame: [u64; 8] = [
+        MXCSR_DEFAULT | (FPUCW_DEFAULT << 32),
+        0,                     // r15
+        0,                     // r14
+        arg as u64,            // r13
+        entry as usize as u64, // r12
+        0,                     // rbx
+        0,                     // rbp: ends the frame chain
+        start as usize as u64, // where green_switch's `ret` lands
+    ];
+    let sp = top.wrapping_sub(GREEN_FRAME);
+    // SAFETY: the caller gives GREEN_FRAME writable, aligned bytes below `top`.
+    unsafe { sp.cast::<[u64; 8]>().write(frame) };
+    sp
+}
+
+/// First code of every green task, reached by `green_switch`'s `ret` with `rsp` 16-aligned.
+#[unsafe(naked)]
+unsafe extern "C" fn green_start() -> ! {
+    core::arch::naked_asm!(
+        "mov rdi, r13", // rdi = arg (popped into r13 from the frame green_frame wrote)
+        "call r12",     // r12 = entry; rsp is 16-aligned here, the call pushes the return address
+        "ud2",          // entry never returns
+    )
+}
+
+/// Switch green tasks: save the callee-saved registers on the current stack, store its stack
+/// pointer at `*save`, load `load` as the stack pointer and pop the registers the other side
+/// saved (or [`green_frame`] prepared). Returns when something switches back to `*save`.
+///
+/// Only what the SysV ABI makes callee-saved is kept: rbx, rbp, r12–r15, the MXCSR control bits
+/// and the x87 control word. Everything else the compiler already treats as clobbered by a call.
+///
+/// # Safety
+/// `load` must come from a previous save or from [`green_frame`], on a stack that is still valid
+/// and that no other thread is running on; `save` must be writable.
+#[unsafe(naked)]
+pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
+    core::arch::naked_asm!(
+        "push rbp", // callee-saved general registers, on the outgoing stack
+        "push rbx",
+        "push r12",
+        "push r13",
+        "push r14",
+        "push r15",
+        "sub rsp, 8",       // one slot for the floating-point control state
+        "stmxcsr [rsp]",    // low half: MXCSR
+        "fnstcw [rsp + 4]", // high half: x87 control word
+        "mov [rdi], rsp",   // rdi = save: the outgoing task's stack pointer
+        "mov rsp, rsi",     // rsi = load: now on the incoming task's stack
+        "ldmxcsr [rsp]",    // its floating-point control state
+        "fldcw [rsp + 4]",
+        "add rsp, 8",
+        "pop r15", // its callee-saved registers, in reverse order
+        "pop r14",
+        "pop r13",
+        "pop r12",
+        "pop rbx",
+        "pop rbp",
+        "ret", // to where it called green_switch, or to green_start
+    )
+}
+
 /// Process entry for freestanding programs (feature `start`). The kernel enters here with `rsp`
 /// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
 ///

@@ -512,6 +512,9 @@ pub(crate) fn clone_error(errno: Errno, flags: CloneFlags, syscall: Syscall) -> 
             cap_sys_admin: caps & (1 << k::CAP_SYS_ADMIN) != 0,
         };
     }
+    if errno == Errno::EAGAIN {
+        return Error::OutOfTasks;
+    }
     let call = match syscall {
         Syscall::Clone3 => "clone3",
         Syscall::Clone => "clone",

@@ -2,6 +2,7 @@
 //! named, together with the call that returned it.
 
 use crate::flags::{CloneFlags, Rule};
+use crate::task::ExitStatus;
 use core::fmt;
 pub use syscalls::Errno;
 
@@ -28,6 +29,19 @@ pub enum Error {
     Exec(Errno),
     /// The child ended before the parent released it from a handshake.
     ChildGone,
+    /// The kernel would not create another task (`EAGAIN` from clone): `RLIMIT_NPROC`, the
+    /// system's `threads-max` or `pid_max`, or a cgroup's `pids.max` is reached.
+    OutOfTasks,
+    /// The kernel had no memory for `call` (`ENOMEM`): `RLIMIT_AS`, an overcommit limit, or a
+    /// full `vm.max_map_count`.
+    OutOfMemory {
+        /// The syscall that failed.
+        call: &'static str,
+    },
+    /// A spawner task ended without returning a value: a chimera killed by a signal (a stack
+    /// overflow shows as SIGSEGV) or exiting on its own, or a thread task that called `exit`
+    /// (no status is kept for a thread: `None`).
+    TaskEnded(Option<ExitStatus>),
 }
 
 impl Error {
@@ -35,14 +49,20 @@ impl Error {
     pub fn errno(&self) -> Option<Errno> {
         match *self {
             Error::Sys { errno, .. } | Error::Exec(errno) => Some(errno),
+            Error::OutOfTasks => Some(Errno::EAGAIN),
+            Error::OutOfMemory { .. } => Some(Errno::ENOMEM),
             Error::NamespacePermission { .. } => Some(Errno::EPERM),
             _ => None,
         }
     }
 
-    /// Shorthand for [`Error::Sys`].
-    pub(crate) const fn sys(call: &'static str, errno: Errno) -> Error {
-        Error::Sys { call, errno }
+    /// The error for `call` failing with `errno`: [`Error::OutOfMemory`] for ENOMEM, else
+    /// [`Error::Sys`].
+    pub(crate) fn sys(call: &'static str, errno: Errno) -> Error {
+        match errno {
+            Errno::ENOMEM => Error::OutOfMemory { call },
+            errno => Error::Sys { call, errno },
+        }
     }
 }
 
@@ -72,6 +92,24 @@ impl fmt::Display for Error {
             ),
             Error::Exec(errno) => write!(f, "execve in the child: {}", Named(*errno)),
             Error::ChildGone => f.write_str("the child exited before the handshake completed"),
+            Error::OutOfTasks => f.write_str(
+                "clone: EAGAIN: no more tasks allowed (RLIMIT_NPROC, threads-max, pid_max or a \
+                 cgroup's pids.max)",
+            ),
+            Error::OutOfMemory { call } => write!(
+                f,
+                "{call}: ENOMEM: out of memory (RLIMIT_AS, overcommit, or vm.max_map_count)"
+            ),
+            Error::TaskEnded(None) => f.write_str("the task exited without returning a value"),
+            Error::TaskEnded(Some(ExitStatus::Exited(code))) => {
+                write!(
+                    f,
+                    "the task exited with status {code} without returning a value"
+                )
+            }
+            Error::TaskEnded(Some(ExitStatus::Signaled { signal, .. })) => {
+                write!(f, "the task was killed by {signal}")
+            }
         }
     }
 }

@@ -290,6 +290,8 @@ pub enum Rule {
     /// rawclone: a thread's `child_tid` slot is its join word, so `CLONE_CHILD_SETTID` cannot
     /// point anywhere else.
     ThreadOwnsChildTid,
+    /// rawclone: a Green spawner runs 1 to `spawner::MAX_WORKERS` worker threads.
+    WorkerCount,
 }
 
 impl Rule {
@@ -327,6 +329,7 @@ impl Rule {
             }
             Rule::GateExcludesVfork => "a CLONE_VFORK parent cannot open a gate: it is asleep",
             Rule::ThreadOwnsChildTid => "a thread's child_tid slot is its join word",
+            Rule::WorkerCount => "a Green spawner runs 1 to 64 worker threads",
         }
     }
 }

@@ -40,11 +40,15 @@ compile_error!("rawclone supports x86_64 and aarch64");
 pub mod arch;
 
 mod clone;
+mod control;
 pub mod error;
 pub mod flags;
+mod green;
 mod modes;
 pub mod ns;
+mod pool;
 pub mod signal;
+pub mod spawner;
 pub mod stack;
 #[cfg(feature = "start")]
 pub mod start;
@@ -58,9 +62,12 @@ mod task;
 struct ReadmeExamples;
 
 pub use clone::{Builder, MIN_CHILD_FRAME, clone3_available};
+pub use control::{Backend, Current, current};
 pub use error::{Errno, Error, Result};
 pub use flags::{CloneFlags, Rule, Syscall};
+pub use green::yield_now;
 pub use modes::{Fork, chimera, fork, thread, vfork_exec};
 pub use signal::{SigSet, Signal};
+pub use spawner::{JoinHandle, Scope, Spawner};
 pub use stack::Stack;
 pub use task::{Child, ExitStatus, Thread};

@@ -104,6 +104,30 @@ impl<'a> Stack<'a> {
         self.base.wrapping_add(self.len)
     }
 
+    /// Give up ownership of a mapped stack without unmapping it: its usable base. `None` (and
+    /// the stack dropped) for a borrowed buffer.
+    pub(crate) fn into_mapped_base(self) -> Option<*mut u8> {
+        let base = self.mapping.map(|_| self.base);
+        core::mem::forget(self);
+        base
+    }
+
+    /// Take back a stack that [`Stack::map`] made with `size` and [`Stack::into_mapped_base`]
+    /// gave up.
+    ///
+    /// # Safety
+    /// `base` must come from `into_mapped_base` on a `Stack::map(size)` stack that nothing else
+    /// owns any more.
+    pub(crate) unsafe fn from_mapped_base(base: *mut u8, size: usize) -> Stack<'static> {
+        let len = round_up(size.max(PAGE_SIZE), PAGE_SIZE);
+        Stack {
+            base,
+            len,
+            mapping: Some((base.wrapping_sub(PAGE_SIZE), len + PAGE_SIZE)),
+            _buf: PhantomData,
+        }
+    }
+
     /// Whether a guard page protects the bottom.
     pub fn has_guard(&self) -> bool {
         self.mapping.is_some()

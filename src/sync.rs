@@ -1,6 +1,9 @@
 //! Parent/child handshakes.
 //!
-//! Two mechanisms, chosen by what parent and child share:
+//! Also the small [`Lock`] the spawner's pool and run queue use: a futex mutex, since no_std has
+//! none and a spinlock would burn a CPU whenever a holder is preempted.
+//!
+//! Two handshake mechanisms, chosen by what parent and child share:
 //! - a child that shares the address space is joined through a futex word: the kernel zeroes the
 //!   `CLONE_CHILD_CLEARTID` word when the child exits and wakes waiters on it;
 //! - a child with memory of its own is held at a [`Gate`], one end of a `SOCK_SEQPACKET`
@@ -9,6 +12,8 @@
 
 use crate::error::{Error, Result};
 use crate::sys::{self, Fd};
+use core::cell::UnsafeCell;
+use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU32, Ordering};
 use syscalls::Errno;
 
@@ -24,6 +29,86 @@ pub fn wait_until_zero(word: &AtomicU32) {
         match sys::futex_wait(word, seen) {
             Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
             Err(e) => panic!("futex wait on a live word failed: {e}"),
+        }
+    }
+}
+
+/// How many times a waiter looks at a word before it asks the kernel to sleep: a peer on another
+/// CPU usually answers within that time, and a futex sleep and wake-up cost microseconds.
+pub(crate) const SPINS: u32 = 1 << 12;
+
+/// A mutual-exclusion lock over a futex word (0 free, 1 held, 2 held with sleepers), after
+/// Drepper's "Futexes Are Tricky". Short critical sections only; not reentrant.
+pub(crate) struct Lock<T> {
+    word: AtomicU32,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out one guard at a time, so sharing it shares `T` as a Mutex would.
+unsafe impl<T: Send> Sync for Lock<T> {}
+
+/// Access to a [`Lock`]'s value; unlocks on drop.
+pub(crate) struct Guard<'a, T> {
+    lock: &'a Lock<T>,
+}
+
+impl<T> Lock<T> {
+    pub(crate) const fn new(value: T) -> Lock<T> {
+        Lock {
+            word: AtomicU32::new(0),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> Guard<'_, T> {
+        if self
+            .word
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+        Guard { lock: self }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        for _ in 0..SPINS / 16 {
+            core::hint::spin_loop();
+            if self
+                .word
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                return;
+            }
+        }
+        // Mark the lock as having sleepers before each sleep, so the holder wakes us.
+        while self.word.swap(2, Ordering::Acquire) != 0 {
+            let _ = sys::futex_wait(&self.word, 2);
+        }
+    }
+}
+
+impl<T> Deref for Guard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard proves the lock is held, so no other reference exists.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for Guard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for deref; the guard is borrowed mutably.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for Guard<'_, T> {
+    fn drop(&mut self) {
+        if self.lock.word.swap(0, Ordering::Release) == 2 {
+            let _ = sys::futex_wake(&self.lock.word, 1);
         }
     }
 }

@@ -124,6 +124,34 @@ pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
     unsafe { syscall2(Sysno::nanosleep, ts.as_ptr() as usize, 0) }.map(drop)
 }
 
+/// `sched_yield(2)`: let another runnable thread have this CPU.
+pub fn sched_yield() {
+    // SAFETY: no arguments, no memory; it cannot fail.
+    let _ = unsafe { syscall0(Sysno::sched_yield) };
+}
+
+/// How many CPUs this thread may run on (`sched_getaffinity(2)`), at least 1.
+pub fn available_cpus() -> usize {
+    let mut set = [0u64; 16]; // room for 1024 CPUs
+    // SAFETY: the kernel writes at most size_of_val(&set) bytes into a live local.
+    let r = unsafe {
+        syscall3(
+            Sysno::sched_getaffinity,
+            0,
+            size_of_val(&set),
+            set.as_mut_ptr() as usize,
+        )
+    };
+    match r {
+        Ok(_) => set
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum::<usize>()
+            .max(1),
+        Err(_) => 1,
+    }
+}
+
 /// `kill(2)`.
 pub fn kill(pid: Pid, sig: Signal) -> Result<(), Errno> {
     // SAFETY: sending a signal touches no memory of ours.

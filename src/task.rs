@@ -213,6 +213,21 @@ impl Thread<'_> {
         }
     }
 
+    /// The same thread, no longer tied to a stack borrow.
+    ///
+    /// # Safety
+    /// The caller keeps the thread's stack (and so its control block) alive and unused until the
+    /// returned handle is joined or dropped.
+    pub(crate) unsafe fn unbind(mut self) -> Thread<'static> {
+        self.joined = true; // the wait moves to the returned handle
+        Thread {
+            tid: self.tid,
+            ctl: self.ctl,
+            joined: false,
+            _stack: PhantomData,
+        }
+    }
+
     /// The thread's id.
     pub fn tid(&self) -> Pid {
         self.tid

@@ -1,0 +1,235 @@
+//! Green tasks: user-space contexts on small stacks, switched cooperatively by
+//! [`crate::arch::green_switch`] on worker threads that the spawner creates with raw clone.
+//!
+//! A worker loops: take a task from the shared run queue, note it in its control block, switch
+//! to it, and when the task switches back, either queue it again (it yielded) or mark it done
+//! (it finished) and wake its joiner. Only the worker writes a task's state to done, and only
+//! after it is back on its own stack, so a joiner that sees done may reuse the task's stack at once.
+//!
+//! Idle workers spin briefly, then sleep on an event count (a futex word bumped by every push),
+//! so a steady stream of spawns never pays for a futex wake-up and an idle spawner costs nothing.
+
+use crate::arch;
+use crate::control::{DONE, Header, RUNNING, RUNNING_WATCHED, Role};
+use crate::sync::{Lock, SPINS};
+use crate::sys;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use syscalls::Errno;
+
+/// Tasks waiting for a worker, first in first out, linked through their control blocks.
+struct List {
+    head: *mut Header,
+    tail: *mut Header,
+}
+
+// SAFETY: the list owns the right to run the tasks it links; handing that to another thread is
+// what it is for.
+unsafe impl Send for List {}
+
+/// The run queue and the workers' sleep/wake protocol.
+pub(crate) struct RunQueue {
+    list: Lock<List>,
+    /// Bumped by every push and by shutdown; idle workers sleep on it.
+    events: AtomicU32,
+    /// Workers asleep (or about to be) on `events`.
+    sleepers: AtomicU32,
+    shutdown: AtomicBool,
+}
+
+impl RunQueue {
+    pub(crate) const fn new() -> RunQueue {
+        RunQueue {
+            list: Lock::new(List {
+                head: ptr::null_mut(),
+                tail: ptr::null_mut(),
+            }),
+            events: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    /// Queue a task that is ready to run.
+    ///
+    /// # Safety
+    /// `task` must be a green task's block that is in no queue and that nothing runs.
+    pub(crate) unsafe fn push(&self, task: *mut Header) {
+        let mut list = self.list.lock();
+        // SAFETY: the task is ours to link (caller), the tail is in the list we hold locked.
+        unsafe {
+            *(*task).next.get() = ptr::null_mut();
+            match list.tail.as_ref() {
+                Some(tail) => *tail.next.get() = task,
+                None => list.head = task,
+            }
+        }
+        list.tail = task;
+        drop(list);
+        self.events.fetch_add(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _ = sys::futex_wake(&self.events, 1);
+        }
+    }
+
+    fn pop(&self) -> Option<*mut Header> {
+        let mut list = self.list.lock();
+        let task = list.head;
+        if task.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null head is a queued task whose link we may read under the lock.
+        let next = unsafe { *(*task).next.get() };
+        list.head = next;
+        if next.is_null() {
+            list.tail = ptr::null_mut();
+        }
+        Some(task)
+    }
+
+    /// The next task, waiting for one if need be; `None` once the spawner shuts down.
+    fn next_or_wait(&self) -> Option<*mut Header> {
+        loop {
+            for _ in 0..SPINS {
+                if let Some(task) = self.pop() {
+                    return Some(task);
+                }
+                if self.shutdown.load(Ordering::Acquire) {
+                    return None;
+                }
+                core::hint::spin_loop();
+            }
+            // Announce the sleep, then look once more: a push after this load either shows up
+            // in the queue or changes `events` so the futex wait returns at once.
+            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            let seen = self.events.load(Ordering::SeqCst);
+            let task = self.pop();
+            if task.is_none() && !self.shutdown.load(Ordering::SeqCst) {
+                let _ = sys::futex_wait(&self.events, seen);
+            }
+            self.sleepers.fetch_sub(1, Ordering::SeqCst);
+            if task.is_some() {
+                return task;
+            }
+        }
+    }
+
+    /// Make every worker leave its loop once the queue is empty.
+    pub(crate) fn shut_down(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        self.events.fetch_add(1, Ordering::SeqCst);
+        let _ = sys::futex_wake(&self.events, u32::MAX);
+    }
+}
+
+/// A worker thread's loop. `me` is the worker's own block (its thread pointer).
+pub(crate) fn worker_loop(queue: &RunQueue, me: &Header) -> usize {
+    debug_assert_eq!(me.role, Role::Worker);
+    while let Some(task) = queue.next_or_wait() {
+        // SAFETY: the queue gave us the only right to run `task`, whose block lives until its
+        // joiner sees DONE, which only we write, below.
+        let t = unsafe { &*task };
+        me.running.store(task, Ordering::Relaxed);
+        // SAFETY: as above; `me.sp` is ours, `t.sp` was saved by the task or by green_frame.
+        unsafe {
+            *t.worker.get() = me;
+            arch::green_switch(me.sp.get(), *t.sp.get());
+        }
+        me.running.store(ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: the task is switched out; only we look at it now.
+        if unsafe { *t.finished.get() } {
+            if t.state.swap(DONE, Ordering::Release) == RUNNING_WATCHED {
+                let _ = sys::futex_wake(&t.state, 1);
+            }
+        } else {
+            // SAFETY: the task yielded; it is in no queue and nothing runs it.
+            unsafe { queue.push(task) };
+        }
+    }
+    0
+}
+
+/// Switch from the green task `task` back to the worker running it. Returns when a worker
+/// switches the task in again, unless the task set `finished`.
+///
+/// # Safety
+/// Must be called by `task` itself, running on a worker.
+unsafe fn switch_out(task: &Header) {
+    // SAFETY: the worker set `task.worker` before switching in and waits in green_switch; the
+    // task's `sp` slot is the task's own.
+    unsafe {
+        let worker = &**task.worker.get();
+        arch::green_switch(task.sp.get(), *worker.sp.get());
+    }
+}
+
+/// Where a green task begins: run the closure, store the result, switch out for good.
+///
+/// # Safety
+/// `block` must be a green task's [`crate::spawner::Block<T>`] whose `closure` points at an `F`
+/// that only this task reads.
+pub(crate) unsafe extern "C" fn task_main<F, T>(block: *mut u8) -> !
+where
+    F: FnOnce() -> T,
+{
+    let block = block.cast::<crate::spawner::Block<T>>();
+    // SAFETY: the caller's contract; the block outlives the task.
+    unsafe {
+        let header = &(*block).header;
+        let f = ptr::read(header.closure.cast::<F>());
+        (*block)
+            .result
+            .get()
+            .write(core::mem::MaybeUninit::new(f()));
+        header.returned.store(true, Ordering::Release);
+        header.leave_scope();
+        *header.finished.get() = true;
+        switch_out(header);
+    }
+    // A finished task is never switched in again.
+    unreachable!()
+}
+
+/// Let other green tasks on this worker run; the caller continues when a worker picks it up
+/// again (possibly another worker). Outside a green task, yields the CPU with `sched_yield(2)`.
+///
+/// ```
+/// rawclone::yield_now(); // outside a spawner: sched_yield
+/// ```
+pub fn yield_now() {
+    if let Some(worker) = crate::control::this_block().filter(|b| b.role == Role::Worker) {
+        let task = worker.running.load(Ordering::Relaxed);
+        // SAFETY: a non-null `running` is the live block of the task the worker switched in.
+        if let Some(task) = unsafe { task.as_ref() } {
+            // SAFETY: we are that task (a worker runs no other code between setting `running`
+            // and switching in); `switch_out` returns when we are resumed.
+            unsafe { switch_out(task) };
+            return;
+        }
+    }
+    sys::sched_yield();
+}
+
+/// Wait until the green task `task` is done: spin a little, then sleep on its state word.
+pub(crate) fn wait_done(task: &Header) {
+    for _ in 0..SPINS {
+        if task.state.load(Ordering::Acquire) == DONE {
+            return;
+        }
+        core::hint::spin_loop();
+    }
+    loop {
+        match task.state.compare_exchange(
+            RUNNING,
+            RUNNING_WATCHED,
+            Ordering::Acquire,
+            Ordering::Acquire,
+        ) {
+            Err(DONE) => return,
+            Ok(_) | Err(_) => match sys::futex_wait(&task.state, RUNNING_WATCHED) {
+                Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(e) => panic!("futex wait on a task's state failed: {e}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,616 @@
+//! The [`Spawner`]: tasks on pooled stacks, run by one of three [`Backend`]s, joined through a
+//! [`JoinHandle`] that returns the task's value.
+//!
+//! Every task gets a stack from the spawner's pool. At its top sits the task's control block
+//! (its thread pointer, see [`crate::current`]) and the slot for its result; the closure is moved
+//! just below, onto the task's own stack, so spawning allocates nothing. The handle borrows the
+//! spawner, and joining (or dropping) it waits for the task and gives the stack back to the pool.
+//!
+//! # What task code may do
+//! Task code runs concurrently with the caller, in the caller's address space, with a thread
+//! pointer that is not libc's. So, in a std process, it must not call libc (that includes
+//! `errno`, `println!` and everything in std that reaches libc), use `thread_local!`, or allocate
+//! unless the global allocator is known to work without thread-local state. It may use
+//! [`crate::sys`], atomics, the memory it borrowed or owns, [`crate::current`] and
+//! [`crate::yield_now`]. That is why spawning is `unsafe`.
+//!
+//! # Panics and faults in a task
+//! A panic runs std's panic machinery, which reads thread-local state; with a foreign thread
+//! pointer that is undefined, so task code must not panic (in a `no_std` program whose panic
+//! handler only uses raw syscalls, such as rawclone's freestanding programs, a panic ends the
+//! whole process with that handler's message and status). A fault kills what the kernel
+//! delivers it to: a Chimera task is its own process, so an overflow of its guard page, or any
+//! other fatal signal, ends only that task and its join returns [`Error::TaskEnded`] naming the
+//! signal; a Thread or Green task is a thread of this process, so the same fault kills the whole
+//! process with SIGSEGV (the shell prints "Segmentation fault"), exactly as an overflowing
+//! `pthread` does when no alternate signal stack is set.
+
+use crate::clone::{Builder, MIN_CHILD_FRAME};
+pub use crate::control::Backend;
+use crate::control::{Header, Role};
+use crate::error::{Error, Result};
+use crate::flags::{CloneFlags, Rule};
+use crate::green::{self, RunQueue};
+use crate::pool::StackPool;
+use crate::stack::{PAGE_SIZE, Stack};
+use crate::sys;
+use crate::task::{Child, ExitStatus, Thread};
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
+use core::mem::{MaybeUninit, align_of, size_of};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU32, Ordering};
+use linux_raw_sys::general as k;
+
+/// Default usable stack per Thread or Chimera task.
+pub const DEFAULT_TASK_STACK: usize = 128 * 1024;
+/// Default usable stack per Green task.
+pub const DEFAULT_GREEN_STACK: usize = 32 * 1024;
+/// Most worker threads a Green spawner runs.
+pub const MAX_WORKERS: usize = 64;
+/// Stack of each Green worker thread (its scheduler loop only; tasks run on their own stacks).
+const WORKER_STACK: usize = 64 * 1024;
+
+/// What sits at the top of a task's stack: the control block, then the result slot.
+#[repr(C)]
+pub(crate) struct Block<T> {
+    pub header: Header,
+    pub result: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A raw pointer that a task may carry to another thread: it points into the task's own block.
+struct BlockPtr<T>(*mut Block<T>);
+// SAFETY: the block is written by the task and read by the joiner only after the task is done.
+unsafe impl<T: Send> Send for BlockPtr<T> {}
+
+/// A Green worker: its thread handle and the stack it runs on.
+struct Worker {
+    thread: Thread<'static>,
+    stack: Stack<'static>,
+}
+
+/// The spawner's state, at a fixed address (its own mapping) because tasks and workers point
+/// into it while the [`Spawner`] value itself may move.
+struct Shared {
+    backend: Backend,
+    pool: StackPool,
+    queue: RunQueue,
+    workers: [Option<Worker>; MAX_WORKERS],
+}
+
+/// How to build a [`Spawner`]: backend, stack size per task, worker threads for Green.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    backend: Backend,
+    stack_size: Option<usize>,
+    workers: Option<usize>,
+}
+
+impl Config {
+    /// Usable stack bytes per task (rounded up to whole pages; a guard page is added below).
+    /// Default: [`DEFAULT_TASK_STACK`], or [`DEFAULT_GREEN_STACK`] for Green.
+    pub const fn stack_size(mut self, bytes: usize) -> Config {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Worker threads for the Green backend (1 to [`MAX_WORKERS`]); default: the CPUs this
+    /// thread may run on. Ignored by the other backends.
+    pub const fn workers(mut self, n: usize) -> Config {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Make the spawner; for Green, start its workers.
+    pub fn build(self) -> Result<Spawner> {
+        let stack_size = self.stack_size.unwrap_or(match self.backend {
+            Backend::Green => DEFAULT_GREEN_STACK,
+            _ => DEFAULT_TASK_STACK,
+        });
+        let stack_size = stack_size.max(PAGE_SIZE).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let workers = self
+            .workers
+            .unwrap_or_else(|| sys::available_cpus().min(MAX_WORKERS));
+        if self.backend == Backend::Green && !(1..=MAX_WORKERS).contains(&workers) {
+            return Err(Error::Rule(Rule::WorkerCount, CloneFlags::THREAD_SET));
+        }
+        let len = size_of::<Shared>().div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let map = sys::mmap_anonymous(len, k::PROT_READ | k::PROT_WRITE, 0)
+            .map_err(|e| Error::sys("mmap", e))?;
+        let shared = map.cast::<Shared>();
+        // SAFETY: a fresh, page-aligned, writable mapping large enough for a Shared.
+        unsafe {
+            shared.write(Shared {
+                backend: self.backend,
+                pool: StackPool::new(stack_size),
+                queue: RunQueue::new(),
+                workers: [const { None }; MAX_WORKERS],
+            })
+        };
+        let spawner = Spawner {
+            // SAFETY: mmap never returns null on success.
+            shared: unsafe { NonNull::new_unchecked(shared) },
+        };
+        if self.backend == Backend::Green {
+            // On failure, dropping `spawner` stops the workers already started.
+            for slot in 0..workers {
+                spawner.start_worker(slot)?;
+            }
+        }
+        Ok(spawner)
+    }
+}
+
+/// Runs closures as tasks of one [`Backend`] on pooled, guard-paged stacks.
+///
+/// ```
+/// use rawclone::{Backend, Spawner};
+/// let spawner = Spawner::new(Backend::Thread)?;
+/// let answer = 6;
+/// // SAFETY: the task only multiplies; no libc, no TLS, no allocation, no panic.
+/// let task = unsafe { spawner.spawn(move || answer * 7)? };
+/// assert_eq!(task.join()?, 42);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub struct Spawner {
+    shared: NonNull<Shared>,
+}
+
+// SAFETY: Shared is reached through &self only, and every part tasks touch concurrently is
+// behind a Lock or atomic.
+unsafe impl Send for Spawner {}
+// SAFETY: as above.
+unsafe impl Sync for Spawner {}
+
+impl core::fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Spawner")
+            .field("backend", &self.backend())
+            .field("stack_size", &self.stack_size())
+            .finish()
+    }
+}
+
+impl Spawner {
+    /// A spawner with the backend's defaults.
+    pub fn new(backend: Backend) -> Result<Spawner> {
+        Spawner::config(backend).build()
+    }
+
+    /// Start configuring a spawner.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let green = Spawner::config(Backend::Green).workers(1).stack_size(16 * 1024).build()?;
+    /// // SAFETY: the task only returns a value.
+    /// let task = unsafe { green.spawn(|| "done")? };
+    /// assert_eq!(task.join()?, "done");
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn config(backend: Backend) -> Config {
+        Config {
+            backend,
+            stack_size: None,
+            workers: None,
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        // SAFETY: the mapping lives until drop and is only read through shared references.
+        unsafe { self.shared.as_ref() }
+    }
+
+    /// The backend every task of this spawner runs on.
+    pub fn backend(&self) -> Backend {
+        self.shared().backend
+    }
+
+    /// Usable stack bytes of each task.
+    pub fn stack_size(&self) -> usize {
+        self.shared().pool.stack_size()
+    }
+
+    /// Stacks mapped and idle in the pool, ready for the next tasks.
+    pub fn idle_stacks(&self) -> usize {
+        self.shared().pool.idle()
+    }
+
+    fn start_worker(&self, slot: usize) -> Result<()> {
+        let shared = self.shared();
+        let mut stack = Stack::map(WORKER_STACK)?;
+        let header = block_at::<()>(&stack)?.cast::<Header>();
+        // SAFETY: `block_at` gives an aligned, unused place at the top of the worker's stack.
+        let me = unsafe { Header::init(header, Backend::Green, Role::Worker, ptr::null()) };
+        let queue = &shared.queue;
+        let work = move || green::worker_loop(queue, me);
+        let thread = {
+            let mut below = below(&mut stack, header);
+            // SAFETY: the worker loop uses only raw syscalls, atomics, the queue and the green
+            // tasks (whose rules bind their spawners); the stack and the queue live until the
+            // worker is joined in Spawner::drop, which happens before either is released.
+            unsafe {
+                Builder::thread()
+                    .tls(header as usize)
+                    .spawn_thread(&mut below, work)?
+                    .unbind()
+            }
+        };
+        let worker = Worker { thread, stack };
+        // SAFETY: workers are started only while building, before the spawner is shared.
+        unsafe { (*self.shared.as_ptr()).workers[slot] = Some(worker) };
+        Ok(())
+    }
+
+    /// Run `f` as a new task; the handle's [`JoinHandle::join`] returns its value.
+    ///
+    /// Fails with [`Error::OutOfTasks`] past `RLIMIT_NPROC` (or another task limit),
+    /// [`Error::OutOfMemory`] when no stack can be mapped, and a [`Rule::StackTooSmall`] error
+    /// when the closure and its result do not fit the configured stack. Nothing leaks on failure:
+    /// the closure is dropped and the stack goes back to the pool.
+    ///
+    /// # Safety
+    /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with
+    /// a thread pointer that is not libc's, so no libc, no `thread_local!`, no allocation, no
+    /// panic. The handle must not be leaked with `mem::forget` (its stack would never return
+    /// to the pool, and the task would never be reaped).
+    pub unsafe fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<'_, T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // SAFETY: forwarded; 'static captures outlive any task.
+        unsafe { self.spawn_in(ptr::null(), f) }
+    }
+
+    /// Run `f` with a [`Scope`] in which tasks may borrow from the caller, as
+    /// `std::thread::scope` allows; every task spawned in the scope has finished when this
+    /// returns, even if a handle was leaked.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::new(Backend::Green)?;
+    /// let numbers = [1u64, 2, 3, 4];
+    /// let total = spawner.scope(|s| -> rawclone::Result<u64> {
+    ///     // SAFETY: the tasks only read the borrowed array.
+    ///     let (low, high) = unsafe {
+    ///         (s.spawn(|| numbers[..2].iter().sum::<u64>())?,
+    ///          s.spawn(|| numbers[2..].iter().sum::<u64>())?)
+    ///     };
+    ///     Ok(low.join()? + high.join()?)
+    /// })?;
+    /// assert_eq!(total, 10);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn scope<'env, F, R>(&self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        let scope = Scope {
+            spawner: self,
+            live: AtomicU32::new(0),
+            _scope: PhantomData,
+            _env: PhantomData,
+        };
+        // Waits on drop too, so an unwinding `f` cannot end the borrows under a running task.
+        struct WaitAll<'a>(&'a AtomicU32);
+        impl Drop for WaitAll<'_> {
+            fn drop(&mut self) {
+                crate::sync::wait_until_zero(self.0);
+            }
+        }
+        let _wait = WaitAll(&scope.live);
+        f(&scope)
+    }
+
+    /// Spawn `f`, counting it in `scope` (a live-task counter) when not null.
+    ///
+    /// # Safety
+    /// As [`Spawner::spawn`]; `f`'s borrows must outlive the scope's wait for its counter.
+    unsafe fn spawn_in<'a, F, T>(
+        &'a self,
+        scope: *const AtomicU32,
+        f: F,
+    ) -> Result<JoinHandle<'a, T>>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
+        let shared = self.shared();
+        let mut stack = shared.pool.take()?;
+        let block = match block_at::<T>(&stack) {
+            Ok(block) => block,
+            Err(e) => {
+                shared.pool.give(stack);
+                return Err(e);
+            }
+        };
+        // SAFETY: `block_at` gives an aligned, unused place at the top of our stack.
+        let header = unsafe { Header::init(block.cast(), shared.backend, Role::Task, scope) };
+        // SAFETY: a non-null scope counter outlives every task spawned in it.
+        if let Some(live) = unsafe { scope.as_ref() } {
+            live.fetch_add(1, Ordering::Relaxed);
+        }
+        let task = {
+            let mut below = below(&mut stack, block);
+            // SAFETY: forwarded; `below` is the part of `stack` under the block.
+            unsafe { self.launch(block, header, &mut below, f) }
+        };
+        match task {
+            Ok(task) => Ok(JoinHandle {
+                pool: &shared.pool,
+                stack: Some(stack),
+                block,
+                task,
+            }),
+            Err(e) => {
+                // SAFETY: as above.
+                if let Some(live) = unsafe { scope.as_ref() } {
+                    live.fetch_sub(1, Ordering::Relaxed);
+                }
+                shared.pool.give(stack);
+                Err(e)
+            }
+        }
+    }
+
+    /// Start the task on this spawner's backend.
+    ///
+    /// # Safety
+    /// As [`Spawner::spawn_in`]; `block` and `below` belong to one pooled stack.
+    unsafe fn launch<F, T>(
+        &self,
+        block: *mut Block<T>,
+        header: &Header,
+        below: &mut Stack<'_>,
+        f: F,
+    ) -> Result<Task>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let tls = block as usize;
+        match self.backend() {
+            Backend::Thread => {
+                let run = finish_into(block, f);
+                let run = move || {
+                    run();
+                    0
+                };
+                // SAFETY: forwarded from the caller; the handle keeps the stack until the join.
+                let thread = unsafe { Builder::thread().tls(tls).spawn_thread(below, run)? };
+                // SAFETY: the JoinHandle owns the stack and joins before giving it back.
+                Ok(Task::Thread(unsafe { thread.unbind() }))
+            }
+            Backend::Chimera => {
+                let run = finish_into(block, f);
+                let run = move || {
+                    run();
+                    0
+                };
+                let builder = Builder::new()
+                    .flags(CloneFlags::VM)
+                    .exit_signal(None)
+                    .tls(tls);
+                // SAFETY: as for Thread.
+                let child = unsafe { builder.spawn(below, run)? };
+                Ok(Task::Chimera(child.unborrow()))
+            }
+            Backend::Green => {
+                // SAFETY: forwarded.
+                unsafe { self.launch_green(block, header, below, f)? };
+                Ok(Task::Green)
+            }
+        }
+    }
+
+    /// Put `f` and a first context on the task's stack and queue it.
+    ///
+    /// # Safety
+    /// As [`Spawner::launch`].
+    unsafe fn launch_green<F, T>(
+        &self,
+        block: *mut Block<T>,
+        header: &Header,
+        below: &mut Stack<'_>,
+        f: F,
+    ) -> Result<()>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let base = below.base() as usize;
+        let closure = (below.top() as usize - size_of::<F>()) & !(align_of::<F>() - 1);
+        let top = closure & !15;
+        if top < base + crate::arch::GREEN_FRAME + MIN_CHILD_FRAME {
+            return Err(Error::Rule(Rule::StackTooSmall, CloneFlags::EMPTY));
+        }
+        // SAFETY: `closure` is aligned for F, inside `below`, which nothing else uses.
+        unsafe { (closure as *mut F).write(f) };
+        let header_ptr = block.cast::<Header>();
+        // SAFETY: the block was just initialised and is not shared yet; the frame goes below
+        // the closure on the same stack, with room checked above.
+        unsafe {
+            (*header_ptr).closure = closure as *mut u8;
+            let sp =
+                crate::arch::green_frame(top as *mut u8, green::task_main::<F, T>, block.cast());
+            *header.sp.get() = sp;
+            self.shared().queue.push(header_ptr);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        let shared = self.shared.as_ptr();
+        // SAFETY: no handle is alive (each borrows the spawner), so no task runs; workers are
+        // stopped and joined before the pool and the mapping go away.
+        unsafe {
+            (*shared).queue.shut_down();
+            for slot in (*shared).workers.iter_mut() {
+                if let Some(Worker { thread, stack }) = slot.take() {
+                    thread.join();
+                    drop(stack);
+                }
+            }
+            ptr::drop_in_place(shared);
+            let len = size_of::<Shared>().div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            let _ = sys::munmap(shared.cast(), len);
+        }
+    }
+}
+
+/// Where a `Block<T>` goes at the top of `stack`, if it fits with room for a frame below.
+fn block_at<T>(stack: &Stack<'_>) -> Result<*mut Block<T>> {
+    let (base, top) = (stack.base() as usize, stack.top() as usize);
+    let block = top.wrapping_sub(size_of::<Block<T>>()) & !(align_of::<Block<T>>() - 1);
+    if block < base + MIN_CHILD_FRAME || block > top {
+        return Err(Error::Rule(Rule::StackTooSmall, CloneFlags::EMPTY));
+    }
+    Ok(block as *mut Block<T>)
+}
+
+/// The part of `stack` below `end` (a place [`block_at`] chose), as a stack of its own.
+fn below<'s, B>(stack: &'s mut Stack<'_>, end: *mut B) -> Stack<'s> {
+    let base = stack.base();
+    // SAFETY: [base, end) lies inside `stack`, which we borrow mutably for 's.
+    Stack::from_buf(unsafe { core::slice::from_raw_parts_mut(base, end as usize - base as usize) })
+}
+
+/// What a Thread or Chimera task runs: `f`, then its value into the block, then the scope told.
+fn finish_into<F, T>(block: *mut Block<T>, f: F) -> impl FnOnce() + Send
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    let out = BlockPtr(block);
+    move || {
+        let out = out;
+        let value = f();
+        // SAFETY: the block is this task's; the joiner reads it only after the task ends.
+        unsafe {
+            (*out.0).result.get().write(MaybeUninit::new(value));
+            (*out.0).header.returned.store(true, Ordering::Release);
+            (*out.0).header.leave_scope();
+        }
+    }
+}
+
+/// How a task is joined.
+#[derive(Debug)]
+enum Task {
+    Thread(Thread<'static>),
+    Chimera(Child<'static>),
+    Green,
+}
+
+/// A task of a [`Spawner`]; [`JoinHandle::join`] waits for it and returns its value. Dropping
+/// an unjoined handle also waits (and drops the value), then gives the stack back to the pool:
+/// a task never outlives its handle, and no stack or zombie is left behind.
+#[derive(Debug)]
+pub struct JoinHandle<'a, T> {
+    pool: &'a StackPool,
+    stack: Option<Stack<'static>>,
+    block: *mut Block<T>,
+    task: Task,
+}
+
+// SAFETY: joining from another thread is sound: the task's value is T: Send, and the control
+// block is only read after the task ended.
+unsafe impl<T: Send> Send for JoinHandle<'_, T> {}
+
+impl core::fmt::Debug for StackPool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StackPool")
+            .field("stack_size", &self.stack_size())
+            .finish()
+    }
+}
+
+impl<T> JoinHandle<'_, T> {
+    fn header(&self) -> &Header {
+        // SAFETY: the block lives on the stack this handle owns.
+        unsafe { &(*self.block).header }
+    }
+
+    /// The task's id, as [`crate::current`] reports it inside the task.
+    pub fn id(&self) -> u64 {
+        self.header().id
+    }
+
+    /// The kernel's id for the task: a thread's tid or a chimera's pid; `None` for a green task.
+    pub fn tid(&self) -> Option<sys::Pid> {
+        match &self.task {
+            Task::Thread(t) => Some(t.tid()),
+            Task::Chimera(c) => Some(c.pid()),
+            Task::Green => None,
+        }
+    }
+
+    /// Wait for the task to end; `None` once it is reaped, or the status of a chimera that did
+    /// not return normally.
+    fn wait(&mut self) -> Result<Option<ExitStatus>> {
+        match core::mem::replace(&mut self.task, Task::Green) {
+            Task::Thread(thread) => {
+                thread.join();
+            }
+            Task::Chimera(child) => return child.wait().map(Some),
+            Task::Green => green::wait_done(self.header()),
+        }
+        Ok(None)
+    }
+
+    /// Wait for the task and return its value, or [`Error::TaskEnded`] if it ended without
+    /// returning one (a chimera killed by a signal, a thread that called `exit`).
+    pub fn join(mut self) -> Result<T> {
+        let status = self.wait()?;
+        self.take_result(status)
+    }
+
+    fn take_result(&mut self, status: Option<ExitStatus>) -> Result<T> {
+        let returned = self.header().returned.swap(false, Ordering::Acquire);
+        let result = if returned {
+            // SAFETY: the task wrote the value before setting `returned`, and ended since.
+            Ok(unsafe { (*(*self.block).result.get()).assume_init_read() })
+        } else {
+            Err(Error::TaskEnded(status))
+        };
+        if let Some(stack) = self.stack.take() {
+            self.pool.give(stack);
+        }
+        result
+    }
+}
+
+impl<T> Drop for JoinHandle<'_, T> {
+    fn drop(&mut self) {
+        if self.stack.is_none() {
+            return; // joined
+        }
+        let status = self.wait().ok().flatten();
+        drop(self.take_result(status));
+    }
+}
+
+/// Tasks that may borrow from the caller of [`Spawner::scope`], which waits for all of them.
+pub struct Scope<'scope, 'env: 'scope> {
+    spawner: &'scope Spawner,
+    live: AtomicU32,
+    _scope: PhantomData<&'scope mut &'scope ()>,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope> Scope<'scope, '_> {
+    /// Run `f` as a task of the scope's spawner; it may borrow anything that outlives the scope.
+    ///
+    /// # Safety
+    /// As [`Spawner::spawn`].
+    pub unsafe fn spawn<F, T>(&'scope self, f: F) -> Result<JoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        // SAFETY: forwarded; the scope waits for `live` to drop to zero before the borrows end.
+        unsafe { self.spawner.spawn_in(&self.live, f) }
+    }
+}
