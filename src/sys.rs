@@ -248,7 +248,11 @@ pub fn futex_wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
 }
 
 /// `futex(FUTEX_WAKE)`: wake up to `n` waiters on `word`; returns how many woke.
+///
+/// The kernel reads the count as an `int`, so `u32::MAX` would mean -1 and wake just one
+/// waiter: counts are capped at `i32::MAX`, and `u32::MAX` means "all" as callers expect.
 pub fn futex_wake(word: &AtomicU32, n: u32) -> Result<usize, Errno> {
+    let n = n.min(i32::MAX as u32);
     // SAFETY: FUTEX_WAKE only uses the address as a key.
     unsafe {
         syscall3(

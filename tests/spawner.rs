@@ -1,0 +1,520 @@
+//! The Spawner: every backend spawns, joins, reports who a task is, reuses its stacks, and fails
+//! with typed errors that leak nothing.
+
+mod common;
+
+use common::*;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use rawclone::{
+    Backend, Current, Error, ExitStatus, Rule, Signal, Spawner, current, sys, yield_now,
+};
+
+const BACKENDS: [Backend; 3] = [Backend::Thread, Backend::Chimera, Backend::Green];
+
+/// A spawner for `backend`, or a skip when qemu-user cannot run it (a chimera is a `CLONE_VM`
+/// process, which qemu-user refuses).
+fn spawner_or_skip(backend: Backend) -> Option<Spawner> {
+    let spawner = Spawner::config(backend).workers(2).build().unwrap();
+    if backend == Backend::Chimera && qemu_user() {
+        skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses (EINVAL)");
+        return None;
+    }
+    Some(spawner)
+}
+
+#[test]
+fn every_backend_returns_the_task_value() {
+    for backend in BACKENDS {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            continue;
+        };
+        let base = 40u64;
+        // SAFETY: the task only adds.
+        let task = unsafe { spawner.spawn(move || base + 2) }.unwrap();
+        assert_eq!(task.join().unwrap(), 42, "{backend:?}");
+        // A value larger than a register, returned through the task's block.
+        // SAFETY: the task only builds an array.
+        let task = unsafe { spawner.spawn(|| [7u64; 32]) }.unwrap();
+        assert_eq!(task.join().unwrap(), [7u64; 32], "{backend:?}");
+    }
+}
+
+#[test]
+fn each_backend_makes_the_task_it_names() {
+    let me = sys::getpid();
+    for backend in BACKENDS {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            continue;
+        };
+        // SAFETY: the task only makes raw syscalls.
+        let task = unsafe { spawner.spawn(|| (sys::getpid(), sys::gettid())) }.unwrap();
+        let kernel_id = task.tid();
+        let (pid, tid) = task.join().unwrap();
+        match backend {
+            Backend::Thread => {
+                assert_eq!(pid, me, "a thread is in our thread group");
+                assert_eq!(Some(tid), kernel_id);
+                assert_ne!(tid, me);
+            }
+            Backend::Chimera => {
+                assert_ne!(pid, me, "a chimera has a pid of its own");
+                assert_eq!(Some(pid), kernel_id);
+            }
+            Backend::Green => {
+                assert_eq!(pid, me, "green tasks run on our worker threads");
+                assert_ne!(tid, me, "on a worker, not on the spawning thread");
+                assert_eq!(kernel_id, None);
+            }
+        }
+    }
+}
+
+#[test]
+fn current_names_the_task_and_its_backend() {
+    assert_eq!(current(), None, "the test thread is no spawner task");
+    for backend in BACKENDS {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            continue;
+        };
+        // SAFETY: current() reads the thread pointer and the control block only.
+        let task = unsafe { spawner.spawn(current) }.unwrap();
+        let id = task.id();
+        assert_eq!(task.join().unwrap(), Some(Current { id, backend }));
+    }
+}
+
+#[test]
+fn no_task_shares_the_spawners_thread_pointer() {
+    let ours = rawclone::arch::thread_pointer();
+    for backend in BACKENDS {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            continue;
+        };
+        let [a, b] = [(); 2].map(|()| {
+            // SAFETY: the task reads its thread pointer only.
+            unsafe { spawner.spawn(rawclone::arch::thread_pointer) }.unwrap()
+        });
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        assert_ne!(a, ours, "{backend:?}");
+        assert_ne!(a, 0, "{backend:?}");
+        if backend == Backend::Thread || backend == Backend::Chimera {
+            assert_ne!(a, b, "each {backend:?} task has a control block of its own");
+        }
+    }
+}
+
+#[test]
+fn green_tasks_take_turns_at_yield_now() {
+    static GO: AtomicBool = AtomicBool::new(false);
+    static LOG: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let spawner = Spawner::config(Backend::Green).workers(1).build().unwrap();
+    let turns = |who: u32| {
+        move || {
+            while !GO.load(SeqCst) {
+                yield_now();
+            }
+            for _ in 0..4 {
+                LOG[NEXT.fetch_add(1, SeqCst)].store(who, SeqCst);
+                yield_now();
+            }
+        }
+    };
+    // SAFETY: the tasks use atomics and yield_now only.
+    let (a, b) = unsafe { (spawner.spawn(turns(1)), spawner.spawn(turns(2))) };
+    GO.store(true, SeqCst);
+    a.unwrap().join().unwrap();
+    b.unwrap().join().unwrap();
+    let log: Vec<u32> = LOG[..8].iter().map(|w| w.load(SeqCst)).collect();
+    assert!(
+        log.windows(2).all(|w| w[0] != w[1]),
+        "one worker, two yielding tasks: they alternate, got {log:?}"
+    );
+    assert_eq!(log.iter().filter(|&&w| w == 1).count(), 4);
+}
+
+#[test]
+fn green_tasks_spread_over_workers_and_survive_migration() {
+    let spawner = Spawner::config(Backend::Green).workers(2).build().unwrap();
+    let handles: Vec<_> = (0..64u64)
+        .map(|i| {
+            // SAFETY: the task computes, yields and reads its own id.
+            unsafe {
+                spawner.spawn(move || {
+                    let mut sum = 0;
+                    for k in 0..100 {
+                        sum += i * k;
+                        yield_now();
+                    }
+                    (sum, current().map(|c| c.id))
+                })
+            }
+            .unwrap()
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let id = h.id();
+        assert_eq!(h.join().unwrap(), (i as u64 * 4950, Some(id)));
+    }
+}
+
+#[test]
+fn spawning_from_many_threads_at_once() {
+    for backend in BACKENDS {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            continue;
+        };
+        let total = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for t in 0..4usize {
+                let (spawner, total) = (&spawner, &total);
+                s.spawn(move || {
+                    for i in 0..50usize {
+                        // SAFETY: the task only adds.
+                        let h = unsafe { spawner.spawn(move || t * 1000 + i) }.unwrap();
+                        total.fetch_add(h.join().unwrap(), SeqCst);
+                    }
+                });
+            }
+        });
+        let expect: usize = (0..4)
+            .map(|t| (0..50).map(|i| t * 1000 + i).sum::<usize>())
+            .sum();
+        assert_eq!(total.load(SeqCst), expect, "{backend:?}");
+    }
+}
+
+#[test]
+fn scoped_tasks_borrow_and_are_all_waited_for() {
+    for backend in BACKENDS {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            continue;
+        };
+        let data = [1u32, 2, 3, 4, 5, 6];
+        let hits = AtomicU32::new(0);
+        let late = AtomicBool::new(false);
+        let sum = spawner.scope(|s| {
+            // SAFETY: the tasks read the borrowed array and touch atomics only.
+            let halves = unsafe {
+                [
+                    s.spawn(|| {
+                        hits.fetch_add(1, SeqCst);
+                        data[..3].iter().sum::<u32>()
+                    })
+                    .unwrap(),
+                    s.spawn(|| {
+                        hits.fetch_add(1, SeqCst);
+                        data[3..].iter().sum::<u32>()
+                    })
+                    .unwrap(),
+                ]
+            };
+            // A forgotten handle: the scope itself must still wait for this task.
+            // SAFETY: the task sleeps with a raw syscall and stores to an atomic.
+            let forgotten = unsafe {
+                s.spawn(|| {
+                    sys::sleep_ms(50).unwrap();
+                    late.store(true, SeqCst);
+                })
+            }
+            .unwrap();
+            core::mem::forget(forgotten);
+            halves.map(|h| h.join().unwrap()).iter().sum::<u32>()
+        });
+        assert_eq!(sum, 21, "{backend:?}");
+        assert_eq!(hits.load(SeqCst), 2);
+        assert!(
+            late.load(SeqCst),
+            "{backend:?}: scope returned before a task finished"
+        );
+    }
+}
+
+#[test]
+fn stacks_come_back_to_the_pool() {
+    for backend in BACKENDS {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            continue;
+        };
+        assert_eq!(spawner.idle_stacks(), 0);
+        let release = AtomicBool::new(false);
+        spawner.scope(|s| {
+            // SAFETY: the tasks wait on an atomic (yielding) and return.
+            let hs = [(); 3].map(|()| {
+                unsafe {
+                    s.spawn(|| {
+                        while !release.load(SeqCst) {
+                            yield_now();
+                        }
+                    })
+                }
+                .unwrap()
+            });
+            assert_eq!(spawner.idle_stacks(), 0, "three stacks in use");
+            release.store(true, SeqCst);
+            hs.map(|h| h.join().unwrap());
+        });
+        assert_eq!(
+            spawner.idle_stacks(),
+            3,
+            "{backend:?}: joined stacks are idle"
+        );
+        // SAFETY: the task only returns.
+        let h = unsafe { spawner.spawn(|| ()) }.unwrap();
+        assert_eq!(spawner.idle_stacks(), 2, "the next task reuses a stack");
+        drop(h);
+        assert_eq!(
+            spawner.idle_stacks(),
+            3,
+            "{backend:?}: a dropped handle gives its stack back"
+        );
+    }
+}
+
+#[test]
+fn dropping_an_unjoined_handle_waits_and_drops_the_value() {
+    static DROPPED: AtomicU32 = AtomicU32::new(0);
+    struct Counted;
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, SeqCst);
+        }
+    }
+    for (n, backend) in BACKENDS.into_iter().enumerate() {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            continue;
+        };
+        let before = DROPPED.load(SeqCst);
+        // SAFETY: the task sleeps with a raw syscall and returns a value.
+        let h = unsafe {
+            spawner.spawn(|| {
+                sys::sleep_ms(20).unwrap();
+                Counted
+            })
+        }
+        .unwrap();
+        drop(h);
+        assert_eq!(DROPPED.load(SeqCst), before + 1, "{backend:?} (round {n})");
+    }
+}
+
+#[test]
+fn a_dropped_chimera_handle_leaves_no_zombie() {
+    if qemu_user() {
+        return skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses");
+    }
+    assert_in_fork(|| {
+        let Ok(spawner) = Spawner::new(Backend::Chimera) else {
+            return 1;
+        };
+        // SAFETY: the task only returns.
+        let Ok(h) = (unsafe { spawner.spawn(|| 3) }) else {
+            return 2;
+        };
+        drop(h);
+        if has_children() {
+            return 3;
+        }
+        0
+    });
+}
+
+#[test]
+fn a_chimera_overflow_is_reported_at_its_join() {
+    let Some(spawner) = spawner_or_skip(Backend::Chimera) else {
+        return;
+    };
+    // SAFETY: the task only recurses (into its guard page).
+    let h = unsafe { spawner.spawn(|| overflow(0)) }.unwrap();
+    match h.join() {
+        Err(Error::TaskEnded(Some(ExitStatus::Signaled { signal, .. }))) => {
+            assert_eq!(signal, Signal::SIGSEGV)
+        }
+        other => panic!("expected SIGSEGV at the join, got {other:?}"),
+    }
+    // The spawner goes on.
+    // SAFETY: the task only returns.
+    assert_eq!(unsafe { spawner.spawn(|| 5) }.unwrap().join(), Ok(5));
+}
+
+#[test]
+fn a_thread_or_green_overflow_takes_the_process_down() {
+    for backend in [Backend::Thread, Backend::Green] {
+        let status = in_fork(|| {
+            let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
+                return 1;
+            };
+            // SAFETY: the task only recurses (into its guard page).
+            let h = unsafe { spawner.spawn(|| overflow(0)) };
+            let _ = h.map(|h| h.join());
+            2
+        });
+        assert!(
+            matches!(
+                status,
+                ExitStatus::Signaled {
+                    signal: Signal::SIGSEGV,
+                    ..
+                }
+            ),
+            "{backend:?}: {status:?}"
+        );
+    }
+}
+
+#[test]
+fn a_stack_too_small_for_the_closure_is_refused_and_nothing_leaks() {
+    static DROPPED: AtomicU32 = AtomicU32::new(0);
+    struct Counted([u8; 16384]);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, SeqCst);
+        }
+    }
+    for backend in BACKENDS {
+        let spawner = Spawner::config(backend)
+            .stack_size(8192)
+            .workers(1)
+            .build()
+            .unwrap();
+        let big = Counted([1; 16384]);
+        let before = DROPPED.load(SeqCst);
+        // SAFETY: never runs: refused before the clone.
+        let r = unsafe {
+            spawner.spawn(move || {
+                let big = big; // the whole value, not just its (Copy) array
+                big.0[5]
+            })
+        };
+        assert!(
+            matches!(r, Err(Error::Rule(Rule::StackTooSmall, _))),
+            "{backend:?}: {r:?}"
+        );
+        assert_eq!(
+            DROPPED.load(SeqCst),
+            before + 1,
+            "the refused closure is dropped"
+        );
+        assert_eq!(spawner.idle_stacks(), 1, "the stack went back to the pool");
+    }
+}
+
+#[test]
+fn a_green_spawner_needs_at_least_one_worker() {
+    let r = Spawner::config(Backend::Green).workers(0).build();
+    assert!(matches!(r, Err(Error::Rule(Rule::WorkerCount, _))), "{r:?}");
+}
+
+/// Set a resource limit of this (forked) process.
+fn set_limit(resource: u32, value: u64) -> Result<(), rawclone::Errno> {
+    let lim = [value, value];
+    // SAFETY: prlimit64 reads two u64 from a live local; pid 0 is this process.
+    unsafe {
+        syscalls::syscall4(
+            syscalls::Sysno::prlimit64,
+            0,
+            resource as usize,
+            lim.as_ptr() as usize,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+#[test]
+fn past_rlimit_nproc_spawning_fails_typed_and_leaks_nothing() {
+    for (n, backend) in BACKENDS.into_iter().enumerate() {
+        if backend == Backend::Chimera && qemu_user() {
+            skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses");
+            continue;
+        }
+        let status = in_fork(|| {
+            if become_nobody().is_err() {
+                return 1;
+            }
+            // A Thread or Chimera spawner exists before the limit; a Green one starts its workers
+            // after it, so the limit hits the workers.
+            let early = if backend == Backend::Green {
+                None
+            } else {
+                match Spawner::new(backend) {
+                    Ok(s) => Some(s),
+                    Err(_) => return 2,
+                }
+            };
+            let (fds, maps) = (open_fds(), mappings());
+            if set_limit(linux_raw_sys::general::RLIMIT_NPROC, 0).is_err() {
+                return 3;
+            }
+            match early {
+                Some(spawner) => {
+                    // SAFETY: never runs: the kernel refuses the task.
+                    match unsafe { spawner.spawn(|| 1) } {
+                        Err(Error::OutOfTasks) => {}
+                        _ => return 4,
+                    }
+                    if spawner.idle_stacks() != 1 {
+                        return 5; // the stack went back to the pool
+                    }
+                }
+                None => match Spawner::config(Backend::Green).workers(2).build() {
+                    Err(Error::OutOfTasks) => {}
+                    _ => return 6,
+                },
+            }
+            if has_children() {
+                return 7;
+            }
+            // Without the pool (dropped with the spawner) nothing may remain.
+            if open_fds() != fds || (backend == Backend::Green && mappings() != maps) {
+                return 8;
+            }
+            0
+        });
+        assert_eq!(status, ExitStatus::Exited(0), "{backend:?} (round {n})");
+    }
+}
+
+#[test]
+fn out_of_memory_is_a_typed_error_and_leaks_nothing() {
+    for backend in BACKENDS {
+        assert_in_fork(|| {
+            let Ok(spawner) = Spawner::config(backend)
+                .stack_size(1 << 30)
+                .workers(1)
+                .build()
+            else {
+                return 1;
+            };
+            let maps = mappings();
+            // No room for a 1 GiB stack: the address-space limit is what is mapped now plus 64 MiB.
+            let size = vm_size_kib() * 1024;
+            if set_limit(linux_raw_sys::general::RLIMIT_AS, size + (64 << 20)).is_err() {
+                return 2;
+            }
+            // SAFETY: never runs: no stack can be mapped.
+            match unsafe { spawner.spawn(|| 1) } {
+                Err(Error::OutOfMemory { call: "mmap" }) => {}
+                _ => return 3,
+            }
+            if mappings() != maps || spawner.idle_stacks() != 0 {
+                return 4;
+            }
+            0
+        });
+    }
+}
+
+/// VmSize of this process in KiB, read with raw syscalls (usable in a forked child).
+fn vm_size_kib() -> u64 {
+    let fd = sys::open(c"/proc/self/status", 0).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = sys::read(fd.as_raw(), &mut buf).unwrap();
+    let text = &buf[..n];
+    let at = text.windows(7).position(|w| w == b"VmSize:").unwrap() + 7;
+    text[at..]
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0, |n, d| n * 10 + u64::from(d - b'0'))
+}
