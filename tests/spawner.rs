@@ -252,7 +252,9 @@ fn stacks_come_back_to_the_pool() {
             });
             assert_eq!(spawner.idle_stacks(), 0, "three stacks in use");
             release.store(true, SeqCst);
-            hs.map(|h| h.join().unwrap());
+            for h in hs {
+                h.join().unwrap();
+            }
         });
         assert_eq!(
             spawner.idle_stacks(),
