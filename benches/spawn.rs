@@ -3,13 +3,19 @@
 //! Group and function ids are fixed so results compare across commits:
 //! - `spawn_join`: `std_thread`, `libc_fork`, `raw_thread` (fresh stack each time),
 //!   `raw_thread_static` (one pre-faulted stack: the floor the kernel allows), `raw_chimera`,
-//!   `raw_fork`;
-//! - `spawn_exec`: `std_command`, `raw_vfork_exec`, both running `/bin/true`.
+//!   `raw_fork`, `spawner_thread`, `spawner_chimera` (both starting tasks on the spawning CPU),
+//!   `spawner_thread_spread` (the default: the kernel places the task), `spawner_green` (one
+//!   worker);
+//! - `spawn_exec`: `std_command`, `raw_vfork_exec`, both running `/bin/true`;
+//! - `fork_by_rss`: `raw_fork`, `raw_chimera`, `raw_vfork_exec`, each with the parent holding 1,
+//!   64 and 256 MiB of touched memory (parameter `1MiB`, `64MiB`, `256MiB`).
+//!
+//! `cargo run --release -- bench-report` turns criterion's estimates into the README's table.
 //!
 //! Children here only return or exit: no allocation, no libc (see the crate's safety rules).
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use rawclone::{Fork, Stack, chimera, fork, sys, thread, vfork_exec};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use rawclone::{Backend, Fork, Spawner, Stack, chimera, fork, sys, thread, vfork_exec};
 use std::hint::black_box;
 
 const STACK: usize = 64 * 1024;
@@ -69,6 +75,32 @@ fn spawn_join(c: &mut Criterion) {
             }
         })
     });
+    for (id, spawner) in [
+        (
+            "spawner_thread",
+            Spawner::config(Backend::Thread).start_local().build(),
+        ),
+        ("spawner_thread_spread", Spawner::new(Backend::Thread)),
+        (
+            "spawner_chimera",
+            Spawner::config(Backend::Chimera).start_local().build(),
+        ),
+        (
+            "spawner_green",
+            Spawner::config(Backend::Green).workers(1).build(),
+        ),
+    ] {
+        let spawner = spawner.unwrap();
+        g.bench_function(id, |b| {
+            // SAFETY: the task only returns a value.
+            b.iter(|| {
+                unsafe { spawner.spawn(|| black_box(1usize)) }
+                    .unwrap()
+                    .join()
+                    .unwrap()
+            })
+        });
+    }
     g.finish();
 }
 
@@ -88,5 +120,52 @@ fn spawn_exec(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spawn_join, spawn_exec);
+/// Hold `mib` MiB of memory with every page written, so a copied address space has it all mapped.
+fn touched(mib: usize) -> Vec<u8> {
+    let mut v = vec![0u8; mib << 20];
+    for page in v.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    black_box(v)
+}
+
+fn fork_by_rss(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fork_by_rss");
+    g.sample_size(30);
+    let mut stack = Stack::map(STACK).unwrap();
+    for mib in [1usize, 64, 256] {
+        let held = touched(mib);
+        let size = format!("{mib}MiB");
+        g.bench_function(BenchmarkId::new("raw_fork", &size), |b| {
+            b.iter(|| {
+                // SAFETY: the child exits at once with a raw syscall.
+                match unsafe { fork() }.unwrap() {
+                    Fork::Child => sys::exit_group(0),
+                    Fork::Parent(child) => child.wait().unwrap(),
+                }
+            })
+        });
+        g.bench_function(BenchmarkId::new("raw_chimera", &size), |b| {
+            // SAFETY: the child only returns.
+            b.iter(|| {
+                unsafe { chimera(&mut stack, || 0) }
+                    .unwrap()
+                    .wait()
+                    .unwrap()
+            })
+        });
+        g.bench_function(BenchmarkId::new("raw_vfork_exec", &size), |b| {
+            b.iter(|| {
+                vfork_exec(c"/bin/true", &[c"true"], &[])
+                    .unwrap()
+                    .wait()
+                    .unwrap()
+            })
+        });
+        drop(held);
+    }
+    g.finish();
+}
+
+criterion_group!(benches, spawn_join, spawn_exec, fork_by_rss);
 criterion_main!(benches);

@@ -17,7 +17,7 @@ use crate::flags::{self, CloneFlags, Request, Rule, Syscall};
 use crate::signal::{SigSet, Signal};
 use crate::stack::Stack;
 use crate::sync::{Gate, GateChild};
-use crate::sys::{self, Disposition, Fd, Pid};
+use crate::sys::{self, CpuSet, Disposition, Fd, Pid};
 use crate::task::{Child, Thread, ThreadControl};
 use core::mem::{align_of, size_of};
 use core::ptr;
@@ -51,6 +51,8 @@ struct Packet<F> {
     gate: Option<GateChild>,
     /// Reset handled signals to SIG_DFL by hand (legacy clone has no CLONE_CLEAR_SIGHAND).
     reset_handlers: bool,
+    /// The caller's CPU affinity, restored in the child when it was started pinned.
+    affinity: Option<CpuSet>,
     f: F,
 }
 
@@ -65,8 +67,12 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
         mask,
         gate,
         reset_handlers,
+        affinity,
         f,
     } = unsafe { ptr::read(packet.cast::<Packet<F>>()) };
+    if let Some(set) = affinity {
+        let _ = sys::set_affinity(&set);
+    }
     if let Some(gate) = gate
         && !gate.pass()
     {
@@ -110,6 +116,7 @@ pub struct Builder {
     syscall: Option<Syscall>,
     gated: bool,
     reset_handlers: bool,
+    start_local: bool,
 }
 
 impl Default for Builder {
@@ -129,6 +136,7 @@ impl Builder {
             syscall: None,
             gated: false,
             reset_handlers: false,
+            start_local: false,
         }
     }
 
@@ -189,6 +197,21 @@ impl Builder {
     /// never run a parent's handler in a child that shares the parent's memory.
     pub const fn reset_signal_handlers(mut self) -> Builder {
         self.reset_handlers = true;
+        self
+    }
+
+    /// Start the child on the CPU the caller runs on: the caller pins itself to that CPU for the
+    /// clone (so the kernel places the child there), then both restore the caller's affinity,
+    /// the child before its closure runs.
+    ///
+    /// A new task is otherwise placed on an idle CPU, and waking an idle CPU is the largest single
+    /// cost of a short task (about 15 µs of a 40 µs thread spawn and join on a 2-vCPU VM). Worth
+    /// it when the caller soon waits for the child; a long-running child is moved to an idle CPU
+    /// by the load balancer a little later than it would otherwise start there. Best effort:
+    /// if the affinity cannot be read or set, the child starts wherever the kernel puts it.
+    /// Another thread that changes this thread's affinity during the spawn races with it.
+    pub const fn start_local(mut self) -> Builder {
+        self.start_local = true;
         self
     }
 
@@ -353,6 +376,7 @@ impl Builder {
 
         let old_mask =
             sys::set_signal_mask(SigSet::FULL).map_err(|e| Error::sys("rt_sigprocmask", e))?;
+        let affinity = if self.start_local { pin_here() } else { None };
         let packet = packet as *mut Packet<F>;
         let reset_handlers = self.reset_handlers && first == Syscall::Clone;
         // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
@@ -361,6 +385,7 @@ impl Builder {
                 mask: old_mask,
                 gate,
                 reset_handlers,
+                affinity,
                 f,
             })
         };
@@ -385,6 +410,9 @@ impl Builder {
             // The same request again through clone, unless it needs clone3: then say so.
             used = Syscall::Clone;
             if let Err(rule) = flags::validate(&request(used)) {
+                if let Some(set) = affinity {
+                    let _ = sys::set_affinity(&set);
+                }
                 let _ = sys::set_signal_mask(old_mask);
                 // SAFETY: no child was created, so the packet is still ours to drop.
                 unsafe { ptr::drop_in_place(packet) };
@@ -407,6 +435,9 @@ impl Builder {
         } else if result.is_ok() && first == Syscall::Clone3 {
             CLONE3.store(PRESENT, Ordering::Relaxed);
         }
+        if let Some(set) = affinity {
+            let _ = sys::set_affinity(&set);
+        }
         let _ = sys::set_signal_mask(old_mask);
 
         match result {
@@ -426,6 +457,15 @@ impl Builder {
             }
         }
     }
+}
+
+/// Pin the calling thread to the CPU it runs on; returns the affinity to restore, or `None` if
+/// nothing was changed.
+fn pin_here() -> Option<CpuSet> {
+    let old = sys::affinity().ok()?;
+    let cpu = sys::current_cpu().ok()?;
+    sys::set_affinity(&CpuSet::only(cpu)).ok()?;
+    Some(old)
 }
 
 /// The pointers a clone request carries besides its flags.

@@ -130,26 +130,67 @@ pub fn sched_yield() {
     let _ = unsafe { syscall0(Sysno::sched_yield) };
 }
 
-/// How many CPUs this thread may run on (`sched_getaffinity(2)`), at least 1.
-pub fn available_cpus() -> usize {
-    let mut set = [0u64; 16]; // room for 1024 CPUs
-    // SAFETY: the kernel writes at most size_of_val(&set) bytes into a live local.
-    let r = unsafe {
+/// A CPU affinity mask for `sched_setaffinity(2)`: room for 1024 CPUs, bit `n` for CPU `n`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CpuSet(pub [u64; 16]);
+
+impl CpuSet {
+    /// The set holding only `cpu` (empty if `cpu` is past the set's 1024 bits).
+    pub fn only(cpu: u32) -> CpuSet {
+        let mut set = [0u64; 16];
+        if let Some(word) = set.get_mut(cpu as usize / 64) {
+            *word = 1 << (cpu % 64);
+        }
+        CpuSet(set)
+    }
+
+    /// How many CPUs the set holds.
+    pub fn count(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+}
+
+/// The CPUs the calling thread may run on (`sched_getaffinity(2)`).
+pub fn affinity() -> Result<CpuSet, Errno> {
+    let mut set = CpuSet([0; 16]);
+    // SAFETY: the kernel writes at most size_of::<CpuSet>() bytes into a live local.
+    unsafe {
         syscall3(
             Sysno::sched_getaffinity,
             0,
-            size_of_val(&set),
-            set.as_mut_ptr() as usize,
+            size_of::<CpuSet>(),
+            set.0.as_mut_ptr() as usize,
         )
-    };
-    match r {
-        Ok(_) => set
-            .iter()
-            .map(|w| w.count_ones() as usize)
-            .sum::<usize>()
-            .max(1),
-        Err(_) => 1,
+    }?;
+    Ok(set)
+}
+
+/// Let the calling thread run only on `set` (`sched_setaffinity(2)`).
+pub fn set_affinity(set: &CpuSet) -> Result<(), Errno> {
+    // SAFETY: the kernel reads size_of::<CpuSet>() bytes from a live reference.
+    unsafe {
+        syscall3(
+            Sysno::sched_setaffinity,
+            0,
+            size_of::<CpuSet>(),
+            set.0.as_ptr() as usize,
+        )
     }
+    .map(drop)
+}
+
+/// The CPU the calling thread runs on (`getcpu(2)`); stale as soon as it returns, unless the
+/// thread is pinned.
+pub fn current_cpu() -> Result<u32, Errno> {
+    let mut cpu = 0u32;
+    // SAFETY: the kernel writes one u32 into a live local; node and cache pointers are null.
+    unsafe { syscall3(Sysno::getcpu, &raw mut cpu as usize, 0, 0) }?;
+    Ok(cpu)
+}
+
+/// How many CPUs this thread may run on, at least 1.
+pub fn available_cpus() -> usize {
+    affinity().map_or(1, |set| set.count().max(1))
 }
 
 /// `kill(2)`.

@@ -31,11 +31,18 @@ fn ten_thousand_in_sequence(backend: Backend) {
             warm = Some(mappings());
         }
     }
-    assert_eq!(Some(mappings()), warm, "{backend:?}: the pool reuses one stack");
+    assert_eq!(
+        Some(mappings()),
+        warm,
+        "{backend:?}: the pool reuses one stack"
+    );
     assert_eq!(spawner.idle_stacks(), 1);
     drop(spawner);
     let after = (open_fds(), mappings(), has_children());
-    assert_eq!(before, after, "{backend:?}: (fds, mappings, children) before and after");
+    assert_eq!(
+        before, after,
+        "{backend:?}: (fds, mappings, children) before and after"
+    );
 }
 
 fn ten_thousand_live_green_tasks() {
