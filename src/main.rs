@@ -1,6 +1,6 @@
 //! The `rawclone` command. `rawclone tour` (the default) runs every mode on this machine and prints
 //! the flags used and the evidence each mode produced, then what this kernel allows. It exits
-//! non-zero if any mode misbehaves.
+//! non-zero if any mode misbehaves. `rawclone bench-report` prints the benchmark table.
 //!
 //! Children here run only raw syscalls and atomics (see the crate docs): evidence comes back
 //! through shared memory, exit statuses or a socketpair, and is printed by the parent.
@@ -13,6 +13,11 @@ use rawclone::{
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 
+/// The subcommands other than the tour, one file each under `src/cmd/`.
+mod cmd {
+    pub mod report;
+}
+
 /// What a mode showed, or why it misbehaved.
 type Evidence = Result<String, String>;
 
@@ -23,9 +28,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         None | Some("tour") => tour(),
+        Some("bench-report") => cmd::report::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!(
-                "usage: rawclone [tour]\n\n  tour   run every clone mode here and print the evidence (default)"
+                "usage: rawclone [tour | bench-report]\n\n  \
+                 tour          run every clone mode here and print the evidence (default)\n  \
+                 bench-report  criterion's medians against baselines and goals (see --help)"
             );
             ExitCode::SUCCESS
         }
