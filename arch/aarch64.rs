@@ -188,6 +188,10 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
     )
 }
 
+/// Where a signal handler returns to: on aarch64 the kernel uses the vDSO's sigreturn trampoline
+/// when `SA_RESTORER` is not set, so rawclone names none.
+pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = None;
+
 /// Process entry for freestanding programs (feature `start`). The kernel enters here with `sp`
 /// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
 ///

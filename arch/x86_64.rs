@@ -197,6 +197,20 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
     )
 }
 
+/// Where a signal handler returns to: x86_64 has no sigreturn trampoline in the vDSO, so every
+/// `rt_sigaction` with a handler must name one (`SA_RESTORER`).
+pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = Some(restore_rt);
+
+/// The restorer: the handler's `ret` lands here with `rsp` at the kernel's signal frame.
+#[unsafe(naked)]
+unsafe extern "C" fn restore_rt() -> ! {
+    core::arch::naked_asm!(
+        "mov eax, 15", // rax = SYS_rt_sigreturn: restore the interrupted context from the frame
+        "syscall",     // never returns here
+        "ud2",
+    )
+}
+
 /// Process entry for freestanding programs (feature `start`). The kernel enters here with `rsp`
 /// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
 ///

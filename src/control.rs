@@ -57,6 +57,10 @@ pub(crate) struct Header {
     pub id: u64,
     pub backend: Backend,
     pub role: Role,
+    /// Lowest usable address of the stack this block sits on; its guard page is just below.
+    pub stack_base: usize,
+    /// Usable bytes of that stack.
+    pub stack_size: usize,
     /// Set once the task's closure returned and its result is written.
     pub returned: AtomicBool,
     /// Green tasks: [`RUNNING`], [`RUNNING_WATCHED`] or [`DONE`].
@@ -85,12 +89,13 @@ unsafe impl Sync for Header {}
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Header {
-    /// Write a fresh block at `at` (which becomes its own `self_ptr`).
+    /// Write a fresh block at `at` (which becomes its own `self_ptr`), on `stack`.
     ///
     /// # Safety
     /// `at` must be aligned and writable for a `Header`, and not in use.
     pub(crate) unsafe fn init(
         at: *mut Header,
+        stack: &crate::stack::Stack<'_>,
         backend: Backend,
         role: Role,
         scope: *const AtomicU32,
@@ -101,6 +106,8 @@ impl Header {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             backend,
             role,
+            stack_base: stack.base() as usize,
+            stack_size: stack.size(),
             returned: AtomicBool::new(false),
             state: AtomicU32::new(RUNNING),
             scope,
@@ -154,6 +161,18 @@ pub(crate) fn this_block() -> Option<&'static Header> {
     (self_ptr == header && magic == MAGIC).then(|| unsafe { &*header })
 }
 
+/// The task the calling thread runs: the block itself, or for a green worker the task it has
+/// switched in (`None` between tasks).
+pub(crate) fn this_task() -> Option<&'static Header> {
+    let block = this_block()?;
+    match block.role {
+        Role::Task => Some(block),
+        // SAFETY: `running` is set by this very thread (the worker) before it switches into a
+        // task, and that task's block lives until the task is joined, after it finished here.
+        Role::Worker => unsafe { block.running.load(Ordering::Relaxed).as_ref() },
+    }
+}
+
 /// Who the calling task is, as [`current`] reports it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Current {
@@ -173,13 +192,7 @@ pub struct Current {
 /// assert_eq!(rawclone::current(), None); // a doctest's thread is not a spawner task
 /// ```
 pub fn current() -> Option<Current> {
-    let block = this_block()?;
-    let task = match block.role {
-        Role::Task => block,
-        // SAFETY: `running` is set by this very thread (the worker) before it switches into a
-        // task, and that task's block lives until the task is joined, after it finished here.
-        Role::Worker => unsafe { block.running.load(Ordering::Relaxed).as_ref()? },
-    };
+    let task = this_task()?;
     Some(Current {
         id: task.id,
         backend: task.backend,

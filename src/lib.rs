@@ -46,6 +46,7 @@ pub mod flags;
 mod green;
 mod modes;
 pub mod ns;
+mod overflow;
 mod pool;
 pub mod signal;
 pub mod spawner;

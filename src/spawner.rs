@@ -18,12 +18,15 @@
 //! A panic runs std's panic machinery, which reads thread-local state; with a foreign thread
 //! pointer that is undefined, so task code must not panic (in a `no_std` program whose panic
 //! handler only uses raw syscalls, such as rawclone's freestanding programs, a panic ends the
-//! whole process with that handler's message and status). A fault kills what the kernel
-//! delivers it to: a Chimera task is its own process, so an overflow of its guard page, or any
-//! other fatal signal, ends only that task and its join returns [`Error::TaskEnded`] naming the
-//! signal; a Thread or Green task is a thread of this process, so the same fault kills the whole
-//! process with SIGSEGV (the shell prints "Segmentation fault"), exactly as an overflowing
-//! `pthread` does when no alternate signal stack is set.
+//! whole process with that handler's message and status).
+//!
+//! A fault kills what the kernel delivers it to. A Chimera task is its own process: an overflow
+//! of its guard page, or any other fatal signal, ends only that task, and its join returns
+//! [`Error::TaskEnded`] naming the signal. A Thread or Green task is a thread of this process, so
+//! the same fault ends the whole process with SIGSEGV; first, a handler the spawner installs
+//! (on an alternate signal stack at the top of each task or worker stack) writes one line to
+//! stderr, such as `rawclone: task 7 (Thread) overflowed its 128 KiB stack; SIGSEGV ends the
+//! process`. Faults on threads that are not rawclone's go to the handler installed before.
 
 use crate::clone::{Builder, MIN_CHILD_FRAME};
 pub use crate::control::Backend;
@@ -31,6 +34,7 @@ use crate::control::{Header, Role};
 use crate::error::{Error, Result};
 use crate::flags::{CloneFlags, Rule};
 use crate::green::{self, RunQueue};
+use crate::overflow::{self, ALT_STACK};
 use crate::pool::StackPool;
 use crate::stack::{PAGE_SIZE, Stack};
 use crate::sys;
@@ -142,6 +146,9 @@ impl Config {
             // SAFETY: mmap never returns null on success.
             shared: unsafe { NonNull::new_unchecked(shared) },
         };
+        if self.backend != Backend::Chimera {
+            overflow::install();
+        }
         if self.backend == Backend::Green {
             // On failure, dropping `spawner` stops the workers already started.
             for slot in 0..workers {
@@ -230,13 +237,18 @@ impl Spawner {
     fn start_worker(&self, slot: usize) -> Result<()> {
         let shared = self.shared();
         let mut stack = Stack::map(WORKER_STACK)?;
-        let header = block_at::<()>(&stack)?.cast::<Header>();
+        let header = block_at::<()>(&stack, ALT_STACK)?.cast::<Header>();
         // SAFETY: `block_at` gives an aligned, unused place at the top of the worker's stack.
-        let me = unsafe { Header::init(header, Backend::Green, Role::Worker, ptr::null()) };
+        let me = unsafe { Header::init(header, &stack, Backend::Green, Role::Worker, ptr::null()) };
         let queue = &shared.queue;
-        let work = move || green::worker_loop(queue, me);
+        let alt = header as usize - ALT_STACK;
+        let work = move || {
+            // SAFETY: the ALT_STACK bytes under the worker's block are set aside for it.
+            unsafe { overflow::use_alt_stack(alt as *mut u8) };
+            green::worker_loop(queue, me)
+        };
         let thread = {
-            let mut below = below(&mut stack, header);
+            let mut below = below(&mut stack, alt as *mut u8);
             // SAFETY: the worker loop uses only raw syscalls, atomics, the queue and the green
             // tasks (whose rules bind their spawners); the stack and the queue live until the
             // worker is joined in Spawner::drop, which happens before either is released.
@@ -329,7 +341,13 @@ impl Spawner {
     {
         let shared = self.shared();
         let mut stack = shared.pool.take()?;
-        let block = match block_at::<T>(&stack) {
+        // A Thread task keeps an alternate signal stack under its block (see `overflow`).
+        let alt = if shared.backend == Backend::Thread {
+            ALT_STACK
+        } else {
+            0
+        };
+        let block = match block_at::<T>(&stack, alt) {
             Ok(block) => block,
             Err(e) => {
                 shared.pool.give(stack);
@@ -337,13 +355,14 @@ impl Spawner {
             }
         };
         // SAFETY: `block_at` gives an aligned, unused place at the top of our stack.
-        let header = unsafe { Header::init(block.cast(), shared.backend, Role::Task, scope) };
+        let header =
+            unsafe { Header::init(block.cast(), &stack, shared.backend, Role::Task, scope) };
         // SAFETY: a non-null scope counter outlives every task spawned in it.
         if let Some(live) = unsafe { scope.as_ref() } {
             live.fetch_add(1, Ordering::Relaxed);
         }
         let task = {
-            let mut below = below(&mut stack, block);
+            let mut below = below(&mut stack, (block as usize - alt) as *mut u8);
             // SAFETY: forwarded; `below` is the part of `stack` under the block.
             unsafe { self.launch(block, header, &mut below, f) }
         };
@@ -391,7 +410,10 @@ impl Spawner {
         match self.backend() {
             Backend::Thread => {
                 let run = finish_into(block, f);
+                let alt = block as usize - ALT_STACK;
                 let run = move || {
+                    // SAFETY: spawn_in set the ALT_STACK bytes under the block aside for this.
+                    unsafe { overflow::use_alt_stack(alt as *mut u8) };
                     run();
                     0
                 };
@@ -481,17 +503,19 @@ impl Drop for Spawner {
     }
 }
 
-/// Where a `Block<T>` goes at the top of `stack`, if it fits with room for a frame below.
-fn block_at<T>(stack: &Stack<'_>) -> Result<*mut Block<T>> {
+/// Where a `Block<T>` goes at the top of `stack`, if it fits with `reserve` bytes under it and
+/// room for a frame below those.
+fn block_at<T>(stack: &Stack<'_>, reserve: usize) -> Result<*mut Block<T>> {
     let (base, top) = (stack.base() as usize, stack.top() as usize);
     let block = top.wrapping_sub(size_of::<Block<T>>()) & !(align_of::<Block<T>>() - 1);
-    if block < base + MIN_CHILD_FRAME || block > top {
+    if block > top || block < base + reserve + MIN_CHILD_FRAME {
         return Err(Error::Rule(Rule::StackTooSmall, CloneFlags::EMPTY));
     }
     Ok(block as *mut Block<T>)
 }
 
-/// The part of `stack` below `end` (a place [`block_at`] chose), as a stack of its own.
+/// The part of `stack` below `end` (at or under a place [`block_at`] chose), as a stack of its
+/// own.
 fn below<'s, B>(stack: &'s mut Stack<'_>, end: *mut B) -> Stack<'s> {
     let base = stack.base();
     // SAFETY: [base, end) lies inside `stack`, which we borrow mutably for 's.

@@ -1,6 +1,6 @@
 //! Parent/child handshakes.
 //!
-//! Also the small [`Lock`] the spawner's pool and run queue use: a futex mutex, since no_std has
+//! Also the small `Lock` the spawner's pool and run queue use: a futex mutex, since no_std has
 //! none and a spinlock would burn a CPU whenever a holder is preempted.
 //!
 //! Two handshake mechanisms, chosen by what parent and child share:

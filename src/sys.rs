@@ -393,7 +393,15 @@ pub enum Disposition {
     Handler(usize),
 }
 
-fn sigaction(sig: Signal, new: Option<&k::kernel_sigaction>) -> Result<Disposition, Errno> {
+/// `rt_sigaction(2)` with the kernel's own struct: install `new` (if any), return the old action.
+///
+/// # Safety
+/// A handler in `new` must be sound to run on any thread of this process at any point where the
+/// signal is unblocked, with a restorer where the architecture needs one.
+pub(crate) unsafe fn sigaction_raw(
+    sig: Signal,
+    new: Option<&k::kernel_sigaction>,
+) -> Result<k::kernel_sigaction, Errno> {
     // SAFETY: all-zero is a valid kernel_sigaction (SIG_DFL, no flags).
     let mut old: k::kernel_sigaction = unsafe { core::mem::zeroed() };
     let new_ptr = new.map_or(0, |n| n as *const _ as usize);
@@ -407,6 +415,12 @@ fn sigaction(sig: Signal, new: Option<&k::kernel_sigaction>) -> Result<Dispositi
             size_of::<SigSet>(),
         )
     }?;
+    Ok(old)
+}
+
+fn sigaction(sig: Signal, new: Option<&k::kernel_sigaction>) -> Result<Disposition, Errno> {
+    // SAFETY: callers pass SIG_DFL or SIG_IGN only, which run no code.
+    let old = unsafe { sigaction_raw(sig, new) }?;
     Ok(match old.sa_handler_kernel.map(|h| h as usize) {
         None => Disposition::Default,
         Some(1) => Disposition::Ignore,
@@ -433,6 +447,22 @@ pub fn set_signal_disposition(sig: Signal, to: Disposition) -> Result<Dispositio
         Disposition::Handler(_) => return Err(Errno::EINVAL),
     };
     sigaction(sig, Some(&act))
+}
+
+/// `sigaltstack(2)`: deliver this thread's signals whose handler asks for it (`SA_ONSTACK`) on
+/// the `len` bytes at `low`.
+///
+/// # Safety
+/// The memory must stay valid, and be used for nothing else, while this thread lives or until
+/// another alternate stack replaces it.
+pub unsafe fn set_alt_stack(low: *mut u8, len: usize) -> Result<(), Errno> {
+    let ss = k::stack_t {
+        ss_sp: low.cast(),
+        ss_flags: 0,
+        ss_size: len as _,
+    };
+    // SAFETY: the kernel reads one stack_t from a live local; the caller vouches for the memory.
+    unsafe { syscall2(Sysno::sigaltstack, &raw const ss as usize, 0) }.map(drop)
 }
 
 /// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: message boundaries kept, and a peer that

@@ -340,17 +340,27 @@ fn a_chimera_overflow_is_reported_at_its_join() {
 }
 
 #[test]
-fn a_thread_or_green_overflow_takes_the_process_down() {
+fn a_thread_or_green_overflow_takes_the_process_down_with_a_clear_message() {
     for backend in [Backend::Thread, Backend::Green] {
+        let (ours, theirs) = sys::seqpacket_pair().unwrap();
         let status = in_fork(|| {
-            let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
+            // stderr becomes our end of the socket, so the parent can read the message.
+            // SAFETY: dup3 onto fd 2 of this forked process.
+            let dup = unsafe {
+                syscalls::syscall3(syscalls::Sysno::dup3, theirs.as_raw() as usize, 2, 0)
+            };
+            if dup.is_err() {
                 return 1;
+            }
+            let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
+                return 2;
             };
             // SAFETY: the task only recurses (into its guard page).
             let h = unsafe { spawner.spawn(|| overflow(0)) };
             let _ = h.map(|h| h.join());
-            2
+            3
         });
+        drop(theirs);
         assert!(
             matches!(
                 status,
@@ -360,6 +370,17 @@ fn a_thread_or_green_overflow_takes_the_process_down() {
                 }
             ),
             "{backend:?}: {status:?}"
+        );
+        let mut buf = [0u8; 256];
+        let n = sys::read(ours.as_raw(), &mut buf).unwrap();
+        let message = std::str::from_utf8(&buf[..n]).unwrap();
+        let stack_kib = if backend == Backend::Thread { 128 } else { 32 };
+        assert!(
+            message.starts_with("rawclone: task ")
+                && message.contains(&format!(
+                    "({backend:?}) overflowed its {stack_kib} KiB stack"
+                )),
+            "{backend:?}: {message:?}"
         );
     }
 }

@@ -1,0 +1,166 @@
+//! A clear message when a Thread or Green task overflows its stack, before the process dies.
+//!
+//! A guard-page fault in a thread kills the whole process with SIGSEGV, and on its own says
+//! nothing about which task it was. So the spawner installs, once per process, a SIGSEGV handler
+//! that runs on a small alternate signal stack (every Thread task and every Green worker sets one
+//! up at the top of its own stack, where an overflow at the bottom cannot reach). The handler:
+//! - on a rawclone thread, finds the task through the thread pointer, writes one line to stderr
+//!   (`rawclone: task 7 (Thread) overflowed its 128 KiB stack`, or the fault address for any
+//!   other fault), sets SIGSEGV back to `SIG_DFL` and returns: the faulting instruction runs
+//!   again and the kernel kills the process with SIGSEGV, as it would have without the handler;
+//! - on any other thread, hands the signal to the handler that was installed before (std's
+//!   stack-overflow report, say), or, if there was none, restores `SIG_DFL` and returns.
+//!
+//! Chimera tasks are processes with their own copy of the handlers and no alternate stack: the
+//! fault ends only the task and its join reports it, which needs no handler.
+
+use crate::control;
+use crate::signal::Signal;
+use crate::stack::PAGE_SIZE;
+use crate::sys;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use linux_raw_sys::general as k;
+
+/// Bytes of each alternate signal stack: the kernel's signal frame (up to a few KiB with AVX-512
+/// state) plus the handler's own frames.
+pub(crate) const ALT_STACK: usize = 16 * 1024;
+
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// The handler that was installed before ours, and its flags (to call it the way it expects).
+static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
+static PREVIOUS_FLAGS: AtomicUsize = AtomicUsize::new(0);
+
+/// Install the handler, once per process. Best effort: without it a fault still kills the
+/// process, only without the message.
+pub(crate) fn install() {
+    if INSTALLED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let handler: unsafe extern "C" fn(i32, *mut u8, *mut u8) = on_fault;
+    // SAFETY: all-zero is a valid kernel_sigaction; the fields are then set below.
+    let mut act: k::kernel_sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel calls a handler with (signo, siginfo, ucontext) under SA_SIGINFO; the
+    // one-argument type in the struct is only how the kernel header spells the pointer.
+    act.sa_handler_kernel =
+        unsafe { core::mem::transmute::<usize, k::__kernel_sighandler_t>(handler as usize) };
+    act.sa_flags = (k::SA_SIGINFO | k::SA_ONSTACK) as _;
+    if let Some(restorer) = crate::arch::SIGNAL_RESTORER {
+        act.sa_flags |= k::SA_RESTORER as core::ffi::c_ulong;
+        // SAFETY: as above: a function pointer the kernel jumps to.
+        act.sa_restorer =
+            unsafe { core::mem::transmute::<usize, k::__sigrestore_t>(restorer as usize) };
+    }
+    // SAFETY: `on_fault` only uses raw syscalls and reads control blocks, so it is sound on any
+    // thread; the restorer is the architecture's.
+    if let Ok(old) = unsafe { sys::sigaction_raw(Signal::SIGSEGV, Some(&act)) } {
+        PREVIOUS_FLAGS.store(old.sa_flags as usize, Ordering::Relaxed);
+        PREVIOUS.store(
+            old.sa_handler_kernel.map_or(0, |h| h as usize),
+            Ordering::Release,
+        );
+    }
+}
+
+/// Give the calling thread its alternate signal stack: `ALT_STACK` bytes at `low`.
+///
+/// # Safety
+/// The memory must belong to the calling thread's stack, above anything the thread's own frames
+/// can reach, for as long as the thread lives.
+pub(crate) unsafe fn use_alt_stack(low: *mut u8) {
+    // SAFETY: forwarded from the caller.
+    let _ = unsafe { sys::set_alt_stack(low, ALT_STACK) };
+}
+
+/// The SIGSEGV handler: see the module documentation.
+///
+/// # Safety
+/// Called by the kernel only, with a valid siginfo.
+unsafe extern "C" fn on_fault(signo: i32, info: *mut u8, context: *mut u8) {
+    // `si_addr` sits after three ints and padding in every 64-bit siginfo.
+    // SAFETY: the kernel passes a full siginfo for SIGSEGV.
+    let addr = unsafe { info.add(16).cast::<usize>().read() };
+    if control::this_block().is_some() {
+        report(addr);
+        let _ = sys::set_signal_disposition(Signal::SIGSEGV, sys::Disposition::Default);
+        return;
+    }
+    let previous = PREVIOUS.load(Ordering::Acquire);
+    match previous {
+        // SIG_DFL or SIG_IGN before us: fall back to the kernel's default, which kills.
+        0 | 1 => {
+            let _ = sys::set_signal_disposition(Signal::SIGSEGV, sys::Disposition::Default);
+        }
+        handler if PREVIOUS_FLAGS.load(Ordering::Relaxed) & k::SA_SIGINFO as usize != 0 => {
+            // SAFETY: the previous handler was installed with SA_SIGINFO, so it takes these
+            // three arguments; we run it on the thread and stack it expects.
+            let f: unsafe extern "C" fn(i32, *mut u8, *mut u8) =
+                unsafe { core::mem::transmute(handler) };
+            // SAFETY: as above.
+            unsafe { f(signo, info, context) };
+        }
+        handler => {
+            // SAFETY: a handler without SA_SIGINFO takes the signal number only.
+            let f: unsafe extern "C" fn(i32) = unsafe { core::mem::transmute(handler) };
+            // SAFETY: as above.
+            unsafe { f(signo) };
+        }
+    }
+}
+
+/// Write the one-line report for a fault at `addr` on a rawclone thread.
+fn report(addr: usize) {
+    let mut line = Line::new();
+    let _ = match control::this_task() {
+        Some(task) => {
+            let guard = task.stack_base.wrapping_sub(PAGE_SIZE)..task.stack_base;
+            if guard.contains(&addr) {
+                writeln!(
+                    line,
+                    "rawclone: task {} ({:?}) overflowed its {} KiB stack; SIGSEGV ends the \
+                     process",
+                    task.id,
+                    task.backend,
+                    task.stack_size / 1024
+                )
+            } else {
+                writeln!(
+                    line,
+                    "rawclone: task {} ({:?}) faulted at {addr:#x}; SIGSEGV ends the process",
+                    task.id, task.backend
+                )
+            }
+        }
+        None => writeln!(line, "rawclone: a green worker faulted at {addr:#x}"),
+    };
+    let _ = sys::write(2, line.as_bytes());
+}
+
+/// A line formatted on the stack: signal handlers may not allocate.
+struct Line {
+    buf: [u8; 192],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Line {
+        Line {
+            buf: [0; 192],
+            len: 0,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.buf.len() - self.len;
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
