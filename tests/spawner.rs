@@ -9,7 +9,21 @@ use rawclone::{
     Backend, Current, Error, ExitStatus, Rule, Signal, Spawner, current, sys, yield_now,
 };
 
-const BACKENDS: [Backend; 3] = [Backend::Thread, Backend::Chimera, Backend::Green];
+per_backend!(
+    returns_the_task_value,
+    makes_the_task_it_names,
+    current_names_the_task_and_its_backend,
+    does_not_share_the_spawners_thread_pointer,
+    spawns_from_many_threads_at_once,
+    scoped_tasks_borrow_and_are_all_waited_for,
+    gives_stacks_back_to_the_pool,
+    dropping_an_unjoined_handle_waits_and_drops_the_value,
+    a_dropped_handle_leaves_no_zombie_and_no_stack,
+    reports_a_stack_overflow,
+    refuses_a_stack_too_small_for_the_closure_and_leaks_nothing,
+    fails_typed_past_rlimit_nproc_and_leaks_nothing,
+    fails_typed_out_of_memory_and_leaks_nothing,
+);
 
 /// A spawner for `backend`, or a skip when qemu-user cannot run it (a chimera is a `CLONE_VM`
 /// process, which qemu-user refuses).
@@ -22,84 +36,76 @@ fn spawner_or_skip(backend: Backend) -> Option<Spawner> {
     Some(spawner)
 }
 
-#[test]
-fn every_backend_returns_the_task_value() {
-    for backend in BACKENDS {
-        let Some(spawner) = spawner_or_skip(backend) else {
-            continue;
-        };
-        let base = 40u64;
-        // SAFETY: the task only adds.
-        let task = unsafe { spawner.spawn(move || base + 2) }.unwrap();
-        assert_eq!(task.join().unwrap(), 42, "{backend:?}");
-        // A value larger than a register, returned through the task's block.
-        // SAFETY: the task only builds an array.
-        let task = unsafe { spawner.spawn(|| [7u64; 32]) }.unwrap();
-        assert_eq!(task.join().unwrap(), [7u64; 32], "{backend:?}");
-    }
+fn returns_the_task_value(backend: Backend) {
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    let base = 40u64;
+    // SAFETY: the task only adds.
+    let task = unsafe { spawner.spawn(move || base + 2) }.unwrap();
+    assert_eq!(task.join().unwrap(), 42, "{backend:?}");
+    // A value larger than a register, returned through the task's block.
+    // SAFETY: the task only builds an array.
+    let task = unsafe { spawner.spawn(|| [7u64; 32]) }.unwrap();
+    assert_eq!(task.join().unwrap(), [7u64; 32], "{backend:?}");
 }
 
-#[test]
-fn each_backend_makes_the_task_it_names() {
+fn makes_the_task_it_names(backend: Backend) {
     let me = sys::getpid();
-    for backend in BACKENDS {
-        let Some(spawner) = spawner_or_skip(backend) else {
-            continue;
-        };
-        // SAFETY: the task only makes raw syscalls.
-        let task = unsafe { spawner.spawn(|| (sys::getpid(), sys::gettid())) }.unwrap();
-        let kernel_id = task.tid();
-        let (pid, tid) = task.join().unwrap();
-        match backend {
-            Backend::Thread => {
-                assert_eq!(pid, me, "a thread is in our thread group");
-                assert_eq!(Some(tid), kernel_id);
-                assert_ne!(tid, me);
-            }
-            Backend::Chimera => {
-                assert_ne!(pid, me, "a chimera has a pid of its own");
-                assert_eq!(Some(pid), kernel_id);
-            }
-            Backend::Green => {
-                assert_eq!(pid, me, "green tasks run on our worker threads");
-                assert_ne!(tid, me, "on a worker, not on the spawning thread");
-                assert_eq!(kernel_id, None);
-            }
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    // SAFETY: the task only makes raw syscalls.
+    let task = unsafe { spawner.spawn(|| (sys::getpid(), sys::gettid())) }.unwrap();
+    let kernel_id = task.tid();
+    let (pid, tid) = task.join().unwrap();
+    match backend {
+        Backend::Thread => {
+            assert_eq!(pid, me, "a thread is in our thread group");
+            assert_eq!(Some(tid), kernel_id);
+            assert_ne!(tid, me);
+        }
+        Backend::Chimera => {
+            assert_ne!(pid, me, "a chimera has a pid of its own");
+            assert_eq!(Some(pid), kernel_id);
+        }
+        Backend::Green => {
+            assert_eq!(pid, me, "green tasks run on our worker threads");
+            assert_ne!(tid, me, "on a worker, not on the spawning thread");
+            assert_eq!(kernel_id, None);
         }
     }
 }
 
 #[test]
-fn current_names_the_task_and_its_backend() {
+fn current_is_none_outside_a_task() {
     assert_eq!(current(), None, "the test thread is no spawner task");
-    for backend in BACKENDS {
-        let Some(spawner) = spawner_or_skip(backend) else {
-            continue;
-        };
-        // SAFETY: current() reads the thread pointer and the control block only.
-        let task = unsafe { spawner.spawn(current) }.unwrap();
-        let id = task.id();
-        assert_eq!(task.join().unwrap(), Some(Current { id, backend }));
-    }
 }
 
-#[test]
-fn no_task_shares_the_spawners_thread_pointer() {
+fn current_names_the_task_and_its_backend(backend: Backend) {
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    // SAFETY: current() reads the thread pointer and the control block only.
+    let task = unsafe { spawner.spawn(current) }.unwrap();
+    let id = task.id();
+    assert_eq!(task.join().unwrap(), Some(Current { id, backend }));
+}
+
+fn does_not_share_the_spawners_thread_pointer(backend: Backend) {
     let ours = rawclone::arch::thread_pointer();
-    for backend in BACKENDS {
-        let Some(spawner) = spawner_or_skip(backend) else {
-            continue;
-        };
-        let [a, b] = [(); 2].map(|()| {
-            // SAFETY: the task reads its thread pointer only.
-            unsafe { spawner.spawn(rawclone::arch::thread_pointer) }.unwrap()
-        });
-        let (a, b) = (a.join().unwrap(), b.join().unwrap());
-        assert_ne!(a, ours, "{backend:?}");
-        assert_ne!(a, 0, "{backend:?}");
-        if backend == Backend::Thread || backend == Backend::Chimera {
-            assert_ne!(a, b, "each {backend:?} task has a control block of its own");
-        }
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    let [a, b] = [(); 2].map(|()| {
+        // SAFETY: the task reads its thread pointer only.
+        unsafe { spawner.spawn(rawclone::arch::thread_pointer) }.unwrap()
+    });
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert_ne!(a, ours, "{backend:?}");
+    assert_ne!(a, 0, "{backend:?}");
+    if backend == Backend::Thread || backend == Backend::Chimera {
+        assert_ne!(a, b, "each {backend:?} task has a control block of its own");
     }
 }
 
@@ -158,123 +164,113 @@ fn green_tasks_spread_over_workers_and_survive_migration() {
     }
 }
 
-#[test]
-fn spawning_from_many_threads_at_once() {
-    for backend in BACKENDS {
-        let Some(spawner) = spawner_or_skip(backend) else {
-            continue;
-        };
-        let total = AtomicUsize::new(0);
-        std::thread::scope(|s| {
-            for t in 0..4usize {
-                let (spawner, total) = (&spawner, &total);
-                s.spawn(move || {
-                    for i in 0..50usize {
-                        // SAFETY: the task only adds.
-                        let h = unsafe { spawner.spawn(move || t * 1000 + i) }.unwrap();
-                        total.fetch_add(h.join().unwrap(), SeqCst);
-                    }
-                });
-            }
-        });
-        let expect: usize = (0..4)
-            .map(|t| (0..50).map(|i| t * 1000 + i).sum::<usize>())
-            .sum();
-        assert_eq!(total.load(SeqCst), expect, "{backend:?}");
-    }
+fn spawns_from_many_threads_at_once(backend: Backend) {
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    let total = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let (spawner, total) = (&spawner, &total);
+            s.spawn(move || {
+                for i in 0..50usize {
+                    // SAFETY: the task only adds.
+                    let h = unsafe { spawner.spawn(move || t * 1000 + i) }.unwrap();
+                    total.fetch_add(h.join().unwrap(), SeqCst);
+                }
+            });
+        }
+    });
+    let expect: usize = (0..4)
+        .map(|t| (0..50).map(|i| t * 1000 + i).sum::<usize>())
+        .sum();
+    assert_eq!(total.load(SeqCst), expect, "{backend:?}");
 }
 
-#[test]
-fn scoped_tasks_borrow_and_are_all_waited_for() {
-    for backend in BACKENDS {
-        let Some(spawner) = spawner_or_skip(backend) else {
-            continue;
-        };
-        let data = [1u32, 2, 3, 4, 5, 6];
-        let hits = AtomicU32::new(0);
-        let late = AtomicBool::new(false);
-        let sum = spawner.scope(|s| {
-            // SAFETY: the tasks read the borrowed array and touch atomics only.
-            let halves = unsafe {
-                [
-                    s.spawn(|| {
-                        hits.fetch_add(1, SeqCst);
-                        data[..3].iter().sum::<u32>()
-                    })
-                    .unwrap(),
-                    s.spawn(|| {
-                        hits.fetch_add(1, SeqCst);
-                        data[3..].iter().sum::<u32>()
-                    })
-                    .unwrap(),
-                ]
-            };
-            // A forgotten handle: the scope itself must still wait for this task.
-            // SAFETY: the task sleeps with a raw syscall and stores to an atomic.
-            let forgotten = unsafe {
+fn scoped_tasks_borrow_and_are_all_waited_for(backend: Backend) {
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    let data = [1u32, 2, 3, 4, 5, 6];
+    let hits = AtomicU32::new(0);
+    let late = AtomicBool::new(false);
+    let sum = spawner.scope(|s| {
+        // SAFETY: the tasks read the borrowed array and touch atomics only.
+        let halves = unsafe {
+            [
                 s.spawn(|| {
-                    sys::sleep_ms(50).unwrap();
-                    late.store(true, SeqCst);
+                    hits.fetch_add(1, SeqCst);
+                    data[..3].iter().sum::<u32>()
+                })
+                .unwrap(),
+                s.spawn(|| {
+                    hits.fetch_add(1, SeqCst);
+                    data[3..].iter().sum::<u32>()
+                })
+                .unwrap(),
+            ]
+        };
+        // A forgotten handle: the scope itself must still wait for this task.
+        // SAFETY: the task sleeps with a raw syscall and stores to an atomic.
+        let forgotten = unsafe {
+            s.spawn(|| {
+                sys::sleep_ms(50).unwrap();
+                late.store(true, SeqCst);
+            })
+        }
+        .unwrap();
+        core::mem::forget(forgotten);
+        halves.map(|h| h.join().unwrap()).iter().sum::<u32>()
+    });
+    assert_eq!(sum, 21, "{backend:?}");
+    assert_eq!(hits.load(SeqCst), 2);
+    assert!(
+        late.load(SeqCst),
+        "{backend:?}: scope returned before a task finished"
+    );
+}
+
+fn gives_stacks_back_to_the_pool(backend: Backend) {
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    assert_eq!(spawner.idle_stacks(), 0);
+    let release = AtomicBool::new(false);
+    spawner.scope(|s| {
+        // SAFETY: the tasks wait on an atomic (yielding) and return.
+        let hs = [(); 3].map(|()| {
+            unsafe {
+                s.spawn(|| {
+                    while !release.load(SeqCst) {
+                        yield_now();
+                    }
                 })
             }
-            .unwrap();
-            core::mem::forget(forgotten);
-            halves.map(|h| h.join().unwrap()).iter().sum::<u32>()
+            .unwrap()
         });
-        assert_eq!(sum, 21, "{backend:?}");
-        assert_eq!(hits.load(SeqCst), 2);
-        assert!(
-            late.load(SeqCst),
-            "{backend:?}: scope returned before a task finished"
-        );
-    }
+        assert_eq!(spawner.idle_stacks(), 0, "three stacks in use");
+        release.store(true, SeqCst);
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+    assert_eq!(
+        spawner.idle_stacks(),
+        3,
+        "{backend:?}: joined stacks are idle"
+    );
+    // SAFETY: the task only returns.
+    let h = unsafe { spawner.spawn(|| ()) }.unwrap();
+    assert_eq!(spawner.idle_stacks(), 2, "the next task reuses a stack");
+    drop(h);
+    assert_eq!(
+        spawner.idle_stacks(),
+        3,
+        "{backend:?}: a dropped handle gives its stack back"
+    );
 }
 
-#[test]
-fn stacks_come_back_to_the_pool() {
-    for backend in BACKENDS {
-        let Some(spawner) = spawner_or_skip(backend) else {
-            continue;
-        };
-        assert_eq!(spawner.idle_stacks(), 0);
-        let release = AtomicBool::new(false);
-        spawner.scope(|s| {
-            // SAFETY: the tasks wait on an atomic (yielding) and return.
-            let hs = [(); 3].map(|()| {
-                unsafe {
-                    s.spawn(|| {
-                        while !release.load(SeqCst) {
-                            yield_now();
-                        }
-                    })
-                }
-                .unwrap()
-            });
-            assert_eq!(spawner.idle_stacks(), 0, "three stacks in use");
-            release.store(true, SeqCst);
-            for h in hs {
-                h.join().unwrap();
-            }
-        });
-        assert_eq!(
-            spawner.idle_stacks(),
-            3,
-            "{backend:?}: joined stacks are idle"
-        );
-        // SAFETY: the task only returns.
-        let h = unsafe { spawner.spawn(|| ()) }.unwrap();
-        assert_eq!(spawner.idle_stacks(), 2, "the next task reuses a stack");
-        drop(h);
-        assert_eq!(
-            spawner.idle_stacks(),
-            3,
-            "{backend:?}: a dropped handle gives its stack back"
-        );
-    }
-}
-
-#[test]
-fn dropping_an_unjoined_handle_waits_and_drops_the_value() {
+fn dropping_an_unjoined_handle_waits_and_drops_the_value(backend: Backend) {
     static DROPPED: AtomicU32 = AtomicU32::new(0);
     struct Counted;
     impl Drop for Counted {
@@ -282,31 +278,28 @@ fn dropping_an_unjoined_handle_waits_and_drops_the_value() {
             DROPPED.fetch_add(1, SeqCst);
         }
     }
-    for (n, backend) in BACKENDS.into_iter().enumerate() {
-        let Some(spawner) = spawner_or_skip(backend) else {
-            continue;
-        };
-        let before = DROPPED.load(SeqCst);
-        // SAFETY: the task sleeps with a raw syscall and returns a value.
-        let h = unsafe {
-            spawner.spawn(|| {
-                sys::sleep_ms(20).unwrap();
-                Counted
-            })
-        }
-        .unwrap();
-        drop(h);
-        assert_eq!(DROPPED.load(SeqCst), before + 1, "{backend:?} (round {n})");
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    let before = DROPPED.load(SeqCst);
+    // SAFETY: the task sleeps with a raw syscall and returns a value.
+    let h = unsafe {
+        spawner.spawn(|| {
+            sys::sleep_ms(20).unwrap();
+            Counted
+        })
     }
+    .unwrap();
+    drop(h);
+    assert_eq!(DROPPED.load(SeqCst), before + 1, "{backend:?}");
 }
 
-#[test]
-fn a_dropped_chimera_handle_leaves_no_zombie() {
-    if qemu_user() {
+fn a_dropped_handle_leaves_no_zombie_and_no_stack(backend: Backend) {
+    if backend == Backend::Chimera && qemu_user() {
         return skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses");
     }
     assert_in_fork(|| {
-        let Ok(spawner) = Spawner::new(Backend::Chimera) else {
+        let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
             return 1;
         };
         // SAFETY: the task only returns.
@@ -314,79 +307,79 @@ fn a_dropped_chimera_handle_leaves_no_zombie() {
             return 2;
         };
         drop(h);
-        if has_children() {
+        if spawner.idle_stacks() != 1 {
             return 3;
+        }
+        drop(spawner);
+        if has_children() {
+            return 4;
         }
         0
     });
 }
 
-#[test]
-fn a_chimera_overflow_is_reported_at_its_join() {
-    let Some(spawner) = spawner_or_skip(Backend::Chimera) else {
-        return;
-    };
-    // SAFETY: the task only recurses (into its guard page).
-    let h = unsafe { spawner.spawn(|| overflow(0)) }.unwrap();
-    match h.join() {
-        Err(Error::TaskEnded(Some(ExitStatus::Signaled { signal, .. }))) => {
-            assert_eq!(signal, Signal::SIGSEGV)
-        }
-        other => panic!("expected SIGSEGV at the join, got {other:?}"),
-    }
-    // The spawner goes on.
-    // SAFETY: the task only returns.
-    assert_eq!(unsafe { spawner.spawn(|| 5) }.unwrap().join(), Ok(5));
-}
-
-#[test]
-fn a_thread_or_green_overflow_takes_the_process_down_with_a_clear_message() {
-    for backend in [Backend::Thread, Backend::Green] {
-        let (ours, theirs) = sys::seqpacket_pair().unwrap();
-        let status = in_fork(|| {
-            // stderr becomes our end of the socket, so the parent can read the message.
-            // SAFETY: dup3 onto fd 2 of this forked process.
-            let dup = unsafe {
-                syscalls::syscall3(syscalls::Sysno::dup3, theirs.as_raw() as usize, 2, 0)
-            };
-            if dup.is_err() {
-                return 1;
+/// An overflow ends a Chimera task alone, reported at its join; a Thread or Green one ends the
+/// process with SIGSEGV after one line on stderr naming the task.
+fn reports_a_stack_overflow(backend: Backend) {
+    if backend == Backend::Chimera {
+        let Some(spawner) = spawner_or_skip(backend) else {
+            return;
+        };
+        // SAFETY: the task only recurses (into its guard page).
+        let h = unsafe { spawner.spawn(|| overflow(0)) }.unwrap();
+        match h.join() {
+            Err(Error::TaskEnded(Some(ExitStatus::Signaled { signal, .. }))) => {
+                assert_eq!(signal, Signal::SIGSEGV)
             }
-            let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
-                return 2;
-            };
-            // SAFETY: the task only recurses (into its guard page).
-            let h = unsafe { spawner.spawn(|| overflow(0)) };
-            let _ = h.map(|h| h.join());
-            3
-        });
-        drop(theirs);
-        assert!(
-            matches!(
-                status,
-                ExitStatus::Signaled {
-                    signal: Signal::SIGSEGV,
-                    ..
-                }
-            ),
-            "{backend:?}: {status:?}"
-        );
-        let mut buf = [0u8; 256];
-        let n = sys::read(ours.as_raw(), &mut buf).unwrap();
-        let message = std::str::from_utf8(&buf[..n]).unwrap();
-        let stack_kib = if backend == Backend::Thread { 128 } else { 32 };
-        assert!(
-            message.starts_with("rawclone: task ")
-                && message.contains(&format!(
-                    "({backend:?}) overflowed its {stack_kib} KiB stack"
-                )),
-            "{backend:?}: {message:?}"
-        );
+            other => panic!("expected SIGSEGV at the join, got {other:?}"),
+        }
+        // The spawner goes on.
+        // SAFETY: the task only returns.
+        assert_eq!(unsafe { spawner.spawn(|| 5) }.unwrap().join(), Ok(5));
+        return;
     }
+    let (ours, theirs) = sys::seqpacket_pair().unwrap();
+    let status = in_fork(|| {
+        // stderr becomes our end of the socket, so the parent can read the message.
+        // SAFETY: dup3 onto fd 2 of this forked process.
+        let dup =
+            unsafe { syscalls::syscall3(syscalls::Sysno::dup3, theirs.as_raw() as usize, 2, 0) };
+        if dup.is_err() {
+            return 1;
+        }
+        let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
+            return 2;
+        };
+        // SAFETY: the task only recurses (into its guard page).
+        let h = unsafe { spawner.spawn(|| overflow(0)) };
+        let _ = h.map(|h| h.join());
+        3
+    });
+    drop(theirs);
+    assert!(
+        matches!(
+            status,
+            ExitStatus::Signaled {
+                signal: Signal::SIGSEGV,
+                ..
+            }
+        ),
+        "{backend:?}: {status:?}"
+    );
+    let mut buf = [0u8; 256];
+    let n = sys::read(ours.as_raw(), &mut buf).unwrap();
+    let message = std::str::from_utf8(&buf[..n]).unwrap();
+    let stack_kib = if backend == Backend::Thread { 128 } else { 32 };
+    assert!(
+        message.starts_with("rawclone: task ")
+            && message.contains(&format!(
+                "({backend:?}) overflowed its {stack_kib} KiB stack"
+            )),
+        "{backend:?}: {message:?}"
+    );
 }
 
-#[test]
-fn a_stack_too_small_for_the_closure_is_refused_and_nothing_leaks() {
+fn refuses_a_stack_too_small_for_the_closure_and_leaks_nothing(backend: Backend) {
     static DROPPED: AtomicU32 = AtomicU32::new(0);
     struct Counted([u8; 16384]);
     impl Drop for Counted {
@@ -394,32 +387,30 @@ fn a_stack_too_small_for_the_closure_is_refused_and_nothing_leaks() {
             DROPPED.fetch_add(1, SeqCst);
         }
     }
-    for backend in BACKENDS {
-        let spawner = Spawner::config(backend)
-            .stack_size(8192)
-            .workers(1)
-            .build()
-            .unwrap();
-        let big = Counted([1; 16384]);
-        let before = DROPPED.load(SeqCst);
-        // SAFETY: never runs: refused before the clone.
-        let r = unsafe {
-            spawner.spawn(move || {
-                let big = big; // the whole value, not just its (Copy) array
-                big.0[5]
-            })
-        };
-        assert!(
-            matches!(r, Err(Error::Rule(Rule::StackTooSmall, _))),
-            "{backend:?}: {r:?}"
-        );
-        assert_eq!(
-            DROPPED.load(SeqCst),
-            before + 1,
-            "the refused closure is dropped"
-        );
-        assert_eq!(spawner.idle_stacks(), 1, "the stack went back to the pool");
-    }
+    let spawner = Spawner::config(backend)
+        .stack_size(8192)
+        .workers(1)
+        .build()
+        .unwrap();
+    let big = Counted([1; 16384]);
+    let before = DROPPED.load(SeqCst);
+    // SAFETY: never runs: refused before the clone.
+    let r = unsafe {
+        spawner.spawn(move || {
+            let big = big; // the whole value, not just its (Copy) array
+            big.0[5]
+        })
+    };
+    assert!(
+        matches!(r, Err(Error::Rule(Rule::StackTooSmall, _))),
+        "{backend:?}: {r:?}"
+    );
+    assert_eq!(
+        DROPPED.load(SeqCst),
+        before + 1,
+        "the refused closure is dropped"
+    );
+    assert_eq!(spawner.idle_stacks(), 1, "the stack went back to the pool");
 }
 
 #[test]
@@ -444,91 +435,84 @@ fn set_limit(resource: u32, value: u64) -> Result<(), rawclone::Errno> {
     .map(drop)
 }
 
-#[test]
-fn past_rlimit_nproc_spawning_fails_typed_and_leaks_nothing() {
-    for (n, backend) in BACKENDS.into_iter().enumerate() {
-        if backend == Backend::Chimera && qemu_user() {
-            skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses");
-            continue;
-        }
-        let status = in_fork(|| {
-            if become_nobody().is_err() {
-                return 1;
-            }
-            // A Thread or Chimera spawner exists before the limit; a Green one starts its workers
-            // after it, so the limit hits the workers.
-            let early = if backend == Backend::Green {
-                None
-            } else {
-                match Spawner::new(backend) {
-                    Ok(s) => Some(s),
-                    Err(_) => return 2,
-                }
-            };
-            let (fds, maps) = (open_fds(), mappings());
-            if set_limit(linux_raw_sys::general::RLIMIT_NPROC, 0).is_err() {
-                return 3;
-            }
-            match early {
-                Some(spawner) => {
-                    // SAFETY: never runs: the kernel refuses the task.
-                    match unsafe { spawner.spawn(|| 1) } {
-                        Err(Error::OutOfTasks) => {}
-                        _ => return 4,
-                    }
-                    if spawner.idle_stacks() != 1 {
-                        return 5; // the stack went back to the pool
-                    }
-                }
-                None => match Spawner::config(Backend::Green).workers(2).build() {
-                    Err(Error::OutOfTasks) => {}
-                    _ => return 6,
-                },
-            }
-            if has_children() {
-                return 7;
-            }
-            // Without the pool (dropped with the spawner) nothing may remain.
-            if open_fds() != fds || (backend == Backend::Green && mappings() != maps) {
-                return 8;
-            }
-            0
-        });
-        assert_eq!(status, ExitStatus::Exited(0), "{backend:?} (round {n})");
+fn fails_typed_past_rlimit_nproc_and_leaks_nothing(backend: Backend) {
+    if backend == Backend::Chimera && qemu_user() {
+        return skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses");
     }
+    let status = in_fork(|| {
+        if become_nobody().is_err() {
+            return 1;
+        }
+        // A Thread or Chimera spawner exists before the limit; a Green one starts its workers
+        // after it, so the limit hits the workers.
+        let early = if backend == Backend::Green {
+            None
+        } else {
+            match Spawner::new(backend) {
+                Ok(s) => Some(s),
+                Err(_) => return 2,
+            }
+        };
+        let (fds, maps) = (open_fds(), mappings());
+        if set_limit(linux_raw_sys::general::RLIMIT_NPROC, 0).is_err() {
+            return 3;
+        }
+        match early {
+            Some(spawner) => {
+                // SAFETY: never runs: the kernel refuses the task.
+                match unsafe { spawner.spawn(|| 1) } {
+                    Err(Error::OutOfTasks) => {}
+                    _ => return 4,
+                }
+                if spawner.idle_stacks() != 1 {
+                    return 5; // the stack went back to the pool
+                }
+            }
+            None => match Spawner::config(Backend::Green).workers(2).build() {
+                Err(Error::OutOfTasks) => {}
+                _ => return 6,
+            },
+        }
+        if has_children() {
+            return 7;
+        }
+        // Without the pool (dropped with the spawner) nothing may remain.
+        if open_fds() != fds || (backend == Backend::Green && mappings() != maps) {
+            return 8;
+        }
+        0
+    });
+    assert_eq!(status, ExitStatus::Exited(0), "{backend:?}");
 }
 
-#[test]
-fn out_of_memory_is_a_typed_error_and_leaks_nothing() {
-    for backend in BACKENDS {
-        let what = "a guest mmap past RLIMIT_AS succeeded (qemu-user manages the guest address \
-                    space in its own mappings)";
-        assert_in_fork_or_skip(what, || {
-            let Ok(spawner) = Spawner::config(backend)
-                .stack_size(1 << 30)
-                .workers(1)
-                .build()
-            else {
-                return 1;
-            };
-            let maps = mappings();
-            // No room for a 1 GiB stack: the address-space limit is what is mapped now plus 64 MiB.
-            let size = vm_size_kib() * 1024;
-            if set_limit(linux_raw_sys::general::RLIMIT_AS, size + (64 << 20)).is_err() {
-                return 2;
-            }
-            // SAFETY: never runs: no stack can be mapped.
-            match unsafe { spawner.spawn(|| 1) } {
-                Err(Error::OutOfMemory { call: "mmap" }) => {}
-                _ if qemu_user() => return QEMU_REFUSED,
-                _ => return 3,
-            }
-            if mappings() != maps || spawner.idle_stacks() != 0 {
-                return 4;
-            }
-            0
-        });
-    }
+fn fails_typed_out_of_memory_and_leaks_nothing(backend: Backend) {
+    let what = "a guest mmap past RLIMIT_AS succeeded (qemu-user manages the guest address \
+                space in its own mappings)";
+    assert_in_fork_or_skip(what, || {
+        let Ok(spawner) = Spawner::config(backend)
+            .stack_size(1 << 30)
+            .workers(1)
+            .build()
+        else {
+            return 1;
+        };
+        let maps = mappings();
+        // No room for a 1 GiB stack: the address-space limit is what is mapped now plus 64 MiB.
+        let size = vm_size_kib() * 1024;
+        if set_limit(linux_raw_sys::general::RLIMIT_AS, size + (64 << 20)).is_err() {
+            return 2;
+        }
+        // SAFETY: never runs: no stack can be mapped.
+        match unsafe { spawner.spawn(|| 1) } {
+            Err(Error::OutOfMemory { call: "mmap" }) => {}
+            _ if qemu_user() => return QEMU_REFUSED,
+            _ => return 3,
+        }
+        if mappings() != maps || spawner.idle_stacks() != 0 {
+            return 4;
+        }
+        0
+    });
 }
 
 /// VmSize of this process in KiB, read with raw syscalls (usable in a forked child).

@@ -262,3 +262,20 @@ pub fn freestanding_program(target: &str, name: &str) -> std::path::PathBuf {
         });
     dir.join(name)
 }
+
+/// One test per backend, in modules `thread`, `chimera` and `green`, for each check written as
+/// `fn check(backend: Backend)`: a skip or a failure then names exactly one backend.
+#[macro_export]
+macro_rules! per_backend {
+    ($($check:ident),* $(,)?) => {
+        mod thread {
+            $(#[test] fn $check() { super::$check(rawclone::Backend::Thread) })*
+        }
+        mod chimera {
+            $(#[test] fn $check() { super::$check(rawclone::Backend::Chimera) })*
+        }
+        mod green {
+            $(#[test] fn $check() { super::$check(rawclone::Backend::Green) })*
+        }
+    };
+}
