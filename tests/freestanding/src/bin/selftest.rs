@@ -19,8 +19,8 @@ use core::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 use rawclone::start::Args;
 use rawclone::sys::{self, Disposition};
 use rawclone::{
-    Builder, CloneFlags, Errno, Error, ExitStatus, Fork, Rule, Signal, Stack, Syscall, chimera,
-    fork, ns, thread, vfork_exec,
+    Backend, Builder, CloneFlags, Errno, Error, ExitStatus, Fork, Rule, Signal, Spawner, Stack,
+    Syscall, chimera, current, fork, ns, thread, vfork_exec, yield_now,
 };
 use rawclone_freestanding::{Outcome, Report, text};
 
@@ -29,7 +29,7 @@ rawclone::freestanding_main!(main);
 type Check = fn(&Env) -> Outcome;
 
 /// Every check: id (for `only`), name, and the check.
-const CHECKS: [(&str, &str, Check); 16] = [
+const CHECKS: [(&str, &str, Check); 19] = [
     ("fork", "fork via clone", check_fork),
     ("chimera", "chimera", check_chimera),
     ("overflow", "chimera stack overflow", check_chimera_overflow),
@@ -50,6 +50,21 @@ const CHECKS: [(&str, &str, Check); 16] = [
     ("clone3", "clone3 and its fallback", check_clone3_fallback),
     ("rules", "flag rules before the syscall", check_rules),
     ("exit-signal", "custom exit signal", check_exit_signal),
+    (
+        "spawner-thread",
+        "Spawner, Thread backend",
+        check_spawner_thread,
+    ),
+    (
+        "spawner-chimera",
+        "Spawner, Chimera backend",
+        check_spawner_chimera,
+    ),
+    (
+        "spawner-green",
+        "Spawner, Green backend",
+        check_spawner_green,
+    ),
 ];
 
 /// What the program learned about where it runs.
@@ -577,4 +592,56 @@ fn check_exit_signal(env: &Env) -> Outcome {
     Outcome::Pass(text!(
         "SIGUSR1 arrived at the child's exit; joined with waitid(__WALL)"
     ))
+}
+
+fn check_spawner_thread(env: &Env) -> Outcome {
+    check_spawner(env, Backend::Thread)
+}
+
+fn check_spawner_chimera(env: &Env) -> Outcome {
+    check_spawner(env, Backend::Chimera)
+}
+
+fn check_spawner_green(env: &Env) -> Outcome {
+    check_spawner(env, Backend::Green)
+}
+
+/// Eight tasks at once, each yielding once and returning who it is; no allocator anywhere.
+fn check_spawner(env: &Env, backend: Backend) -> Outcome {
+    let spawner = fail_on_err!(Spawner::config(backend).workers(2).build());
+    let task = || {
+        yield_now();
+        (current(), sys::getpid())
+    };
+    let mut handles = [const { None }; 8];
+    for slot in handles.iter_mut() {
+        // SAFETY: the task yields, reads its control block and makes a raw syscall.
+        let spawned_task = unsafe { spawner.spawn(task) };
+        *slot = Some(try_outcome!(spawned(
+            env,
+            spawned_task,
+            "CLONE_VM without the full thread set"
+        )));
+    }
+    let mut pids = 0;
+    for handle in handles.into_iter().flatten() {
+        let id = handle.id();
+        match handle.join() {
+            Ok((Some(c), pid)) if c.id == id && c.backend == backend => {
+                pids += (pid != sys::getpid()) as u32;
+            }
+            other => return Outcome::Fail(text!("task {id}: {other:?}")),
+        }
+    }
+    let idle = spawner.idle_stacks();
+    match backend {
+        Backend::Chimera if pids != 8 => Outcome::Fail(text!("{pids} of 8 chimeras had own pids")),
+        Backend::Thread | Backend::Green if pids != 0 => {
+            Outcome::Fail(text!("{pids} of 8 tasks had another pid"))
+        }
+        _ if idle != 8 => Outcome::Fail(text!("{idle} of 8 stacks back in the pool")),
+        _ => Outcome::Pass(text!(
+            "8 tasks, each named by current() through its thread pointer; 8 stacks pooled"
+        )),
+    }
 }
