@@ -88,28 +88,32 @@ impl RunQueue {
     }
 
     /// The next task, waiting for one if need be; `None` once the spawner shuts down.
+    ///
+    /// Between looks at the queue the worker watches only `events`, without the queue's lock, so
+    /// an idle worker never holds up a spawner that pushes.
     fn next_or_wait(&self) -> Option<*mut Header> {
         loop {
-            for _ in 0..SPINS {
-                if let Some(task) = self.pop() {
-                    return Some(task);
-                }
-                if self.shutdown.load(Ordering::Acquire) {
-                    return None;
-                }
-                core::hint::spin_loop();
-            }
-            // Announce the sleep, then look once more: a push after this load either shows up
-            // in the queue or changes `events` so the futex wait returns at once.
-            self.sleepers.fetch_add(1, Ordering::SeqCst);
+            // Read `events` before looking: a push after this look changes it.
             let seen = self.events.load(Ordering::SeqCst);
-            let task = self.pop();
-            if task.is_none() && !self.shutdown.load(Ordering::SeqCst) {
-                let _ = sys::futex_wait(&self.events, seen);
+            if let Some(task) = self.pop() {
+                return Some(task);
             }
-            self.sleepers.fetch_sub(1, Ordering::SeqCst);
-            if task.is_some() {
-                return task;
+            if self.shutdown.load(Ordering::SeqCst) {
+                return None;
+            }
+            let mut spins = 0;
+            while self.events.load(Ordering::Relaxed) == seen && spins < SPINS {
+                core::hint::spin_loop();
+                spins += 1;
+            }
+            if spins == SPINS {
+                // Announce the sleep before checking once more: a push that misses the
+                // announcement has changed `events`, so the wait returns at once.
+                self.sleepers.fetch_add(1, Ordering::SeqCst);
+                if self.events.load(Ordering::SeqCst) == seen {
+                    let _ = sys::futex_wait(&self.events, seen);
+                }
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
             }
         }
     }

@@ -14,6 +14,7 @@
 //! | vfork + exec | [`vfork_exec`] | `CLONE_VM \| CLONE_VFORK` | `waitid` |
 //! | any composition | [`Builder`] | yours | `waitid` / pidfd |
 //! | user-namespace root | [`ns::spawn_as_root`] | `CLONE_NEWUSER` + id maps | `waitid` |
+//! | pooled tasks | [`Spawner`] ([`Backend::Thread`], [`Backend::Chimera`], [`Backend::Green`]) | thread or chimera with `CLONE_SETTLS`, or green contexts | [`JoinHandle::join`] |
 //!
 //! ## What child code may do
 //! In a std process, a child that shares memory also shares the parent's thread pointer unless
@@ -22,9 +23,10 @@
 //! closure in a child is `unsafe`, with the rules in its `# Safety` section.
 //!
 //! ## Layers
-//! `arch/` (trampolines) → [`flags`] (the rules) → [`sys`] (raw syscalls) → [`stack`], [`sync`] →
-//! [`Builder`] (validate, mask signals, clone3 or clone) → modes ([`fork`], [`chimera`],
-//! [`thread`], [`vfork_exec`], [`ns`]).
+//! `arch/` (trampolines, context switch) → [`flags`] (the rules) → [`sys`] (raw syscalls) →
+//! [`stack`] and its pool, [`sync`] → [`Builder`] (validate, mask signals, clone3 or clone) →
+//! modes ([`fork`], [`chimera`], [`thread`], [`vfork_exec`], [`ns`]) and green tasks →
+//! [`spawner`].
 #![no_std]
 #![warn(
     missing_docs,
