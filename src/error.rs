@@ -42,13 +42,22 @@ pub enum Error {
     /// overflow shows as SIGSEGV) or exiting on its own, or a thread task that called `exit`
     /// (no status is kept for a thread: `None`).
     TaskEnded(Option<ExitStatus>),
+    /// A namespaced child could not set itself up: the step and the kernel's errno.
+    NamespaceSetup {
+        /// What the child was doing.
+        step: crate::ns::SetupStep,
+        /// The kernel's answer.
+        errno: Errno,
+    },
 }
 
 impl Error {
     /// The kernel's errno, for the variants that carry one.
     pub fn errno(&self) -> Option<Errno> {
         match *self {
-            Error::Sys { errno, .. } | Error::Exec(errno) => Some(errno),
+            Error::Sys { errno, .. } | Error::Exec(errno) | Error::NamespaceSetup { errno, .. } => {
+                Some(errno)
+            }
             Error::OutOfTasks => Some(Errno::EAGAIN),
             Error::OutOfMemory { .. } => Some(Errno::ENOMEM),
             Error::NamespacePermission { .. } => Some(Errno::EPERM),
@@ -99,6 +108,12 @@ impl fmt::Display for Error {
             Error::OutOfMemory { call } => write!(
                 f,
                 "{call}: ENOMEM: out of memory (RLIMIT_AS, overcommit, or vm.max_map_count)"
+            ),
+            Error::NamespaceSetup { step, errno } => write!(
+                f,
+                "namespace setup in the child, {}: {}",
+                step.describe(),
+                Named(*errno)
             ),
             Error::TaskEnded(None) => f.write_str("the task exited without returning a value"),
             Error::TaskEnded(Some(ExitStatus::Exited(code))) => {

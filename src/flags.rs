@@ -292,6 +292,12 @@ pub enum Rule {
     ThreadOwnsChildTid,
     /// rawclone: a Green spawner runs 1 to `spawner::MAX_WORKERS` worker threads.
     WorkerCount,
+    /// rawclone: `ns::Namespaces::flags` takes namespace flags (`CLONE_NEW*`) only.
+    NotANamespace,
+    /// A host or domain name is longer than the kernel's 64 bytes.
+    HostnameTooLong,
+    /// rawclone: an id map does not fit one page of at most 340 lines.
+    IdMapTooLong,
 }
 
 impl Rule {
@@ -330,6 +336,9 @@ impl Rule {
             Rule::GateExcludesVfork => "a CLONE_VFORK parent cannot open a gate: it is asleep",
             Rule::ThreadOwnsChildTid => "a thread's child_tid slot is its join word",
             Rule::WorkerCount => "a Green spawner runs 1 to 64 worker threads",
+            Rule::NotANamespace => "only CLONE_NEW* flags name namespaces",
+            Rule::HostnameTooLong => "a host or domain name has at most 64 bytes",
+            Rule::IdMapTooLong => "an id map holds at most 340 lines in one page",
         }
     }
 }

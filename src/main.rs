@@ -1,6 +1,7 @@
 //! The `rawclone` command. `rawclone tour` (the default) runs every mode on this machine and prints
 //! the flags used and the evidence each mode produced, then what this kernel allows. It exits
-//! non-zero if any mode misbehaves. `rawclone bench-report` prints the benchmark table.
+//! non-zero if any mode misbehaves. `rawclone run` runs a program in new namespaces, like
+//! util-linux `unshare`; `rawclone bench-report` prints the benchmark table.
 //!
 //! Children here run only raw syscalls and atomics (see the crate docs): evidence comes back
 //! through shared memory, exit statuses or a socketpair, and is printed by the parent.
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 /// The subcommands other than the tour, one file each under `src/cmd/`.
 mod cmd {
     pub mod report;
+    pub mod run;
 }
 
 /// What a mode showed, or why it misbehaved.
@@ -25,14 +27,22 @@ type Evidence = Result<String, String>;
 type Stop = (&'static str, &'static str, fn() -> Evidence);
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let rest = || -> Vec<String> {
+        args[1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    };
+    match args.first().map(|a| a.to_string_lossy()).as_deref() {
         None | Some("tour") => tour(),
-        Some("bench-report") => cmd::report::main(&args[1..]),
+        Some("run") => cmd::run::main(&args[1..]),
+        Some("bench-report") => cmd::report::main(&rest()),
         Some("-h" | "--help" | "help") => {
             println!(
-                "usage: rawclone [tour | bench-report]\n\n  \
+                "usage: rawclone [tour | run | bench-report]\n\n  \
                  tour          run every clone mode here and print the evidence (default)\n  \
+                 run           run a program in new namespaces, like unshare (see run --help)\n  \
                  bench-report  criterion's medians against baselines and goals (see --help)"
             );
             ExitCode::SUCCESS

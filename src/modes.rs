@@ -169,7 +169,7 @@ pub fn vfork_exec(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'
 }
 
 /// Write `items` as a NULL-terminated array of pointers into the bottom of `stack`.
-fn pointer_array(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const u8> {
+pub(crate) fn pointer_array(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const u8> {
     let bytes = (items.len() + 1) * size_of::<usize>();
     let Some(low) = stack.reserve_bottom(bytes) else {
         return Err(Error::Rule(

@@ -1,22 +1,530 @@
-//! Namespaced children. For now: seed task 4, root in a new user namespace.
+//! Namespaced children: any set of user, pid, uts, ipc, net, mount, cgroup and time namespaces,
+//! with id maps, host and domain names, private mounts, a fresh `/proc` and a new root.
 //!
-//! The child is created with `CLONE_NEWUSER` and held at a [`crate::sync::Gate`]. Meanwhile the
-//! parent, which still holds its capabilities over the new namespace, writes the child's
-//! `/proc/PID/setgroups` (`deny`: an unprivileged writer of `gid_map` must give up setgroups
-//! first), `uid_map` and `gid_map`, each mapping id 0 inside to the parent's own id outside, and
-//! then releases the child, whose `getuid()` is 0. No privilege is needed (`user_namespaces(7)`).
+//! The child and its parent meet twice over a `SOCK_SEQPACKET` socketpair (close-on-exec, as the
+//! container seed does):
+//! 1. the child waits for "go" while the parent, which still holds its capabilities over a new
+//!    user namespace, writes the child's `/proc/PID/setgroups`, `uid_map` and `gid_map`;
+//! 2. the child sets itself up (parent-death signal, host and domain name, private propagation,
+//!    new root, `/proc`) and answers "ready", or the step that failed and its errno, which the
+//!    parent turns into [`Error::NamespaceSetup`] after reaping the child.
+//!
+//! For [`Namespaces::exec`] a third message may follow: the socket's child end is closed by a
+//! successful `execve`, so the parent reads end-of-file; a failed exec sends its errno instead,
+//! which comes back as [`Error::Exec`]. No child is left behind on any error path.
+//!
+//! Without `CLONE_NEWUSER` the other namespaces need `CAP_SYS_ADMIN`; the kernel's EPERM then
+//! comes back as [`Error::NamespacePermission`], which says whether the capability is missing.
+//! `user_namespaces(7)`, `pid_namespaces(7)`, `mount_namespaces(7)`, `pivot_root(2)`.
 
 use crate::clone::Builder;
 use crate::error::{Error, Result};
-use crate::flags::CloneFlags;
+use crate::flags::{CloneFlags, Rule};
+use crate::signal::Signal;
 use crate::stack::Stack;
-use crate::sys::{self, Pid};
+use crate::sys::{self, Fd, Pid};
 use crate::task::Child;
+use core::ffi::CStr;
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
-/// Spawn `f` as root (uid 0, gid 0) of a new user namespace mapped onto the caller's effective uid and gid.
-/// Any `extra` namespace flags are created with it, owned by the new user namespace.
+/// One line of an id map: `count` ids from `inside` in the namespace are `outside` in its parent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct IdRange {
+    /// First id inside the new user namespace.
+    pub inside: u32,
+    /// The id it stands for in the parent's user namespace.
+    pub outside: u32,
+    /// How many consecutive ids.
+    pub count: u32,
+}
+
+/// What to write to a `uid_map` or `gid_map`.
+#[derive(Clone, Copy, Debug)]
+enum IdMap<'a> {
+    /// Nothing: inside, every id reads as the overflow id (65534).
+    Unmapped,
+    /// Inside id 0 is the caller's effective id outside: allowed unprivileged.
+    Root,
+    /// Inside id `.0` is the caller's effective id outside: allowed unprivileged.
+    Single(u32),
+    /// Any ranges: needs `CAP_SETUID`/`CAP_SETGID` over the parent namespace for more than the
+    /// caller's own id.
+    Ranges(&'a [IdRange]),
+}
+
+/// The step of the child's setup that failed, in [`Error::NamespaceSetup`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum SetupStep {
+    /// `prctl(PR_SET_PDEATHSIG)`.
+    DeathSignal = 1,
+    /// `sethostname(2)`.
+    Hostname,
+    /// `setdomainname(2)`.
+    Domainname,
+    /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`.
+    PrivateMounts,
+    /// The bind mount of the new root onto itself (`pivot_root` needs a mount point).
+    BindRoot,
+    /// `chdir` into the new root and `pivot_root(".", ".")`.
+    PivotRoot,
+    /// `umount2(".", MNT_DETACH)` of the old root.
+    DetachOldRoot,
+    /// `mount("proc", "/proc", "proc")`.
+    MountProc,
+}
+
+impl SetupStep {
+    fn from_u32(n: u32) -> Option<SetupStep> {
+        use SetupStep::*;
+        [
+            DeathSignal,
+            Hostname,
+            Domainname,
+            PrivateMounts,
+            BindRoot,
+            PivotRoot,
+            DetachOldRoot,
+            MountProc,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == n)
+    }
+
+    /// What the step does, in a few words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            SetupStep::DeathSignal => "prctl(PR_SET_PDEATHSIG)",
+            SetupStep::Hostname => "sethostname",
+            SetupStep::Domainname => "setdomainname",
+            SetupStep::PrivateMounts => "making mounts private (mount MS_REC|MS_PRIVATE on /)",
+            SetupStep::BindRoot => "bind-mounting the new root onto itself",
+            SetupStep::PivotRoot => "pivot_root into the new root",
+            SetupStep::DetachOldRoot => "detaching the old root (umount2 MNT_DETACH)",
+            SetupStep::MountProc => "mounting a fresh /proc",
+        }
+    }
+}
+
+/// Message codes on the handshake socket.
+const GO: u32 = 0x676f;
+const READY: u32 = 0;
+const EXEC_FAILED: u32 = 0xe7ec;
+
+/// The longest host or domain name the kernel accepts (`__NEW_UTS_LEN`).
+const UTS_LEN: usize = 64;
+
+/// A namespaced child: which namespaces, and how to set it up before its closure or program runs.
+///
+/// Options that need a namespace bring it along, as util-linux `unshare` does: an id map or
+/// [`Namespaces::map_root`] the user namespace, a host or domain name the UTS namespace,
+/// [`Namespaces::mount_proc`] and [`Namespaces::root`] the mount namespace. A new mount namespace
+/// always gets private propagation first, so nothing mounted inside leaks out.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // Root of new user, pid and mount namespaces with a fresh /proc, unprivileged.
+/// let ns = Namespaces::new().map_root().pid().mount_proc();
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe { ns.spawn(&mut stack, || sys::getpid() + 10 * sys::getuid())? };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1)); // pid 1, uid 0
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Namespaces<'a> {
+    flags: CloneFlags,
+    uid_map: IdMap<'a>,
+    gid_map: IdMap<'a>,
+    hostname: Option<&'a [u8]>,
+    domainname: Option<&'a [u8]>,
+    mount_proc: bool,
+    root: Option<&'a CStr>,
+    death_signal: Option<Signal>,
+}
+
+impl Default for Namespaces<'_> {
+    fn default() -> Self {
+        Namespaces::new()
+    }
+}
+
+impl<'a> Namespaces<'a> {
+    /// No namespaces yet: a child set up like this is a plain fork-like process.
+    pub const fn new() -> Namespaces<'a> {
+        Namespaces {
+            flags: CloneFlags::EMPTY,
+            uid_map: IdMap::Unmapped,
+            gid_map: IdMap::Unmapped,
+            hostname: None,
+            domainname: None,
+            mount_proc: false,
+            root: None,
+            death_signal: None,
+        }
+    }
+
+    /// Add namespace flags (`CloneFlags::NEW*` only; anything else is refused at spawn with
+    /// [`Rule::NotANamespace`]).
+    pub const fn flags(mut self, flags: CloneFlags) -> Namespaces<'a> {
+        self.flags = self.flags.union(flags);
+        self
+    }
+
+    /// A new user namespace (`CLONE_NEWUSER`); without a map, ids inside read as 65534.
+    pub const fn user(self) -> Namespaces<'a> {
+        self.flags(CloneFlags::NEWUSER)
+    }
+
+    /// A new pid namespace: the child is its pid 1 (`CLONE_NEWPID`).
+    pub const fn pid(self) -> Namespaces<'a> {
+        self.flags(CloneFlags::NEWPID)
+    }
+
+    /// A new UTS namespace: host and domain name of its own (`CLONE_NEWUTS`).
+    pub const fn uts(self) -> Namespaces<'a> {
+        self.flags(CloneFlags::NEWUTS)
+    }
+
+    /// A new IPC namespace: System V IPC objects and POSIX message queues (`CLONE_NEWIPC`).
+    pub const fn ipc(self) -> Namespaces<'a> {
+        self.flags(CloneFlags::NEWIPC)
+    }
+
+    /// A new network namespace, with only a loopback device that is down (`CLONE_NEWNET`).
+    pub const fn net(self) -> Namespaces<'a> {
+        self.flags(CloneFlags::NEWNET)
+    }
+
+    /// A new mount namespace, its propagation made private (`CLONE_NEWNS`).
+    pub const fn mount(self) -> Namespaces<'a> {
+        self.flags(CloneFlags::NEWNS)
+    }
+
+    /// A new cgroup namespace: the child's cgroup becomes its root (`CLONE_NEWCGROUP`).
+    pub const fn cgroup(self) -> Namespaces<'a> {
+        self.flags(CloneFlags::NEWCGROUP)
+    }
+
+    /// A new time namespace (`CLONE_NEWTIME`). Only clone3 can create one for a child: where
+    /// clone3 is missing the spawn fails with [`Rule::NeedsClone3`].
+    pub const fn time(self) -> Namespaces<'a> {
+        self.flags(CloneFlags::NEWTIME)
+    }
+
+    /// Map uid and gid 0 inside to the caller's effective uid and gid (util-linux
+    /// `--map-root-user`); brings a user namespace.
+    pub const fn map_root(mut self) -> Namespaces<'a> {
+        self.uid_map = IdMap::Root;
+        self.gid_map = IdMap::Root;
+        self.user()
+    }
+
+    /// Map `uid` inside to the caller's effective uid (util-linux `--map-user`).
+    pub const fn map_user(mut self, uid: u32) -> Namespaces<'a> {
+        self.uid_map = IdMap::Single(uid);
+        self.user()
+    }
+
+    /// Map `gid` inside to the caller's effective gid (util-linux `--map-group`).
+    pub const fn map_group(mut self, gid: u32) -> Namespaces<'a> {
+        self.gid_map = IdMap::Single(gid);
+        self.user()
+    }
+
+    /// Write these ranges to `uid_map`; more than the caller's own id needs `CAP_SETUID` over
+    /// the parent namespace, else the kernel refuses the write (EPERM).
+    pub const fn uid_ranges(mut self, ranges: &'a [IdRange]) -> Namespaces<'a> {
+        self.uid_map = IdMap::Ranges(ranges);
+        self.user()
+    }
+
+    /// Write these ranges to `gid_map` (see [`Namespaces::uid_ranges`]; `CAP_SETGID`).
+    pub const fn gid_ranges(mut self, ranges: &'a [IdRange]) -> Namespaces<'a> {
+        self.gid_map = IdMap::Ranges(ranges);
+        self.user()
+    }
+
+    /// Set the host name inside (at most 64 bytes); brings a UTS namespace.
+    pub const fn hostname(mut self, name: &'a str) -> Namespaces<'a> {
+        self.hostname = Some(name.as_bytes());
+        self.uts()
+    }
+
+    /// Set the NIS domain name inside (at most 64 bytes); brings a UTS namespace.
+    pub const fn domainname(mut self, name: &'a str) -> Namespaces<'a> {
+        self.domainname = Some(name.as_bytes());
+        self.uts()
+    }
+
+    /// Mount a fresh `/proc` inside, which with a new pid namespace shows only its processes;
+    /// brings a mount namespace.
+    pub const fn mount_proc(mut self) -> Namespaces<'a> {
+        self.mount_proc = true;
+        self.mount()
+    }
+
+    /// Make `dir` the root (`pivot_root`, the old root detached); brings a mount namespace.
+    /// A fresh `/proc` ([`Namespaces::mount_proc`]) is then mounted on `dir/proc`.
+    pub const fn root(mut self, dir: &'a CStr) -> Namespaces<'a> {
+        self.root = Some(dir);
+        self.mount()
+    }
+
+    /// Have the kernel send `sig` to the child when the thread that spawned it exits
+    /// (`PR_SET_PDEATHSIG`), so the child does not outlive its parent.
+    pub const fn kill_on_parent_death(mut self, sig: Signal) -> Namespaces<'a> {
+        self.death_signal = Some(sig);
+        self
+    }
+
+    /// The namespace flags the child will be created with.
+    pub const fn namespace_flags(&self) -> CloneFlags {
+        self.flags
+    }
+
+    /// Spawn `f` in the namespaces, after the handshakes and setup in the module documentation;
+    /// its return value is the exit status.
+    ///
+    /// # Safety
+    /// As for [`Builder::spawn`] without `CLONE_VM`: the child is a copy of a possibly
+    /// multi-threaded process, so `f` must be async-signal-safe (no allocation, no locks).
+    pub unsafe fn spawn<'s, F>(&self, stack: &'s mut Stack<'_>, f: F) -> Result<Child<'s>>
+    where
+        F: FnOnce() -> i32 + 's,
+        'a: 's,
+    {
+        let run = move |link: Link| {
+            link.close();
+            f()
+        };
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.launch(stack, run) }.map(|(child, _link)| child)
+    }
+
+    /// Spawn `path` with `argv` and `envp` in the namespaces. A failed `execve` comes back as
+    /// [`Error::Exec`] with its errno, the child reaped.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, Errno, Error};
+    /// let ns = Namespaces::new().map_root().uts();
+    /// let child = ns.exec(c"/bin/sh", &[c"sh", c"-c", c"exit 4"], &[])?;
+    /// assert_eq!(child.wait()?, rawclone::ExitStatus::Exited(4));
+    /// let missing = ns.exec(c"/nonexistent", &[c"x"], &[]);
+    /// assert!(matches!(missing, Err(Error::Exec(Errno::ENOENT))));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn exec(&self, path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'static>> {
+        let words = argv.len() + envp.len() + 2;
+        let mut stack = Stack::map(EXEC_STACK + words * size_of::<usize>())?;
+        let argv = crate::modes::pointer_array(&mut stack, argv)?;
+        let envp = crate::modes::pointer_array(&mut stack, envp)?;
+        let exec = move |link: Link| {
+            // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings in the
+            // child's copy of our memory.
+            let errno = unsafe { sys::execve(path, argv, envp) };
+            link.send(EXEC_FAILED, errno.into_raw() as u32);
+            127
+        };
+        // SAFETY: the child only calls execve and writes to its socket, both async-signal-safe.
+        let (child, link) = unsafe { self.launch(&mut stack, exec)? };
+        // Without CLONE_VM the child runs on its own copy of the stack: ours may go.
+        let child = child.unborrow();
+        // A successful exec closes the child's end (close-on-exec): end-of-file.
+        match receive(&link)? {
+            None => Ok(child),
+            Some((EXEC_FAILED, errno)) => {
+                let _ = child.wait();
+                Err(Error::Exec(Errno::new(errno as i32)))
+            }
+            Some(_) => Err(Error::ChildGone),
+        }
+    }
+
+    /// rawclone's rules for a namespace request, checked before any syscall.
+    fn check(&self) -> Result<()> {
+        let broken = if !CloneFlags::NAMESPACES.contains(self.flags) {
+            Some(Rule::NotANamespace)
+        } else if [self.hostname, self.domainname]
+            .iter()
+            .flatten()
+            .any(|name| name.len() > UTS_LEN)
+        {
+            Some(Rule::HostnameTooLong)
+        } else {
+            None
+        };
+        broken.map_or(Ok(()), |rule| Err(Error::Rule(rule, self.flags)))
+    }
+
+    /// Clone the child, map its ids, let it set itself up; returns it with the parent's end of
+    /// the handshake socket once it reported ready.
+    ///
+    /// # Safety
+    /// As for [`Namespaces::spawn`]; `body` runs in the child after a successful setup.
+    unsafe fn launch<'s, B>(&self, stack: &'s mut Stack<'_>, body: B) -> Result<(Child<'s>, Fd)>
+    where
+        B: FnOnce(Link) -> i32 + 's,
+        'a: 's,
+    {
+        self.check()?;
+        let (parent_end, child_end) =
+            sys::seqpacket_pair().map_err(|e| Error::sys("socketpair", e))?;
+        let link = Link {
+            own: child_end.as_raw(),
+            parent: parent_end.as_raw(),
+        };
+        let ns = *self;
+        let child_side = move || {
+            // The parent's end is the parent's: closing our copy makes its death an EOF here.
+            let _ = sys::close(link.parent);
+            if let Err((step, errno)) = ns.set_up(link) {
+                link.send(step as u32, errno.into_raw() as u32);
+                return 127;
+            }
+            link.send(READY, 0);
+            body(link)
+        };
+        let builder = Builder::new().flags(self.flags);
+        // SAFETY: forwarded from this function's contract.
+        let child = unsafe { builder.spawn(stack, child_side)? };
+        drop(child_end);
+        // From here on, an early return drops `child`, which kills and reaps it.
+        if self.flags.contains(CloneFlags::NEWUSER) {
+            self.write_id_maps(child.pid())?;
+        }
+        send(&parent_end, GO)?;
+        match receive(&parent_end)? {
+            Some((READY, _)) => Ok((child, parent_end)),
+            Some((step, errno)) => {
+                let _ = child.wait();
+                match SetupStep::from_u32(step) {
+                    Some(step) => Err(Error::NamespaceSetup {
+                        step,
+                        errno: Errno::new(errno as i32),
+                    }),
+                    None => Err(Error::ChildGone),
+                }
+            }
+            None => {
+                let _ = child.wait();
+                Err(Error::ChildGone)
+            }
+        }
+    }
+
+    /// The parent's part: `setgroups`, `uid_map` and `gid_map` of the child's user namespace.
+    fn write_id_maps(&self, pid: Pid) -> Result<()> {
+        let (uid, gid) = (sys::geteuid() as u32, sys::getegid() as u32);
+        // An unprivileged writer of gid_map must first give up setgroups in the namespace.
+        if !matches!(self.gid_map, IdMap::Unmapped) && sys::geteuid() != 0 {
+            write_proc(pid, b"setgroups", b"deny")?;
+        }
+        write_map(pid, b"uid_map", self.uid_map, uid)?;
+        write_map(pid, b"gid_map", self.gid_map, gid)
+    }
+
+    /// The child's part, before its body: everything that must happen inside the namespaces.
+    fn set_up(&self, link: Link) -> core::result::Result<(), (SetupStep, Errno)> {
+        use SetupStep as S;
+        if let Some(sig) = self.death_signal {
+            sys::set_parent_death_signal(sig).map_err(|e| (S::DeathSignal, e))?;
+        }
+        // Wait for the id maps; end-of-file means the parent gave up (or died).
+        if link.receive() != Some(GO) {
+            sys::exit_group(127);
+        }
+        if let Some(name) = self.hostname {
+            sys::sethostname(name).map_err(|e| (S::Hostname, e))?;
+        }
+        if let Some(name) = self.domainname {
+            sys::setdomainname(name).map_err(|e| (S::Domainname, e))?;
+        }
+        if self.flags.contains(CloneFlags::NEWNS) {
+            let private = u64::from(k::MS_REC | k::MS_PRIVATE);
+            sys::mount(c"none", c"/", c"", private).map_err(|e| (S::PrivateMounts, e))?;
+        }
+        if let Some(root) = self.root {
+            let bind = u64::from(k::MS_BIND | k::MS_REC);
+            sys::mount(root, root, c"", bind).map_err(|e| (S::BindRoot, e))?;
+            sys::chdir(root).map_err(|e| (S::PivotRoot, e))?;
+            sys::pivot_root(c".", c".").map_err(|e| (S::PivotRoot, e))?;
+            sys::umount2(c".", k::MNT_DETACH).map_err(|e| (S::DetachOldRoot, e))?;
+            sys::chdir(c"/").map_err(|e| (S::PivotRoot, e))?;
+        }
+        if self.mount_proc {
+            let flags = u64::from(k::MS_NOSUID | k::MS_NODEV | k::MS_NOEXEC);
+            sys::mount(c"proc", c"/proc", c"proc", flags).map_err(|e| (S::MountProc, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Stack for an exec child: it only sets itself up and calls execve.
+const EXEC_STACK: usize = 64 * 1024;
+
+/// The child's ends of the handshake socket (raw: the child owns copies of the parent's fds).
+#[derive(Clone, Copy)]
+struct Link {
+    own: i32,
+    parent: i32,
+}
+
+impl Link {
+    fn send(self, code: u32, value: u32) {
+        let mut msg = [0u8; 8];
+        msg[..4].copy_from_slice(&code.to_ne_bytes());
+        msg[4..].copy_from_slice(&value.to_ne_bytes());
+        let _ = sys::write(self.own, &msg);
+    }
+
+    fn receive(self) -> Option<u32> {
+        let mut msg = [0u8; 8];
+        loop {
+            match sys::read(self.own, &mut msg) {
+                Err(Errno::EINTR) => continue,
+                Ok(8) => return Some(u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]])),
+                _ => return None,
+            }
+        }
+    }
+
+    fn close(self) {
+        let _ = sys::close(self.own);
+    }
+}
+
+/// Send a message from the parent's end.
+fn send(fd: &Fd, code: u32) -> Result<()> {
+    let mut msg = [0u8; 8];
+    msg[..4].copy_from_slice(&code.to_ne_bytes());
+    match sys::write(fd.as_raw(), &msg) {
+        Ok(_) => Ok(()),
+        Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => Err(Error::ChildGone),
+        Err(e) => Err(Error::sys("write", e)),
+    }
+}
+
+/// Receive a message at the parent's end: `None` at end-of-file.
+fn receive(fd: &Fd) -> Result<Option<(u32, u32)>> {
+    let mut msg = [0u8; 8];
+    loop {
+        match sys::read(fd.as_raw(), &mut msg) {
+            Err(Errno::EINTR) => continue,
+            Ok(8) => {
+                let word =
+                    |i: usize| u32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
+                return Ok(Some((word(0), word(4))));
+            }
+            Ok(_) | Err(Errno::ECONNRESET) => return Ok(None),
+            Err(e) => return Err(Error::sys("read", e)),
+        }
+    }
+}
+
+/// Seed task 4: spawn `f` as root (uid 0, gid 0) of a new user namespace mapped onto the
+/// caller's effective uid and gid, with any `extra` namespaces owned by it.
 ///
 /// ```
 /// use rawclone::{ns, sys, CloneFlags, ExitStatus, Stack};
@@ -37,17 +545,27 @@ pub unsafe fn spawn_as_root<'s, F>(
 where
     F: FnOnce() -> i32 + 's,
 {
-    // An unprivileged writer may map exactly its own effective ids.
-    let (uid, gid) = (sys::geteuid() as u32, sys::getegid() as u32);
-    let builder = Builder::new().flags(CloneFlags::NEWUSER | extra).gated();
     // SAFETY: forwarded from this function's contract.
-    let mut child = unsafe { builder.spawn(stack, f)? };
-    // On any failure below, dropping `child` closes the gate (the child gives up) and reaps it.
-    write_proc(child.pid(), b"setgroups", b"deny")?;
-    write_proc(child.pid(), b"uid_map", MapLine::new(0, uid, 1).as_bytes())?;
-    write_proc(child.pid(), b"gid_map", MapLine::new(0, gid, 1).as_bytes())?;
-    child.release()?;
-    Ok(child)
+    unsafe { Namespaces::new().map_root().flags(extra).spawn(stack, f) }
+}
+
+/// Write the map for one id kind; `own` is the caller's effective id.
+fn write_map(pid: Pid, file: &[u8], map: IdMap<'_>, own: u32) -> Result<()> {
+    let mut text = MapText::new();
+    match map {
+        IdMap::Unmapped => return Ok(()),
+        IdMap::Root => text.line(0, own, 1),
+        IdMap::Single(inside) => text.line(inside, own, 1),
+        IdMap::Ranges(ranges) => {
+            for r in ranges {
+                if !text.line(r.inside, r.outside, r.count) {
+                    return Err(Error::Rule(Rule::IdMapTooLong, CloneFlags::NEWUSER));
+                }
+            }
+            true
+        }
+    };
+    write_proc(pid, file, text.as_bytes())
 }
 
 /// Write `data` to `/proc/<pid>/<file>` in one `write(2)`, as the id-map files require.
@@ -63,13 +581,18 @@ fn write_proc(pid: Pid, file: &[u8], data: &[u8]) -> Result<()> {
         path[len..len + part.len()].copy_from_slice(part);
         len += part.len();
     }
-    let path = core::ffi::CStr::from_bytes_until_nul(&path[..=len])
-        .map_err(|_| Error::sys("open", Errno::EINVAL))?;
-    let fd = sys::open(path, k::O_WRONLY).map_err(|e| Error::sys("open /proc/PID id map", e))?;
+    let path =
+        CStr::from_bytes_until_nul(&path[..=len]).map_err(|_| Error::sys("open", Errno::EINVAL))?;
+    let call = match file {
+        b"uid_map" => "write /proc/PID/uid_map",
+        b"gid_map" => "write /proc/PID/gid_map",
+        _ => "write /proc/PID/setgroups",
+    };
+    let fd = sys::open(path, k::O_WRONLY).map_err(|e| Error::sys(call, e))?;
     match sys::write(fd.as_raw(), data) {
         Ok(n) if n == data.len() => Ok(()),
-        Ok(_) => Err(Error::sys("write /proc/PID id map", Errno::EIO)),
-        Err(e) => Err(Error::sys("write /proc/PID id map", e)),
+        Ok(_) => Err(Error::sys(call, Errno::EIO)),
+        Err(e) => Err(Error::sys(call, e)),
     }
 }
 
@@ -99,27 +622,35 @@ impl Decimal {
     }
 }
 
-/// One line of an id map: `inside outside count\n`.
-struct MapLine {
-    buf: [u8; 40],
+/// The text of an id map, `inside outside count` per line, without allocation. The kernel
+/// takes at most 340 lines and one page.
+struct MapText {
+    buf: [u8; 1024],
     len: usize,
 }
 
-impl MapLine {
-    fn new(inside: u32, outside: u32, count: u32) -> MapLine {
-        let mut line = MapLine {
-            buf: [0; 40],
+impl MapText {
+    fn new() -> MapText {
+        MapText {
+            buf: [0; 1024],
             len: 0,
-        };
+        }
+    }
+
+    /// Append one line; `false` if it does not fit.
+    fn line(&mut self, inside: u32, outside: u32, count: u32) -> bool {
+        if self.len + 33 > self.buf.len() {
+            return false;
+        }
         for (i, n) in [inside, outside, count].into_iter().enumerate() {
             let digits = Decimal::new(n);
             let part = digits.as_bytes();
-            line.buf[line.len..line.len + part.len()].copy_from_slice(part);
-            line.len += part.len();
-            line.buf[line.len] = if i == 2 { b'\n' } else { b' ' };
-            line.len += 1;
+            self.buf[self.len..self.len + part.len()].copy_from_slice(part);
+            self.len += part.len();
+            self.buf[self.len] = if i == 2 { b'\n' } else { b' ' };
+            self.len += 1;
         }
-        line
+        true
     }
 
     fn as_bytes(&self) -> &[u8] {

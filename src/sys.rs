@@ -571,6 +571,46 @@ pub fn mount(source: &CStr, target: &CStr, fstype: &CStr, flags: u64) -> Result<
     .map(drop)
 }
 
+/// `umount2(2)`: detach the mount at `target` (`flags`: `MNT_DETACH`, …).
+pub fn umount2(target: &CStr, flags: u32) -> Result<(), Errno> {
+    // SAFETY: a NUL-terminated string that lives for the call.
+    unsafe { syscall2(Sysno::umount2, target.as_ptr() as usize, flags as usize) }.map(drop)
+}
+
+/// `pivot_root(2)`: make `new_root` the root of this mount namespace and move the old root to
+/// `put_old` (which may be `new_root` itself: the old root is then stacked on top of it).
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
+    // SAFETY: two NUL-terminated strings that live for the call.
+    unsafe {
+        syscall2(
+            Sysno::pivot_root,
+            new_root.as_ptr() as usize,
+            put_old.as_ptr() as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `sethostname(2)`: the UTS namespace's host name.
+pub fn sethostname(name: &[u8]) -> Result<(), Errno> {
+    // SAFETY: the kernel reads name.len() bytes from a live slice.
+    unsafe { syscall2(Sysno::sethostname, name.as_ptr() as usize, name.len()) }.map(drop)
+}
+
+/// `setdomainname(2)`: the UTS namespace's NIS domain name.
+pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
+    // SAFETY: the kernel reads name.len() bytes from a live slice.
+    unsafe { syscall2(Sysno::setdomainname, name.as_ptr() as usize, name.len()) }.map(drop)
+}
+
+/// `prctl(PR_SET_PDEATHSIG)`: have the kernel send `sig` to this thread's process when the
+/// thread that created it exits.
+pub fn set_parent_death_signal(sig: Signal) -> Result<(), Errno> {
+    const PR_SET_PDEATHSIG: usize = 1;
+    // SAFETY: no memory is passed.
+    unsafe { syscall2(Sysno::prctl, PR_SET_PDEATHSIG, sig.number() as usize) }.map(drop)
+}
+
 /// `mkdir(2)` relative to the working directory (`mkdirat(AT_FDCWD, …)`).
 pub fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.

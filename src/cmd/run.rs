@@ -1,0 +1,325 @@
+//! `rawclone run`: run a program in new namespaces, spelled like util-linux `unshare` where the
+//! two overlap, and waiting for the program like `unshare --fork` does.
+//!
+//! The program's stdio is the command's own; `run` exits with the program's status, or 128 plus
+//! the signal that killed it, and the program gets SIGKILL if `run` dies first
+//! (`PR_SET_PDEATHSIG`). Bad input is one line on stderr and a non-zero exit, before any child
+//! exists or with the child reaped: 2 for a usage error, 127 when the program is not found,
+//! 126 when it cannot be executed, 1 for anything the kernel refuses.
+
+use rawclone::ns::{IdRange, Namespaces};
+use rawclone::{CloneFlags, Error, ExitStatus, Signal};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: rawclone run [options] [--] PROGRAM [ARGS...]
+
+  -U, --user              new user namespace
+  -r, --map-root-user     map root inside to your uid and gid (implies --user)
+      --map-user UID      map UID inside to your uid (implies --user)
+      --map-group GID     map GID inside to your gid (implies --user)
+      --map-users OUTER,INNER,COUNT
+                          map COUNT uids from OUTER outside to INNER inside (implies
+                          --user; needs CAP_SETUID over this namespace: rawclone
+                          writes the map itself, without newuidmap)
+      --map-groups OUTER,INNER,COUNT
+                          the same for gids (needs CAP_SETGID)
+  -p, --pid               new pid namespace (PROGRAM is its pid 1)
+  -f, --fork              accepted for unshare compatibility: run always forks
+  -m, --mount             new mount namespace, propagation made private
+      --mount-proc        mount a fresh /proc (implies --mount)
+  -n, --net               new network namespace (only lo, down)
+  -u, --uts               new UTS namespace
+      --hostname NAME     set the host name inside (implies --uts)
+  -i, --ipc               new IPC namespace
+  -C, --cgroup            new cgroup namespace
+  -T, --time              new time namespace (needs clone3)
+  -R, --root DIR          pivot_root into DIR (implies --mount)
+      --kill-child        accepted for unshare compatibility: the program always gets
+                          SIGKILL if run dies";
+
+/// What the command line asked for.
+#[derive(Default)]
+struct Options {
+    user: bool,
+    map_root: bool,
+    map_user: Option<u32>,
+    map_group: Option<u32>,
+    map_users: Option<IdRange>,
+    map_groups: Option<IdRange>,
+    pid: bool,
+    mount: bool,
+    mount_proc: bool,
+    net: bool,
+    uts: bool,
+    hostname: Option<String>,
+    ipc: bool,
+    cgroup: bool,
+    time: bool,
+    root: Option<PathBuf>,
+    program: Vec<OsString>,
+}
+
+/// A failure to report: the message and the exit code.
+struct Failure(String, u8);
+
+fn usage(why: impl Into<String>) -> Failure {
+    Failure(why.into(), 2)
+}
+
+/// Run the command with the arguments after `run`.
+pub fn main(args: &[OsString]) -> ExitCode {
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(message, code)) => {
+            eprintln!("rawclone run: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(args: &[OsString]) -> Result<u8, Failure> {
+    let Some(options) = parse(args)? else {
+        println!("{USAGE}");
+        return Ok(0);
+    };
+    let hostname = options.hostname.as_deref();
+    let root = match &options.root {
+        Some(dir) if !dir.is_dir() => {
+            return Err(Failure(
+                format!("--root {}: not a directory", dir.display()),
+                1,
+            ));
+        }
+        Some(dir) => Some(c_string(dir.as_os_str())?),
+        None => None,
+    };
+    let program = find_program(&options.program[0], options.root.as_deref())?;
+    let argv = options
+        .program
+        .iter()
+        .map(|a| c_string(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            c_string(&kv)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut flags = CloneFlags::EMPTY;
+    for (on, flag) in [
+        (options.user, CloneFlags::NEWUSER),
+        (options.pid, CloneFlags::NEWPID),
+        (options.mount, CloneFlags::NEWNS),
+        (options.net, CloneFlags::NEWNET),
+        (options.uts, CloneFlags::NEWUTS),
+        (options.ipc, CloneFlags::NEWIPC),
+        (options.cgroup, CloneFlags::NEWCGROUP),
+        (options.time, CloneFlags::NEWTIME),
+    ] {
+        if on {
+            flags |= flag;
+        }
+    }
+    let mut ns = Namespaces::new()
+        .flags(flags)
+        .kill_on_parent_death(Signal::SIGKILL);
+    if options.map_root {
+        ns = ns.map_root();
+    }
+    if options.mount_proc {
+        ns = ns.mount_proc();
+    }
+    if let Some(uid) = options.map_user {
+        ns = ns.map_user(uid);
+    }
+    if let Some(gid) = options.map_group {
+        ns = ns.map_group(gid);
+    }
+    let (users, groups) = (
+        options.map_users.map(|r| [r]),
+        options.map_groups.map(|r| [r]),
+    );
+    if let Some(ranges) = &users {
+        ns = ns.uid_ranges(ranges);
+    }
+    if let Some(ranges) = &groups {
+        ns = ns.gid_ranges(ranges);
+    }
+    if let Some(name) = hostname {
+        ns = ns.hostname(name);
+    }
+    if let Some(dir) = &root {
+        ns = ns.root(dir);
+    }
+
+    let argv: Vec<&std::ffi::CStr> = argv.iter().map(|a| a.as_c_str()).collect();
+    let envp: Vec<&std::ffi::CStr> = envp.iter().map(|a| a.as_c_str()).collect();
+    let name = options.program[0].to_string_lossy();
+    let child = ns.exec(&program, &argv, &envp).map_err(|e| match e {
+        Error::Exec(errno) => {
+            let code = if errno == rawclone::Errno::ENOENT {
+                127
+            } else {
+                126
+            };
+            Failure(
+                format!("failed to execute {name}: {}", Error::Exec(errno)),
+                code,
+            )
+        }
+        other => Failure(other.to_string(), 1),
+    })?;
+    match child.wait() {
+        Ok(ExitStatus::Exited(code)) => Ok(code as u8),
+        Ok(ExitStatus::Signaled { signal, .. }) => Ok(128 + signal.number() as u8),
+        Err(e) => Err(Failure(e.to_string(), 1)),
+    }
+}
+
+/// Parse the options; `None` for `--help`.
+fn parse(args: &[OsString]) -> Result<Option<Options>, Failure> {
+    let mut o = Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let text = arg.to_string_lossy();
+        if text == "--" {
+            o.program = args.cloned().collect();
+            break;
+        }
+        if !text.starts_with('-') || text == "-" {
+            o.program = std::iter::once(arg).chain(args).cloned().collect();
+            break;
+        }
+        if let Some(long) = text.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let mut value = |what: &str| -> Result<String, Failure> {
+                match inline
+                    .clone()
+                    .or_else(|| args.next().map(|v| v.to_string_lossy().into()))
+                {
+                    Some(v) => Ok(v),
+                    None => Err(usage(format!("--{name} needs {what}"))),
+                }
+            };
+            match name {
+                "help" => return Ok(None),
+                "user" => o.user = true,
+                "map-root-user" => o.map_root = true,
+                "map-user" => o.map_user = Some(id(&value("a uid")?, name)?),
+                "map-group" => o.map_group = Some(id(&value("a gid")?, name)?),
+                "map-users" => o.map_users = Some(range(&value("OUTER,INNER,COUNT")?, name)?),
+                "map-groups" => o.map_groups = Some(range(&value("OUTER,INNER,COUNT")?, name)?),
+                "pid" => o.pid = true,
+                "fork" | "kill-child" => {}
+                "mount" => o.mount = true,
+                "mount-proc" => o.mount_proc = true,
+                "net" => o.net = true,
+                "uts" => o.uts = true,
+                "hostname" => o.hostname = Some(value("a name")?),
+                "ipc" => o.ipc = true,
+                "cgroup" => o.cgroup = true,
+                "time" => o.time = true,
+                "root" => o.root = Some(PathBuf::from(value("a directory")?)),
+                _ => return Err(usage(format!("unknown option '--{name}' (try --help)"))),
+            }
+            continue;
+        }
+        // A cluster of short options, as in `-Urpf`; -R takes the rest or the next argument.
+        let letters = text[1..].char_indices();
+        for (at, letter) in letters {
+            match letter {
+                'h' => return Ok(None),
+                'U' => o.user = true,
+                'r' => o.map_root = true,
+                'p' => o.pid = true,
+                'f' => {}
+                'm' => o.mount = true,
+                'n' => o.net = true,
+                'u' => o.uts = true,
+                'i' => o.ipc = true,
+                'C' => o.cgroup = true,
+                'T' => o.time = true,
+                'R' => {
+                    let rest = &text[1 + at + 1..];
+                    let dir = if rest.is_empty() {
+                        args.next()
+                            .map(|v| v.to_string_lossy().into_owned())
+                            .ok_or_else(|| usage("-R needs a directory"))?
+                    } else {
+                        rest.to_string()
+                    };
+                    o.root = Some(PathBuf::from(dir));
+                    break;
+                }
+                other => return Err(usage(format!("unknown option '-{other}' (try --help)"))),
+            }
+        }
+    }
+    if o.program.is_empty() {
+        return Err(usage("no program given (try --help)"));
+    }
+    Ok(Some(o))
+}
+
+fn id(text: &str, option: &str) -> Result<u32, Failure> {
+    text.parse()
+        .map_err(|_| usage(format!("--{option}: '{text}' is not a number")))
+}
+
+/// `OUTER,INNER,COUNT`, as util-linux spells a range.
+fn range(text: &str, option: &str) -> Result<IdRange, Failure> {
+    let numbers: Vec<&str> = text.split([',', ':']).collect();
+    let bad = || usage(format!("--{option}: '{text}' is not OUTER,INNER,COUNT"));
+    let [outer, inner, count] = numbers[..] else {
+        return Err(bad());
+    };
+    let n = |s: &str| s.parse::<u32>().map_err(|_| bad());
+    Ok(IdRange {
+        outside: n(outer)?,
+        inside: n(inner)?,
+        count: n(count)?,
+    })
+}
+
+fn c_string(s: &OsStr) -> Result<CString, Failure> {
+    CString::new(s.as_bytes())
+        .map_err(|_| usage(format!("{}: contains a NUL byte", s.to_string_lossy())))
+}
+
+/// The program's path as the child will exec it: as given if it holds a `/`, else the first
+/// executable file of that name in `$PATH`, looked up under `root` when there is a new root.
+fn find_program(name: &OsStr, root: Option<&Path>) -> Result<CString, Failure> {
+    if name.as_bytes().contains(&b'/') {
+        return c_string(name);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        let on_disk = match root {
+            Some(root) => root.join(candidate.strip_prefix("/").unwrap_or(&candidate)),
+            None => candidate.clone(),
+        };
+        let executable = std::fs::metadata(&on_disk)
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+        if executable {
+            return c_string(candidate.as_os_str());
+        }
+    }
+    Err(Failure(
+        format!(
+            "failed to execute {}: not found in PATH",
+            name.to_string_lossy()
+        ),
+        127,
+    ))
+}
