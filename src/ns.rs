@@ -19,7 +19,7 @@
 
 use crate::clone::Builder;
 use crate::error::{Error, Result};
-use crate::flags::{CloneFlags, Rule};
+use crate::flags::{CloneFlags, Rule, Syscall};
 use crate::signal::Signal;
 use crate::stack::Stack;
 use crate::sys::{self, Fd, Pid};
@@ -142,6 +142,7 @@ pub struct Namespaces<'a> {
     mount_proc: bool,
     root: Option<&'a CStr>,
     death_signal: Option<Signal>,
+    syscall: Option<Syscall>,
 }
 
 impl Default for Namespaces<'_> {
@@ -162,6 +163,7 @@ impl<'a> Namespaces<'a> {
             mount_proc: false,
             root: None,
             death_signal: None,
+            syscall: None,
         }
     }
 
@@ -279,6 +281,12 @@ impl<'a> Namespaces<'a> {
         self
     }
 
+    /// Force one syscall instead of clone3-with-fallback ([`Builder::syscall`]).
+    pub const fn syscall(mut self, syscall: Syscall) -> Namespaces<'a> {
+        self.syscall = Some(syscall);
+        self
+    }
+
     /// The namespace flags the child will be created with.
     pub const fn namespace_flags(&self) -> CloneFlags {
         self.flags
@@ -386,7 +394,10 @@ impl<'a> Namespaces<'a> {
             link.send(READY, 0);
             body(link)
         };
-        let builder = Builder::new().flags(self.flags);
+        let mut builder = Builder::new().flags(self.flags);
+        if let Some(syscall) = self.syscall {
+            builder = builder.syscall(syscall);
+        }
         // SAFETY: forwarded from this function's contract.
         let child = unsafe { builder.spawn(stack, child_side)? };
         drop(child_end);

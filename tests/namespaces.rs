@@ -1,0 +1,467 @@
+//! Namespaced children: each namespace proves its isolation from the parent, as root and as an
+//! unprivileged uid (with a user namespace, mapped to root inside).
+//!
+//! Every check runs in a forked child (so it may drop privileges and count children), where only
+//! raw syscalls are allowed: evidence comes back as numbered exit codes.
+
+mod common;
+
+use common::*;
+use rawclone::ns::{Namespaces, SetupStep};
+use rawclone::{CloneFlags, Errno, Error, ExitStatus, Rule, Stack, Syscall, sys};
+use syscalls::{Sysno, syscall3, syscall5};
+
+/// Each check twice: `root::x` as the suite's user when that is root, `unprivileged::x` as
+/// nobody with a user namespace mapped to root inside.
+macro_rules! as_root_and_unprivileged {
+    ($($check:ident),* $(,)?) => {
+        mod root {
+            $(#[test] fn $check() { super::run_check(stringify!($check), false, super::$check) })*
+        }
+        mod unprivileged {
+            $(#[test] fn $check() { super::run_check(stringify!($check), true, super::$check) })*
+        }
+    };
+}
+
+as_root_and_unprivileged!(
+    pid_child_is_pid_1_and_sees_only_its_processes,
+    hostname_stays_inside,
+    net_has_only_lo_and_it_is_down,
+    tmpfs_mounted_inside_is_invisible_outside,
+    ipc_object_made_inside_is_invisible_outside,
+    ns_inodes_differ_for_exactly_the_requested_namespaces,
+    pivot_root_makes_the_given_directory_root,
+);
+
+/// Run `check` in a fork with the base request for this privilege level.
+fn run_check(name: &str, unprivileged: bool, check: fn(Namespaces<'static>) -> i32) {
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    if !unprivileged && sys::geteuid() != 0 {
+        return skip("needs root (the suite runs unprivileged)");
+    }
+    let base = if unprivileged {
+        Namespaces::new().map_root()
+    } else {
+        Namespaces::new()
+    };
+    let status = in_fork(|| {
+        if unprivileged && become_nobody().is_err() {
+            return 90;
+        }
+        check(base)
+    });
+    assert_eq!(
+        status,
+        ExitStatus::Exited(0),
+        "{name}: failed at step {status:?}"
+    );
+}
+
+/// Spawn `f` in `ns` and return its exit code, or 100 + a code for a failed spawn or wait.
+fn in_ns(ns: Namespaces<'_>, f: impl FnOnce() -> i32) -> i32 {
+    let Ok(mut stack) = Stack::map(64 * 1024) else {
+        return 101;
+    };
+    // SAFETY: every check's closure uses raw syscalls only.
+    match unsafe { ns.spawn(&mut stack, f) }.map(|c| c.wait()) {
+        Ok(Ok(ExitStatus::Exited(code))) => code,
+        Ok(_) => 102,
+        Err(_) => 103,
+    }
+}
+
+fn pid_child_is_pid_1_and_sees_only_its_processes(base: Namespaces<'static>) -> i32 {
+    in_ns(base.pid().mount_proc(), || {
+        if sys::getpid() != 1 {
+            return 1;
+        }
+        match numeric_entries(c"/proc") {
+            1 => 0,
+            _ => 2,
+        }
+    })
+}
+
+fn hostname_stays_inside(base: Namespaces<'static>) -> i32 {
+    let before = nodename();
+    let code = in_ns(base.hostname("rawclone-inside"), || {
+        if &nodename()[..15] != b"rawclone-inside" || nodename()[15] != 0 {
+            return 1;
+        }
+        0
+    });
+    if code != 0 {
+        return code;
+    }
+    if nodename() != before { 10 } else { 0 }
+}
+
+fn net_has_only_lo_and_it_is_down(base: Namespaces<'static>) -> i32 {
+    in_ns(base.net(), || {
+        let mut buf = [0u8; 4096];
+        let Some(text) = read_file(c"/proc/self/net/dev", &mut buf) else {
+            return 1;
+        };
+        // Two header lines, then one line per device.
+        let devices = text
+            .split(|&b| b == b'\n')
+            .skip(2)
+            .filter(|l| !l.is_empty());
+        let mut count = 0;
+        for line in devices {
+            count += 1;
+            if !line.trim_ascii_start().starts_with(b"lo:") {
+                return 2;
+            }
+        }
+        if count != 1 {
+            return 3;
+        }
+        match interface_up(b"lo") {
+            Some(false) => 0,
+            Some(true) => 4,
+            None => 5,
+        }
+    })
+}
+
+fn tmpfs_mounted_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
+    // A directory of our own, made and removed around the check with raw syscalls.
+    let mut dir = *b"/tmp/rawclone-mnt-XXXXXXXXXX\0";
+    fill_pid(&mut dir[18..28]);
+    let dir = core::ffi::CStr::from_bytes_with_nul(&dir).unwrap();
+    if sys::mkdir(dir, 0o755).is_err() {
+        return 20;
+    }
+    let mut file = [0u8; 64];
+    let file = join(&mut file, dir, b"/made-inside");
+    let code = in_ns(base.mount(), || {
+        if sys::mount(c"tmpfs", dir, c"tmpfs", 0).is_err() {
+            return 1;
+        }
+        match sys::open(
+            file,
+            linux_raw_sys::general::O_CREAT | linux_raw_sys::general::O_WRONLY,
+        ) {
+            Ok(_) => 0,
+            Err(_) => 2,
+        }
+    });
+    let seen_outside = sys::open(file, 0).is_ok();
+    let _ = rmdir(dir);
+    match (code, seen_outside) {
+        (0, false) => 0,
+        (0, true) => 21,
+        (code, _) => code,
+    }
+}
+
+fn ipc_object_made_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
+    const IPC_CREAT: usize = 0o1000;
+    const IPC_RMID: usize = 0;
+    let key = 0x5243_0000 | (sys::getpid() as usize & 0xffff);
+    let code = in_ns(base.ipc(), || {
+        // SAFETY: msgget takes no pointers.
+        match unsafe { syscall3(Sysno::msgget, key, IPC_CREAT | 0o600, 0) } {
+            Ok(_) => 0,
+            Err(_) => 1,
+        }
+    });
+    if code != 0 {
+        return code;
+    }
+    // SAFETY: as above.
+    match unsafe { syscall3(Sysno::msgget, key, 0, 0) } {
+        Err(Errno::ENOENT) => 0,
+        Ok(id) => {
+            // SAFETY: removing the queue we found takes no pointers.
+            let _ = unsafe { syscall3(Sysno::msgctl, id, IPC_RMID, 0) };
+            30
+        }
+        Err(_) => 31,
+    }
+}
+
+/// The namespaces rawclone can create, with their `/proc/self/ns` names.
+const KINDS: [(CloneFlags, &core::ffi::CStr); 8] = [
+    (CloneFlags::NEWUSER, c"/proc/self/ns/user"),
+    (CloneFlags::NEWPID, c"/proc/self/ns/pid"),
+    (CloneFlags::NEWUTS, c"/proc/self/ns/uts"),
+    (CloneFlags::NEWIPC, c"/proc/self/ns/ipc"),
+    (CloneFlags::NEWNET, c"/proc/self/ns/net"),
+    (CloneFlags::NEWNS, c"/proc/self/ns/mnt"),
+    (CloneFlags::NEWCGROUP, c"/proc/self/ns/cgroup"),
+    (CloneFlags::NEWTIME, c"/proc/self/ns/time"),
+];
+
+fn ns_inodes_differ_for_exactly_the_requested_namespaces(base: Namespaces<'static>) -> i32 {
+    let ours = KINDS.map(|(_, path)| inode(path));
+    let requests = [
+        CloneFlags::NEWUTS | CloneFlags::NEWIPC,
+        CloneFlags::NEWPID | CloneFlags::NEWNET | CloneFlags::NEWNS,
+        CloneFlags::NEWCGROUP | CloneFlags::NEWTIME,
+        CloneFlags::NAMESPACES,
+    ];
+    for (i, request) in requests.into_iter().enumerate() {
+        let ns = base.flags(request);
+        let expect = ns.namespace_flags();
+        let differing = in_ns(ns, || {
+            let mut mask = 0;
+            for (bit, (_, path)) in KINDS.iter().enumerate() {
+                if inode(path) != ours[bit] {
+                    mask |= 1 << bit;
+                }
+            }
+            mask
+        });
+        let mut want = 0;
+        for (bit, (flag, _)) in KINDS.iter().enumerate() {
+            if expect.contains(*flag) {
+                want |= 1 << bit;
+            }
+        }
+        if differing != want {
+            return 40 + i as i32;
+        }
+    }
+    0
+}
+
+fn pivot_root_makes_the_given_directory_root(base: Namespaces<'static>) -> i32 {
+    let mut dir = *b"/tmp/rawclone-root-XXXXXXXXXX\0";
+    fill_pid(&mut dir[19..29]);
+    let dir = core::ffi::CStr::from_bytes_with_nul(&dir).unwrap();
+    let mut marker = [0u8; 64];
+    let marker = join(&mut marker, dir, b"/marker");
+    if sys::mkdir(dir, 0o755).is_err()
+        || sys::open(marker, linux_raw_sys::general::O_CREAT).is_err()
+    {
+        return 50;
+    }
+    let code = in_ns(base.root(dir), || {
+        if sys::open(c"/marker", 0).is_err() {
+            return 1; // the new root is not the directory
+        }
+        match sys::open(c"/etc", linux_raw_sys::general::O_DIRECTORY) {
+            Err(Errno::ENOENT) => 0,
+            _ => 2, // the old root is still reachable
+        }
+    });
+    let _ = unlink(marker);
+    let _ = rmdir(dir);
+    code
+}
+
+#[test]
+fn a_failed_setup_step_is_a_typed_error_and_leaves_no_child() {
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    assert_in_fork(|| {
+        if become_nobody().is_err() {
+            return 1;
+        }
+        let ns = Namespaces::new()
+            .map_root()
+            .root(c"/nonexistent-rawclone-root");
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 2;
+        };
+        // SAFETY: never runs: the setup fails first.
+        match unsafe { ns.spawn(&mut stack, || 0) } {
+            Err(Error::NamespaceSetup {
+                step: SetupStep::BindRoot,
+                errno: Errno::ENOENT,
+            }) => {}
+            _ => return 3,
+        }
+        if has_children() { 4 } else { 0 }
+    });
+}
+
+#[test]
+fn without_a_user_namespace_the_eperm_names_the_missing_capability() {
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    assert_in_fork(|| {
+        if become_nobody().is_err() || sys::geteuid() == 0 {
+            return 1;
+        }
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 2;
+        };
+        // SAFETY: never runs: the kernel refuses.
+        match unsafe { Namespaces::new().uts().net().spawn(&mut stack, || 0) } {
+            Err(Error::NamespacePermission {
+                cap_sys_admin: false,
+                flags,
+            }) if flags == CloneFlags::NEWUTS | CloneFlags::NEWNET => 0,
+            _ => 3,
+        }
+    });
+}
+
+#[test]
+fn bad_requests_are_refused_before_any_syscall() {
+    let mut stack = Stack::map(64 * 1024).unwrap();
+    let long = "h".repeat(65);
+    let cases = [
+        (Namespaces::new().flags(CloneFlags::VM), Rule::NotANamespace),
+        (Namespaces::new().hostname(&long), Rule::HostnameTooLong),
+        (
+            Namespaces::new().map_root().time().syscall(Syscall::Clone),
+            Rule::NeedsClone3,
+        ),
+    ];
+    for (ns, rule) in cases {
+        // SAFETY: never runs.
+        match unsafe { ns.spawn(&mut stack, || 0) } {
+            Err(Error::Rule(r, _)) => assert_eq!(r, rule),
+            other => panic!("{rule:?}: {other:?}"),
+        }
+    }
+}
+
+// ---- raw helpers, usable in a forked child ----
+
+/// How many entries of `dir` are all digits (processes, for /proc).
+fn numeric_entries(dir: &core::ffi::CStr) -> usize {
+    let Ok(fd) = sys::open(dir, linux_raw_sys::general::O_DIRECTORY) else {
+        return usize::MAX;
+    };
+    let mut buf = [0u8; 4096];
+    let mut count = 0;
+    loop {
+        // SAFETY: the kernel writes at most buf.len() bytes into buf.
+        let n = match unsafe {
+            syscall3(
+                Sysno::getdents64,
+                fd.as_raw() as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+            )
+        } {
+            Ok(0) | Err(_) => return count,
+            Ok(n) => n,
+        };
+        let mut off = 0;
+        while off < n {
+            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+            let name = &buf[off + 19..off + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
+                count += 1;
+            }
+            off += reclen;
+        }
+    }
+}
+
+/// This UTS namespace's node name (65 bytes, NUL-padded) from `uname(2)`.
+fn nodename() -> [u8; 65] {
+    let mut uts = [0u8; 65 * 6];
+    // SAFETY: the kernel writes one struct utsname (6 × 65 bytes).
+    let _ = unsafe { syscalls::syscall1(Sysno::uname, uts.as_mut_ptr() as usize) };
+    uts[65..130].try_into().unwrap()
+}
+
+/// Read a whole (small) file into `buf`.
+fn read_file<'b>(path: &core::ffi::CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    let fd = sys::open(path, 0).ok()?;
+    let mut len = 0;
+    loop {
+        match sys::read(fd.as_raw(), &mut buf[len..]) {
+            Ok(0) => return Some(&buf[..len]),
+            Ok(n) => len += n,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Whether the interface `name` is up (`SIOCGIFFLAGS` on a datagram socket).
+fn interface_up(name: &[u8]) -> Option<bool> {
+    const SIOCGIFFLAGS: usize = 0x8913;
+    const IFF_UP: u16 = 1;
+    // SAFETY: socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) takes no pointers.
+    let fd = unsafe { syscall3(Sysno::socket, 2, 2 | 0o2000000, 0) }.ok()?;
+    // SAFETY: we own the new descriptor.
+    let fd = unsafe { sys::Fd::from_raw(fd as i32) };
+    let mut ifreq = [0u8; 40];
+    ifreq[..name.len()].copy_from_slice(name);
+    // SAFETY: the kernel reads the name and writes the flags inside our 40-byte ifreq.
+    unsafe {
+        syscall3(
+            Sysno::ioctl,
+            fd.as_raw() as usize,
+            SIOCGIFFLAGS,
+            ifreq.as_mut_ptr() as usize,
+        )
+    }
+    .ok()?;
+    Some(u16::from_ne_bytes([ifreq[16], ifreq[17]]) & IFF_UP != 0)
+}
+
+/// The inode of `path` (`statx(2)`, `STATX_INO`); 0 if it cannot be read.
+fn inode(path: &core::ffi::CStr) -> u64 {
+    const STATX_INO: usize = 0x100;
+    let mut stx = [0u64; 32];
+    // SAFETY: the kernel writes one struct statx (256 bytes) into stx.
+    let r = unsafe {
+        syscall5(
+            Sysno::statx,
+            linux_raw_sys::general::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            0,
+            STATX_INO,
+            stx.as_mut_ptr() as usize,
+        )
+    };
+    if r.is_ok() { stx[4] } else { 0 } // stx_ino is at byte 32
+}
+
+/// Write the pid in decimal, zero-padded, into `digits`.
+fn fill_pid(digits: &mut [u8]) {
+    let mut n = sys::getpid() as u32;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// `dir` + `tail` as a C string in `buf`.
+fn join<'b>(buf: &'b mut [u8], dir: &core::ffi::CStr, tail: &[u8]) -> &'b core::ffi::CStr {
+    let d = dir.to_bytes();
+    buf[..d.len()].copy_from_slice(d);
+    buf[d.len()..d.len() + tail.len()].copy_from_slice(tail);
+    buf[d.len() + tail.len()] = 0;
+    core::ffi::CStr::from_bytes_with_nul(&buf[..=d.len() + tail.len()]).unwrap()
+}
+
+fn rmdir(path: &core::ffi::CStr) -> Result<usize, Errno> {
+    const AT_REMOVEDIR: usize = 0x200;
+    // SAFETY: a NUL-terminated path that lives for the call.
+    unsafe {
+        syscall3(
+            Sysno::unlinkat,
+            linux_raw_sys::general::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            AT_REMOVEDIR,
+        )
+    }
+}
+
+fn unlink(path: &core::ffi::CStr) -> Result<usize, Errno> {
+    // SAFETY: a NUL-terminated path that lives for the call.
+    unsafe {
+        syscall3(
+            Sysno::unlinkat,
+            linux_raw_sys::general::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            0,
+        )
+    }
+}
