@@ -1,0 +1,267 @@
+//! `rawclone run` beside util-linux `unshare`: the same commands with the matching flags must
+//! show the same things, exit statuses come through, bad input is one line and no child.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Output, Stdio};
+
+/// The `rawclone` binary, copied where any user may run it: an unprivileged run must reach it,
+/// and the build directory may sit below a directory only root can enter.
+fn rawclone() -> &'static str {
+    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join("rawclone-run-test");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Copy under a private name, then rename over the last run's copy (which may be busy).
+        let fresh = dir.join(format!("rawclone.{}", std::process::id()));
+        std::fs::copy(env!("CARGO_BIN_EXE_rawclone"), &fresh).unwrap();
+        std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = dir.join("rawclone");
+        std::fs::rename(&fresh, &copy).unwrap();
+        copy.to_string_lossy().into_owned()
+    })
+}
+
+/// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
+/// binaries without binfmt), and a machine may lack util-linux `unshare`.
+fn skip_reason(needs_unshare: bool) -> Option<&'static str> {
+    if qemu_user() {
+        return Some("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    let has_unshare = Command::new("unshare")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    (needs_unshare && !has_unshare).then_some("util-linux unshare is not installed")
+}
+
+/// Run a command line, as nobody (through `setpriv`) when `unprivileged` and we are root.
+fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
+    let mut cmd = if unprivileged && rawclone::sys::geteuid() == 0 {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args).stdin(Stdio::null()).output().expect("run")
+}
+
+/// `unshare FLAGS CMD` and `rawclone run FLAGS CMD`: (stdout, exit code) of each.
+fn both(unprivileged: bool, flags: &[&str], cmd: &[&str]) -> [(String, i32); 2] {
+    let mut with_run = vec!["run"];
+    with_run.extend(flags.iter().chain(cmd));
+    let mut with_unshare: Vec<&str> = flags.to_vec();
+    with_unshare.extend(cmd);
+    [
+        output(unprivileged, "unshare", &with_unshare),
+        output(unprivileged, rawclone(), &with_run),
+    ]
+    .map(|o| {
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            o.status.code().unwrap_or(-1),
+        )
+    })
+}
+
+/// The comparisons, each as root (when the suite is root) and as nobody.
+const SAME: &[(&[&str], &[&str])] = &[
+    (&["-U"], &["id", "-u"]),
+    (&["-r"], &["id", "-u"]),
+    (
+        &["-Urpf", "--mount-proc"],
+        &["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"],
+    ),
+    (
+        &["-Ur", "--uts"],
+        &["sh", "-c", "hostname inside; hostname"],
+    ),
+    (&["-Ur", "--net"], &["cat", "/proc/net/dev"]),
+    (
+        &["-Ur", "--net"],
+        &["sh", "-c", "ip -o link | cut -d' ' -f2,9"],
+    ),
+    (&["-Ur", "--ipc"], &["sh", "-c", "ls /dev/mqueue | wc -l"]),
+    (&["-U"], &["sh", "-c", "exit 7"]),
+];
+
+fn compare(unprivileged: bool) {
+    if let Some(reason) = skip_reason(true) {
+        return skip(reason);
+    }
+    for (flags, cmd) in SAME {
+        let [unshare, run] = both(unprivileged, flags, cmd);
+        assert_eq!(run, unshare, "{flags:?} {cmd:?}: rawclone run vs unshare");
+    }
+    // A program killed by a signal: `run` exits with 128 + signal; `unshare -f` kills itself
+    // with the same signal. A shell sees 143 for SIGTERM either way. (util-linux 2.38 cannot
+    // re-raise SIGKILL and exits 1 instead, so SIGTERM is the comparable case.)
+    let killed = ["sh", "-c", "kill -TERM $$"];
+    let statuses = [["unshare", "-Uf"].as_slice(), &[rawclone(), "run", "-U"]].map(|front| {
+        let mut args = vec!["-c", "\"$@\" 2>/dev/null; echo $?", "sh"];
+        args.extend(front.iter().chain(&killed));
+        String::from_utf8_lossy(&output(unprivileged, "sh", &args).stdout).into_owned()
+    });
+    assert_eq!(statuses[0], "143\n", "unshare -Uf, killed by SIGTERM");
+    assert_eq!(statuses[1], statuses[0], "rawclone run vs unshare, killed by SIGTERM");
+    // A new pid namespace: both show one that is not ours.
+    let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let ours = ours.to_string_lossy();
+    let cmd = ["-Urpf", "--mount-proc", "readlink", "/proc/self/ns/pid"];
+    for (seen, code) in both(unprivileged, &cmd[..2], &cmd[2..]) {
+        assert_eq!(code, 0);
+        assert!(
+            seen.starts_with("pid:[") && seen.trim() != ours,
+            "{seen} vs {ours}"
+        );
+    }
+}
+
+#[test]
+fn same_results_as_unshare_as_root() {
+    if rawclone::sys::geteuid() != 0 {
+        return skip("needs root (the suite runs unprivileged)");
+    }
+    compare(false);
+}
+
+#[test]
+fn same_results_as_unshare_unprivileged() {
+    compare(true);
+}
+
+#[test]
+fn hostname_inside_does_not_change_ours() {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    let before = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = output(
+        false,
+        rawclone(),
+        &["run", "-Ur", "--hostname", "elsewhere", "hostname"],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "elsewhere\n");
+    let after = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(before, after);
+}
+
+/// One line on stderr that contains `says`, exit code `code`, nothing on stdout.
+fn assert_refused(args: &[&str], unprivileged: bool, code: i32, says: &str) {
+    let out = output(unprivileged, rawclone(), args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err:?}");
+    assert!(
+        err.starts_with("rawclone run: ") && err.contains(says),
+        "{args:?}: {err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_non_zero_exit() {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    assert_refused(
+        &["run", "--frobnicate", "true"],
+        false,
+        2,
+        "unknown option '--frobnicate'",
+    );
+    assert_refused(&["run", "-Ux", "true"], false, 2, "unknown option '-x'");
+    assert_refused(&["run", "-U"], false, 2, "no program given");
+    assert_refused(
+        &["run", "-U", "no-such-program-rawclone"],
+        false,
+        127,
+        "not found in PATH",
+    );
+    assert_refused(&["run", "-U", "/no/such/program"], false, 127, "ENOENT");
+    assert_refused(
+        &["run", "--root", "/etc/hostname", "true"],
+        false,
+        1,
+        "not a directory",
+    );
+    // A map an unprivileged user may not write: the kernel's EPERM, named.
+    assert_refused(
+        &["run", "--map-users", "100000,0,65536", "true"],
+        true,
+        1,
+        "write /proc/PID/uid_map: EPERM",
+    );
+    // Namespaces without a user namespace, unprivileged: the capability is named.
+    assert_refused(&["run", "--uts", "true"], true, 1, "needs CAP_SYS_ADMIN");
+}
+
+#[test]
+fn no_child_is_left_behind_by_a_refused_run() {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    // The refused map is written after the clone: the child must be gone with `run`.
+    let marker = format!("rawclone-marker-{}", std::process::id());
+    let out = output(
+        true,
+        rawclone(),
+        &[
+            "run",
+            "--map-users",
+            "100000,0,65536",
+            "sleep",
+            "30",
+            &marker,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let left = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(&marker))
+        .count();
+    assert_eq!(left, 0, "a process with the marker outlived run");
+}
+
+#[test]
+fn the_program_dies_with_run() {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    let mut run = Command::new(rawclone())
+        .args(["run", "-U", "sleep", "30"])
+        .spawn()
+        .unwrap();
+    // Find the program: run's child, once it has exec'd sleep.
+    let children = format!("/proc/{}/task/{}/children", run.id(), run.id());
+    let mut program = None;
+    for _ in 0..200 {
+        let pid = std::fs::read_to_string(&children)
+            .ok()
+            .and_then(|s| s.split_whitespace().next().map(String::from));
+        if let Some(pid) = pid
+            && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
+        {
+            program = Some(pid);
+            break;
+        }
+        sleep_ms(10);
+    }
+    let program = program.expect("the program started");
+    run.kill().unwrap(); // SIGKILL: run cannot clean up; PR_SET_PDEATHSIG must
+    run.wait().unwrap();
+    let gone = (0..200).any(|_| {
+        let alive = std::fs::read_to_string(format!("/proc/{program}/stat"))
+            .is_ok_and(|s| !s.contains(") Z "));
+        if alive {
+            sleep_ms(10);
+        }
+        !alive
+    });
+    assert!(gone, "the program {program} outlived run");
+}
