@@ -134,12 +134,12 @@ const ROWS: &[Row] = &[
 ];
 
 /// Groups whose violin plots `--plots` copies.
-const GROUPS: [&str; 3] = ["spawn_join", "spawn_exec", "fork_by_rss"];
+const GROUPS: [&str; 4] = ["spawn_join", "spawn_exec", "fork_by_rss", "ns_run"];
 
 const USAGE: &str = "usage: rawclone bench-report [--criterion DIR] [--plots DIR]
 
   Reads the medians criterion saved (default DIR: target/criterion, after
-  `cargo bench --bench spawn`) and prints a Markdown table: median, ratio to the
+  `cargo bench`) and prints a Markdown table: median, ratio to the
   baseline, the goal, and whether it is met. --plots copies each group's violin
   plot to DIR/<group>.svg.";
 
@@ -168,7 +168,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     if !criterion.is_dir() {
         eprintln!(
-            "rawclone bench-report: {} does not exist; run `cargo bench --bench spawn` first",
+            "rawclone bench-report: {} does not exist; run `cargo bench` first",
             criterion.display()
         );
         return ExitCode::FAILURE;
