@@ -27,7 +27,9 @@ fn ns_run(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("ns_run");
     g.bench_function("unshare_true", |b| b.iter(|| status("unshare", &[])));
-    g.bench_function("rawclone_run_true", |b| b.iter(|| status(rawclone, &["run"])));
+    g.bench_function("rawclone_run_true", |b| {
+        b.iter(|| status(rawclone, &["run"]))
+    });
     g.finish();
 }
 

@@ -107,7 +107,10 @@ fn compare(unprivileged: bool) {
         String::from_utf8_lossy(&output(unprivileged, "sh", &args).stdout).into_owned()
     });
     assert_eq!(statuses[0], "143\n", "unshare -Uf, killed by SIGTERM");
-    assert_eq!(statuses[1], statuses[0], "rawclone run vs unshare, killed by SIGTERM");
+    assert_eq!(
+        statuses[1], statuses[0],
+        "rawclone run vs unshare, killed by SIGTERM"
+    );
     // A new pid namespace: both show one that is not ours.
     let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
     let ours = ours.to_string_lossy();
