@@ -39,6 +39,16 @@ fn spawn_join(c: &mut Criterion) {
             status
         })
     });
+    // Right after libc_fork, so both fork a process of the same size.
+    g.bench_function("raw_fork", |b| {
+        b.iter(|| {
+            // SAFETY: the child exits at once with a raw syscall.
+            match unsafe { fork() }.unwrap() {
+                Fork::Child => sys::exit_group(0),
+                Fork::Parent(child) => child.wait().unwrap(),
+            }
+        })
+    });
     g.bench_function("raw_thread", |b| {
         b.iter(|| {
             let mut stack = Stack::map(STACK).unwrap();
@@ -64,15 +74,6 @@ fn spawn_join(c: &mut Criterion) {
                 .unwrap()
                 .wait()
                 .unwrap()
-        })
-    });
-    g.bench_function("raw_fork", |b| {
-        b.iter(|| {
-            // SAFETY: the child exits at once with a raw syscall.
-            match unsafe { fork() }.unwrap() {
-                Fork::Child => sys::exit_group(0),
-                Fork::Parent(child) => child.wait().unwrap(),
-            }
         })
     });
     for (id, spawner) in [
