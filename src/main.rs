@@ -6,10 +6,11 @@
 //! Children here run only raw syscalls and atomics (see the crate docs): evidence comes back
 //! through shared memory, exit statuses or a socketpair, and is printed by the parent.
 
+use rawclone::ns::Namespaces;
 use rawclone::sys::{self, Disposition};
 use rawclone::{
-    Builder, CloneFlags, Error, ExitStatus, Fork, Signal, Stack, Syscall, chimera, fork, ns,
-    thread, vfork_exec,
+    Backend, Builder, CloneFlags, Error, ExitStatus, Fork, Signal, Spawner, Stack, Syscall,
+    chimera, fork, ns, thread, vfork_exec,
 };
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
@@ -61,7 +62,7 @@ fn tour() -> ExitCode {
         std::env::consts::ARCH,
         sys::getpid()
     );
-    let modes: [Stop; 9] = [
+    let modes: [Stop; 11] = [
         ("fork", "clone(SIGCHLD), no stack: returns twice", tour_fork),
         ("chimera", "CLONE_VM + SIGCHLD, own stack", tour_chimera),
         (
@@ -92,8 +93,18 @@ fn tour() -> ExitCode {
         ),
         (
             "user ns root",
-            "CLONE_NEWUSER + SIGCHLD, gated; parent writes id maps",
+            "CLONE_NEWUSER + SIGCHLD; parent writes id maps, then a socketpair go",
             tour_userns,
+        ),
+        (
+            "container",
+            "user (root mapped) + pid + uts + ipc + net + mount + cgroup, fresh /proc",
+            tour_container,
+        ),
+        (
+            "spawner",
+            "Thread, Chimera and Green backends on pooled stacks",
+            tour_spawner,
         ),
     ];
     let mut failed = 0;
@@ -357,6 +368,64 @@ fn tour_userns() -> Evidence {
         sys::getuid(),
         sys::getgid()
     ))
+}
+
+/// The container seed's set of namespaces, unprivileged: the child reports what it sees as
+/// its exit status, one bit per fact.
+fn tour_container() -> Evidence {
+    let mut stack = stack()?;
+    let ns = Namespaces::new()
+        .map_root()
+        .pid()
+        .uts()
+        .ipc()
+        .net()
+        .cgroup()
+        .mount_proc()
+        .hostname("rawclone");
+    // SAFETY: raw syscalls only; uname writes one struct utsname (6 × 65 bytes) into `uts`.
+    let child = unsafe {
+        ns.spawn(&mut stack, || {
+            let mut uts = [0u8; 65 * 6];
+            let _ = syscalls::syscall1(syscalls::Sysno::uname, uts.as_mut_ptr() as usize);
+            let facts = [
+                sys::getpid() == 1,
+                sys::getuid() == 0,
+                &uts[65..74] == b"rawclone\0",
+                sys::open(c"/proc/1/status", 0).is_ok(),
+            ];
+            facts
+                .iter()
+                .enumerate()
+                .map(|(i, &f)| (!f as i32) << i)
+                .sum()
+        })
+    }
+    .map_err(|e| e.to_string())?;
+    expect_exit(child.wait(), 0)?;
+    Ok(format!(
+        "{}: pid 1, uid 0, hostname 'rawclone', its own /proc",
+        ns.namespace_flags()
+    ))
+}
+
+/// One task of each backend, each reporting who it is through its control block.
+fn tour_spawner() -> Evidence {
+    let mut seen = Vec::new();
+    for backend in [Backend::Thread, Backend::Chimera, Backend::Green] {
+        let spawner = Spawner::new(backend).map_err(|e| e.to_string())?;
+        // SAFETY: the task reads its control block and makes a raw syscall.
+        let task = unsafe { spawner.spawn(|| (rawclone::current(), sys::gettid())) }
+            .map_err(|e| e.to_string())?;
+        let id = task.id();
+        match task.join().map_err(|e| e.to_string())? {
+            (Some(c), tid) if c.id == id && c.backend == backend => {
+                seen.push(format!("{backend:?} task {id} on tid {tid}"))
+            }
+            other => return Err(format!("{backend:?}: {other:?}")),
+        }
+    }
+    Ok(seen.join("; "))
 }
 
 fn probe_namespace(flags: CloneFlags) -> String {
