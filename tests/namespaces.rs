@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use rawclone::ns::{Namespaces, SetupStep};
+use rawclone::ns::{IdRange, Namespaces, SetupStep};
 use rawclone::{CloneFlags, Errno, Error, ExitStatus, Rule, Stack, Syscall, sys};
 use syscalls::{Sysno, syscall3, syscall5};
 
@@ -86,17 +86,22 @@ fn pid_child_is_pid_1_and_sees_only_its_processes(base: Namespaces<'static>) -> 
 }
 
 fn hostname_stays_inside(base: Namespaces<'static>) -> i32 {
-    let before = nodename();
-    let code = in_ns(base.hostname("rawclone-inside"), || {
-        if &nodename()[..15] != b"rawclone-inside" || nodename()[15] != 0 {
+    let before = uts_names();
+    let ns = base.hostname("rawclone-inside").domainname("rawclone.test");
+    let code = in_ns(ns, || {
+        let (node, domain) = uts_names();
+        if &node[..16] != b"rawclone-inside\0" {
             return 1;
+        }
+        if &domain[..14] != b"rawclone.test\0" {
+            return 2;
         }
         0
     });
     if code != 0 {
         return code;
     }
-    if nodename() != before { 10 } else { 0 }
+    if uts_names() != before { 10 } else { 0 }
 }
 
 fn net_has_only_lo_and_it_is_down(base: Namespaces<'static>) -> i32 {
@@ -282,6 +287,74 @@ fn a_failed_setup_step_is_a_typed_error_and_leaves_no_child() {
     });
 }
 
+/// 65,536 ids from 0 onto themselves: only a privileged writer may map more than its own id.
+const IDENTITY: [IdRange; 1] = [IdRange {
+    inside: 0,
+    outside: 0,
+    count: 65536,
+}];
+
+#[test]
+fn id_ranges_when_privileged() {
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    if sys::geteuid() != 0 {
+        return skip("needs root (the suite runs unprivileged)");
+    }
+    let ns = Namespaces::new()
+        .uid_ranges(&IDENTITY)
+        .gid_ranges(&IDENTITY);
+    let code = in_ns(ns, || {
+        let mut buf = [0u8; 256];
+        let Some(map) = read_file(c"/proc/self/uid_map", &mut buf) else {
+            return 1;
+        };
+        // The kernel pads the columns: compare the numbers.
+        let mut numbers = map
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty());
+        let three = [numbers.next(), numbers.next(), numbers.next()];
+        if three != [Some(&b"0"[..]), Some(b"0"), Some(b"65536")] || numbers.next().is_some() {
+            return 2;
+        }
+        if sys::getuid() != 0 || sys::getgid() != 0 {
+            3
+        } else {
+            0
+        }
+    });
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn id_ranges_unprivileged_are_refused_by_the_kernel_and_leave_no_child() {
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    assert_in_fork(|| {
+        if become_nobody().is_err() || sys::geteuid() == 0 {
+            return 1;
+        }
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 2;
+        };
+        // SAFETY: never runs: the map write fails and the child is killed.
+        match unsafe {
+            Namespaces::new()
+                .uid_ranges(&IDENTITY)
+                .spawn(&mut stack, || 0)
+        } {
+            Err(Error::Sys {
+                call: "write /proc/PID/uid_map",
+                errno: Errno::EPERM,
+            }) => {}
+            _ => return 3,
+        }
+        if has_children() { 4 } else { 0 }
+    });
+}
+
 #[test]
 fn without_a_user_namespace_the_eperm_names_the_missing_capability() {
     if qemu_user() {
@@ -361,12 +434,15 @@ fn numeric_entries(dir: &core::ffi::CStr) -> usize {
     }
 }
 
-/// This UTS namespace's node name (65 bytes, NUL-padded) from `uname(2)`.
-fn nodename() -> [u8; 65] {
+/// This UTS namespace's node and domain name (65 bytes each, NUL-padded) from `uname(2)`.
+fn uts_names() -> ([u8; 65], [u8; 65]) {
     let mut uts = [0u8; 65 * 6];
     // SAFETY: the kernel writes one struct utsname (6 × 65 bytes).
     let _ = unsafe { syscalls::syscall1(Sysno::uname, uts.as_mut_ptr() as usize) };
-    uts[65..130].try_into().unwrap()
+    (
+        uts[65..130].try_into().unwrap(),
+        uts[325..390].try_into().unwrap(),
+    )
 }
 
 /// Read a whole (small) file into `buf`.
