@@ -13,6 +13,12 @@
 //! successful `execve`, so the parent reads end-of-file; a failed exec sends its errno instead,
 //! which comes back as [`Error::Exec`]. No child is left behind on any error path.
 //!
+//! Both end-of-file signals assume that nobody else holds a copy of the socket: a process that
+//! another thread forks (without exec) between the socketpair and the child's exec inherits
+//! both ends, so `exec` returns only once that process closes them, and a child whose parent
+//! died waits for "go" until then (set [`Namespaces::kill_on_parent_death`] against that).
+//! `std::process::Command`'s close-on-exec error pipe has the same property.
+//!
 //! Without `CLONE_NEWUSER` the other namespaces need `CAP_SYS_ADMIN`; the kernel's EPERM then
 //! comes back as [`Error::NamespacePermission`], which says whether the capability is missing.
 //! `user_namespaces(7)`, `pid_namespaces(7)`, `mount_namespaces(7)`, `pivot_root(2)`.
@@ -314,6 +320,11 @@ impl<'a> Namespaces<'a> {
     /// Spawn `path` with `argv` and `envp` in the namespaces. A failed `execve` comes back as
     /// [`Error::Exec`] with its errno, the child reaped.
     ///
+    /// A `path` without a `/` is looked up as `execvp(3)` does, but inside the child, after the
+    /// setup (so under a new root it is found in the new root): each directory of the `PATH` in
+    /// `envp` (or `/bin:/usr/bin`) in turn; EACCES from any of them wins over ENOENT. Unlike
+    /// `execvp` a file without a `#!` line is not handed to `/bin/sh` (ENOEXEC).
+    ///
     /// ```
     /// use rawclone::{ns::Namespaces, Errno, Error};
     /// let ns = Namespaces::new().map_root().uts();
@@ -326,12 +337,21 @@ impl<'a> Namespaces<'a> {
     pub fn exec(&self, path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'static>> {
         let words = argv.len() + envp.len() + 2;
         let mut stack = Stack::map(EXEC_STACK + words * size_of::<usize>())?;
+        let search = (!path.to_bytes().contains(&b'/')).then(|| {
+            let set = envp
+                .iter()
+                .find_map(|e| e.to_bytes().strip_prefix(b"PATH="));
+            set.unwrap_or(b"/bin:/usr/bin")
+        });
         let argv = crate::modes::pointer_array(&mut stack, argv)?;
         let envp = crate::modes::pointer_array(&mut stack, envp)?;
         let exec = move |link: Link| {
-            // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings in the
-            // child's copy of our memory.
-            let errno = unsafe { sys::execve(path, argv, envp) };
+            let errno = match search {
+                Some(dirs) => exec_in_path(path, dirs, argv, envp),
+                // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings in
+                // the child's copy of our memory.
+                None => unsafe { sys::execve(path, argv, envp) },
+            };
             link.send(EXEC_FAILED, errno.into_raw() as u32);
             127
         };
@@ -428,8 +448,10 @@ impl<'a> Namespaces<'a> {
     /// The parent's part: `setgroups`, `uid_map` and `gid_map` of the child's user namespace.
     fn write_id_maps(&self, pid: Pid) -> Result<()> {
         let (uid, gid) = (sys::geteuid() as u32, sys::getegid() as u32);
-        // An unprivileged writer of gid_map must first give up setgroups in the namespace.
-        if !matches!(self.gid_map, IdMap::Unmapped) && sys::geteuid() != 0 {
+        // A writer without CAP_SETGID must first give up setgroups in the namespace; a map onto
+        // the caller's own gid gets the same (as util-linux `-r` does), so the namespace's root
+        // cannot drop into supplementary groups that would bypass the caller's restrictions.
+        if matches!(self.gid_map, IdMap::Root | IdMap::Single(_)) {
             write_proc(pid, b"setgroups", b"deny")?;
         }
         write_map(pid, b"uid_map", self.uid_map, uid)?;
@@ -456,20 +478,56 @@ impl<'a> Namespaces<'a> {
             let private = u64::from(k::MS_REC | k::MS_PRIVATE);
             sys::mount(c"none", c"/", c"", private).map_err(|e| (S::PrivateMounts, e))?;
         }
+        let proc_flags = u64::from(k::MS_NOSUID | k::MS_NODEV | k::MS_NOEXEC);
         if let Some(root) = self.root {
             let bind = u64::from(k::MS_BIND | k::MS_REC);
             sys::mount(root, root, c"", bind).map_err(|e| (S::BindRoot, e))?;
             sys::chdir(root).map_err(|e| (S::PivotRoot, e))?;
+            // /proc goes in before the old root is detached: inside a user namespace the kernel
+            // mounts a new proc only while a fully visible one exists in the mount namespace.
+            if self.mount_proc {
+                sys::mount(c"proc", c"proc", c"proc", proc_flags).map_err(|e| (S::MountProc, e))?;
+            }
             sys::pivot_root(c".", c".").map_err(|e| (S::PivotRoot, e))?;
             sys::umount2(c".", k::MNT_DETACH).map_err(|e| (S::DetachOldRoot, e))?;
             sys::chdir(c"/").map_err(|e| (S::PivotRoot, e))?;
-        }
-        if self.mount_proc {
-            let flags = u64::from(k::MS_NOSUID | k::MS_NODEV | k::MS_NOEXEC);
-            sys::mount(c"proc", c"/proc", c"proc", flags).map_err(|e| (S::MountProc, e))?;
+        } else if self.mount_proc {
+            sys::mount(c"proc", c"/proc", c"proc", proc_flags).map_err(|e| (S::MountProc, e))?;
         }
         Ok(())
     }
+}
+
+/// `execvp`'s search without allocation: try `dir/name` for each directory in `dirs`
+/// (colon-separated, an empty entry meaning the working directory). Returns the errno to
+/// report: the first one that is not "not here", else EACCES if any candidate gave it, else
+/// ENOENT.
+fn exec_in_path(name: &CStr, dirs: &[u8], argv: *const *const u8, envp: *const *const u8) -> Errno {
+    let name = name.to_bytes();
+    let mut candidate = [0u8; 4096];
+    let mut denied = false;
+    for dir in dirs.split(|&b| b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let len = dir.len() + 1 + name.len();
+        if len >= candidate.len() {
+            continue;
+        }
+        candidate[..dir.len()].copy_from_slice(dir);
+        candidate[dir.len()] = b'/';
+        candidate[dir.len() + 1..len].copy_from_slice(name);
+        candidate[len] = 0;
+        let Ok(path) = CStr::from_bytes_with_nul(&candidate[..=len]) else {
+            continue; // a NUL inside PATH
+        };
+        // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings.
+        match unsafe { sys::execve(path, argv, envp) } {
+            Errno::EACCES => denied = true,
+            Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ELOOP => {}
+            Errno::ENAMETOOLONG | Errno::ETIMEDOUT => {}
+            other => return other,
+        }
+    }
+    if denied { Errno::EACCES } else { Errno::ENOENT }
 }
 
 /// Stack for an exec child: it only sets itself up and calls execve.
@@ -634,27 +692,36 @@ impl Decimal {
 }
 
 /// The text of an id map, `inside outside count` per line, without allocation. The kernel
-/// takes at most 340 lines and one page.
+/// takes at most 340 lines, written at once, in one page.
 struct MapText {
-    buf: [u8; 1024],
+    buf: [u8; MAP_PAGE],
     len: usize,
+    lines: usize,
 }
+
+/// Most bytes the kernel reads from one write to an id map file.
+const MAP_PAGE: usize = 4096;
+/// Most lines in an id map (`user_namespaces(7)`, Linux 4.15 and later).
+const MAP_LINES: usize = 340;
 
 impl MapText {
     fn new() -> MapText {
         MapText {
-            buf: [0; 1024],
+            buf: [0; MAP_PAGE],
             len: 0,
+            lines: 0,
         }
     }
 
     /// Append one line; `false` if it does not fit.
     fn line(&mut self, inside: u32, outside: u32, count: u32) -> bool {
-        if self.len + 33 > self.buf.len() {
+        let digits = [inside, outside, count].map(Decimal::new);
+        let needed: usize = digits.iter().map(|d| d.as_bytes().len() + 1).sum();
+        if self.lines == MAP_LINES || self.len + needed > self.buf.len() {
             return false;
         }
-        for (i, n) in [inside, outside, count].into_iter().enumerate() {
-            let digits = Decimal::new(n);
+        self.lines += 1;
+        for (i, digits) in digits.iter().enumerate() {
             let part = digits.as_bytes();
             self.buf[self.len..self.len + part.len()].copy_from_slice(part);
             self.len += part.len();

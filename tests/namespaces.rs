@@ -32,6 +32,7 @@ as_root_and_unprivileged!(
     ipc_object_made_inside_is_invisible_outside,
     ns_inodes_differ_for_exactly_the_requested_namespaces,
     pivot_root_makes_the_given_directory_root,
+    pivot_root_with_a_fresh_proc_in_a_new_pid_namespace,
 );
 
 /// Run `check` in a fork with the base request for this privilege level.
@@ -141,6 +142,23 @@ fn tmpfs_mounted_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
     if sys::mkdir(dir, 0o755).is_err() {
         return 20;
     }
+    // As root, make the directory a shared mount in a scratch mount namespace of this (forked)
+    // process: without the child's private propagation, its tmpfs would then show up here.
+    if sys::geteuid() == 0 {
+        // SAFETY: unshare takes flags only; this forked process is single-threaded.
+        let scratch = unsafe {
+            syscalls::syscall1(Sysno::unshare, linux_raw_sys::general::CLONE_NEWNS as usize)
+        };
+        let bind = u64::from(linux_raw_sys::general::MS_BIND);
+        let shared = u64::from(linux_raw_sys::general::MS_SHARED);
+        if scratch.is_err()
+            || sys::mount(dir, dir, c"", bind).is_err()
+            || sys::mount(c"none", dir, c"", shared).is_err()
+        {
+            let _ = rmdir(dir);
+            return 22;
+        }
+    }
     let mut file = [0u8; 64];
     let file = join(&mut file, dir, b"/made-inside");
     let code = in_ns(base.mount(), || {
@@ -156,6 +174,7 @@ fn tmpfs_mounted_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
         }
     });
     let seen_outside = sys::open(file, 0).is_ok();
+    let _ = sys::umount2(dir, linux_raw_sys::general::MNT_DETACH);
     let _ = rmdir(dir);
     match (code, seen_outside) {
         (0, false) => 0,
@@ -256,6 +275,32 @@ fn pivot_root_makes_the_given_directory_root(base: Namespaces<'static>) -> i32 {
         }
     });
     let _ = unlink(marker);
+    let _ = rmdir(dir);
+    code
+}
+
+fn pivot_root_with_a_fresh_proc_in_a_new_pid_namespace(base: Namespaces<'static>) -> i32 {
+    let mut dir = *b"/tmp/rawclone-proc-XXXXXXXXXX\0";
+    fill_pid(&mut dir[19..29]);
+    let dir = core::ffi::CStr::from_bytes_with_nul(&dir).unwrap();
+    let mut proc_dir = [0u8; 64];
+    let proc_dir = join(&mut proc_dir, dir, b"/proc");
+    if sys::mkdir(dir, 0o755).is_err() || sys::mkdir(proc_dir, 0o555).is_err() {
+        return 60;
+    }
+    let code = in_ns(base.pid().root(dir).mount_proc(), || {
+        if sys::getpid() != 1 {
+            return 1;
+        }
+        if sys::open(c"/proc/1/status", 0).is_err() {
+            return 2; // no fresh /proc in the new root
+        }
+        match numeric_entries(c"/proc") {
+            1 => 0,
+            _ => 3,
+        }
+    });
+    let _ = rmdir(proc_dir);
     let _ = rmdir(dir);
     code
 }

@@ -50,8 +50,8 @@ fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
     cmd.args(args).stdin(Stdio::null()).output().expect("run")
 }
 
-/// `unshare FLAGS CMD` and `rawclone run FLAGS CMD`: (stdout, exit code) of each.
-fn both(unprivileged: bool, flags: &[&str], cmd: &[&str]) -> [(String, i32); 2] {
+/// `unshare FLAGS CMD` and `rawclone run FLAGS CMD`: (stdout, exit code, stderr) of each.
+fn both(unprivileged: bool, flags: &[&str], cmd: &[&str]) -> [(String, i32, String); 2] {
     let mut with_run = vec!["run"];
     with_run.extend(flags.iter().chain(cmd));
     let mut with_unshare: Vec<&str> = flags.to_vec();
@@ -64,6 +64,7 @@ fn both(unprivileged: bool, flags: &[&str], cmd: &[&str]) -> [(String, i32); 2] 
         (
             String::from_utf8_lossy(&o.stdout).into_owned(),
             o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
         )
     })
 }
@@ -85,8 +86,8 @@ const SAME: &[(&[&str], &[&str])] = &[
         &["-Ur", "--net"],
         &["sh", "-c", "ip -o link | cut -d' ' -f2,9"],
     ),
-    (&["-Ur", "--ipc"], &["sh", "-c", "ls /dev/mqueue | wc -l"]),
-    (&["-U"], &["sh", "-c", "exit 7"]),
+    (&["-U"], &["sh", "-c", "echo leaving; exit 7"]),
+    (&["--map-root", "--net"], &["id", "-u"]),
 ];
 
 fn compare(unprivileged: bool) {
@@ -96,7 +97,33 @@ fn compare(unprivileged: bool) {
     for (flags, cmd) in SAME {
         let [unshare, run] = both(unprivileged, flags, cmd);
         assert_eq!(run, unshare, "{flags:?} {cmd:?}: rawclone run vs unshare");
+        assert!(!run.0.is_empty(), "{flags:?} {cmd:?}: printed nothing");
+        assert!(
+            run.2.is_empty() && unshare.2.is_empty(),
+            "{flags:?} {cmd:?}: {run:?} {unshare:?}"
+        );
     }
+    // IPC: a queue made out here is visible here and in neither tool's new IPC namespace.
+    let made = output(unprivileged, "ipcmk", &["-Q"]);
+    let text = String::from_utf8_lossy(&made.stdout);
+    let id = text
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(made.status.success() && !id.is_empty(), "ipcmk -Q: {text}");
+    let count = "ipcs -q | grep -c '^0x'; true";
+    let outside = output(unprivileged, "sh", &["-c", count]);
+    let [unshare, run] = both(unprivileged, &["-Ur", "--ipc"], &["sh", "-c", count]);
+    let _ = output(unprivileged, "ipcrm", &["-q", &id]);
+    assert_ne!(
+        String::from_utf8_lossy(&outside.stdout),
+        "0\n",
+        "the queue is visible out here"
+    );
+    assert_eq!(unshare.0, "0\n", "unshare --ipc sees no queue");
+    assert_eq!(run, unshare, "rawclone run --ipc vs unshare --ipc");
     // A program killed by a signal: `run` exits with 128 + signal; `unshare -f` kills itself
     // with the same signal. A shell sees 143 for SIGTERM either way. (util-linux 2.38 cannot
     // re-raise SIGKILL and exits 1 instead, so SIGTERM is the comparable case.)
@@ -115,7 +142,7 @@ fn compare(unprivileged: bool) {
     let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
     let ours = ours.to_string_lossy();
     let cmd = ["-Urpf", "--mount-proc", "readlink", "/proc/self/ns/pid"];
-    for (seen, code) in both(unprivileged, &cmd[..2], &cmd[2..]) {
+    for (seen, code, _) in both(unprivileged, &cmd[..2], &cmd[2..]) {
         assert_eq!(code, 0);
         assert!(
             seen.starts_with("pid:[") && seen.trim() != ours,
@@ -183,7 +210,20 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
         &["run", "-U", "no-such-program-rawclone"],
         false,
         127,
-        "not found in PATH",
+        "ENOENT",
+    );
+    assert_refused(
+        &["run", "--mount=/tmp/x", "true"],
+        false,
+        2,
+        "--mount takes no value",
+    );
+    assert_refused(&["run", "--map", "true"], false, 2, "'--map' is ambiguous");
+    assert_refused(
+        &["run", "--setgroups", "deny", "true"],
+        false,
+        2,
+        "not supported",
     );
     assert_refused(&["run", "-U", "/no/such/program"], false, 127, "ENOENT");
     assert_refused(
@@ -208,27 +248,35 @@ fn no_child_is_left_behind_by_a_refused_run() {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
     }
-    // The refused map is written after the clone: the child must be gone with `run`.
-    let marker = format!("rawclone-marker-{}", std::process::id());
-    let out = output(
-        true,
-        rawclone(),
-        &[
-            "run",
-            "--map-users",
-            "100000,0,65536",
-            "sleep",
-            "30",
-            &marker,
-        ],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let left = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
-        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(&marker))
-        .count();
-    assert_eq!(left, 0, "a process with the marker outlived run");
+    // `run` as the child of a subreaper: a child that `run` failed to reap would be handed to
+    // us when `run` exits, alive or as a zombie.
+    let program = std::ffi::CString::new(rawclone()).unwrap();
+    let args = [
+        program.as_c_str(),
+        c"run",
+        c"--map-users",
+        c"100000,0,65536",
+        c"sleep",
+        c"30",
+    ];
+    assert_in_fork(|| {
+        const PR_SET_CHILD_SUBREAPER: usize = 36;
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { syscalls::syscall2(syscalls::Sysno::prctl, PR_SET_CHILD_SUBREAPER, 1) }.is_err()
+        {
+            return 1;
+        }
+        if become_nobody().is_err() {
+            return 2;
+        }
+        let Ok(run) = rawclone::vfork_exec(&program, &args, &[]) else {
+            return 3;
+        };
+        if run.wait() != Ok(rawclone::ExitStatus::Exited(1)) {
+            return 4; // the map must be refused
+        }
+        if has_children() { 5 } else { 0 }
+    });
 }
 
 #[test]
@@ -237,7 +285,7 @@ fn the_program_dies_with_run() {
         return skip(reason);
     }
     let mut run = Command::new(rawclone())
-        .args(["run", "-U", "sleep", "30"])
+        .args(["run", "-Up", "sleep", "30"])
         .spawn()
         .unwrap();
     // Find the program: run's child, once it has exec'd sleep.
@@ -255,7 +303,7 @@ fn the_program_dies_with_run() {
         }
         sleep_ms(10);
     }
-    let program = program.expect("the program started");
+    let program = program.expect("the program started (pid 1 of its own namespace)");
     run.kill().unwrap(); // SIGKILL: run cannot clean up; PR_SET_PDEATHSIG must
     run.wait().unwrap();
     let gone = (0..200).any(|_| {
@@ -267,4 +315,36 @@ fn the_program_dies_with_run() {
         !alive
     });
     assert!(gone, "the program {program} outlived run");
+}
+
+#[test]
+fn ctrl_c_reaches_the_program_and_run_waits_for_it() {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    use std::os::unix::process::CommandExt;
+    // In a process group of its own, as a shell's foreground job would be.
+    let mut run = Command::new(rawclone())
+        .args([
+            "run",
+            "-U",
+            "sh",
+            "-c",
+            "trap 'exit 7' INT; echo ready; sleep 5 & wait",
+        ])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = [0u8; 6];
+    std::io::Read::read_exact(run.stdout.as_mut().unwrap(), &mut ready).unwrap();
+    assert_eq!(&ready, b"ready\n");
+    let group = -(run.id() as i32);
+    rawclone::sys::kill(group, rawclone::Signal::SIGINT).unwrap();
+    let status = run.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(7),
+        "the program's INT trap decides the exit status"
+    );
 }

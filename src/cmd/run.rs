@@ -11,8 +11,7 @@ use rawclone::ns::{IdRange, Namespaces};
 use rawclone::{CloneFlags, Error, ExitStatus, Signal};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: rawclone run [options] [--] PROGRAM [ARGS...]
@@ -97,7 +96,8 @@ fn run(args: &[OsString]) -> Result<u8, Failure> {
         Some(dir) => Some(c_string(dir.as_os_str())?),
         None => None,
     };
-    let program = find_program(&options.program[0], options.root.as_deref())?;
+    // A name without a `/` is looked up in PATH by the child, inside its new root if any.
+    let program = c_string(&options.program[0])?;
     let argv = options
         .program
         .iter()
@@ -176,10 +176,57 @@ fn run(args: &[OsString]) -> Result<u8, Failure> {
         }
         other => Failure(other.to_string(), 1),
     })?;
+    // The program has its own copy of the signal dispositions now. Like `unshare --fork`, wait
+    // through Ctrl-C and SIGTERM, which reach the program (same process group, or sent to it)
+    // and end it on its own terms; `run` itself dying would SIGKILL it (PR_SET_PDEATHSIG).
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        let _ = rawclone::sys::set_signal_disposition(sig, rawclone::sys::Disposition::Ignore);
+    }
     match child.wait() {
         Ok(ExitStatus::Exited(code)) => Ok(code as u8),
         Ok(ExitStatus::Signaled { signal, .. }) => Ok(128 + signal.number() as u8),
         Err(e) => Err(Failure(e.to_string(), 1)),
+    }
+}
+
+/// The long options, and whether each takes a value. As with getopt_long, a unique prefix of a
+/// name stands for it.
+const LONG: [(&str, bool); 21] = [
+    ("help", false),
+    ("user", false),
+    ("map-root-user", false),
+    ("map-user", true),
+    ("map-group", true),
+    ("map-users", true),
+    ("map-groups", true),
+    ("pid", false),
+    ("fork", false),
+    ("kill-child", false),
+    ("mount", false),
+    ("mount-proc", false),
+    ("net", false),
+    ("uts", false),
+    ("hostname", true),
+    ("ipc", false),
+    ("cgroup", false),
+    ("time", false),
+    ("root", true),
+    ("setgroups", true),
+    ("propagation", true),
+];
+
+/// The long option `given` names: itself, or the one option it is a prefix of.
+fn long_option(given: &str) -> Result<(&'static str, bool), Failure> {
+    if let Some(&exact) = LONG.iter().find(|(name, _)| *name == given) {
+        return Ok(exact);
+    }
+    let mut matches = LONG.iter().filter(|(name, _)| name.starts_with(given));
+    match (matches.next(), matches.next()) {
+        (Some(&only), None) => Ok(only),
+        (Some(_), Some(_)) => Err(usage(format!(
+            "option '--{given}' is ambiguous (try --help)"
+        ))),
+        _ => Err(usage(format!("unknown option '--{given}' (try --help)"))),
     }
 }
 
@@ -188,80 +235,90 @@ fn parse(args: &[OsString]) -> Result<Option<Options>, Failure> {
     let mut o = Options::default();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let text = arg.to_string_lossy();
-        if text == "--" {
+        let bytes = arg.as_bytes();
+        if bytes == b"--" {
             o.program = args.cloned().collect();
             break;
         }
-        if !text.starts_with('-') || text == "-" {
+        if !bytes.starts_with(b"-") || bytes == b"-" {
             o.program = std::iter::once(arg).chain(args).cloned().collect();
             break;
         }
-        if let Some(long) = text.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
+        if let Some(long) = bytes.strip_prefix(b"--") {
+            let (given, inline) = match long.iter().position(|&b| b == b'=') {
+                Some(at) => (&long[..at], Some(OsStr::from_bytes(&long[at + 1..]))),
                 None => (long, None),
             };
-            let mut value = |what: &str| -> Result<String, Failure> {
-                match inline
-                    .clone()
-                    .or_else(|| args.next().map(|v| v.to_string_lossy().into()))
-                {
-                    Some(v) => Ok(v),
-                    None => Err(usage(format!("--{name} needs {what}"))),
-                }
+            let (name, takes_value) = long_option(&String::from_utf8_lossy(given))?;
+            let value = match (takes_value, inline) {
+                (false, Some(_)) => return Err(usage(format!("--{name} takes no value"))),
+                (false, None) => OsString::new(),
+                (true, Some(v)) => v.to_os_string(),
+                (true, None) => args
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| usage(format!("--{name} needs a value")))?,
+            };
+            let text = || {
+                value
+                    .to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| usage(format!("--{name}: not valid UTF-8")))
             };
             match name {
                 "help" => return Ok(None),
                 "user" => o.user = true,
                 "map-root-user" => o.map_root = true,
-                "map-user" => o.map_user = Some(id(&value("a uid")?, name)?),
-                "map-group" => o.map_group = Some(id(&value("a gid")?, name)?),
-                "map-users" => o.map_users = Some(range(&value("OUTER,INNER,COUNT")?, name)?),
-                "map-groups" => o.map_groups = Some(range(&value("OUTER,INNER,COUNT")?, name)?),
+                "map-user" => o.map_user = Some(id(&text()?, name)?),
+                "map-group" => o.map_group = Some(id(&text()?, name)?),
+                "map-users" => o.map_users = Some(range(&text()?, name)?),
+                "map-groups" => o.map_groups = Some(range(&text()?, name)?),
                 "pid" => o.pid = true,
                 "fork" | "kill-child" => {}
                 "mount" => o.mount = true,
                 "mount-proc" => o.mount_proc = true,
                 "net" => o.net = true,
                 "uts" => o.uts = true,
-                "hostname" => o.hostname = Some(value("a name")?),
+                "hostname" => o.hostname = Some(text()?),
                 "ipc" => o.ipc = true,
                 "cgroup" => o.cgroup = true,
                 "time" => o.time = true,
-                "root" => o.root = Some(PathBuf::from(value("a directory")?)),
-                _ => return Err(usage(format!("unknown option '--{name}' (try --help)"))),
+                "root" => o.root = Some(PathBuf::from(value)),
+                // unshare options that rawclone does not offer: say so rather than ignore them.
+                other => return Err(usage(format!("--{other} is not supported by rawclone run"))),
             }
             continue;
         }
         // A cluster of short options, as in `-Urpf`; -R takes the rest or the next argument.
-        let letters = text[1..].char_indices();
-        for (at, letter) in letters {
+        for (at, &letter) in bytes.iter().enumerate().skip(1) {
             match letter {
-                'h' => return Ok(None),
-                'U' => o.user = true,
-                'r' => o.map_root = true,
-                'p' => o.pid = true,
-                'f' => {}
-                'm' => o.mount = true,
-                'n' => o.net = true,
-                'u' => o.uts = true,
-                'i' => o.ipc = true,
-                'C' => o.cgroup = true,
-                'T' => o.time = true,
-                'R' => {
-                    let rest = &text[1 + at + 1..];
+                b'h' => return Ok(None),
+                b'U' => o.user = true,
+                b'r' => o.map_root = true,
+                b'p' => o.pid = true,
+                b'f' => {}
+                b'm' => o.mount = true,
+                b'n' => o.net = true,
+                b'u' => o.uts = true,
+                b'i' => o.ipc = true,
+                b'C' => o.cgroup = true,
+                b'T' => o.time = true,
+                b'R' => {
+                    let rest = &bytes[at + 1..];
                     let dir = if rest.is_empty() {
                         args.next()
-                            .map(|v| v.to_string_lossy().into_owned())
+                            .cloned()
                             .ok_or_else(|| usage("-R needs a directory"))?
                     } else {
-                        rest.to_string()
+                        OsStr::from_bytes(rest).to_os_string()
                     };
                     o.root = Some(PathBuf::from(dir));
                     break;
                 }
-                other => return Err(usage(format!("unknown option '-{other}' (try --help)"))),
+                other => {
+                    let shown = char::from(other);
+                    return Err(usage(format!("unknown option '-{shown}' (try --help)")));
+                }
             }
         }
     }
@@ -294,32 +351,4 @@ fn range(text: &str, option: &str) -> Result<IdRange, Failure> {
 fn c_string(s: &OsStr) -> Result<CString, Failure> {
     CString::new(s.as_bytes())
         .map_err(|_| usage(format!("{}: contains a NUL byte", s.to_string_lossy())))
-}
-
-/// The program's path as the child will exec it: as given if it holds a `/`, else the first
-/// executable file of that name in `$PATH`, looked up under `root` when there is a new root.
-fn find_program(name: &OsStr, root: Option<&Path>) -> Result<CString, Failure> {
-    if name.as_bytes().contains(&b'/') {
-        return c_string(name);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(name);
-        let on_disk = match root {
-            Some(root) => root.join(candidate.strip_prefix("/").unwrap_or(&candidate)),
-            None => candidate.clone(),
-        };
-        let executable = std::fs::metadata(&on_disk)
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-        if executable {
-            return c_string(candidate.as_os_str());
-        }
-    }
-    Err(Failure(
-        format!(
-            "failed to execute {}: not found in PATH",
-            name.to_string_lossy()
-        ),
-        127,
-    ))
 }
