@@ -71,7 +71,7 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
         f,
     } = unsafe { ptr::read(packet.cast::<Packet<F>>()) };
     if let Some(set) = affinity {
-        let _ = sys::set_affinity(&set);
+        restore_affinity(&set);
     }
     if let Some(gate) = gate
         && !gate.pass()
@@ -209,7 +209,10 @@ impl Builder {
     /// it when the caller soon waits for the child; a long-running child is moved to an idle CPU
     /// by the load balancer a little later than it would otherwise start there. Best effort:
     /// if the affinity cannot be read or set, the child starts wherever the kernel puts it.
-    /// Another thread that changes this thread's affinity during the spawn races with it.
+    /// Another thread that changes this thread's affinity during the spawn races with it. The
+    /// affinity is put back as `sched_getaffinity(2)` read it, which since Linux 6.2 also
+    /// becomes the thread's requested mask: CPUs that a cpuset adds later are then not used by
+    /// it until its affinity is set again.
     pub const fn start_local(mut self) -> Builder {
         self.start_local = true;
         self
@@ -411,7 +414,7 @@ impl Builder {
             used = Syscall::Clone;
             if let Err(rule) = flags::validate(&request(used)) {
                 if let Some(set) = affinity {
-                    let _ = sys::set_affinity(&set);
+                    restore_affinity(&set);
                 }
                 let _ = sys::set_signal_mask(old_mask);
                 // SAFETY: no child was created, so the packet is still ours to drop.
@@ -436,7 +439,7 @@ impl Builder {
             CLONE3.store(PRESENT, Ordering::Relaxed);
         }
         if let Some(set) = affinity {
-            let _ = sys::set_affinity(&set);
+            restore_affinity(&set);
         }
         let _ = sys::set_signal_mask(old_mask);
 
@@ -466,6 +469,15 @@ fn pin_here() -> Option<CpuSet> {
     let cpu = sys::current_cpu().ok()?;
     sys::set_affinity(&CpuSet::only(cpu)).ok()?;
     Some(old)
+}
+
+/// Put back the affinity [`pin_here`] saved. Should the kernel refuse it (a cpuset shrank in
+/// between), fall back to every CPU, which the kernel narrows to what the cpuset allows: never
+/// leave a thread pinned to one CPU.
+fn restore_affinity(set: &CpuSet) {
+    if sys::set_affinity(set).is_err() {
+        let _ = sys::set_affinity(&CpuSet([u64::MAX; 16]));
+    }
 }
 
 /// The pointers a clone request carries besides its flags.

@@ -76,7 +76,9 @@ pub(crate) struct Header {
     /// Green tasks: set by the task just before its last switch out.
     pub finished: UnsafeCell<bool>,
     /// Green tasks: the closure, on this task's stack.
-    pub closure: *mut u8,
+    pub closure: UnsafeCell<*mut u8>,
+    /// Set once the task's scope was told it ended (by the task, or by its joiner).
+    left: AtomicBool,
     /// Green tasks: the run-queue link.
     pub next: UnsafeCell<*mut Header>,
 }
@@ -115,7 +117,8 @@ impl Header {
             sp: UnsafeCell::new(ptr::null_mut()),
             worker: UnsafeCell::new(ptr::null()),
             finished: UnsafeCell::new(false),
-            closure: ptr::null_mut(),
+            closure: UnsafeCell::new(ptr::null_mut()),
+            left: AtomicBool::new(false),
             next: UnsafeCell::new(ptr::null_mut()),
         };
         // SAFETY: the caller gives us the memory.
@@ -125,17 +128,19 @@ impl Header {
         }
     }
 
-    /// Tell the task's scope, if any, that the task no longer uses anything it borrowed.
+    /// Tell the task's scope, if any, that the task no longer uses anything it borrowed. Once
+    /// only: the task does it when it returns, its joiner when it ended otherwise (killed, or
+    /// `exit`), so a scope never waits for a task that is gone.
     pub(crate) fn leave_scope(&self) {
-        if self.scope.is_null() {
+        if self.scope.is_null() || self.left.swap(true, Ordering::AcqRel) {
             return;
         }
         // SAFETY: a scope waits for its count to reach zero before it ends, so it is alive here.
         let live = unsafe { &*self.scope };
         if live.fetch_sub(1, Ordering::Release) == 1 {
-            // The scope may end as soon as the count is zero; a wake on its old address is
-            // harmless, since futex waiters re-check their word.
-            let _ = crate::sys::futex_wake(live, u32::MAX);
+            // The scope may end as soon as the count is zero: wake by address only (a stale
+            // address is harmless, since futex waiters re-check their word).
+            let _ = crate::sys::futex_wake_at(self.scope, u32::MAX);
         }
     }
 }

@@ -142,8 +142,10 @@ pub(crate) fn worker_loop(queue: &RunQueue, me: &Header) -> usize {
         me.running.store(ptr::null_mut(), Ordering::Relaxed);
         // SAFETY: the task is switched out; only we look at it now.
         if unsafe { *t.finished.get() } {
+            // The joiner may reuse the task's stack as soon as it sees DONE: wake by address.
+            let state: *const AtomicU32 = &t.state;
             if t.state.swap(DONE, Ordering::Release) == RUNNING_WATCHED {
-                let _ = sys::futex_wake(&t.state, 1);
+                let _ = sys::futex_wake_at(state, 1);
             }
         } else {
             // SAFETY: the task yielded; it is in no queue and nothing runs it.
@@ -180,7 +182,7 @@ where
     // SAFETY: the caller's contract; the block outlives the task.
     unsafe {
         let header = &(*block).header;
-        let f = ptr::read(header.closure.cast::<F>());
+        let f = ptr::read((*header.closure.get()).cast::<F>());
         (*block)
             .result
             .get()
@@ -214,13 +216,36 @@ pub fn yield_now() {
     sys::sched_yield();
 }
 
-/// Wait until the green task `task` is done: spin a little, then sleep on its state word.
-pub(crate) fn wait_done(task: &Header) {
+/// Whether the caller is a green task (on a worker thread): it must then wait by yielding, since
+/// blocking would stop its worker, which may be the one that has to run what it waits for.
+pub(crate) fn on_green_task() -> bool {
+    crate::control::this_block()
+        .is_some_and(|b| b.role == Role::Worker && !b.running.load(Ordering::Relaxed).is_null())
+}
+
+/// Wait until `done()`: spin a little, then, on a green task, yield until it holds; elsewhere
+/// return `false` so the caller can sleep on a futex.
+pub(crate) fn spin_or_yield_until(done: impl Fn() -> bool) -> bool {
     for _ in 0..SPINS {
-        if task.state.load(Ordering::Acquire) == DONE {
-            return;
+        if done() {
+            return true;
         }
         core::hint::spin_loop();
+    }
+    if !on_green_task() {
+        return done();
+    }
+    while !done() {
+        yield_now();
+    }
+    true
+}
+
+/// Wait until the green task `task` is done: spin a little, then sleep on its state word (or, on
+/// a green task, yield).
+pub(crate) fn wait_done(task: &Header) {
+    if spin_or_yield_until(|| task.state.load(Ordering::Acquire) == DONE) {
+        return;
     }
     loop {
         match task.state.compare_exchange(

@@ -77,9 +77,21 @@ pub(crate) unsafe fn use_alt_stack(low: *mut u8) {
 /// # Safety
 /// Called by the kernel only, with a valid siginfo.
 unsafe extern "C" fn on_fault(signo: i32, info: *mut u8, context: *mut u8) {
-    // `si_addr` sits after three ints and padding in every 64-bit siginfo.
+    // `si_code` is the third int, `si_addr` follows after padding, in every 64-bit siginfo.
     // SAFETY: the kernel passes a full siginfo for SIGSEGV.
-    let addr = unsafe { info.add(16).cast::<usize>().read() };
+    let (code, addr) = unsafe {
+        (
+            info.add(8).cast::<i32>().read(),
+            info.add(16).cast::<usize>().read(),
+        )
+    };
+    if code <= 0 {
+        // Sent with kill/tgkill, not a fault: nothing would fault again after we return, so
+        // take the default action by sending it once more (blocked until we return).
+        let _ = sys::set_signal_disposition(Signal::SIGSEGV, sys::Disposition::Default);
+        let _ = sys::tgkill(sys::getpid(), sys::gettid(), Signal::SIGSEGV);
+        return;
+    }
     if control::this_block().is_some() {
         report(addr);
         let _ = sys::set_signal_disposition(Signal::SIGSEGV, sys::Disposition::Default);

@@ -45,6 +45,7 @@ use core::mem::{MaybeUninit, align_of, size_of};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU32, Ordering};
 use linux_raw_sys::general as k;
+use syscalls::Errno;
 
 /// Default usable stack per Thread or Chimera task.
 pub const DEFAULT_TASK_STACK: usize = 128 * 1024;
@@ -121,7 +122,10 @@ impl Config {
             Backend::Green => DEFAULT_GREEN_STACK,
             _ => DEFAULT_TASK_STACK,
         });
-        let stack_size = stack_size.max(PAGE_SIZE).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let stack_size = stack_size
+            .max(PAGE_SIZE)
+            .checked_next_multiple_of(PAGE_SIZE)
+            .ok_or(Error::OutOfMemory { call: "mmap" })?;
         let workers = self
             .workers
             .unwrap_or_else(|| sys::available_cpus().min(MAX_WORKERS));
@@ -319,7 +323,10 @@ impl Spawner {
         struct WaitAll<'a>(&'a AtomicU32);
         impl Drop for WaitAll<'_> {
             fn drop(&mut self) {
-                crate::sync::wait_until_zero(self.0);
+                let live = self.0;
+                if !green::spin_or_yield_until(|| live.load(Ordering::Acquire) == 0) {
+                    crate::sync::wait_until_zero(live);
+                }
             }
         }
         let _wait = WaitAll(&scope.live);
@@ -371,7 +378,7 @@ impl Spawner {
                 pool: &shared.pool,
                 stack: Some(stack),
                 block,
-                task,
+                task: Some(task),
             }),
             Err(e) => {
                 // SAFETY: as above.
@@ -473,7 +480,7 @@ impl Spawner {
         // SAFETY: the block was just initialised and is not shared yet; the frame goes below
         // the closure on the same stack, with room checked above.
         unsafe {
-            (*header_ptr).closure = closure as *mut u8;
+            *(*header_ptr).closure.get() = closure as *mut u8;
             let sp =
                 crate::arch::green_frame(top as *mut u8, green::task_main::<F, T>, block.cast());
             *header.sp.get() = sp;
@@ -557,7 +564,8 @@ pub struct JoinHandle<'a, T> {
     pool: &'a StackPool,
     stack: Option<Stack<'static>>,
     block: *mut Block<T>,
-    task: Task,
+    /// `None` once waited for.
+    task: Option<Task>,
 }
 
 // SAFETY: joining from another thread is sound: the task's value is T: Send, and the control
@@ -585,34 +593,45 @@ impl<T> JoinHandle<'_, T> {
 
     /// The kernel's id for the task: a thread's tid or a chimera's pid; `None` for a green task.
     pub fn tid(&self) -> Option<sys::Pid> {
-        match &self.task {
+        match self.task.as_ref()? {
             Task::Thread(t) => Some(t.tid()),
             Task::Chimera(c) => Some(c.pid()),
             Task::Green => None,
         }
     }
 
-    /// Wait for the task to end; `None` once it is reaped, or the status of a chimera that did
-    /// not return normally.
+    /// Wait for the task to end: the status of a chimera, `None` for the other backends.
     fn wait(&mut self) -> Result<Option<ExitStatus>> {
-        match core::mem::replace(&mut self.task, Task::Green) {
-            Task::Thread(thread) => {
+        match self.task.take() {
+            Some(Task::Thread(thread)) => {
                 thread.join();
+                Ok(None)
             }
-            Task::Chimera(child) => return child.wait().map(Some),
-            Task::Green => green::wait_done(self.header()),
+            Some(Task::Chimera(child)) => child.wait().map(Some),
+            Some(Task::Green) => {
+                green::wait_done(self.header());
+                Ok(None)
+            }
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// Wait for the task and return its value, or [`Error::TaskEnded`] if it ended without
     /// returning one (a chimera killed by a signal, a thread that called `exit`).
     pub fn join(mut self) -> Result<T> {
-        let status = self.wait()?;
-        self.take_result(status)
+        match self.wait() {
+            Ok(status) => self.finish(status),
+            Err(e) => {
+                self.abandon(&e);
+                Err(e)
+            }
+        }
     }
 
-    fn take_result(&mut self, status: Option<ExitStatus>) -> Result<T> {
+    /// The task has ended: tell its scope (if the task could not), take its value, give the
+    /// stack back.
+    fn finish(&mut self, status: Option<ExitStatus>) -> Result<T> {
+        self.header().leave_scope();
         let returned = self.header().returned.swap(false, Ordering::Acquire);
         let result = if returned {
             // SAFETY: the task wrote the value before setting `returned`, and ended since.
@@ -625,6 +644,17 @@ impl<T> JoinHandle<'_, T> {
         }
         result
     }
+
+    /// Waiting for a chimera failed. ECHILD means something else reaped it, so it is gone and
+    /// its stack is free; after any other error it may still run there, so the stack is leaked
+    /// rather than handed to another task.
+    fn abandon(&mut self, e: &Error) {
+        if e.errno() == Some(Errno::ECHILD) {
+            let _ = self.finish(None);
+        } else if let Some(stack) = self.stack.take() {
+            core::mem::forget(stack);
+        }
+    }
 }
 
 impl<T> Drop for JoinHandle<'_, T> {
@@ -632,8 +662,10 @@ impl<T> Drop for JoinHandle<'_, T> {
         if self.stack.is_none() {
             return; // joined
         }
-        let status = self.wait().ok().flatten();
-        drop(self.take_result(status));
+        match self.wait() {
+            Ok(status) => drop(self.finish(status)),
+            Err(e) => self.abandon(&e),
+        }
     }
 }
 

@@ -48,8 +48,12 @@ impl Stack<'static> {
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn map(size: usize) -> Result<Stack<'static>> {
-        let len = round_up(size.max(PAGE_SIZE), PAGE_SIZE);
-        let total = len + PAGE_SIZE;
+        let too_big = Error::OutOfMemory { call: "mmap" };
+        let len = size
+            .max(PAGE_SIZE)
+            .checked_next_multiple_of(PAGE_SIZE)
+            .ok_or(too_big)?;
+        let total = len.checked_add(PAGE_SIZE).ok_or(too_big)?;
         let extra = k::MAP_STACK | k::MAP_NORESERVE;
         let map =
             sys::mmap_anonymous(total, k::PROT_NONE, extra).map_err(|e| Error::sys("mmap", e))?;

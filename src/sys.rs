@@ -193,6 +193,20 @@ pub fn available_cpus() -> usize {
     affinity().map_or(1, |set| set.count().max(1))
 }
 
+/// `tgkill(2)`: send `sig` to thread `tid` of thread group `tgid`.
+pub fn tgkill(tgid: Pid, tid: Pid, sig: Signal) -> Result<(), Errno> {
+    // SAFETY: sending a signal touches no memory of ours.
+    unsafe {
+        syscall3(
+            Sysno::tgkill,
+            tgid as usize,
+            tid as usize,
+            sig.number() as usize,
+        )
+    }
+    .map(drop)
+}
+
 /// `kill(2)`.
 pub fn kill(pid: Pid, sig: Signal) -> Result<(), Errno> {
     // SAFETY: sending a signal touches no memory of ours.
@@ -293,12 +307,18 @@ pub fn futex_wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
 /// The kernel reads the count as an `int`, so `u32::MAX` would mean -1 and wake just one
 /// waiter: counts are capped at `i32::MAX`, and `u32::MAX` means "all" as callers expect.
 pub fn futex_wake(word: &AtomicU32, n: u32) -> Result<usize, Errno> {
+    futex_wake_at(word, n)
+}
+
+/// [`futex_wake`] by address: for a word that its owner may free as soon as it sees the change
+/// this wake announces (the kernel uses the address only as a key; nothing is dereferenced).
+pub fn futex_wake_at(word: *const AtomicU32, n: u32) -> Result<usize, Errno> {
     let n = n.min(i32::MAX as u32);
     // SAFETY: FUTEX_WAKE only uses the address as a key.
     unsafe {
         syscall3(
             Sysno::futex,
-            word.as_ptr() as usize,
+            word as usize,
             k::FUTEX_WAKE as usize,
             n as usize,
         )
@@ -463,6 +483,38 @@ pub unsafe fn set_alt_stack(low: *mut u8, len: usize) -> Result<(), Errno> {
     };
     // SAFETY: the kernel reads one stack_t from a live local; the caller vouches for the memory.
     unsafe { syscall2(Sysno::sigaltstack, &raw const ss as usize, 0) }.map(drop)
+}
+
+/// Run `handler` when `sig` arrives (`rt_sigaction(2)` with `SA_RESTART`, and the restorer the
+/// architecture needs); returns the previous disposition. A caught signal reverts to `SIG_DFL`
+/// in a program this process execs, unlike an ignored one.
+///
+/// # Safety
+/// `handler` runs on whichever thread the kernel picks, interrupting anything: it must be
+/// async-signal-safe (no allocation, no locks, no libc state).
+pub unsafe fn set_signal_handler(
+    sig: Signal,
+    handler: extern "C" fn(i32),
+) -> Result<Disposition, Errno> {
+    // SAFETY: all-zero is a valid kernel_sigaction; the fields are then set below.
+    let mut act: k::kernel_sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel calls the handler with the signal number, as its type says.
+    act.sa_handler_kernel =
+        unsafe { core::mem::transmute::<usize, k::__kernel_sighandler_t>(handler as usize) };
+    act.sa_flags = k::SA_RESTART as _;
+    if let Some(restorer) = crate::arch::SIGNAL_RESTORER {
+        act.sa_flags |= k::SA_RESTORER as core::ffi::c_ulong;
+        // SAFETY: a function pointer the kernel jumps to when the handler returns.
+        act.sa_restorer =
+            unsafe { core::mem::transmute::<usize, k::__sigrestore_t>(restorer as usize) };
+    }
+    // SAFETY: forwarded from this function's contract.
+    let old = unsafe { sigaction_raw(sig, Some(&act)) }?;
+    Ok(match old.sa_handler_kernel.map(|h| h as usize) {
+        None => Disposition::Default,
+        Some(1) => Disposition::Ignore,
+        Some(addr) => Disposition::Handler(addr),
+    })
 }
 
 /// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: message boundaries kept, and a peer that

@@ -75,7 +75,7 @@ const SAME: &[(&[&str], &[&str])] = &[
     (&["-r"], &["id", "-u"]),
     (
         &["-Urpf", "--mount-proc"],
-        &["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"],
+        &["sh", "-c", "echo $$; cd /proc && echo [0-9]*"],
     ),
     (
         &["-Ur", "--uts"],

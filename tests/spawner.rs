@@ -23,6 +23,8 @@ per_backend!(
     refuses_a_stack_too_small_for_the_closure_and_leaks_nothing,
     fails_typed_past_rlimit_nproc_and_leaks_nothing,
     fails_typed_out_of_memory_and_leaks_nothing,
+    a_scope_ends_when_a_task_exits_without_returning,
+    tasks_may_spawn_and_join_tasks,
 );
 
 /// A spawner for `backend`, or a skip when qemu-user cannot run it (a chimera is a `CLONE_VM`
@@ -527,4 +529,112 @@ fn vm_size_kib() -> u64 {
         .skip_while(|b| b.is_ascii_whitespace())
         .take_while(|b| b.is_ascii_digit())
         .fold(0, |n, d| n * 10 + u64::from(d - b'0'))
+}
+
+/// A task that calls `exit` (or is killed) never tells its scope itself: its join does.
+fn a_scope_ends_when_a_task_exits_without_returning(backend: Backend) {
+    if backend == Backend::Green {
+        return; // a green task cannot exit on its own: `exit` would end its worker thread
+    }
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    let joined = spawner.scope(|s| {
+        // SAFETY: the task exits at once with a raw syscall.
+        let h = unsafe { s.spawn(|| -> u32 { sys::exit(3) }) }.unwrap();
+        h.join()
+    });
+    let expect = match backend {
+        Backend::Chimera => Some(ExitStatus::Exited(3)),
+        _ => None, // the kernel keeps no status for a thread
+    };
+    assert_eq!(joined, Err(Error::TaskEnded(expect)));
+}
+
+/// A task joins a task of its own spawner: a green one waits by yielding, so even one worker
+/// gets both done.
+fn tasks_may_spawn_and_join_tasks(backend: Backend) {
+    static SPAWNER: std::sync::OnceLock<[Option<Spawner>; 3]> = std::sync::OnceLock::new();
+    if backend == Backend::Chimera && qemu_user() {
+        return skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses");
+    }
+    let all = SPAWNER.get_or_init(|| {
+        [Backend::Thread, Backend::Chimera, Backend::Green].map(|b| {
+            (b != Backend::Chimera || !qemu_user())
+                .then(|| Spawner::config(b).workers(1).build().unwrap())
+        })
+    });
+    let spawner: &'static Spawner = all[backend as usize].as_ref().unwrap();
+    // SAFETY: both tasks only spawn, join and add; the spawner is 'static.
+    let outer = unsafe {
+        spawner.spawn(move || {
+            let inner = spawner.spawn(|| 20u32).ok()?;
+            inner.join().ok().map(|v| v + 1)
+        })
+    }
+    .unwrap();
+    assert_eq!(outer.join().unwrap(), Some(21));
+}
+
+#[test]
+fn a_stack_size_past_the_address_space_is_out_of_memory() {
+    let r = Spawner::config(Backend::Thread)
+        .stack_size(usize::MAX - 5)
+        .build();
+    assert!(
+        matches!(r, Err(Error::OutOfMemory { call: "mmap" })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_sigsegv_sent_with_kill_still_kills() {
+    let status = in_fork(|| {
+        // Builds install rawclone's SIGSEGV handler; a sent SIGSEGV is no fault to report.
+        let Ok(_spawner) = Spawner::new(Backend::Thread) else {
+            return 1;
+        };
+        let _ = sys::kill(sys::getpid(), Signal::SIGSEGV);
+        sys::sleep_ms(1000).ok();
+        2
+    });
+    assert!(
+        matches!(
+            status,
+            ExitStatus::Signaled {
+                signal: Signal::SIGSEGV,
+                ..
+            }
+        ),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn a_chimera_reaped_by_someone_else_is_an_error_not_a_hang() {
+    if qemu_user() {
+        return skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses");
+    }
+    assert_in_fork(|| {
+        let Ok(spawner) = Spawner::new(Backend::Chimera) else {
+            return 1;
+        };
+        // SAFETY: the task only returns.
+        let Ok(h) = (unsafe { spawner.spawn(|| 5u32) }) else {
+            return 2;
+        };
+        // Another reaper takes the child first.
+        let options = linux_raw_sys::general::WEXITED | linux_raw_sys::general::__WALL;
+        if sys::waitid(sys::WaitId::All, options).is_err() {
+            return 3;
+        }
+        match h.join() {
+            Err(e) if e.errno() == Some(rawclone::Errno::ECHILD) => {}
+            _ => return 4,
+        }
+        if spawner.idle_stacks() != 1 {
+            return 5; // ECHILD: the child is gone, its stack back in the pool
+        }
+        0
+    });
 }

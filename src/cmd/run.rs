@@ -127,6 +127,14 @@ fn run(args: &[OsString]) -> Result<u8, Failure> {
             flags |= flag;
         }
     }
+    // Like `unshare --fork`, live through Ctrl-C and SIGTERM while the program runs: they reach
+    // the program (same process group, or sent to it), which ends on its own terms, and `run`
+    // dying would SIGKILL it (PR_SET_PDEATHSIG). Caught, not ignored, from before the clone:
+    // a caught signal reverts to the default in the exec'd program, an ignored one would not.
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler does nothing, which is async-signal-safe.
+        let _ = unsafe { rawclone::sys::set_signal_handler(sig, ignore_signal) };
+    }
     let mut ns = Namespaces::new()
         .flags(flags)
         .kill_on_parent_death(Signal::SIGKILL);
@@ -176,12 +184,6 @@ fn run(args: &[OsString]) -> Result<u8, Failure> {
         }
         other => Failure(other.to_string(), 1),
     })?;
-    // The program has its own copy of the signal dispositions now. Like `unshare --fork`, wait
-    // through Ctrl-C and SIGTERM, which reach the program (same process group, or sent to it)
-    // and end it on its own terms; `run` itself dying would SIGKILL it (PR_SET_PDEATHSIG).
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        let _ = rawclone::sys::set_signal_disposition(sig, rawclone::sys::Disposition::Ignore);
-    }
     match child.wait() {
         Ok(ExitStatus::Exited(code)) => Ok(code as u8),
         Ok(ExitStatus::Signaled { signal, .. }) => Ok(128 + signal.number() as u8),
@@ -229,6 +231,9 @@ fn long_option(given: &str) -> Result<(&'static str, bool), Failure> {
         _ => Err(usage(format!("unknown option '--{given}' (try --help)"))),
     }
 }
+
+/// A handler that does nothing: the signal interrupts nothing but a restartable wait.
+extern "C" fn ignore_signal(_: i32) {}
 
 /// Parse the options; `None` for `--help`.
 fn parse(args: &[OsString]) -> Result<Option<Options>, Failure> {
