@@ -131,6 +131,12 @@ const ROWS: &[Row] = &[
         "fork_by_rss/raw_vfork_exec/1MiB",
         Goal::None,
     ),
+    row("ns_run/unshare_true", "ns_run/unshare_true", Goal::None),
+    row(
+        "ns_run/rawclone_run_true",
+        "ns_run/unshare_true",
+        Goal::Ratio(0.7),
+    ),
 ];
 
 /// Groups whose violin plots `--plots` copies.
