@@ -655,6 +655,41 @@ pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
     unsafe { syscall2(Sysno::setdomainname, name.as_ptr() as usize, name.len()) }.map(drop)
 }
 
+/// A host or domain name as `uname(2)` reports it: at most 64 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct UtsName {
+    buf: [u8; 65],
+    len: usize,
+}
+
+impl UtsName {
+    /// The name's bytes, without the terminating NUL.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Field `n` (0 sysname, 1 nodename, …, 5 domainname) of `uname(2)`.
+fn uname_field(n: usize) -> Result<UtsName, Errno> {
+    let mut uts = [0u8; 65 * 6];
+    // SAFETY: the kernel writes one struct utsname (six 65-byte fields) into a live local.
+    unsafe { syscall1(Sysno::uname, uts.as_mut_ptr() as usize) }?;
+    let mut buf = [0u8; 65];
+    buf.copy_from_slice(&uts[65 * n..65 * (n + 1)]);
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(64);
+    Ok(UtsName { buf, len })
+}
+
+/// This UTS namespace's host name (`uname(2)`'s `nodename`).
+pub fn hostname() -> Result<UtsName, Errno> {
+    uname_field(1)
+}
+
+/// This UTS namespace's NIS domain name (`uname(2)`'s `domainname`).
+pub fn domainname() -> Result<UtsName, Errno> {
+    uname_field(5)
+}
+
 /// `prctl(PR_SET_PDEATHSIG)`: have the kernel send `sig` to this thread's process when the
 /// thread that created it exits.
 pub fn set_parent_death_signal(sig: Signal) -> Result<(), Errno> {

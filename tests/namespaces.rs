@@ -91,10 +91,10 @@ fn hostname_stays_inside(base: Namespaces<'static>) -> i32 {
     let ns = base.hostname("rawclone-inside").domainname("rawclone.test");
     let code = in_ns(ns, || {
         let (node, domain) = uts_names();
-        if &node[..16] != b"rawclone-inside\0" {
+        if node.as_bytes() != b"rawclone-inside" {
             return 1;
         }
-        if &domain[..14] != b"rawclone.test\0" {
+        if domain.as_bytes() != b"rawclone.test" {
             return 2;
         }
         0
@@ -479,15 +479,9 @@ fn numeric_entries(dir: &core::ffi::CStr) -> usize {
     }
 }
 
-/// This UTS namespace's node and domain name (65 bytes each, NUL-padded) from `uname(2)`.
-fn uts_names() -> ([u8; 65], [u8; 65]) {
-    let mut uts = [0u8; 65 * 6];
-    // SAFETY: the kernel writes one struct utsname (6 × 65 bytes).
-    let _ = unsafe { syscalls::syscall1(Sysno::uname, uts.as_mut_ptr() as usize) };
-    (
-        uts[65..130].try_into().unwrap(),
-        uts[325..390].try_into().unwrap(),
-    )
+/// This UTS namespace's host and domain name.
+fn uts_names() -> (sys::UtsName, sys::UtsName) {
+    (sys::hostname().unwrap(), sys::domainname().unwrap())
 }
 
 /// Read a whole (small) file into `buf`.

@@ -29,7 +29,7 @@ rawclone::freestanding_main!(main);
 type Check = fn(&Env) -> Outcome;
 
 /// Every check: id (for `only`), name, and the check.
-const CHECKS: [(&str, &str, Check); 19] = [
+const CHECKS: [(&str, &str, Check); 20] = [
     ("fork", "fork via clone", check_fork),
     ("chimera", "chimera", check_chimera),
     ("overflow", "chimera stack overflow", check_chimera_overflow),
@@ -47,6 +47,11 @@ const CHECKS: [(&str, &str, Check); 19] = [
     ("sighand", "CLONE_SIGHAND", check_sighand),
     ("pidfd", "CLONE_PIDFD + pidfd_send_signal", check_pidfd),
     ("userns", "user namespace root", check_userns),
+    (
+        "namespaces",
+        "pid, uts, ipc, net and mount namespaces",
+        check_namespaces,
+    ),
     ("clone3", "clone3 and its fallback", check_clone3_fallback),
     ("rules", "flag rules before the syscall", check_rules),
     ("exit-signal", "custom exit signal", check_exit_signal),
@@ -490,6 +495,40 @@ fn check_userns(env: &Env) -> Outcome {
     Outcome::Pass(text!(
         "outside uid {}, inside getuid() = getgid() = 0",
         sys::getuid()
+    ))
+}
+
+fn check_namespaces(env: &Env) -> Outcome {
+    let mut stack = stack();
+    let ns = ns::Namespaces::new()
+        .map_root()
+        .pid()
+        .ipc()
+        .net()
+        .mount_proc()
+        .hostname("rawclone");
+    // SAFETY: raw syscalls only; each fact that fails sets one bit of the exit status.
+    let child = unsafe {
+        ns.spawn(&mut stack, || {
+            let facts = [
+                sys::getpid() == 1,
+                sys::getuid() == 0,
+                sys::hostname().is_ok_and(|h| h.as_bytes() == b"rawclone"),
+                sys::open(c"/proc/1/status", 0).is_ok(),
+                sys::open(c"/proc/2/status", 0).is_err(),
+            ];
+            facts
+                .iter()
+                .enumerate()
+                .map(|(i, &f)| (!f as i32) << i)
+                .sum()
+        })
+    };
+    let child = try_outcome!(spawned(env, child, "a CLONE_NEW* flag"));
+    try_outcome!(exited(child.wait(), 0));
+    Outcome::Pass(text!(
+        "{}: pid 1 alone in a fresh /proc, uid 0, hostname 'rawclone'",
+        ns.namespace_flags()
     ))
 }
 
