@@ -60,16 +60,16 @@ fn spawn_join(c: &mut Criterion) {
     });
     let mut stack = Stack::map(STACK).unwrap();
     g.bench_function("raw_thread_static", |b| {
-        // SAFETY: the thread only returns a value.
         b.iter(|| {
+            // SAFETY: the thread only returns a value.
             unsafe { thread(&mut stack, || black_box(1usize)) }
                 .unwrap()
                 .join()
         })
     });
     g.bench_function("raw_chimera", |b| {
-        // SAFETY: the child only returns.
         b.iter(|| {
+            // SAFETY: the child only returns.
             unsafe { chimera(&mut stack, || 0) }
                 .unwrap()
                 .wait()
@@ -93,8 +93,8 @@ fn spawn_join(c: &mut Criterion) {
     ] {
         let spawner = spawner.unwrap();
         g.bench_function(id, |b| {
-            // SAFETY: the task only returns a value.
             b.iter(|| {
+                // SAFETY: the task only returns a value.
                 unsafe { spawner.spawn(|| black_box(1usize)) }
                     .unwrap()
                     .join()
@@ -147,8 +147,8 @@ fn fork_by_rss(c: &mut Criterion) {
             })
         });
         g.bench_function(BenchmarkId::new("raw_chimera", &size), |b| {
-            // SAFETY: the child only returns.
             b.iter(|| {
+                // SAFETY: the child only returns.
                 unsafe { chimera(&mut stack, || 0) }
                     .unwrap()
                     .wait()

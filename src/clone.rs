@@ -476,7 +476,7 @@ fn pin_here() -> Option<CpuSet> {
 /// leave a thread pinned to one CPU.
 fn restore_affinity(set: &CpuSet) {
     if sys::set_affinity(set).is_err() {
-        let _ = sys::set_affinity(&CpuSet([u64::MAX; 16]));
+        let _ = sys::set_affinity(&CpuSet::ALL);
     }
 }
 

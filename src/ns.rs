@@ -452,10 +452,22 @@ impl<'a> Namespaces<'a> {
         // the caller's own gid gets the same (as util-linux `-r` does), so the namespace's root
         // cannot drop into supplementary groups that would bypass the caller's restrictions.
         if matches!(self.gid_map, IdMap::Root | IdMap::Single(_)) {
-            write_proc(pid, b"setgroups", b"deny")?;
+            write_proc(pid, b"setgroups", "write /proc/PID/setgroups", b"deny")?;
         }
-        write_map(pid, b"uid_map", self.uid_map, uid)?;
-        write_map(pid, b"gid_map", self.gid_map, gid)
+        write_map(
+            pid,
+            b"uid_map",
+            "write /proc/PID/uid_map",
+            self.uid_map,
+            uid,
+        )?;
+        write_map(
+            pid,
+            b"gid_map",
+            "write /proc/PID/gid_map",
+            self.gid_map,
+            gid,
+        )
     }
 
     /// The child's part, before its body: everything that must happen inside the namespaces.
@@ -619,7 +631,7 @@ where
 }
 
 /// Write the map for one id kind; `own` is the caller's effective id.
-fn write_map(pid: Pid, file: &[u8], map: IdMap<'_>, own: u32) -> Result<()> {
+fn write_map(pid: Pid, file: &[u8], call: &'static str, map: IdMap<'_>, own: u32) -> Result<()> {
     let mut text = MapText::new();
     match map {
         IdMap::Unmapped => return Ok(()),
@@ -634,11 +646,12 @@ fn write_map(pid: Pid, file: &[u8], map: IdMap<'_>, own: u32) -> Result<()> {
             true
         }
     };
-    write_proc(pid, file, text.as_bytes())
+    write_proc(pid, file, call, text.as_bytes())
 }
 
-/// Write `data` to `/proc/<pid>/<file>` in one `write(2)`, as the id-map files require.
-fn write_proc(pid: Pid, file: &[u8], data: &[u8]) -> Result<()> {
+/// Write `data` to `/proc/<pid>/<file>` in one `write(2)`, as the id-map files require; an
+/// error names `call`.
+fn write_proc(pid: Pid, file: &[u8], call: &'static str, data: &[u8]) -> Result<()> {
     let mut path = [0u8; 64];
     let mut len = 0;
     for part in [
@@ -652,11 +665,6 @@ fn write_proc(pid: Pid, file: &[u8], data: &[u8]) -> Result<()> {
     }
     let path =
         CStr::from_bytes_until_nul(&path[..=len]).map_err(|_| Error::sys("open", Errno::EINVAL))?;
-    let call = match file {
-        b"uid_map" => "write /proc/PID/uid_map",
-        b"gid_map" => "write /proc/PID/gid_map",
-        _ => "write /proc/PID/setgroups",
-    };
     let fd = sys::open(path, k::O_WRONLY).map_err(|e| Error::sys(call, e))?;
     match sys::write(fd.as_raw(), data) {
         Ok(n) if n == data.len() => Ok(()),

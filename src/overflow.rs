@@ -11,8 +11,10 @@
 //! - on any other thread, hands the signal to the handler that was installed before (std's
 //!   stack-overflow report, say), or, if there was none, restores `SIG_DFL` and returns.
 //!
-//! Chimera tasks are processes with their own copy of the handlers and no alternate stack: the
-//! fault ends only the task and its join reports it, which needs no handler.
+//! Chimera tasks are processes with no alternate stack (the kernel drops it for a `CLONE_VM`
+//! child): an overflow kills the chimera at once and its join reports it. A chimera created after
+//! the handler was installed has a copy of it, so another fault there prints its line, which
+//! then says that the task, not the process, ends.
 
 use crate::control;
 use crate::signal::Signal;
@@ -37,29 +39,19 @@ pub(crate) fn install() {
     if INSTALLED.swap(true, Ordering::AcqRel) {
         return;
     }
+    // Note the handler in place before ours goes live, so a fault in between still finds it.
+    // SAFETY: reading the current action installs nothing.
+    let Ok(old) = (unsafe { sys::sigaction_raw(Signal::SIGSEGV, None) }) else {
+        return;
+    };
+    PREVIOUS_FLAGS.store(old.sa_flags as usize, Ordering::Relaxed);
+    let previous = old.sa_handler_kernel.map_or(0, |h| h as usize);
+    PREVIOUS.store(previous, Ordering::Release);
     let handler: unsafe extern "C" fn(i32, *mut u8, *mut u8) = on_fault;
-    // SAFETY: all-zero is a valid kernel_sigaction; the fields are then set below.
-    let mut act: k::kernel_sigaction = unsafe { core::mem::zeroed() };
-    // SAFETY: the kernel calls a handler with (signo, siginfo, ucontext) under SA_SIGINFO; the
-    // one-argument type in the struct is only how the kernel header spells the pointer.
-    act.sa_handler_kernel =
-        unsafe { core::mem::transmute::<usize, k::__kernel_sighandler_t>(handler as usize) };
-    act.sa_flags = (k::SA_SIGINFO | k::SA_ONSTACK) as _;
-    if let Some(restorer) = crate::arch::SIGNAL_RESTORER {
-        act.sa_flags |= k::SA_RESTORER as core::ffi::c_ulong;
-        // SAFETY: as above: a function pointer the kernel jumps to.
-        act.sa_restorer =
-            unsafe { core::mem::transmute::<usize, k::__sigrestore_t>(restorer as usize) };
-    }
+    let act = sys::handler_action(handler as usize, k::SA_SIGINFO | k::SA_ONSTACK);
     // SAFETY: `on_fault` only uses raw syscalls and reads control blocks, so it is sound on any
-    // thread; the restorer is the architecture's.
-    if let Ok(old) = unsafe { sys::sigaction_raw(Signal::SIGSEGV, Some(&act)) } {
-        PREVIOUS_FLAGS.store(old.sa_flags as usize, Ordering::Relaxed);
-        PREVIOUS.store(
-            old.sa_handler_kernel.map_or(0, |h| h as usize),
-            Ordering::Release,
-        );
-    }
+    // thread, on its alternate stack where one is set.
+    let _ = unsafe { sys::sigaction_raw(Signal::SIGSEGV, Some(&act)) };
 }
 
 /// Give the calling thread its alternate signal stack: `ALT_STACK` bytes at `low`.
@@ -126,11 +118,14 @@ fn report(addr: usize) {
     let _ = match control::this_task() {
         Some(task) => {
             let guard = task.stack_base.wrapping_sub(PAGE_SIZE)..task.stack_base;
+            let ends = match task.backend {
+                crate::Backend::Chimera => "the task",
+                _ => "the process",
+            };
             if guard.contains(&addr) {
                 writeln!(
                     line,
-                    "rawclone: task {} ({:?}) overflowed its {} KiB stack; SIGSEGV ends the \
-                     process",
+                    "rawclone: task {} ({:?}) overflowed its {} KiB stack; SIGSEGV ends {ends}",
                     task.id,
                     task.backend,
                     task.stack_size / 1024
@@ -138,7 +133,7 @@ fn report(addr: usize) {
             } else {
                 writeln!(
                     line,
-                    "rawclone: task {} ({:?}) faulted at {addr:#x}; SIGSEGV ends the process",
+                    "rawclone: task {} ({:?}) faulted at {addr:#x}; SIGSEGV ends {ends}",
                     task.id, task.backend
                 )
             }

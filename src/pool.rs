@@ -84,6 +84,14 @@ impl StackPool {
     }
 }
 
+impl core::fmt::Debug for StackPool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StackPool")
+            .field("stack_size", &self.size)
+            .finish()
+    }
+}
+
 impl Drop for StackPool {
     fn drop(&mut self) {
         let mut free = self.free.lock();

@@ -63,6 +63,20 @@ pub(crate) struct Block<T> {
     pub result: UnsafeCell<MaybeUninit<T>>,
 }
 
+impl<T> Block<T> {
+    /// What every task does once its closure returned: store the value, mark it returned, tell
+    /// the scope.
+    ///
+    /// # Safety
+    /// Called once, by the task that owns the block, before it ends.
+    pub(crate) unsafe fn complete(&self, value: T) {
+        // SAFETY: the slot is the task's until it ends; the joiner reads it only after that.
+        unsafe { self.result.get().write(MaybeUninit::new(value)) };
+        self.header.returned.store(true, Ordering::Release);
+        self.header.leave_scope();
+    }
+}
+
 /// A raw pointer that a task may carry to another thread: it points into the task's own block.
 struct BlockPtr<T>(*mut Block<T>);
 // SAFETY: the block is written by the task and read by the joiner only after the task is done.
@@ -83,6 +97,9 @@ struct Shared {
     queue: RunQueue,
     workers: [Option<Worker>; MAX_WORKERS],
 }
+
+/// Bytes of the mapping that holds a [`Shared`].
+const SHARED_LEN: usize = size_of::<Shared>().next_multiple_of(PAGE_SIZE);
 
 /// How to build a [`Spawner`]: backend, stack size per task, worker threads for Green.
 #[derive(Clone, Copy, Debug)]
@@ -132,7 +149,7 @@ impl Config {
         if self.backend == Backend::Green && !(1..=MAX_WORKERS).contains(&workers) {
             return Err(Error::Rule(Rule::WorkerCount, CloneFlags::THREAD_SET));
         }
-        let len = size_of::<Shared>().div_ceil(PAGE_SIZE) * PAGE_SIZE;
+        let len = SHARED_LEN;
         let map = sys::mmap_anonymous(len, k::PROT_READ | k::PROT_WRITE, 0)
             .map_err(|e| Error::sys("mmap", e))?;
         let shared = map.cast::<Shared>();
@@ -504,7 +521,7 @@ impl Drop for Spawner {
                 }
             }
             ptr::drop_in_place(shared);
-            let len = size_of::<Shared>().div_ceil(PAGE_SIZE) * PAGE_SIZE;
+            let len = SHARED_LEN;
             let _ = sys::munmap(shared.cast(), len);
         }
     }
@@ -539,12 +556,8 @@ where
     move || {
         let out = out;
         let value = f();
-        // SAFETY: the block is this task's; the joiner reads it only after the task ends.
-        unsafe {
-            (*out.0).result.get().write(MaybeUninit::new(value));
-            (*out.0).header.returned.store(true, Ordering::Release);
-            (*out.0).header.leave_scope();
-        }
+        // SAFETY: the block is this task's, alive until its joiner gives the stack back.
+        unsafe { (*out.0).complete(value) };
     }
 }
 
@@ -571,14 +584,6 @@ pub struct JoinHandle<'a, T> {
 // SAFETY: joining from another thread is sound: the task's value is T: Send, and the control
 // block is only read after the task ended.
 unsafe impl<T: Send> Send for JoinHandle<'_, T> {}
-
-impl core::fmt::Debug for StackPool {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("StackPool")
-            .field("stack_size", &self.stack_size())
-            .finish()
-    }
-}
 
 impl<T> JoinHandle<'_, T> {
     fn header(&self) -> &Header {

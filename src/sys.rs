@@ -135,6 +135,9 @@ pub fn sched_yield() {
 pub struct CpuSet(pub [u64; 16]);
 
 impl CpuSet {
+    /// Every CPU the set can name; the kernel narrows it to what the thread may use.
+    pub const ALL: CpuSet = CpuSet([u64::MAX; 16]);
+
     /// The set holding only `cpu` (empty if `cpu` is past the set's 1024 bits).
     pub fn only(cpu: u32) -> CpuSet {
         let mut set = [0u64; 16];
@@ -438,14 +441,39 @@ pub(crate) unsafe fn sigaction_raw(
     Ok(old)
 }
 
+impl Disposition {
+    fn of(action: &k::kernel_sigaction) -> Disposition {
+        match action.sa_handler_kernel.map(|h| h as usize) {
+            None => Disposition::Default,
+            Some(1) => Disposition::Ignore,
+            Some(addr) => Disposition::Handler(addr),
+        }
+    }
+}
+
+/// A `kernel_sigaction` that runs the handler at `handler` with `flags`, and the restorer the
+/// architecture needs (`SA_RESTORER`).
+pub(crate) fn handler_action(handler: usize, flags: u32) -> k::kernel_sigaction {
+    // SAFETY: all-zero is a valid kernel_sigaction; the fields are then set below.
+    let mut act: k::kernel_sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel calls the handler at that address; the one-argument type in the struct
+    // is only how the kernel header spells the pointer.
+    act.sa_handler_kernel =
+        unsafe { core::mem::transmute::<usize, k::__kernel_sighandler_t>(handler) };
+    act.sa_flags = flags as _;
+    if let Some(restorer) = crate::arch::SIGNAL_RESTORER {
+        act.sa_flags |= k::SA_RESTORER as core::ffi::c_ulong;
+        // SAFETY: a function pointer the kernel jumps to when the handler returns.
+        act.sa_restorer =
+            unsafe { core::mem::transmute::<usize, k::__sigrestore_t>(restorer as usize) };
+    }
+    act
+}
+
 fn sigaction(sig: Signal, new: Option<&k::kernel_sigaction>) -> Result<Disposition, Errno> {
     // SAFETY: callers pass SIG_DFL or SIG_IGN only, which run no code.
     let old = unsafe { sigaction_raw(sig, new) }?;
-    Ok(match old.sa_handler_kernel.map(|h| h as usize) {
-        None => Disposition::Default,
-        Some(1) => Disposition::Ignore,
-        Some(addr) => Disposition::Handler(addr),
-    })
+    Ok(Disposition::of(&old))
 }
 
 /// Read a signal's disposition with `rt_sigaction(2)`.
@@ -496,25 +524,10 @@ pub unsafe fn set_signal_handler(
     sig: Signal,
     handler: extern "C" fn(i32),
 ) -> Result<Disposition, Errno> {
-    // SAFETY: all-zero is a valid kernel_sigaction; the fields are then set below.
-    let mut act: k::kernel_sigaction = unsafe { core::mem::zeroed() };
-    // SAFETY: the kernel calls the handler with the signal number, as its type says.
-    act.sa_handler_kernel =
-        unsafe { core::mem::transmute::<usize, k::__kernel_sighandler_t>(handler as usize) };
-    act.sa_flags = k::SA_RESTART as _;
-    if let Some(restorer) = crate::arch::SIGNAL_RESTORER {
-        act.sa_flags |= k::SA_RESTORER as core::ffi::c_ulong;
-        // SAFETY: a function pointer the kernel jumps to when the handler returns.
-        act.sa_restorer =
-            unsafe { core::mem::transmute::<usize, k::__sigrestore_t>(restorer as usize) };
-    }
+    let act = handler_action(handler as usize, k::SA_RESTART);
     // SAFETY: forwarded from this function's contract.
     let old = unsafe { sigaction_raw(sig, Some(&act)) }?;
-    Ok(match old.sa_handler_kernel.map(|h| h as usize) {
-        None => Disposition::Default,
-        Some(1) => Disposition::Ignore,
-        Some(addr) => Disposition::Handler(addr),
-    })
+    Ok(Disposition::of(&old))
 }
 
 /// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: message boundaries kept, and a peer that

@@ -143,7 +143,9 @@ fn tmpfs_mounted_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
         return 20;
     }
     // As root, make the directory a shared mount in a scratch mount namespace of this (forked)
-    // process: without the child's private propagation, its tmpfs would then show up here.
+    // process: without the child's private propagation, its tmpfs would then show up here. (As
+    // nobody the kernel already makes a user namespace's copies of shared mounts slaves, so the
+    // unprivileged run proves the isolation, and the root run proves the private propagation.)
     if sys::geteuid() == 0 {
         // SAFETY: unshare takes flags only; this forked process is single-threaded.
         let scratch = unsafe {
@@ -448,35 +450,7 @@ fn bad_requests_are_refused_before_any_syscall() {
 
 /// How many entries of `dir` are all digits (processes, for /proc).
 fn numeric_entries(dir: &core::ffi::CStr) -> usize {
-    let Ok(fd) = sys::open(dir, linux_raw_sys::general::O_DIRECTORY) else {
-        return usize::MAX;
-    };
-    let mut buf = [0u8; 4096];
-    let mut count = 0;
-    loop {
-        // SAFETY: the kernel writes at most buf.len() bytes into buf.
-        let n = match unsafe {
-            syscall3(
-                Sysno::getdents64,
-                fd.as_raw() as usize,
-                buf.as_mut_ptr() as usize,
-                buf.len(),
-            )
-        } {
-            Ok(0) | Err(_) => return count,
-            Ok(n) => n,
-        };
-        let mut off = 0;
-        while off < n {
-            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
-            let name = &buf[off + 19..off + reclen];
-            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-            if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
-                count += 1;
-            }
-            off += reclen;
-        }
-    }
+    count_entries(dir, |name| name.iter().all(u8::is_ascii_digit))
 }
 
 /// This UTS namespace's host and domain name.

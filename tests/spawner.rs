@@ -53,7 +53,7 @@ fn returns_the_task_value(backend: Backend) {
 }
 
 fn makes_the_task_it_names(backend: Backend) {
-    let me = sys::getpid();
+    let (me, spawning_thread) = (sys::getpid(), sys::gettid());
     let Some(spawner) = spawner_or_skip(backend) else {
         return;
     };
@@ -65,7 +65,7 @@ fn makes_the_task_it_names(backend: Backend) {
         Backend::Thread => {
             assert_eq!(pid, me, "a thread is in our thread group");
             assert_eq!(Some(tid), kernel_id);
-            assert_ne!(tid, me);
+            assert_ne!(tid, spawning_thread);
         }
         Backend::Chimera => {
             assert_ne!(pid, me, "a chimera has a pid of its own");
@@ -73,7 +73,10 @@ fn makes_the_task_it_names(backend: Backend) {
         }
         Backend::Green => {
             assert_eq!(pid, me, "green tasks run on our worker threads");
-            assert_ne!(tid, me, "on a worker, not on the spawning thread");
+            assert_ne!(
+                tid, spawning_thread,
+                "on a worker, not on the spawning thread"
+            );
             assert_eq!(kernel_id, None);
         }
     }
@@ -146,24 +149,41 @@ fn green_tasks_spread_over_workers_and_survive_migration() {
     let spawner = Spawner::config(Backend::Green).workers(2).build().unwrap();
     let handles: Vec<_> = (0..64u64)
         .map(|i| {
-            // SAFETY: the task computes, yields and reads its own id.
+            // SAFETY: the task computes, yields, reads its own id and makes raw syscalls.
             unsafe {
                 spawner.spawn(move || {
                     let mut sum = 0;
+                    let mut tids = [0; 2];
                     for k in 0..100 {
                         sum += i * k;
+                        let tid = sys::gettid();
+                        if tids[0] == 0 {
+                            tids[0] = tid;
+                        } else if tid != tids[0] {
+                            tids[1] = tid; // resumed on the other worker
+                        }
                         yield_now();
                     }
-                    (sum, current().map(|c| c.id))
+                    (sum, current().map(|c| c.id), tids)
                 })
             }
             .unwrap()
         })
         .collect();
+    let mut workers = std::collections::HashSet::new();
+    let mut migrated = 0;
     for (i, h) in handles.into_iter().enumerate() {
         let id = h.id();
-        assert_eq!(h.join().unwrap(), (i as u64 * 4950, Some(id)));
+        let (sum, seen, tids) = h.join().unwrap();
+        assert_eq!((sum, seen), (i as u64 * 4950, Some(id)));
+        workers.extend(tids.into_iter().filter(|&t| t != 0));
+        migrated += usize::from(tids[1] != 0);
     }
+    assert_eq!(workers.len(), 2, "both workers ran tasks");
+    assert!(
+        migrated > 0,
+        "some task resumed on another worker after a yield"
+    );
 }
 
 fn spawns_from_many_threads_at_once(backend: Backend) {
@@ -239,8 +259,8 @@ fn gives_stacks_back_to_the_pool(backend: Backend) {
     assert_eq!(spawner.idle_stacks(), 0);
     let release = AtomicBool::new(false);
     spawner.scope(|s| {
-        // SAFETY: the tasks wait on an atomic (yielding) and return.
         let hs = [(); 3].map(|()| {
+            // SAFETY: the tasks wait on an atomic (yielding) and return.
             unsafe {
                 s.spawn(|| {
                     while !release.load(SeqCst) {
@@ -500,7 +520,7 @@ fn fails_typed_out_of_memory_and_leaks_nothing(backend: Backend) {
         };
         let maps = mappings();
         // No room for a 1 GiB stack: the address-space limit is what is mapped now plus 64 MiB.
-        let size = vm_size_kib() * 1024;
+        let size = status_kib(b"VmSize:") * 1024;
         if set_limit(linux_raw_sys::general::RLIMIT_AS, size + (64 << 20)).is_err() {
             return 2;
         }
@@ -517,24 +537,10 @@ fn fails_typed_out_of_memory_and_leaks_nothing(backend: Backend) {
     });
 }
 
-/// VmSize of this process in KiB, read with raw syscalls (usable in a forked child).
-fn vm_size_kib() -> u64 {
-    let fd = sys::open(c"/proc/self/status", 0).unwrap();
-    let mut buf = [0u8; 4096];
-    let n = sys::read(fd.as_raw(), &mut buf).unwrap();
-    let text = &buf[..n];
-    let at = text.windows(7).position(|w| w == b"VmSize:").unwrap() + 7;
-    text[at..]
-        .iter()
-        .skip_while(|b| b.is_ascii_whitespace())
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0, |n, d| n * 10 + u64::from(d - b'0'))
-}
-
 /// A task that calls `exit` (or is killed) never tells its scope itself: its join does.
 fn a_scope_ends_when_a_task_exits_without_returning(backend: Backend) {
     if backend == Backend::Green {
-        return; // a green task cannot exit on its own: `exit` would end its worker thread
+        return skip("a green task cannot exit on its own: `exit` would end its worker thread");
     }
     let Some(spawner) = spawner_or_skip(backend) else {
         return;

@@ -13,13 +13,6 @@ use rawclone::{Backend, Spawner};
 
 const TASKS: usize = 10_000;
 
-/// A field of /proc/self/status in KiB.
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 per_backend!(ten_thousand_in_sequence_leave_no_trace);
 
 fn ten_thousand_in_sequence_leave_no_trace(backend: Backend) {
@@ -77,7 +70,7 @@ fn ten_thousand_live_green_tasks_fit_in_256_mib() {
         .unwrap();
     let (rss, size) = spawner.scope(|s| {
         let mut handles = Vec::with_capacity(TASKS);
-        let (rss0, size0) = (status_kib("VmRSS:"), mapped_kib());
+        let (rss0, size0) = (status_kib(b"VmRSS:"), mapped_kib());
         for _ in 0..TASKS {
             // SAFETY: the task polls an atomic and yields.
             let h = unsafe {
@@ -89,7 +82,7 @@ fn ten_thousand_live_green_tasks_fit_in_256_mib() {
             };
             handles.push(h.unwrap());
         }
-        let grown = (status_kib("VmRSS:") - rss0, mapped_kib() - size0);
+        let grown = (status_kib(b"VmRSS:") - rss0, mapped_kib() - size0);
         // Let every task end before any assertion can fail: a panic here would otherwise leave
         // the scope waiting for tasks that wait for `release`.
         release.store(true, SeqCst);

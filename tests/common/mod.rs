@@ -41,9 +41,10 @@ pub fn assert_in_fork(f: impl FnOnce() -> i32) {
     );
 }
 
-/// Number of open fds, counted with raw `getdents64` on /proc/self/fd (no allocation).
-pub fn open_fds() -> usize {
-    let dir = sys::open(c"/proc/self/fd", linux_raw_sys::general::O_DIRECTORY).expect("open");
+/// Number of entries of directory `dir` whose names pass `keep` (never `.` or `..`), read with
+/// raw `getdents64` (no allocation).
+pub fn count_entries(dir: &core::ffi::CStr, keep: impl Fn(&[u8]) -> bool) -> usize {
+    let dir = sys::open(dir, linux_raw_sys::general::O_DIRECTORY).expect("open");
     let mut buf = [0u8; 4096];
     let mut count = 0;
     loop {
@@ -58,18 +59,42 @@ pub fn open_fds() -> usize {
         }
         .expect("getdents64");
         if n == 0 {
-            break;
+            return count;
         }
         let mut off = 0;
         while off < n {
             let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
-            if buf[off + 19] != b'.' {
+            let name = &buf[off + 19..off + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." && keep(name) {
                 count += 1;
             }
             off += reclen;
         }
     }
-    count - 1 // the directory fd itself
+}
+
+/// Number of open fds (no allocation).
+pub fn open_fds() -> usize {
+    count_entries(c"/proc/self/fd", |_| true) - 1 // the directory fd itself
+}
+
+/// A `kB` field of /proc/self/status (`VmSize:`, `VmRSS:`, …), read with raw syscalls.
+pub fn status_kib(field: &[u8]) -> u64 {
+    let fd = sys::open(c"/proc/self/status", 0).expect("open");
+    let mut buf = [0u8; 4096];
+    let n = sys::read(fd.as_raw(), &mut buf).expect("read");
+    let text = &buf[..n];
+    let at = text
+        .windows(field.len())
+        .position(|w| w == field)
+        .expect("field in /proc/self/status")
+        + field.len();
+    text[at..]
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace())
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0, |n, d| n * 10 + u64::from(d - b'0'))
 }
 
 /// Number of memory mappings, counted in /proc/self/maps (no allocation): a leaked stack shows
