@@ -43,24 +43,30 @@ const USAGE: &str = "usage: rawclone run [options] [--] PROGRAM [ARGS...]
 /// What the command line asked for.
 #[derive(Default)]
 struct Options {
-    user: bool,
+    /// The namespaces named one by one (`-U`, `--pid`, …).
+    flags: CloneFlags,
     map_root: bool,
     map_user: Option<u32>,
     map_group: Option<u32>,
     map_users: Option<IdRange>,
     map_groups: Option<IdRange>,
-    pid: bool,
-    mount: bool,
     mount_proc: bool,
-    net: bool,
-    uts: bool,
     hostname: Option<String>,
-    ipc: bool,
-    cgroup: bool,
-    time: bool,
     root: Option<PathBuf>,
     program: Vec<OsString>,
 }
+
+/// The options that each ask for one namespace: long name, short letter, flag.
+const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
+    ("user", b'U', CloneFlags::NEWUSER),
+    ("pid", b'p', CloneFlags::NEWPID),
+    ("mount", b'm', CloneFlags::NEWNS),
+    ("net", b'n', CloneFlags::NEWNET),
+    ("uts", b'u', CloneFlags::NEWUTS),
+    ("ipc", b'i', CloneFlags::NEWIPC),
+    ("cgroup", b'C', CloneFlags::NEWCGROUP),
+    ("time", b'T', CloneFlags::NEWTIME),
+];
 
 /// A failure to report: the message and the exit code.
 struct Failure(String, u8);
@@ -112,21 +118,6 @@ fn run(args: &[OsString]) -> Result<u8, Failure> {
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut flags = CloneFlags::EMPTY;
-    for (on, flag) in [
-        (options.user, CloneFlags::NEWUSER),
-        (options.pid, CloneFlags::NEWPID),
-        (options.mount, CloneFlags::NEWNS),
-        (options.net, CloneFlags::NEWNET),
-        (options.uts, CloneFlags::NEWUTS),
-        (options.ipc, CloneFlags::NEWIPC),
-        (options.cgroup, CloneFlags::NEWCGROUP),
-        (options.time, CloneFlags::NEWTIME),
-    ] {
-        if on {
-            flags |= flag;
-        }
-    }
     // Like `unshare --fork`, live through Ctrl-C and SIGTERM while the program runs: they reach
     // the program (same process group, or sent to it), which ends on its own terms, and `run`
     // dying would SIGKILL it (PR_SET_PDEATHSIG). Caught, not ignored, from before the clone:
@@ -136,7 +127,7 @@ fn run(args: &[OsString]) -> Result<u8, Failure> {
         let _ = unsafe { rawclone::sys::set_signal_handler(sig, ignore_signal) };
     }
     let mut ns = Namespaces::new()
-        .flags(flags)
+        .flags(options.flags)
         .kill_on_parent_death(Signal::SIGKILL);
     if options.map_root {
         ns = ns.map_root();
@@ -191,40 +182,36 @@ fn run(args: &[OsString]) -> Result<u8, Failure> {
     }
 }
 
-/// The long options, and whether each takes a value. As with getopt_long, a unique prefix of a
-/// name stands for it.
-const LONG: [(&str, bool); 21] = [
+/// The long options besides [`NAMESPACES`], and whether each takes a value.
+const LONG: [(&str, bool); 13] = [
     ("help", false),
-    ("user", false),
     ("map-root-user", false),
     ("map-user", true),
     ("map-group", true),
     ("map-users", true),
     ("map-groups", true),
-    ("pid", false),
     ("fork", false),
     ("kill-child", false),
-    ("mount", false),
     ("mount-proc", false),
-    ("net", false),
-    ("uts", false),
     ("hostname", true),
-    ("ipc", false),
-    ("cgroup", false),
-    ("time", false),
     ("root", true),
     ("setgroups", true),
     ("propagation", true),
 ];
 
-/// The long option `given` names: itself, or the one option it is a prefix of.
+/// The long option `given` names, and whether it takes a value: itself, or, as with
+/// getopt_long, the one option it is a prefix of.
 fn long_option(given: &str) -> Result<(&'static str, bool), Failure> {
-    if let Some(&exact) = LONG.iter().find(|(name, _)| *name == given) {
+    let all = || {
+        let namespaces = NAMESPACES.iter().map(|&(name, _, _)| (name, false));
+        namespaces.chain(LONG.iter().copied())
+    };
+    if let Some(exact) = all().find(|(name, _)| *name == given) {
         return Ok(exact);
     }
-    let mut matches = LONG.iter().filter(|(name, _)| name.starts_with(given));
+    let mut matches = all().filter(|(name, _)| name.starts_with(given));
     match (matches.next(), matches.next()) {
-        (Some(&only), None) => Ok(only),
+        (Some(only), None) => Ok(only),
         (Some(_), Some(_)) => Err(usage(format!(
             "option '--{given}' is ambiguous (try --help)"
         ))),
@@ -270,24 +257,20 @@ fn parse(args: &[OsString]) -> Result<Option<Options>, Failure> {
                     .map(str::to_string)
                     .ok_or_else(|| usage(format!("--{name}: not valid UTF-8")))
             };
+            if let Some(&(_, _, flag)) = NAMESPACES.iter().find(|(n, _, _)| *n == name) {
+                o.flags |= flag;
+                continue;
+            }
             match name {
                 "help" => return Ok(None),
-                "user" => o.user = true,
                 "map-root-user" => o.map_root = true,
                 "map-user" => o.map_user = Some(id(&text()?, name)?),
                 "map-group" => o.map_group = Some(id(&text()?, name)?),
                 "map-users" => o.map_users = Some(range(&text()?, name)?),
                 "map-groups" => o.map_groups = Some(range(&text()?, name)?),
-                "pid" => o.pid = true,
                 "fork" | "kill-child" => {}
-                "mount" => o.mount = true,
                 "mount-proc" => o.mount_proc = true,
-                "net" => o.net = true,
-                "uts" => o.uts = true,
                 "hostname" => o.hostname = Some(text()?),
-                "ipc" => o.ipc = true,
-                "cgroup" => o.cgroup = true,
-                "time" => o.time = true,
                 "root" => o.root = Some(PathBuf::from(value)),
                 // unshare options that rawclone does not offer: say so rather than ignore them.
                 other => return Err(usage(format!("--{other} is not supported by rawclone run"))),
@@ -296,18 +279,14 @@ fn parse(args: &[OsString]) -> Result<Option<Options>, Failure> {
         }
         // A cluster of short options, as in `-Urpf`; -R takes the rest or the next argument.
         for (at, &letter) in bytes.iter().enumerate().skip(1) {
+            if let Some(&(_, _, flag)) = NAMESPACES.iter().find(|(_, l, _)| *l == letter) {
+                o.flags |= flag;
+                continue;
+            }
             match letter {
                 b'h' => return Ok(None),
-                b'U' => o.user = true,
                 b'r' => o.map_root = true,
-                b'p' => o.pid = true,
                 b'f' => {}
-                b'm' => o.mount = true,
-                b'n' => o.net = true,
-                b'u' => o.uts = true,
-                b'i' => o.ipc = true,
-                b'C' => o.cgroup = true,
-                b'T' => o.time = true,
                 b'R' => {
                     let rest = &bytes[at + 1..];
                     let dir = if rest.is_empty() {
