@@ -28,7 +28,8 @@ use crate::error::{Error, Result};
 use crate::flags::{CloneFlags, Rule, Syscall};
 use crate::signal::Signal;
 use crate::stack::Stack;
-use crate::sys::{self, Fd, Pid};
+use crate::sync::{GO, Gate, GateChild};
+use crate::sys::{self, Pid};
 use crate::task::Child;
 use core::ffi::CStr;
 use linux_raw_sys::general as k;
@@ -114,7 +115,6 @@ impl SetupStep {
 }
 
 /// Message codes on the handshake socket.
-const GO: u32 = 0x676f;
 const READY: u32 = 0;
 const EXEC_FAILED: u32 = 0xe7ec;
 
@@ -309,7 +309,7 @@ impl<'a> Namespaces<'a> {
         F: FnOnce() -> i32 + 's,
         'a: 's,
     {
-        let run = move |link: Link| {
+        let run = move |link: GateChild| {
             link.close();
             f()
         };
@@ -345,22 +345,22 @@ impl<'a> Namespaces<'a> {
         });
         let argv = crate::modes::pointer_array(&mut stack, argv)?;
         let envp = crate::modes::pointer_array(&mut stack, envp)?;
-        let exec = move |link: Link| {
+        let exec = move |link: GateChild| {
             let errno = match search {
                 Some(dirs) => exec_in_path(path, dirs, argv, envp),
                 // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings in
                 // the child's copy of our memory.
                 None => unsafe { sys::execve(path, argv, envp) },
             };
-            link.send(EXEC_FAILED, errno.into_raw() as u32);
+            link.send((EXEC_FAILED, errno.into_raw() as u32));
             127
         };
         // SAFETY: the child only calls execve and writes to its socket, both async-signal-safe.
-        let (child, link) = unsafe { self.launch(&mut stack, exec)? };
+        let (child, gate) = unsafe { self.launch(&mut stack, exec)? };
         // Without CLONE_VM the child runs on its own copy of the stack: ours may go.
         let child = child.unborrow();
         // A successful exec closes the child's end (close-on-exec): end-of-file.
-        match receive(&link)? {
+        match gate.receive()? {
             None => Ok(child),
             Some((EXEC_FAILED, errno)) => {
                 let _ = child.wait();
@@ -391,27 +391,21 @@ impl<'a> Namespaces<'a> {
     ///
     /// # Safety
     /// As for [`Namespaces::spawn`]; `body` runs in the child after a successful setup.
-    unsafe fn launch<'s, B>(&self, stack: &'s mut Stack<'_>, body: B) -> Result<(Child<'s>, Fd)>
+    unsafe fn launch<'s, B>(&self, stack: &'s mut Stack<'_>, body: B) -> Result<(Child<'s>, Gate)>
     where
-        B: FnOnce(Link) -> i32 + 's,
+        B: FnOnce(GateChild) -> i32 + 's,
         'a: 's,
     {
         self.check()?;
-        let (parent_end, child_end) =
-            sys::seqpacket_pair().map_err(|e| Error::sys("socketpair", e))?;
-        let link = Link {
-            own: child_end.as_raw(),
-            parent: parent_end.as_raw(),
-        };
+        let (gate, child_end, link) = Gate::new()?;
         let ns = *self;
         let child_side = move || {
-            // The parent's end is the parent's: closing our copy makes its death an EOF here.
-            let _ = sys::close(link.parent);
+            link.close_parent_end();
             if let Err((step, errno)) = ns.set_up(link) {
-                link.send(step as u32, errno.into_raw() as u32);
+                link.send((step as u32, errno.into_raw() as u32));
                 return 127;
             }
-            link.send(READY, 0);
+            link.send((READY, 0));
             body(link)
         };
         let mut builder = Builder::new().flags(self.flags);
@@ -425,9 +419,9 @@ impl<'a> Namespaces<'a> {
         if self.flags.contains(CloneFlags::NEWUSER) {
             self.write_id_maps(child.pid())?;
         }
-        send(&parent_end, GO)?;
-        match receive(&parent_end)? {
-            Some((READY, _)) => Ok((child, parent_end)),
+        gate.send((GO, 0))?;
+        match gate.receive()? {
+            Some((READY, _)) => Ok((child, gate)),
             Some((step, errno)) => {
                 let _ = child.wait();
                 match SetupStep::from_u32(step) {
@@ -471,13 +465,13 @@ impl<'a> Namespaces<'a> {
     }
 
     /// The child's part, before its body: everything that must happen inside the namespaces.
-    fn set_up(&self, link: Link) -> core::result::Result<(), (SetupStep, Errno)> {
+    fn set_up(&self, link: GateChild) -> core::result::Result<(), (SetupStep, Errno)> {
         use SetupStep as S;
         if let Some(sig) = self.death_signal {
             sys::set_parent_death_signal(sig).map_err(|e| (S::DeathSignal, e))?;
         }
         // Wait for the id maps; end-of-file means the parent gave up (or died).
-        if link.receive() != Some(GO) {
+        if !link.wait_go() {
             sys::exit_group(127);
         }
         if let Some(name) = self.hostname {
@@ -544,65 +538,6 @@ fn exec_in_path(name: &CStr, dirs: &[u8], argv: *const *const u8, envp: *const *
 
 /// Stack for an exec child: it only sets itself up and calls execve.
 const EXEC_STACK: usize = 64 * 1024;
-
-/// The child's ends of the handshake socket (raw: the child owns copies of the parent's fds).
-#[derive(Clone, Copy)]
-struct Link {
-    own: i32,
-    parent: i32,
-}
-
-impl Link {
-    fn send(self, code: u32, value: u32) {
-        let mut msg = [0u8; 8];
-        msg[..4].copy_from_slice(&code.to_ne_bytes());
-        msg[4..].copy_from_slice(&value.to_ne_bytes());
-        let _ = sys::write(self.own, &msg);
-    }
-
-    fn receive(self) -> Option<u32> {
-        let mut msg = [0u8; 8];
-        loop {
-            match sys::read(self.own, &mut msg) {
-                Err(Errno::EINTR) => continue,
-                Ok(8) => return Some(u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]])),
-                _ => return None,
-            }
-        }
-    }
-
-    fn close(self) {
-        let _ = sys::close(self.own);
-    }
-}
-
-/// Send a message from the parent's end.
-fn send(fd: &Fd, code: u32) -> Result<()> {
-    let mut msg = [0u8; 8];
-    msg[..4].copy_from_slice(&code.to_ne_bytes());
-    match sys::write(fd.as_raw(), &msg) {
-        Ok(_) => Ok(()),
-        Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => Err(Error::ChildGone),
-        Err(e) => Err(Error::sys("write", e)),
-    }
-}
-
-/// Receive a message at the parent's end: `None` at end-of-file.
-fn receive(fd: &Fd) -> Result<Option<(u32, u32)>> {
-    let mut msg = [0u8; 8];
-    loop {
-        match sys::read(fd.as_raw(), &mut msg) {
-            Err(Errno::EINTR) => continue,
-            Ok(8) => {
-                let word =
-                    |i: usize| u32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
-                return Ok(Some((word(0), word(4))));
-            }
-            Ok(_) | Err(Errno::ECONNRESET) => return Ok(None),
-            Err(e) => return Err(Error::sys("read", e)),
-        }
-    }
-}
 
 /// Seed task 4: spawn `f` as root (uid 0, gid 0) of a new user namespace mapped onto the
 /// caller's effective uid and gid, with any `extra` namespaces owned by it.

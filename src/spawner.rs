@@ -14,6 +14,11 @@
 //! [`crate::sys`], atomics, the memory it borrowed or owns, [`crate::current`] and
 //! [`crate::yield_now`]. That is why spawning is `unsafe`.
 //!
+//! A task may spawn and join tasks. A green task that joins a green task, or ends a scope, waits
+//! by yielding, so its worker runs the other tasks meanwhile; joining a Thread or Chimera task
+//! from a green task blocks its worker until that task ends (which needs no worker, so it
+//! cannot deadlock, but the worker's other green tasks wait too).
+//!
 //! # Panics and faults in a task
 //! A panic runs std's panic machinery, which reads thread-local state; with a foreign thread
 //! pointer that is undefined, so task code must not panic (in a `no_std` program whose panic

@@ -9,6 +9,8 @@
 //! - a child with memory of its own is held at a [`Gate`], one end of a `SOCK_SEQPACKET`
 //!   socketpair (close-on-exec, as the container seed does): it waits for one message before
 //!   running its entry, and reads end-of-file instead if the parent gave up and closed its end.
+//!   Messages are eight bytes, a code and a value, so a namespaced child (`crate::ns`) answers
+//!   over the same socket: ready, the setup step that failed, or the errno of a failed exec.
 
 use crate::error::{Error, Result};
 use crate::sys::{self, Fd};
@@ -119,7 +121,8 @@ pub struct Gate {
     parent: Fd,
 }
 
-/// The child's side of a gate, carried into the child by value.
+/// The child's side of a gate, carried into the child by value: raw descriptors, since the child
+/// owns copies of the parent's.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct GateChild {
     /// The child's end.
@@ -128,8 +131,39 @@ pub(crate) struct GateChild {
     pub parent: i32,
 }
 
+/// A message on a gate's socket: a code and a value, eight bytes.
+pub(crate) type Message = (u32, u32);
+
+/// The code of the message that releases the child.
+pub(crate) const GO: u32 = 0x676f;
+
+fn send_message(fd: i32, (code, value): Message) -> core::result::Result<(), Errno> {
+    let mut msg = [0u8; 8];
+    msg[..4].copy_from_slice(&code.to_ne_bytes());
+    msg[4..].copy_from_slice(&value.to_ne_bytes());
+    sys::write(fd, &msg).map(drop)
+}
+
+/// The next message, or `None` at end-of-file (the peer and every copy of its end are gone).
+fn receive_message(fd: i32) -> core::result::Result<Option<Message>, Errno> {
+    let mut msg = [0u8; 8];
+    loop {
+        match sys::read(fd, &mut msg) {
+            Err(Errno::EINTR) => continue,
+            Ok(8) => {
+                let word =
+                    |i: usize| u32::from_ne_bytes([msg[i], msg[i + 1], msg[i + 2], msg[i + 3]]);
+                return Ok(Some((word(0), word(4))));
+            }
+            Ok(_) | Err(Errno::ECONNRESET) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Gate {
-    /// A new socketpair: the parent's side, and the raw ends for the child.
+    /// A new socketpair: the parent's side, the child's end (for the parent to close once the
+    /// child exists), and the raw ends for the child.
     pub(crate) fn new() -> Result<(Gate, Fd, GateChild)> {
         let (parent, child) = sys::seqpacket_pair().map_err(|e| Error::sys("socketpair", e))?;
         let raw = GateChild {
@@ -141,28 +175,53 @@ impl Gate {
 
     /// Release the child.
     pub fn open(self) -> Result<()> {
-        match sys::write(self.parent.as_raw(), &[1]) {
-            Ok(_) => Ok(()),
+        self.send((GO, 0))
+    }
+
+    /// Send a message to the child.
+    pub(crate) fn send(&self, message: Message) -> Result<()> {
+        match send_message(self.parent.as_raw(), message) {
+            Ok(()) => Ok(()),
             Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => Err(Error::ChildGone),
             Err(e) => Err(Error::sys("write", e)),
         }
     }
+
+    /// The child's next message; `None` once its end is closed (it exited, or exec'd: the end
+    /// is close-on-exec).
+    pub(crate) fn receive(&self) -> Result<Option<Message>> {
+        receive_message(self.parent.as_raw()).map_err(|e| Error::sys("read", e))
+    }
 }
 
 impl GateChild {
-    /// In the child: close the parent's end and wait for the release. `false` if the parent went
-    /// away instead.
-    pub(crate) fn pass(self) -> bool {
+    /// In the child: close the parent's end, so that the parent's death reads as end-of-file.
+    pub(crate) fn close_parent_end(self) {
         let _ = sys::close(self.parent);
-        let mut byte = [0u8; 1];
-        let released = loop {
-            match sys::read(self.own, &mut byte) {
-                Err(Errno::EINTR) => continue,
-                Ok(1) => break true,
-                _ => break false,
-            }
-        };
+    }
+
+    /// In the child: wait for the release; `false` if the parent went away instead.
+    pub(crate) fn wait_go(self) -> bool {
+        matches!(receive_message(self.own), Ok(Some((GO, _))))
+    }
+
+    /// In the child: tell the parent something (errors are the parent's to notice: it reads
+    /// end-of-file).
+    pub(crate) fn send(self, message: Message) {
+        let _ = send_message(self.own, message);
+    }
+
+    /// In the child: close its end.
+    pub(crate) fn close(self) {
         let _ = sys::close(self.own);
+    }
+
+    /// In the child: close the parent's end, wait for the release, close the child's end.
+    /// `false` if the parent went away instead.
+    pub(crate) fn pass(self) -> bool {
+        self.close_parent_end();
+        let released = self.wait_go();
+        self.close();
         released
     }
 }
