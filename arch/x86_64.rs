@@ -99,8 +99,19 @@ pub unsafe fn clone3(args: *mut u8, size: usize, entry: ChildEntry, arg: *mut u8
     unsafe { trampoline(syscalls::Sysno::clone3 as usize, args, entry, arg) }
 }
 
-/// The calling thread's thread pointer (the `fs` base), read with `arch_prctl(ARCH_GET_FS)`.
+/// The calling thread's thread pointer (the `fs` base): one `rdfsbase` instruction where the
+/// kernel allows it in user mode (it says so with `HWCAP2_FSGSBASE` in the auxiliary vector,
+/// Linux 5.9 and later on CPUs that have it), else `arch_prctl(ARCH_GET_FS)`, a syscall.
 pub fn thread_pointer() -> usize {
+    if fsgsbase() {
+        let base: usize;
+        // SAFETY: the kernel set CR4.FSGSBASE (HWCAP2_FSGSBASE), so rdfsbase is allowed at
+        // CPL 3; it only reads the fs base into a register.
+        unsafe {
+            asm!("rdfsbase {}", out(reg) base, options(nomem, nostack, preserves_flags));
+        }
+        return base;
+    }
     const ARCH_GET_FS: usize = 0x1003;
     let mut base: usize = 0;
     // SAFETY: ARCH_GET_FS writes one usize to the address we pass, which is a live local.
@@ -113,6 +124,64 @@ pub fn thread_pointer() -> usize {
     };
     debug_assert!(r.is_ok());
     base
+}
+
+/// Whether `rdfsbase` may run in user mode, learned once from `AT_HWCAP2` in
+/// `/proc/self/auxv` (no libc, so no `getauxval`). Where the file cannot be read (no `/proc`)
+/// the answer is no, and the syscall is used.
+fn fsgsbase() -> bool {
+    use core::sync::atomic::{AtomicU8, Ordering};
+    const UNKNOWN: u8 = 0;
+    const YES: u8 = 1;
+    const NO: u8 = 2;
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+    match STATE.load(Ordering::Relaxed) {
+        YES => true,
+        NO => false,
+        _ => {
+            let yes = hwcap2().is_some_and(|bits| bits & HWCAP2_FSGSBASE != 0);
+            STATE.store(if yes { YES } else { NO }, Ordering::Relaxed);
+            yes
+        }
+    }
+}
+
+/// `HWCAP2_FSGSBASE` (asm/hwcap2.h): the kernel enabled the FSGSBASE instructions.
+const HWCAP2_FSGSBASE: u64 = 1 << 1;
+
+/// `AT_HWCAP2` from `/proc/self/auxv`, read with raw syscalls.
+fn hwcap2() -> Option<u64> {
+    const AT_HWCAP2: u64 = 26;
+    use syscalls::{Sysno, syscall1, syscall3, syscall4};
+    let path = c"/proc/self/auxv";
+    // SAFETY: a NUL-terminated path; openat returns a descriptor we close below.
+    let fd = unsafe {
+        syscall4(
+            Sysno::openat,
+            -100isize as usize,
+            path.as_ptr() as usize,
+            0o2000000,
+            0,
+        )
+    }
+    .ok()?;
+    let mut auxv = [0u64; 128]; // (type, value) pairs; the vector is far shorter
+    // SAFETY: the kernel writes at most size_of_val(&auxv) bytes into a live local.
+    let n = unsafe {
+        syscall3(
+            Sysno::read,
+            fd,
+            auxv.as_mut_ptr() as usize,
+            size_of_val(&auxv),
+        )
+    };
+    // SAFETY: closing the descriptor we opened.
+    let _ = unsafe { syscall1(Sysno::close, fd) };
+    let words = n.ok()? / 8;
+    auxv[..words]
+        .chunks_exact(2)
+        .find(|pair| pair[0] == AT_HWCAP2)
+        .map(|pair| pair[1])
 }
 
 /// The function a green task starts in; it never returns (it switches away for good instead).
