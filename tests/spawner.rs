@@ -23,7 +23,6 @@ per_backend!(
     refuses_a_stack_too_small_for_the_closure_and_leaks_nothing,
     fails_typed_past_rlimit_nproc_and_leaks_nothing,
     fails_typed_out_of_memory_and_leaks_nothing,
-    a_scope_ends_when_a_task_exits_without_returning,
     tasks_may_spawn_and_join_tasks,
 );
 
@@ -549,11 +548,19 @@ fn fails_typed_out_of_memory_and_leaks_nothing(backend: Backend) {
     });
 }
 
+// A green task cannot exit on its own (`exit` would end its worker thread): Thread and Chimera.
+#[test]
+fn a_scope_ends_when_a_thread_task_exits_without_returning() {
+    a_scope_ends_when_a_task_exits_without_returning(Backend::Thread);
+}
+
+#[test]
+fn a_scope_ends_when_a_chimera_task_exits_without_returning() {
+    a_scope_ends_when_a_task_exits_without_returning(Backend::Chimera);
+}
+
 /// A task that calls `exit` (or is killed) never tells its scope itself: its join does.
 fn a_scope_ends_when_a_task_exits_without_returning(backend: Backend) {
-    if backend == Backend::Green {
-        return skip("a green task cannot exit on its own: `exit` would end its worker thread");
-    }
     let Some(spawner) = spawner_or_skip(backend) else {
         return;
     };
