@@ -77,6 +77,8 @@ const SAME: &[(&[&str], &[&str])] = &[
         &["-Urpf", "--mount-proc"],
         &["sh", "-c", "echo $$; cd /proc && echo [0-9]*"],
     ),
+    // `ls` as pid 1 of its own namespace: the only process in its fresh /proc.
+    (&["-Urpf", "--mount-proc"], &["ls", "/proc"]),
     (
         &["-Ur", "--uts"],
         &["sh", "-c", "hostname inside; hostname"],
