@@ -17,6 +17,7 @@
 //! then says that the task, not the process, ends.
 
 use crate::control;
+use crate::line::Line;
 use crate::signal::Signal;
 use crate::stack::PAGE_SIZE;
 use crate::sys;
@@ -141,33 +142,4 @@ fn report(addr: usize) {
         None => writeln!(line, "rawclone: a green worker faulted at {addr:#x}"),
     };
     let _ = sys::write(2, line.as_bytes());
-}
-
-/// A line formatted on the stack: signal handlers may not allocate.
-struct Line {
-    buf: [u8; 192],
-    len: usize,
-}
-
-impl Line {
-    fn new() -> Line {
-        Line {
-            buf: [0; 192],
-            len: 0,
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let room = self.buf.len() - self.len;
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
 }

@@ -1,0 +1,365 @@
+//! `rawclone run`: run a program in new namespaces, spelled like util-linux `unshare` where the
+//! two overlap, and waiting for the program like `unshare --fork` does.
+//!
+//! This is the whole command, without allocation, so that the std `rawclone` binary and a
+//! static program without libc (which starts in a fraction of the time) share it. It takes the
+//! arguments after `run` and the environment for the program, and returns the exit status.
+//!
+//! The program's stdio is the command's own; `run` exits with the program's status, or 128 plus
+//! the signal that killed it, and the program gets SIGKILL if `run` dies first
+//! (`PR_SET_PDEATHSIG`). Bad input is one line on stderr and a non-zero exit, before any child
+//! exists or with the child reaped: 2 for a usage error, 127 when the program is not found,
+//! 126 when it cannot be executed, 1 for anything the kernel refuses.
+
+// There is no allocator to box a failure into: its line travels by value, on the stack.
+#![allow(clippy::result_large_err)]
+
+use crate::error::Error;
+use crate::flags::CloneFlags;
+use crate::line::Line;
+use crate::ns::{IdRange, Namespaces};
+use crate::signal::Signal;
+use crate::sys;
+use crate::task::ExitStatus;
+use core::ffi::CStr;
+use core::fmt::Write;
+use linux_raw_sys::general as k;
+use syscalls::Errno;
+
+/// What `run --help` prints.
+pub const USAGE: &str = "usage: rawclone run [options] [--] PROGRAM [ARGS...]
+
+  -U, --user              new user namespace
+  -r, --map-root-user     map root inside to your uid and gid (implies --user)
+      --map-user UID      map UID inside to your uid (implies --user)
+      --map-group GID     map GID inside to your gid (implies --user)
+      --map-users OUTER,INNER,COUNT
+                          map COUNT uids from OUTER outside to INNER inside (implies
+                          --user; needs CAP_SETUID over this namespace: rawclone
+                          writes the map itself, without newuidmap)
+      --map-groups OUTER,INNER,COUNT
+                          the same for gids (needs CAP_SETGID)
+  -p, --pid               new pid namespace (PROGRAM is its pid 1)
+  -f, --fork              accepted for unshare compatibility: run always forks
+  -m, --mount             new mount namespace, propagation made private
+      --mount-proc        mount a fresh /proc (implies --mount)
+  -n, --net               new network namespace (only lo, down)
+  -u, --uts               new UTS namespace
+      --hostname NAME     set the host name inside (implies --uts)
+  -i, --ipc               new IPC namespace
+  -C, --cgroup            new cgroup namespace
+  -T, --time              new time namespace (needs clone3)
+  -R, --root DIR          pivot_root into DIR (implies --mount)
+      --kill-child        accepted for unshare compatibility: the program always gets
+                          SIGKILL if run dies
+";
+
+/// What the command line asked for; strings borrow the arguments.
+#[derive(Default)]
+struct Options<'a> {
+    /// The namespaces named one by one (`-U`, `--pid`, …).
+    flags: CloneFlags,
+    map_root: bool,
+    map_user: Option<u32>,
+    map_group: Option<u32>,
+    map_users: Option<IdRange>,
+    map_groups: Option<IdRange>,
+    mount_proc: bool,
+    hostname: Option<&'a str>,
+    root: Option<&'a CStr>,
+    program: &'a [&'a CStr],
+}
+
+/// The options that each ask for one namespace: long name, short letter, flag.
+const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
+    ("user", b'U', CloneFlags::NEWUSER),
+    ("pid", b'p', CloneFlags::NEWPID),
+    ("mount", b'm', CloneFlags::NEWNS),
+    ("net", b'n', CloneFlags::NEWNET),
+    ("uts", b'u', CloneFlags::NEWUTS),
+    ("ipc", b'i', CloneFlags::NEWIPC),
+    ("cgroup", b'C', CloneFlags::NEWCGROUP),
+    ("time", b'T', CloneFlags::NEWTIME),
+];
+
+/// The long options besides [`NAMESPACES`], and whether each takes a value.
+const LONG: [(&str, bool); 13] = [
+    ("help", false),
+    ("map-root-user", false),
+    ("map-user", true),
+    ("map-group", true),
+    ("map-users", true),
+    ("map-groups", true),
+    ("fork", false),
+    ("kill-child", false),
+    ("mount-proc", false),
+    ("hostname", true),
+    ("root", true),
+    ("setgroups", true),
+    ("propagation", true),
+];
+
+/// A one-line failure and the exit status it ends the command with.
+struct Failure {
+    line: Line,
+    code: u8,
+}
+
+/// `Err(Failure)` with exit status `code` and the formatted text.
+macro_rules! fail {
+    ($code:expr, $($arg:tt)*) => {{
+        let mut line = Line::new();
+        let _ = write!(line, $($arg)*);
+        Err(Failure { line, code: $code })
+    }};
+}
+
+/// Run the command: `args` are the arguments after `run`, `envp` the program's environment.
+/// Returns the exit status for the process that runs the command.
+pub fn main(args: &[&CStr], envp: &[&CStr]) -> u8 {
+    match run(args, envp) {
+        Ok(code) => code,
+        Err(Failure { line, code }) => {
+            let _ = sys::write(2, b"rawclone run: ");
+            let _ = sys::write(2, line.as_bytes());
+            let _ = sys::write(2, b"\n");
+            code
+        }
+    }
+}
+
+fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
+    let Some(options) = parse(args)? else {
+        let _ = sys::write(1, USAGE.as_bytes());
+        return Ok(0);
+    };
+    if let Some(dir) = options.root
+        && sys::open(dir, k::O_DIRECTORY | k::O_PATH).is_err()
+    {
+        return fail!(1, "--root {}: not a directory", Lossy(dir));
+    }
+    // Like `unshare --fork`, live through Ctrl-C and SIGTERM while the program runs: they reach
+    // the program (same process group, or sent to it), which ends on its own terms, and `run`
+    // dying would SIGKILL it (PR_SET_PDEATHSIG). Caught, not ignored, from before the clone:
+    // a caught signal reverts to the default in the exec'd program, an ignored one would not.
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler does nothing, which is async-signal-safe.
+        let _ = unsafe { sys::set_signal_handler(sig, ignore_signal) };
+    }
+    let mut ns = Namespaces::new()
+        .flags(options.flags)
+        .kill_on_parent_death(Signal::SIGKILL);
+    if options.map_root {
+        ns = ns.map_root();
+    }
+    if options.mount_proc {
+        ns = ns.mount_proc();
+    }
+    if let Some(uid) = options.map_user {
+        ns = ns.map_user(uid);
+    }
+    if let Some(gid) = options.map_group {
+        ns = ns.map_group(gid);
+    }
+    let (users, groups) = (
+        options.map_users.map(|r| [r]),
+        options.map_groups.map(|r| [r]),
+    );
+    if let Some(ranges) = &users {
+        ns = ns.uid_ranges(ranges);
+    }
+    if let Some(ranges) = &groups {
+        ns = ns.gid_ranges(ranges);
+    }
+    if let Some(name) = options.hostname {
+        ns = ns.hostname(name);
+    }
+    if let Some(dir) = options.root {
+        ns = ns.root(dir);
+    }
+    // A name without a `/` is looked up in PATH by the child, inside its new root if any.
+    let program = options.program[0];
+    let child = match ns.exec(program, options.program, envp) {
+        Ok(child) => child,
+        Err(Error::Exec(errno)) => {
+            let code = if errno == Errno::ENOENT { 127 } else { 126 };
+            return fail!(
+                code,
+                "failed to execute {}: {}",
+                Lossy(program),
+                Error::Exec(errno)
+            );
+        }
+        Err(other) => return fail!(1, "{other}"),
+    };
+    match child.wait() {
+        Ok(ExitStatus::Exited(code)) => Ok(code as u8),
+        Ok(ExitStatus::Signaled { signal, .. }) => Ok(128 + signal.number() as u8),
+        Err(e) => fail!(1, "{e}"),
+    }
+}
+
+/// A handler that does nothing: the signal interrupts nothing but a restartable wait.
+extern "C" fn ignore_signal(_: i32) {}
+
+/// The long option `given` names, and whether it takes a value: itself, or, as with
+/// getopt_long, the one option it is a prefix of.
+fn long_option(given: &str) -> Result<(&'static str, bool), Failure> {
+    let all = || {
+        let namespaces = NAMESPACES.iter().map(|&(name, _, _)| (name, false));
+        namespaces.chain(LONG.iter().copied())
+    };
+    if let Some(exact) = all().find(|(name, _)| *name == given) {
+        return Ok(exact);
+    }
+    let mut matches = all().filter(|(name, _)| name.starts_with(given));
+    match (matches.next(), matches.next()) {
+        (Some(only), None) => Ok(only),
+        (Some(_), Some(_)) => fail!(2, "option '--{given}' is ambiguous (try --help)"),
+        _ => fail!(2, "unknown option '--{given}' (try --help)"),
+    }
+}
+
+/// Parse the options; `None` for `--help`.
+fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
+    let mut o = Options::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i];
+        let bytes = arg.to_bytes();
+        i += 1;
+        if bytes == b"--" {
+            o.program = &args[i..];
+            break;
+        }
+        if !bytes.starts_with(b"-") || bytes == b"-" {
+            o.program = &args[i - 1..];
+            break;
+        }
+        if let Some(long) = bytes.strip_prefix(b"--") {
+            // The value of `--name=value` is the tail of the argument, still NUL-terminated.
+            let (given, inline) = match long.iter().position(|&b| b == b'=') {
+                Some(at) => (&long[..at], Some(tail(arg, 2 + at + 1))),
+                None => (long, None),
+            };
+            let Ok(given) = core::str::from_utf8(given) else {
+                return fail!(2, "unknown option '--{}' (try --help)", Lossy(arg));
+            };
+            let (name, takes_value) = long_option(given)?;
+            let value = match (takes_value, inline) {
+                (false, Some(_)) => return fail!(2, "--{name} takes no value"),
+                (false, None) => c"",
+                (true, Some(v)) => v,
+                (true, None) => match args.get(i) {
+                    Some(v) => {
+                        i += 1;
+                        v
+                    }
+                    None => return fail!(2, "--{name} needs a value"),
+                },
+            };
+            if let Some(&(_, _, flag)) = NAMESPACES.iter().find(|(n, _, _)| *n == name) {
+                o.flags |= flag;
+                continue;
+            }
+            match name {
+                "help" => return Ok(None),
+                "map-root-user" => o.map_root = true,
+                "map-user" => o.map_user = Some(number(value, name)?),
+                "map-group" => o.map_group = Some(number(value, name)?),
+                "map-users" => o.map_users = Some(range(value, name)?),
+                "map-groups" => o.map_groups = Some(range(value, name)?),
+                "fork" | "kill-child" => {}
+                "mount-proc" => o.mount_proc = true,
+                "hostname" => o.hostname = Some(text(value, name)?),
+                "root" => o.root = Some(value),
+                // unshare options that rawclone does not offer: say so rather than ignore them.
+                other => return fail!(2, "--{other} is not supported by rawclone run"),
+            }
+            continue;
+        }
+        // A cluster of short options, as in `-Urpf`; -R takes the rest or the next argument.
+        for (at, &letter) in bytes.iter().enumerate().skip(1) {
+            if let Some(&(_, _, flag)) = NAMESPACES.iter().find(|(_, l, _)| *l == letter) {
+                o.flags |= flag;
+                continue;
+            }
+            match letter {
+                b'h' => return Ok(None),
+                b'r' => o.map_root = true,
+                b'f' => {}
+                b'R' => {
+                    let dir = if at + 1 < bytes.len() {
+                        tail(arg, at + 1)
+                    } else {
+                        match args.get(i) {
+                            Some(v) => {
+                                i += 1;
+                                v
+                            }
+                            None => return fail!(2, "-R needs a directory"),
+                        }
+                    };
+                    o.root = Some(dir);
+                    break;
+                }
+                other => {
+                    let shown = char::from(other);
+                    return fail!(2, "unknown option '-{shown}' (try --help)");
+                }
+            }
+        }
+    }
+    if o.program.is_empty() {
+        return fail!(2, "no program given (try --help)");
+    }
+    Ok(Some(o))
+}
+
+/// The part of `arg` from byte `from` on: a suffix of a C string is one too.
+fn tail(arg: &CStr, from: usize) -> &CStr {
+    CStr::from_bytes_with_nul(&arg.to_bytes_with_nul()[from..]).unwrap_or(c"")
+}
+
+fn text<'a>(value: &'a CStr, option: &str) -> Result<&'a str, Failure> {
+    match value.to_str() {
+        Ok(text) => Ok(text),
+        Err(_) => fail!(2, "--{option}: not valid UTF-8"),
+    }
+}
+
+fn number(value: &CStr, option: &str) -> Result<u32, Failure> {
+    match value.to_str().ok().and_then(|t| t.parse().ok()) {
+        Some(n) => Ok(n),
+        None => fail!(2, "--{option}: '{}' is not a number", Lossy(value)),
+    }
+}
+
+/// `OUTER,INNER,COUNT`, as util-linux spells a range.
+fn range(value: &CStr, option: &str) -> Result<IdRange, Failure> {
+    let text = value.to_str().unwrap_or("");
+    let mut parts = text.split([',', ':']).map(|n| n.parse::<u32>().ok());
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(Some(outside)), Some(Some(inside)), Some(Some(count)), None) => Ok(IdRange {
+            inside,
+            outside,
+            count,
+        }),
+        _ => fail!(2, "--{option}: '{}' is not OUTER,INNER,COUNT", Lossy(value)),
+    }
+}
+
+/// A C string shown as text, with invalid UTF-8 replaced.
+struct Lossy<'a>(&'a CStr);
+
+impl core::fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for chunk in self.0.to_bytes().utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_char('\u{fffd}')?;
+            }
+        }
+        Ok(())
+    }
+}
