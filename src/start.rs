@@ -31,6 +31,17 @@ impl Args {
         (i < self.argc).then(|| unsafe { CStr::from_ptr((*self.argv.add(i)).cast()) })
     }
 
+    /// The environment strings, `NAME=value` each.
+    pub fn env(&self) -> impl Iterator<Item = &'static CStr> {
+        let envp = self.envp;
+        // SAFETY: envp is a NULL-terminated array of NUL-terminated strings that live as long as
+        // the process; the iteration stops at the NULL.
+        (0..)
+            .map(move |i| unsafe { *envp.add(i) })
+            .take_while(|p| !p.is_null())
+            .map(|p| unsafe { CStr::from_ptr(p.cast()) })
+    }
+
     /// The raw NULL-terminated `envp` array, as `execve(2)` takes it.
     pub fn envp(&self) -> *const *const u8 {
         self.envp

@@ -137,6 +137,11 @@ const ROWS: &[Row] = &[
         "ns_run/unshare_true",
         Goal::Ratio(0.7),
     ),
+    row(
+        "ns_run/rawclone_run_true_dynamic",
+        "ns_run/unshare_true",
+        Goal::None,
+    ),
 ];
 
 /// Groups whose violin plots `--plots` copies.
