@@ -25,6 +25,50 @@ fn rawclone() -> &'static str {
     })
 }
 
+/// Which build of the command a test runs: called only after the test's skip checks, so that
+/// nothing is built where the test cannot run.
+type Bin = fn() -> &'static str;
+
+/// The static build, `rawclone-static` (the same `rawclone::run` without libc), copied beside
+/// the std one.
+fn rawclone_static() -> &'static str {
+    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let target = format!("{}-unknown-none", std::env::consts::ARCH);
+        let built = freestanding_program(&target, "rawclone-static");
+        let dir = std::env::temp_dir().join("rawclone-run-test");
+        std::fs::create_dir_all(&dir).unwrap();
+        let fresh = dir.join(format!("rawclone-static.{}", std::process::id()));
+        std::fs::copy(built, &fresh).unwrap();
+        let copy = dir.join("rawclone-static");
+        std::fs::rename(&fresh, &copy).unwrap();
+        copy.to_string_lossy().into_owned()
+    })
+}
+
+/// Each check twice: `dynamic::x` with the std `rawclone` binary, `static_build::x` with
+/// `rawclone-static`.
+macro_rules! both_builds {
+    ($($check:ident),* $(,)?) => {
+        mod dynamic {
+            $(#[test] fn $check() { super::$check(super::rawclone) })*
+        }
+        mod static_build {
+            $(#[test] fn $check() { super::$check(super::rawclone_static) })*
+        }
+    };
+}
+
+both_builds!(
+    same_results_as_unshare_as_root,
+    same_results_as_unshare_unprivileged,
+    hostname_inside_does_not_change_ours,
+    bad_input_is_one_line_and_a_non_zero_exit,
+    no_child_is_left_behind_by_a_refused_run,
+    the_program_dies_with_run,
+    ctrl_c_reaches_the_program_and_run_waits_for_it,
+);
+
 /// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
 /// binaries without binfmt), and a machine may lack util-linux `unshare`.
 fn skip_reason(needs_unshare: bool) -> Option<&'static str> {
@@ -51,14 +95,14 @@ fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
 }
 
 /// `unshare FLAGS CMD` and `rawclone run FLAGS CMD`: (stdout, exit code, stderr) of each.
-fn both(unprivileged: bool, flags: &[&str], cmd: &[&str]) -> [(String, i32, String); 2] {
+fn both(bin: Bin, unprivileged: bool, flags: &[&str], cmd: &[&str]) -> [(String, i32, String); 2] {
     let mut with_run = vec!["run"];
     with_run.extend(flags.iter().chain(cmd));
     let mut with_unshare: Vec<&str> = flags.to_vec();
     with_unshare.extend(cmd);
     [
         output(unprivileged, "unshare", &with_unshare),
-        output(unprivileged, rawclone(), &with_run),
+        output(unprivileged, bin(), &with_run),
     ]
     .map(|o| {
         (
@@ -92,12 +136,12 @@ const SAME: &[(&[&str], &[&str])] = &[
     (&["--map-root", "--net"], &["id", "-u"]),
 ];
 
-fn compare(unprivileged: bool) {
+fn compare(bin: Bin, unprivileged: bool) {
     if let Some(reason) = skip_reason(true) {
         return skip(reason);
     }
     for (flags, cmd) in SAME {
-        let [unshare, run] = both(unprivileged, flags, cmd);
+        let [unshare, run] = both(bin, unprivileged, flags, cmd);
         assert_eq!(run, unshare, "{flags:?} {cmd:?}: rawclone run vs unshare");
         assert!(!run.0.is_empty(), "{flags:?} {cmd:?}: printed nothing");
         assert!(
@@ -117,7 +161,7 @@ fn compare(unprivileged: bool) {
     assert!(made.status.success() && !id.is_empty(), "ipcmk -Q: {text}");
     let count = "ipcs -q | grep -c '^0x'; true";
     let outside = output(unprivileged, "sh", &["-c", count]);
-    let [unshare, run] = both(unprivileged, &["-Ur", "--ipc"], &["sh", "-c", count]);
+    let [unshare, run] = both(bin, unprivileged, &["-Ur", "--ipc"], &["sh", "-c", count]);
     let _ = output(unprivileged, "ipcrm", &["-q", &id]);
     assert_ne!(
         String::from_utf8_lossy(&outside.stdout),
@@ -130,7 +174,7 @@ fn compare(unprivileged: bool) {
     // with the same signal. A shell sees 143 for SIGTERM either way. (util-linux 2.38 cannot
     // re-raise SIGKILL and exits 1 instead, so SIGTERM is the comparable case.)
     let killed = ["sh", "-c", "kill -TERM $$"];
-    let statuses = [["unshare", "-Uf"].as_slice(), &[rawclone(), "run", "-U"]].map(|front| {
+    let statuses = [["unshare", "-Uf"].as_slice(), &[bin(), "run", "-U"]].map(|front| {
         let mut args = vec!["-c", "\"$@\" 2>/dev/null; echo $?", "sh"];
         args.extend(front.iter().chain(&killed));
         String::from_utf8_lossy(&output(unprivileged, "sh", &args).stdout).into_owned()
@@ -144,7 +188,7 @@ fn compare(unprivileged: bool) {
     let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
     let ours = ours.to_string_lossy();
     let cmd = ["-Urpf", "--mount-proc", "readlink", "/proc/self/ns/pid"];
-    for (seen, code, _) in both(unprivileged, &cmd[..2], &cmd[2..]) {
+    for (seen, code, _) in both(bin, unprivileged, &cmd[..2], &cmd[2..]) {
         assert_eq!(code, 0);
         assert!(
             seen.starts_with("pid:[") && seen.trim() != ours,
@@ -153,28 +197,25 @@ fn compare(unprivileged: bool) {
     }
 }
 
-#[test]
-fn same_results_as_unshare_as_root() {
+fn same_results_as_unshare_as_root(bin: Bin) {
     if rawclone::sys::geteuid() != 0 {
         return skip("needs root (the suite runs unprivileged)");
     }
-    compare(false);
+    compare(bin, false);
 }
 
-#[test]
-fn same_results_as_unshare_unprivileged() {
-    compare(true);
+fn same_results_as_unshare_unprivileged(bin: Bin) {
+    compare(bin, true);
 }
 
-#[test]
-fn hostname_inside_does_not_change_ours() {
+fn hostname_inside_does_not_change_ours(bin: Bin) {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
     }
     let before = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let out = output(
         false,
-        rawclone(),
+        bin(),
         &["run", "-Ur", "--hostname", "elsewhere", "hostname"],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "elsewhere\n");
@@ -183,8 +224,8 @@ fn hostname_inside_does_not_change_ours() {
 }
 
 /// One line on stderr that contains `says`, exit code `code`, nothing on stdout.
-fn assert_refused(args: &[&str], unprivileged: bool, code: i32, says: &str) {
-    let out = output(unprivileged, rawclone(), args);
+fn assert_refused(bin: Bin, args: &[&str], unprivileged: bool, code: i32, says: &str) {
+    let out = output(unprivileged, bin(), args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
     assert_eq!(err.lines().count(), 1, "{args:?}: one line, got {err:?}");
@@ -195,40 +236,62 @@ fn assert_refused(args: &[&str], unprivileged: bool, code: i32, says: &str) {
     assert!(out.stdout.is_empty());
 }
 
-#[test]
-fn bad_input_is_one_line_and_a_non_zero_exit() {
+fn bad_input_is_one_line_and_a_non_zero_exit(bin: Bin) {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
     }
     assert_refused(
+        bin,
         &["run", "--frobnicate", "true"],
         false,
         2,
         "unknown option '--frobnicate'",
     );
-    assert_refused(&["run", "-Ux", "true"], false, 2, "unknown option '-x'");
-    assert_refused(&["run", "-U"], false, 2, "no program given");
     assert_refused(
+        bin,
+        &["run", "-Ux", "true"],
+        false,
+        2,
+        "unknown option '-x'",
+    );
+    assert_refused(bin, &["run", "-U"], false, 2, "no program given");
+    assert_refused(
+        bin,
         &["run", "-U", "no-such-program-rawclone"],
         false,
         127,
         "ENOENT",
     );
     assert_refused(
+        bin,
         &["run", "--mount=/tmp/x", "true"],
         false,
         2,
         "--mount takes no value",
     );
-    assert_refused(&["run", "--map", "true"], false, 2, "'--map' is ambiguous");
     assert_refused(
+        bin,
+        &["run", "--map", "true"],
+        false,
+        2,
+        "'--map' is ambiguous",
+    );
+    assert_refused(
+        bin,
         &["run", "--setgroups", "deny", "true"],
         false,
         2,
         "not supported",
     );
-    assert_refused(&["run", "-U", "/no/such/program"], false, 127, "ENOENT");
     assert_refused(
+        bin,
+        &["run", "-U", "/no/such/program"],
+        false,
+        127,
+        "ENOENT",
+    );
+    assert_refused(
+        bin,
         &["run", "--root", "/etc/hostname", "true"],
         false,
         1,
@@ -236,23 +299,29 @@ fn bad_input_is_one_line_and_a_non_zero_exit() {
     );
     // A map an unprivileged user may not write: the kernel's EPERM, named.
     assert_refused(
+        bin,
         &["run", "--map-users", "100000,0,65536", "true"],
         true,
         1,
         "write /proc/PID/uid_map: EPERM",
     );
     // Namespaces without a user namespace, unprivileged: the capability is named.
-    assert_refused(&["run", "--uts", "true"], true, 1, "needs CAP_SYS_ADMIN");
+    assert_refused(
+        bin,
+        &["run", "--uts", "true"],
+        true,
+        1,
+        "needs CAP_SYS_ADMIN",
+    );
 }
 
-#[test]
-fn no_child_is_left_behind_by_a_refused_run() {
+fn no_child_is_left_behind_by_a_refused_run(bin: Bin) {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
     }
     // `run` as the child of a subreaper: a child that `run` failed to reap would be handed to
     // us when `run` exits, alive or as a zombie.
-    let program = std::ffi::CString::new(rawclone()).unwrap();
+    let program = std::ffi::CString::new(bin()).unwrap();
     let args = [
         program.as_c_str(),
         c"run",
@@ -281,12 +350,11 @@ fn no_child_is_left_behind_by_a_refused_run() {
     });
 }
 
-#[test]
-fn the_program_dies_with_run() {
+fn the_program_dies_with_run(bin: Bin) {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
     }
-    let mut run = Command::new(rawclone())
+    let mut run = Command::new(bin())
         .args(["run", "-Up", "sleep", "30"])
         .spawn()
         .unwrap();
@@ -319,14 +387,13 @@ fn the_program_dies_with_run() {
     assert!(gone, "the program {program} outlived run");
 }
 
-#[test]
-fn ctrl_c_reaches_the_program_and_run_waits_for_it() {
+fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
     }
     use std::os::unix::process::CommandExt;
     // In a process group of its own, as a shell's foreground job would be.
-    let mut run = Command::new(rawclone())
+    let mut run = Command::new(bin())
         .args([
             "run",
             "-U",
