@@ -309,28 +309,14 @@ fn pivot_root_with_a_fresh_proc_in_a_new_pid_namespace(base: Namespaces<'static>
 
 #[test]
 fn a_failed_setup_step_is_a_typed_error_and_leaves_no_child() {
-    if qemu_user() {
-        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
-    }
-    assert_in_fork(|| {
-        if become_nobody().is_err() {
-            return 1;
+    let ns = Namespaces::new()
+        .map_root()
+        .root(c"/nonexistent-rawclone-root");
+    refused_as_nobody(ns, |e| {
+        *e == Error::NamespaceSetup {
+            step: SetupStep::BindRoot,
+            errno: Errno::ENOENT,
         }
-        let ns = Namespaces::new()
-            .map_root()
-            .root(c"/nonexistent-rawclone-root");
-        let Ok(mut stack) = Stack::map(64 * 1024) else {
-            return 2;
-        };
-        // SAFETY: never runs: the setup fails first.
-        match unsafe { ns.spawn(&mut stack, || 0) } {
-            Err(Error::NamespaceSetup {
-                step: SetupStep::BindRoot,
-                errno: Errno::ENOENT,
-            }) => {}
-            _ => return 3,
-        }
-        if has_children() { 4 } else { 0 }
     });
 }
 
@@ -376,34 +362,26 @@ fn id_ranges_when_privileged() {
 
 #[test]
 fn id_ranges_unprivileged_are_refused_by_the_kernel_and_leave_no_child() {
-    if qemu_user() {
-        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
-    }
-    assert_in_fork(|| {
-        if become_nobody().is_err() || sys::geteuid() == 0 {
-            return 1;
+    refused_as_nobody(Namespaces::new().uid_ranges(&IDENTITY), |e| {
+        *e == Error::Sys {
+            call: "write /proc/PID/uid_map",
+            errno: Errno::EPERM,
         }
-        let Ok(mut stack) = Stack::map(64 * 1024) else {
-            return 2;
-        };
-        // SAFETY: never runs: the map write fails and the child is killed.
-        match unsafe {
-            Namespaces::new()
-                .uid_ranges(&IDENTITY)
-                .spawn(&mut stack, || 0)
-        } {
-            Err(Error::Sys {
-                call: "write /proc/PID/uid_map",
-                errno: Errno::EPERM,
-            }) => {}
-            _ => return 3,
-        }
-        if has_children() { 4 } else { 0 }
     });
 }
 
 #[test]
 fn without_a_user_namespace_the_eperm_names_the_missing_capability() {
+    refused_as_nobody(Namespaces::new().uts().net(), |e| {
+        *e == Error::NamespacePermission {
+            flags: CloneFlags::NEWUTS | CloneFlags::NEWNET,
+            cap_sys_admin: false,
+        }
+    });
+}
+
+/// As nobody, in a fork: a spawn in `ns` must fail as `expected` says, and leave no child.
+fn refused_as_nobody(ns: Namespaces<'static>, expected: fn(&Error) -> bool) {
     if qemu_user() {
         return skip("qemu-user: CLONE_NEW* flags give EINVAL");
     }
@@ -414,14 +392,12 @@ fn without_a_user_namespace_the_eperm_names_the_missing_capability() {
         let Ok(mut stack) = Stack::map(64 * 1024) else {
             return 2;
         };
-        // SAFETY: never runs: the kernel refuses.
-        match unsafe { Namespaces::new().uts().net().spawn(&mut stack, || 0) } {
-            Err(Error::NamespacePermission {
-                cap_sys_admin: false,
-                flags,
-            }) if flags == CloneFlags::NEWUTS | CloneFlags::NEWNET => 0,
-            _ => 3,
+        // SAFETY: never runs: the kernel or the child's setup refuses first.
+        match unsafe { ns.spawn(&mut stack, || 0) } {
+            Err(e) if expected(&e) => {}
+            _ => return 3,
         }
+        if has_children() { 4 } else { 0 }
     });
 }
 
