@@ -30,8 +30,8 @@ macro_rules! signals {
 
 signals!(
     SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGKILL, SIGUSR1, SIGSEGV,
-    SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU,
-    SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR, SIGSYS,
+    SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGSTKFLT, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN,
+    SIGTTOU, SIGURG, SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGWINCH, SIGIO, SIGPWR, SIGSYS,
 );
 
 impl Signal {
@@ -56,7 +56,7 @@ impl Signal {
         self.0 as u32
     }
 
-    /// The conventional name (`"SIGCHLD"`), or `None` for a real-time signal.
+    /// The conventional name (`"SIGCHLD"`), or `None` for a real-time signal (32..=64).
     pub fn name(self) -> Option<&'static str> {
         standard_name(self.0)
     }
@@ -68,11 +68,21 @@ impl fmt::Debug for Signal {
     }
 }
 
+/// The name (`SIGCHLD`), or `SIGRTMIN+n` for a real-time signal, counted from the kernel's
+/// `SIGRTMIN` (32; glibc reserves the first two or three for itself and moves its own `SIGRTMIN`
+/// up, so a program linked against it may call 34 `SIGRTMIN`).
+///
+/// ```
+/// use rawclone::Signal;
+/// assert_eq!(Signal::new(16).unwrap().to_string(), "SIGSTKFLT");
+/// assert_eq!(Signal::new(64).unwrap().to_string(), "SIGRTMIN+32");
+/// ```
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "SIGRTMIN+{}", self.0 as u32 - k::SIGRTMIN),
+        match (self.name(), u32::from(self.0).checked_sub(k::SIGRTMIN)) {
+            (Some(name), _) => f.write_str(name),
+            (None, Some(rt)) => write!(f, "SIGRTMIN+{rt}"),
+            (None, None) => write!(f, "signal {}", self.0),
         }
     }
 }
