@@ -302,14 +302,17 @@ impl Builder {
         self.check_own_rules(true)?;
         // The join word and result slot live at the very top of the stack, which the handle keeps
         // borrowed until the join: they outlive the thread, wherever the handle moves.
-        let ctl = stack.top().wrapping_sub(size_of::<ThreadControl>()) as usize & !63;
+        // The control block, 64-byte aligned below the top, must leave the entry frame below it;
+        // checked before any address is formed, so an empty or tiny stack cannot wrap around.
+        let (base, top) = (stack.base() as usize, stack.top() as usize);
+        let ctl = match top.checked_sub(size_of::<ThreadControl>()) {
+            Some(ctl) if ctl & !63 >= base.saturating_add(MIN_CHILD_FRAME) => ctl & !63,
+            _ => return Err(Error::Rule(Rule::StackTooSmall, self.flags)),
+        };
         let ctl = ctl as *mut ThreadControl;
-        if (ctl as usize) < stack.base() as usize + MIN_CHILD_FRAME {
-            return Err(Error::Rule(Rule::StackTooSmall, self.flags));
-        }
         // SAFETY: `ctl` is aligned and inside the stack, which we borrow exclusively.
         unsafe { ctl.write(ThreadControl::new()) };
-        let below = ctl as usize - stack.base() as usize;
+        let below = ctl as usize - base;
         // SAFETY: the bytes from base up to the control block belong to `stack`.
         let mut below =
             Stack::from_buf(unsafe { core::slice::from_raw_parts_mut(stack.base(), below) });

@@ -509,6 +509,34 @@ fn a_stack_too_small_for_the_entry_frame_is_refused() {
 }
 
 #[test]
+fn an_empty_or_tiny_stack_is_refused_by_every_mode() {
+    let (mut empty, mut one, mut most) = ([0u8; 0], [0u8; 1], [0u8; 63]);
+    let mut bufs: [&mut [u8]; 4] = [&mut empty, &mut [], &mut one, &mut most];
+    for buf in bufs.iter_mut() {
+        let len = buf.len();
+        let mut stack = Stack::from_buf(buf);
+        // SAFETY: never runs: refused before the syscall.
+        let err = unsafe { rawclone::thread(&mut stack, || 0) }.unwrap_err();
+        assert!(
+            matches!(err, Error::Rule(Rule::StackTooSmall, _)),
+            "thread, {len} bytes: {err}"
+        );
+        // SAFETY: as above.
+        let err = unsafe { chimera(&mut stack, || 0) }.unwrap_err();
+        assert!(
+            matches!(err, Error::Rule(Rule::StackTooSmall, _)),
+            "chimera, {len} bytes: {err}"
+        );
+        // SAFETY: as above.
+        let err = unsafe { Builder::new().spawn(&mut stack, || 0) }.unwrap_err();
+        assert!(
+            matches!(err, Error::Rule(Rule::StackTooSmall, _)),
+            "spawn, {len} bytes: {err}"
+        );
+    }
+}
+
+#[test]
 fn rawclone_own_rules_are_refused_before_any_syscall() {
     let mut stack = stack();
     let process = |b: Builder, stack: &mut Stack<'_>| {
