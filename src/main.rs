@@ -174,12 +174,12 @@ fn tour_fork() -> Evidence {
     match unsafe { fork() }.map_err(|e| e.to_string())? {
         Fork::Child => {
             WORD.store(1, SeqCst);
-            let _ = sys::write(theirs.as_raw(), &sys::getpid().to_ne_bytes());
+            let _ = sys::write(theirs.as_fd(), &sys::getpid().to_ne_bytes());
             sys::exit_group(0)
         }
         Fork::Parent(child) => {
             let mut buf = [0u8; 4];
-            sys::read(ours.as_raw(), &mut buf).map_err(|e| e.to_string())?;
+            sys::read(ours.as_fd(), &mut buf).map_err(|e| e.to_string())?;
             let seen_by_child = i32::from_ne_bytes(buf);
             let pid = child.pid();
             expect_exit(child.wait(), 0)?;
@@ -283,7 +283,7 @@ fn tour_files() -> Evidence {
     let (a, _b) = sys::seqpacket_pair().map_err(|e| e.to_string())?;
     let fd = a.into_raw();
     let mut stack = stack()?;
-    // SAFETY: raw syscalls only.
+    // SAFETY: raw syscalls only; the child closes `fd`, which nothing owns since `into_raw`.
     let child = unsafe {
         Builder::new()
             .flags(CloneFlags::FILES)

@@ -25,7 +25,7 @@ use syscalls::{Errno, Sysno};
 pub enum Fork {
     /// The caller, holding the child's handle.
     Parent(Child<'static>),
-    /// The new process. It must end with [`sys::exit`] or `exec`, never by returning into code
+    /// The new process. It must end with [`sys::exit_group`] or `exec`, never by returning into code
     /// that expects to be the parent (test harnesses, destructors of the parent's state).
     Child,
 }
@@ -37,7 +37,7 @@ pub enum Fork {
 /// use rawclone::{fork, sys, ExitStatus, Fork};
 /// // SAFETY: the child only issues raw syscalls and exits.
 /// match unsafe { fork()? } {
-///     Fork::Child => sys::exit(sys::getpid() & 0x7f),
+///     Fork::Child => sys::exit_group(sys::getpid() & 0x7f),
 ///     Fork::Parent(child) => {
 ///         let expect = child.pid() & 0x7f;
 ///         assert_eq!(child.wait()?, ExitStatus::Exited(expect));

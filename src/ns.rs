@@ -601,7 +601,7 @@ fn write_proc(pid: Pid, file: &[u8], call: &'static str, data: &[u8]) -> Result<
     let path =
         CStr::from_bytes_until_nul(&path[..=len]).map_err(|_| Error::sys("open", Errno::EINVAL))?;
     let fd = sys::open(path, k::O_WRONLY).map_err(|e| Error::sys(call, e))?;
-    match sys::write(fd.as_raw(), data) {
+    match sys::write(fd.as_fd(), data) {
         Ok(n) if n == data.len() => Ok(()),
         Ok(_) => Err(Error::sys(call, Errno::EIO)),
         Err(e) => Err(Error::sys(call, e)),

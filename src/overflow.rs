@@ -141,5 +141,5 @@ fn report(addr: usize) {
         }
         None => writeln!(line, "rawclone: a green worker faulted at {addr:#x}"),
     };
-    let _ = sys::write(2, line.as_bytes());
+    let _ = sys::write(sys::stderr(), line.as_bytes());
 }

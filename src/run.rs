@@ -120,9 +120,9 @@ pub fn main(args: &[&CStr], envp: &[&CStr]) -> u8 {
     match run(args, envp) {
         Ok(code) => code,
         Err(Failure { line, code }) => {
-            let _ = sys::write(2, b"rawclone run: ");
-            let _ = sys::write(2, line.as_bytes());
-            let _ = sys::write(2, b"\n");
+            let _ = sys::write(sys::stderr(), b"rawclone run: ");
+            let _ = sys::write(sys::stderr(), line.as_bytes());
+            let _ = sys::write(sys::stderr(), b"\n");
             code
         }
     }
@@ -130,7 +130,7 @@ pub fn main(args: &[&CStr], envp: &[&CStr]) -> u8 {
 
 fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     let Some(options) = parse(args)? else {
-        let _ = sys::write(1, USAGE.as_bytes());
+        let _ = sys::write(sys::stdout(), USAGE.as_bytes());
         return Ok(0);
     };
     if let Some(dir) = options.root

@@ -13,7 +13,7 @@
 //!   over the same socket: ready, the setup step that failed, or the errno of a failed exec.
 
 use crate::error::{Error, Result};
-use crate::sys::{self, Fd};
+use crate::sys::{self, BorrowedFd, Fd};
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -137,7 +137,7 @@ pub(crate) type Message = (u32, u32);
 /// The code of the message that releases the child.
 pub(crate) const GO: u32 = 0x676f;
 
-fn send_message(fd: i32, (code, value): Message) -> core::result::Result<(), Errno> {
+fn send_message(fd: BorrowedFd<'_>, (code, value): Message) -> core::result::Result<(), Errno> {
     let mut msg = [0u8; 8];
     msg[..4].copy_from_slice(&code.to_ne_bytes());
     msg[4..].copy_from_slice(&value.to_ne_bytes());
@@ -145,7 +145,7 @@ fn send_message(fd: i32, (code, value): Message) -> core::result::Result<(), Err
 }
 
 /// The next message, or `None` at end-of-file (the peer and every copy of its end are gone).
-fn receive_message(fd: i32) -> core::result::Result<Option<Message>, Errno> {
+fn receive_message(fd: BorrowedFd<'_>) -> core::result::Result<Option<Message>, Errno> {
     let mut msg = [0u8; 8];
     loop {
         match sys::read(fd, &mut msg) {
@@ -180,7 +180,7 @@ impl Gate {
 
     /// Send a message to the child.
     pub(crate) fn send(&self, message: Message) -> Result<()> {
-        match send_message(self.parent.as_raw(), message) {
+        match send_message(self.parent.as_fd(), message) {
             Ok(()) => Ok(()),
             Err(Errno::EPIPE) | Err(Errno::ECONNRESET) => Err(Error::ChildGone),
             Err(e) => Err(Error::sys("write", e)),
@@ -190,30 +190,39 @@ impl Gate {
     /// The child's next message; `None` once its end is closed (it exited, or exec'd: the end
     /// is close-on-exec).
     pub(crate) fn receive(&self) -> Result<Option<Message>> {
-        receive_message(self.parent.as_raw()).map_err(|e| Error::sys("read", e))
+        receive_message(self.parent.as_fd()).map_err(|e| Error::sys("read", e))
     }
 }
 
 impl GateChild {
+    /// The child's end, borrowed.
+    fn own(self) -> BorrowedFd<'static> {
+        // SAFETY: in the child, `own` is the child's copy of its end, open until `close`, which
+        // is the last use of it.
+        unsafe { BorrowedFd::borrow_raw(self.own) }
+    }
+
     /// In the child: close the parent's end, so that the parent's death reads as end-of-file.
     pub(crate) fn close_parent_end(self) {
-        let _ = sys::close(self.parent);
+        // SAFETY: the child owns its copy of the parent's end (its own fd table) and never uses it.
+        let _ = unsafe { sys::close(self.parent) };
     }
 
     /// In the child: wait for the release; `false` if the parent went away instead.
     pub(crate) fn wait_go(self) -> bool {
-        matches!(receive_message(self.own), Ok(Some((GO, _))))
+        matches!(receive_message(self.own()), Ok(Some((GO, _))))
     }
 
     /// In the child: tell the parent something (errors are the parent's to notice: it reads
     /// end-of-file).
     pub(crate) fn send(self, message: Message) {
-        let _ = send_message(self.own, message);
+        let _ = send_message(self.own(), message);
     }
 
     /// In the child: close its end.
     pub(crate) fn close(self) {
-        let _ = sys::close(self.own);
+        // SAFETY: the child owns its copy of its end, and this is the last use of it.
+        let _ = unsafe { sys::close(self.own) };
     }
 
     /// In the child: close the parent's end, wait for the release, close the child's end.

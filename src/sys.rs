@@ -4,9 +4,18 @@
 //! thread-local) and returns the kernel's answer as a `Result` whose error is the named [`Errno`].
 //! They are safe to call from a raw child that shares the parent's memory and thread pointer,
 //! because none of them touches thread-local state or allocates.
+//!
+//! A wrapper is `unsafe` when a safe caller could break Rust's guarantees through it, as in rustix
+//! and origin: [`exit`] ends a thread without unwinding (borrows on its stack end while their
+//! lenders still count on them), [`close`] ends a descriptor some owner may still hold, and the
+//! memory calls ([`munmap`], [`mprotect`], [`set_alt_stack`], [`execve`]'s raw arrays) take
+//! ranges the compiler cannot check. Descriptors are passed as [`Fd`] (owned) or [`BorrowedFd`]
+//! (borrowed), never as a bare number that might name someone else's descriptor by now; the only
+//! exception is [`fd_flags`], a query of the table that changes no descriptor.
 
 use crate::signal::{SigSet, Signal};
 use core::ffi::CStr;
+use core::marker::PhantomData;
 use core::sync::atomic::AtomicU32;
 use linux_raw_sys::general as k;
 use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, syscall5};
@@ -32,6 +41,14 @@ impl Fd {
         self.0
     }
 
+    /// Borrow the descriptor for calls such as [`read`] and [`write`].
+    pub const fn as_fd(&self) -> BorrowedFd<'_> {
+        BorrowedFd {
+            fd: self.0,
+            _owner: PhantomData,
+        }
+    }
+
     /// Give up ownership without closing.
     pub fn into_raw(self) -> i32 {
         let fd = self.0;
@@ -43,18 +60,80 @@ impl Fd {
 impl Drop for Fd {
     fn drop(&mut self) {
         // Errors other than EBADF still release the descriptor (close(2)); nothing to do with them.
-        let _ = close(self.0);
+        // SAFETY: `self` owns the descriptor and is going away; nothing else closes it.
+        let _ = unsafe { close(self.0) };
     }
 }
 
+/// A descriptor borrowed for `'fd`: open for at least that long, and never closed through this
+/// (the `core` counterpart of `std::os::fd::BorrowedFd`).
+///
+/// ```
+/// use rawclone::sys;
+/// let (a, b) = sys::seqpacket_pair()?;
+/// sys::write(a.as_fd(), b"hi")?;
+/// let mut buf = [0u8; 2];
+/// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 2);
+/// assert_eq!(&buf, b"hi");
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BorrowedFd<'fd> {
+    fd: i32,
+    _owner: PhantomData<&'fd Fd>,
+}
+
+impl BorrowedFd<'_> {
+    /// Borrow the descriptor numbered `fd`.
+    ///
+    /// # Safety
+    /// `fd` must stay open, and keep naming the same open file, for the whole borrow.
+    pub const unsafe fn borrow_raw(fd: i32) -> Self {
+        BorrowedFd {
+            fd,
+            _owner: PhantomData,
+        }
+    }
+
+    /// The raw number.
+    pub const fn as_raw(self) -> i32 {
+        self.fd
+    }
+}
+
+/// Standard input, output and error, which a process holds open for its whole life, as std's
+/// `io::stdin().as_fd()` and its siblings assume. Closing one of them is what
+/// [`close`]'s contract forbids.
+macro_rules! stdio {
+    ($($(#[$doc:meta])* $name:ident = $fd:literal;)*) => {$(
+        $(#[$doc])*
+        pub const fn $name() -> BorrowedFd<'static> {
+            // SAFETY: descriptors 0, 1 and 2 are open for the life of the process; `close` and
+            // `Fd::from_raw` make their callers promise not to close them under their owners.
+            unsafe { BorrowedFd::borrow_raw($fd) }
+        }
+    )*};
+}
+
+stdio! {
+    /// Descriptor 0, standard input.
+    stdin = 0;
+    /// Descriptor 1, standard output.
+    stdout = 1;
+    /// Descriptor 2, standard error.
+    stderr = 2;
+}
+
 /// `write(2)`.
-pub fn write(fd: i32, buf: &[u8]) -> Result<usize, Errno> {
+pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
+    let fd = fd.as_raw();
     // SAFETY: the kernel reads at most `buf.len()` bytes from a live slice.
     unsafe { syscall3(Sysno::write, fd as usize, buf.as_ptr() as usize, buf.len()) }
 }
 
 /// `read(2)`.
-pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
+pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
+    let fd = fd.as_raw();
     // SAFETY: the kernel writes at most `buf.len()` bytes into a live, exclusive slice.
     unsafe {
         syscall3(
@@ -66,15 +145,47 @@ pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
     }
 }
 
-/// `close(2)`.
-pub fn close(fd: i32) -> Result<(), Errno> {
-    // SAFETY: closing a descriptor touches no memory of ours.
+/// `close(2)`. Prefer dropping an [`Fd`], which is the one owner of its descriptor.
+///
+/// Safe code cannot close a descriptor it does not own:
+/// ```compile_fail,E0133
+/// let _ = rawclone::sys::close(0);
+/// ```
+///
+/// # Safety
+/// The caller must own `fd`: no [`Fd`], `std::fs::File` or other owner may hold it, and no
+/// [`BorrowedFd`] may be live, since any of them would go on using the number after it is closed
+/// (and after the kernel hands it to the next `open`).
+pub unsafe fn close(fd: i32) -> Result<(), Errno> {
+    // SAFETY: closing a descriptor touches no memory; the caller owns it.
     unsafe { syscall1(Sysno::close, fd as usize) }.map(drop)
 }
 
-/// `exit(2)`: ends the calling thread only (the whole process if it is the only thread).
-pub fn exit(code: i32) -> ! {
-    // SAFETY: exit never returns and touches no memory of ours.
+/// `exit(2)`: ends the calling thread only (the whole process if it is the only thread), at once:
+/// no destructor runs and nothing unwinds.
+///
+/// ```
+/// use rawclone::{sys, thread, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the thread owns nothing and borrows nothing: ending it early leaves no borrow behind.
+/// let t = unsafe { thread(&mut stack, || sys::exit(0))? };
+/// t.join();
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+///
+/// Safe code cannot end a thread early:
+/// ```compile_fail,E0133
+/// rawclone::sys::exit(0);
+/// ```
+///
+/// # Safety
+/// Ending a thread ends every borrow its frames hold while the lenders still count on them: a
+/// `std::thread::scope` would believe the thread done and hand borrowed data back to be changed
+/// while the thread's stack is reused, and values owned by its frames are leaked. Call it only in
+/// a task whose frames hold no borrow and own nothing that must be dropped (a rawclone child or
+/// task), or where the thread is the whole process (then it is [`exit_group`]).
+pub unsafe fn exit(code: i32) -> ! {
+    // SAFETY: exit never returns and touches no memory of ours; the caller vouches for the frames.
     unsafe {
         let _ = syscall1(Sysno::exit, code as usize);
     }
@@ -736,7 +847,8 @@ pub fn power_off() -> Errno {
     r.err().unwrap_or(Errno::EINVAL)
 }
 
-/// `fcntl(fd, F_GETFD)`: whether `fd` is open (and its descriptor flags).
+/// `fcntl(fd, F_GETFD)`: whether descriptor number `fd` is open (and its descriptor flags). A
+/// query of the table that changes no descriptor, so it takes a bare number.
 pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
     // SAFETY: F_GETFD touches no memory.
     unsafe { syscall2(Sysno::fcntl, fd as usize, k::F_GETFD as usize) }.map(|f| f as u32)

@@ -75,7 +75,9 @@ fn fd_open_after_child_closes_it(flags: CloneFlags) -> Option<bool> {
     forked_answer(&flags.to_string(), || {
         let (a, _b) = sys::seqpacket_pair().unwrap();
         let fd = a.into_raw();
-        if spawn_or_refused!(run_with(flags, || sys::close(fd).map_or(1, |_| 0)))
+        // SAFETY: the child closes `fd`, which nothing owns since `into_raw`.
+        let close = || unsafe { sys::close(fd) }.map_or(1, |_| 0);
+        if spawn_or_refused!(run_with(flags, close))
             != ExitStatus::Exited(0)
         {
             return 2;
@@ -182,7 +184,7 @@ fn clone_parent_makes_a_sibling() {
             let mut bytes = [0u8; 8];
             bytes[..4].copy_from_slice(&sys::getpid().to_ne_bytes());
             bytes[4..].copy_from_slice(&sys::getppid().to_ne_bytes());
-            sys::write(theirs.as_raw(), &bytes).map_or(1, |_| 0)
+            sys::write(theirs.as_fd(), &bytes).map_or(1, |_| 0)
         };
         // SAFETY: raw syscalls only.
         // clone3 takes no exit signal with CLONE_PARENT: the child inherits ours.
@@ -196,7 +198,7 @@ fn clone_parent_makes_a_sibling() {
     }
     assert_eq!(status, ExitStatus::Exited(0));
     let mut msg = [0u8; 8];
-    assert_eq!(sys::read(ours.as_raw(), &mut msg).unwrap(), 8);
+    assert_eq!(sys::read(ours.as_fd(), &mut msg).unwrap(), 8);
     let pid = i32::from_ne_bytes(msg[..4].try_into().unwrap());
     let ppid = i32::from_ne_bytes(msg[4..].try_into().unwrap());
     assert_eq!(
@@ -609,7 +611,7 @@ fn with_clone_files_the_parent_does_not_close_what_the_child_captured() {
     let child = unsafe {
         b.spawn(&mut stack, move || {
             sleep_ms(20); // long after the parent is back from clone
-            sys::write(theirs.as_raw(), b"!").map_or(1, |_| 0)
+            sys::write(theirs.as_fd(), b"!").map_or(1, |_| 0)
         })
     };
     let child = spawn_or_skip!(child, "CLONE_FILES outside a thread");
@@ -619,7 +621,7 @@ fn with_clone_files_the_parent_does_not_close_what_the_child_captured() {
         "the child's fd stayed open"
     );
     let mut byte = [0u8; 1];
-    assert_eq!(sys::read(ours.as_raw(), &mut byte), Ok(1));
+    assert_eq!(sys::read(ours.as_fd(), &mut byte), Ok(1));
 }
 
 #[test]

@@ -439,7 +439,7 @@ fn read_file<'b>(path: &core::ffi::CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> 
     let fd = sys::open(path, 0).ok()?;
     let mut len = 0;
     loop {
-        match sys::read(fd.as_raw(), &mut buf[len..]) {
+        match sys::read(fd.as_fd(), &mut buf[len..]) {
             Ok(0) => return Some(&buf[..len]),
             Ok(n) => len += n,
             Err(_) => return None,

@@ -86,7 +86,8 @@ fn kernel_answer(
     };
     let tid = Errno::from_ret(ret as usize)? as i32;
     if pidfd > 0 {
-        let _ = sys::close(pidfd);
+        // SAFETY: the kernel just made this pidfd for this probe; nothing else holds it.
+        drop(unsafe { sys::Fd::from_raw(pidfd) });
     }
     if joinable {
         sync::wait_until_zero(&word);

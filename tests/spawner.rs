@@ -400,7 +400,7 @@ fn reports_a_stack_overflow(backend: Backend) {
         "{backend:?}: {status:?}"
     );
     let mut buf = [0u8; 256];
-    let n = sys::read(ours.as_raw(), &mut buf).unwrap();
+    let n = sys::read(ours.as_fd(), &mut buf).unwrap();
     let message = std::str::from_utf8(&buf[..n]).unwrap();
     let stack_kib = if backend == Backend::Thread { 128 } else { 32 };
     assert!(
@@ -565,7 +565,7 @@ fn a_scope_ends_when_a_task_exits_without_returning(backend: Backend) {
         return;
     };
     let joined = spawner.scope(|s| {
-        // SAFETY: the task exits at once with a raw syscall.
+        // SAFETY: the task exits at once with a raw syscall; it borrows and owns nothing.
         let h = unsafe { s.spawn(|| -> u32 { sys::exit(3) }) }.unwrap();
         h.join()
     });

@@ -83,7 +83,7 @@ pub fn open_fds() -> usize {
 pub fn status_kib(field: &[u8]) -> u64 {
     let fd = sys::open(c"/proc/self/status", 0).expect("open");
     let mut buf = [0u8; 4096];
-    let n = sys::read(fd.as_raw(), &mut buf).expect("read");
+    let n = sys::read(fd.as_fd(), &mut buf).expect("read");
     let text = &buf[..n];
     let at = text
         .windows(field.len())
@@ -104,7 +104,7 @@ pub fn mappings() -> usize {
     let mut buf = [0u8; 4096];
     let mut lines = 0;
     loop {
-        let n = sys::read(maps.as_raw(), &mut buf).expect("read");
+        let n = sys::read(maps.as_fd(), &mut buf).expect("read");
         if n == 0 {
             return lines;
         }
@@ -150,13 +150,13 @@ pub fn become_nobody() -> Result<(), rawclone::Errno> {
 
 /// Send a u32 over a seqpacket socket.
 pub fn send_u32(fd: &Fd, v: u32) {
-    sys::write(fd.as_raw(), &v.to_ne_bytes()).expect("send");
+    sys::write(fd.as_fd(), &v.to_ne_bytes()).expect("send");
 }
 
 /// Receive a u32 from a seqpacket socket.
 pub fn recv_u32(fd: &Fd) -> u32 {
     let mut b = [0u8; 4];
-    assert_eq!(sys::read(fd.as_raw(), &mut b).expect("recv"), 4);
+    assert_eq!(sys::read(fd.as_fd(), &mut b).expect("recv"), 4);
     u32::from_ne_bytes(b)
 }
 

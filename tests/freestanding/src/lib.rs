@@ -10,12 +10,12 @@ pub struct Stdout;
 
 impl Write for Stdout {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        write_all(1, s.as_bytes());
+        write_all(sys::stdout(), s.as_bytes());
         Ok(())
     }
 }
 
-fn write_all(fd: i32, mut bytes: &[u8]) {
+fn write_all(fd: sys::BorrowedFd<'_>, mut bytes: &[u8]) {
     while !bytes.is_empty() {
         match sys::write(fd, bytes) {
             Ok(n) => bytes = &bytes[n..],
@@ -141,6 +141,6 @@ impl Report {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut t = Text::new();
     let _ = writeln!(t, "panic: {info}");
-    write_all(2, t.as_str().as_bytes());
+    write_all(sys::stderr(), t.as_str().as_bytes());
     sys::exit_group(101)
 }

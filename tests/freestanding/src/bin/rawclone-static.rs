@@ -16,7 +16,7 @@ const MAX: usize = 4096;
 fn main(args: &Args) -> i32 {
     if args.get(1) != Some(c"run") {
         let _ = rawclone::sys::write(
-            2,
+            rawclone::sys::stderr(),
             b"rawclone-static: only `run` is built in (usage: rawclone-static run [options] [--] \
               PROGRAM [ARGS...]; the tour is `cargo run --release`)\n",
         );
@@ -36,7 +36,10 @@ fn main(args: &Args) -> i32 {
         .map(|(k, e)| envp[k] = e)
         .count();
     if argc + 2 < args.len() {
-        let _ = rawclone::sys::write(2, b"rawclone-static run: too many arguments\n");
+        let _ = rawclone::sys::write(
+            rawclone::sys::stderr(),
+            b"rawclone-static run: too many arguments\n",
+        );
         return 2;
     }
     i32::from(rawclone::run::main(&argv[..argc], &envp[..envc]))

@@ -240,12 +240,12 @@ fn check_fork(_: &Env) -> Outcome {
     match fail_on_err!(unsafe { fork() }) {
         Fork::Child => {
             WORD.store(1, SeqCst);
-            let _ = sys::write(theirs.as_raw(), &sys::getpid().to_ne_bytes());
+            let _ = sys::write(theirs.as_fd(), &sys::getpid().to_ne_bytes());
             sys::exit_group(0)
         }
         Fork::Parent(child) => {
             let mut buf = [0u8; 4];
-            fail_on_err!(sys::read(ours.as_raw(), &mut buf));
+            fail_on_err!(sys::read(ours.as_fd(), &mut buf));
             let (pid, seen) = (child.pid(), i32::from_ne_bytes(buf));
             try_outcome!(exited(child.wait(), 0));
             if seen != pid || WORD.load(SeqCst) != 0 {
@@ -411,7 +411,7 @@ fn check_files(env: &Env) -> Outcome {
     let (a, _b) = fail_on_err!(sys::seqpacket_pair());
     let fd = a.into_raw();
     let mut stack = stack();
-    // SAFETY: raw syscalls only.
+    // SAFETY: raw syscalls only; the child closes `fd`, which nothing owns since `into_raw`.
     let child = try_outcome!(spawned(
         env,
         unsafe {
