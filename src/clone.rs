@@ -11,13 +11,21 @@
 //!    the same request goes through legacy `clone`, unless it needs something only clone3 can say;
 //! 5. the parent restores its mask; the child restores it in [`child_main`] before running the
 //!    closure, after an optional gate and an optional reset of signal handlers.
+//!
+//! rawclone adds two flags of its own where the kernel can take them: `CLONE_PIDFD` on every
+//! child process, so that its handle signals and waits through a pidfd and never through a pid
+//! that may belong to a stranger by then, and `CLONE_CLEAR_SIGHAND` for
+//! [`Builder::reset_signal_handlers`] on clone3. A kernel that answers EINVAL to one of them
+//! (before 5.2 no pidfds, before 5.5 no CLEAR_SIGHAND, or a seccomp profile that says so) gets
+//! the request again without it; that is remembered, and the child then goes without a pidfd or
+//! resets its handlers by hand. A flag the caller asked for is never dropped.
 
 use crate::error::{Error, Result};
 use crate::flags::{self, CloneFlags, Request, Rule, Syscall};
 use crate::signal::{SigSet, Signal};
 use crate::stack::Stack;
 use crate::sync::{Gate, GateChild};
-use crate::sys::{self, CpuSet, Disposition, Fd, Pid};
+use crate::sys::{self, BorrowedFd, CpuSet, Disposition, Fd, Pid};
 use crate::task::{Child, Thread, ThreadControl};
 use core::mem::{align_of, size_of};
 use core::ptr;
@@ -32,6 +40,10 @@ const UNKNOWN: u8 = 0;
 const PRESENT: u8 = 1;
 const MISSING: u8 = 2;
 static CLONE3: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// Whether the kernel takes the `CLONE_PIDFD` rawclone adds on its own (`MISSING` once refused).
+static AUTO_PIDFD: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// Whether clone3 takes the `CLONE_CLEAR_SIGHAND` rawclone adds on its own.
+static AUTO_CLEAR_SIGHAND: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 /// What this process has learned about `clone3`: `Some(true)` once it worked, `Some(false)` once
 /// it answered ENOSYS (old kernel, qemu-user, a seccomp profile), `None` before the first try.
@@ -40,6 +52,26 @@ pub fn clone3_available() -> Option<bool> {
         PRESENT => Some(true),
         MISSING => Some(false),
         _ => None,
+    }
+}
+
+/// Run one clone attempt with rawclone's own `CLONE_PIDFD` (`attempt(true)`) where this kernel
+/// is not known to refuse it, and again without it after an EINVAL, which is then remembered.
+pub(crate) fn with_auto_pidfd<T>(
+    mut attempt: impl FnMut(bool) -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    if AUTO_PIDFD.load(Ordering::Relaxed) == MISSING {
+        return attempt(false);
+    }
+    match attempt(true) {
+        Err(Errno::EINVAL) => {
+            let result = attempt(false);
+            if result.is_ok() {
+                AUTO_PIDFD.store(MISSING, Ordering::Relaxed);
+            }
+            result
+        }
+        other => other,
     }
 }
 
@@ -112,7 +144,13 @@ pub struct Builder {
     flags: CloneFlags,
     exit_signal: Option<Signal>,
     tls: usize,
+    /// The slots for CHILD_SETTID and CHILD_CLEARTID, which share `clone_args`' one child_tid.
     child_settid: *mut u32,
+    child_cleartid: *mut u32,
+    parent_tid: *mut u32,
+    set_tid: *const Pid,
+    set_tid_len: usize,
+    cgroup: Option<i32>,
     syscall: Option<Syscall>,
     gated: bool,
     reset_handlers: bool,
@@ -133,6 +171,11 @@ impl Builder {
             exit_signal: Some(Signal::SIGCHLD),
             tls: 0,
             child_settid: ptr::null_mut(),
+            child_cleartid: ptr::null_mut(),
+            parent_tid: ptr::null_mut(),
+            set_tid: ptr::null(),
+            set_tid_len: 0,
+            cgroup: None,
             syscall: None,
             gated: false,
             reset_handlers: false,
@@ -168,13 +211,61 @@ impl Builder {
 
     /// Have the kernel store the child's tid at `ptr` in the child's memory
     /// (`CLONE_CHILD_SETTID`). Not available for threads, whose child_tid slot is the join word.
+    /// The kernel has one child_tid slot for this and [`Builder::child_cleartid`]: both must
+    /// name the same word ([`Rule::OneChildTidSlot`]).
     pub const fn child_settid(mut self, ptr: *mut u32) -> Builder {
         self.child_settid = ptr;
         self.flags = self.flags.union(CloneFlags::CHILD_SETTID);
         self
     }
 
-    /// Ask for a pidfd (`CLONE_PIDFD`); [`Child::pidfd`] then holds it.
+    /// Have the kernel zero the word at `ptr` and futex-wake it when the child's memory is
+    /// released at its exit (`CLONE_CHILD_CLEARTID`): a join that works from any task sharing
+    /// that memory, as threads are joined. Not available for threads (their join word).
+    pub const fn child_cleartid(mut self, ptr: *mut u32) -> Builder {
+        self.child_cleartid = ptr;
+        self.flags = self.flags.union(CloneFlags::CHILD_CLEARTID);
+        self
+    }
+
+    /// The one child_tid slot: whichever setter gave one (they must agree).
+    fn child_tid(&self) -> *mut u32 {
+        if self.child_settid.is_null() {
+            self.child_cleartid
+        } else {
+            self.child_settid
+        }
+    }
+
+    /// Have the kernel store the child's tid at `ptr` in the caller's memory before clone
+    /// returns (`CLONE_PARENT_SETTID`). On legacy clone this slot carries the pidfd, so there the
+    /// two exclude each other ([`Rule::PidfdExcludesParentSettid`]) and rawclone's own pidfd is
+    /// left out.
+    pub const fn parent_settid(mut self, ptr: *mut u32) -> Builder {
+        self.parent_tid = ptr;
+        self.flags = self.flags.union(CloneFlags::PARENT_SETTID);
+        self
+    }
+
+    /// Ask the kernel for these pids, one per pid namespace level from the innermost out
+    /// (clone3's `set_tid`, Linux 5.5+; needs CAP_SYS_ADMIN in the user namespace owning each
+    /// pid namespace). Legacy clone cannot carry it: [`Rule::NeedsClone3`].
+    pub const fn set_tid(mut self, tids: &[Pid]) -> Builder {
+        self.set_tid = tids.as_ptr();
+        self.set_tid_len = tids.len();
+        self
+    }
+
+    /// Start the child in the cgroup `dir` names, a directory of cgroup v2 opened with
+    /// `O_DIRECTORY` or `O_PATH` (`CLONE_INTO_CGROUP`, clone3 only, Linux 5.7+).
+    pub const fn cgroup(mut self, dir: BorrowedFd<'_>) -> Builder {
+        self.cgroup = Some(dir.as_raw());
+        self.flags = self.flags.union(CloneFlags::INTO_CGROUP);
+        self
+    }
+
+    /// Ask for a pidfd (`CLONE_PIDFD`) and fail if the kernel has none. rawclone asks for one on
+    /// every child it can anyway; this makes it part of the request.
     pub const fn pidfd(self) -> Builder {
         self.flags(CloneFlags::PIDFD)
     }
@@ -223,9 +314,21 @@ impl Builder {
     fn check_own_rules(&self, thread: bool) -> Result<()> {
         use CloneFlags as F;
         let f = self.flags;
+        let child_tid_flags = f.intersects(F::CHILD_SETTID | F::CHILD_CLEARTID);
+        let (settid, cleartid) = (self.child_settid, self.child_cleartid);
         let broken = if f.contains(F::THREAD) != thread {
             Some(Rule::ThreadNeedsThreadSpawn)
-        } else if f.contains(F::VM | F::PARENT) {
+        } else if thread && child_tid_flags {
+            Some(Rule::ThreadOwnsChildTid)
+        } else if !settid.is_null() && !cleartid.is_null() && settid != cleartid {
+            Some(Rule::OneChildTidSlot)
+        } else if (f.contains(F::CHILD_SETTID) && settid.is_null())
+            || (f.contains(F::CHILD_CLEARTID) && cleartid.is_null())
+            || (f.contains(F::PARENT_SETTID) && self.parent_tid.is_null())
+            || (f.contains(F::INTO_CGROUP) && self.cgroup.is_none())
+        {
+            Some(Rule::FlagNeedsPointer)
+        } else if f.contains(F::VM | F::PARENT) && !f.contains(F::CHILD_CLEARTID) {
             Some(Rule::ParentExcludesVm)
         } else if self.gated && f.contains(F::FILES) {
             Some(Rule::GateNeedsOwnFiles)
@@ -233,8 +336,6 @@ impl Builder {
             Some(Rule::GateExcludesVfork)
         } else if self.reset_handlers && f.contains(F::SIGHAND) {
             Some(Rule::ClearSighandExcludesSighand)
-        } else if thread && f.contains(F::CHILD_SETTID) {
-            Some(Rule::ThreadOwnsChildTid)
         } else {
             None
         };
@@ -243,6 +344,9 @@ impl Builder {
 
     /// Create a child process (anything but `CLONE_THREAD`) running `f` on `stack`; its return
     /// value is the exit status.
+    ///
+    /// The returned [`Child`] holds a pidfd whenever the kernel can give one (see
+    /// [`Child::pidfd`]).
     ///
     /// `f` is moved into the child. Without `CLONE_VM` the child runs its own copy, and the
     /// parent drops its copy as after `fork`, unless `CLONE_FILES` is set: then the drop could
@@ -256,7 +360,10 @@ impl Builder {
     /// from another task until the child is joined (the `F: 's` bound ties them to the handle).
     /// Without `CLONE_VM` the child is a copy of a possibly multi-threaded process and the same
     /// async-signal-safety limits apply, as after `fork`. The returned handle must not be leaked
-    /// (`mem::forget`) while the child may still use `stack`.
+    /// (`mem::forget`) while the child may still use `stack`. The slots given to
+    /// [`Builder::child_settid`], [`Builder::child_cleartid`], [`Builder::parent_settid`] and
+    /// [`Builder::set_tid`] must be valid for the kernel's writes (reads, for `set_tid`) from
+    /// this call until the child has exited, and the cgroup fd open during the call.
     pub unsafe fn spawn<'s, F>(&self, stack: &'s mut Stack<'_>, f: F) -> Result<Child<'s>>
     where
         F: FnOnce() -> i32 + 's,
@@ -271,30 +378,33 @@ impl Builder {
         let mut pidfd: i32 = -1;
         let raw = RawRequest {
             flags: self.flags,
-            exit_signal: self.exit_signal,
-            ctid: self.child_settid,
-            ptid: ptr::null_mut(),
+            ctid: self.child_tid(),
+            ptid: self.parent_tid,
             pidfd: &raw mut pidfd,
-            tls: self.tls,
+            auto_pidfd: !self.flags.contains(CloneFlags::PARENT),
+            ..self.raw_request()
         };
         // SAFETY: forwarded from this function's contract.
-        let pid = unsafe { self.launch(stack, raw, gate_raw, f)? };
+        let (pid, pidfd_asked) = unsafe { self.launch(stack, raw, gate_raw, f)? };
         drop(child_end);
         // SAFETY: with CLONE_PIDFD the kernel stored a fresh descriptor that only we own.
-        let pidfd = (pidfd >= 0 && self.flags.contains(CloneFlags::PIDFD))
-            .then(|| unsafe { Fd::from_raw(pidfd) });
+        let pidfd = (pidfd_asked && pidfd >= 0).then(|| unsafe { Fd::from_raw(pidfd) });
         Ok(Child::new(pid, pidfd, gate, self.flags))
     }
 
     /// Create a thread (flags must include `CLONE_THREAD`) running `f` on `stack`; [`Thread::join`]
     /// returns the value `f` returned. `CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID` are added: the
-    /// join waits on that word (so [`Builder::child_settid`] cannot be used for a thread).
+    /// join waits on that word (so [`Builder::child_settid`] cannot be used for a thread; a slot
+    /// from [`Builder::parent_settid`] gets the tid instead of the word). With
+    /// [`Builder::pidfd`] the thread's pidfd is in [`Thread::pidfd`] (Linux 6.9+; older kernels
+    /// answer EINVAL).
     ///
     /// # Safety
     /// As for [`Builder::spawn`] with shared memory: `f` runs in this process, concurrently, with
     /// the caller's thread pointer unless [`Builder::tls`] gave another, so it must not touch
     /// thread-local state, libc, or the allocator, and must not panic. A fault in `f` (stack
-    /// overflow included) kills the whole process. The handle must not be leaked.
+    /// overflow included) kills the whole process. The handle must not be leaked. Slots given
+    /// to the builder are as for [`Builder::spawn`].
     pub unsafe fn spawn_thread<'s, F>(&self, stack: &'s mut Stack<'_>, f: F) -> Result<Thread<'s>>
     where
         F: FnOnce() -> usize + Send + 's,
@@ -312,6 +422,12 @@ impl Builder {
         let ctl = ctl as *mut ThreadControl;
         // SAFETY: `ctl` is aligned and inside the stack, which we borrow exclusively.
         unsafe { ctl.write(ThreadControl::new()) };
+        // With the caller's own parent_tid slot the kernel sets that instead of the join word, so
+        // the word is made non-zero here; CLEARTID still zeroes it at the thread's exit.
+        if !self.parent_tid.is_null() {
+            // SAFETY: as above; no thread exists yet.
+            unsafe { (*ctl).set_word(u32::MAX) };
+        }
         let below = ctl as usize - base;
         // SAFETY: the bytes from base up to the control block belong to `stack`.
         let mut below =
@@ -319,13 +435,17 @@ impl Builder {
         // SAFETY: `ctl` stays valid while the handle borrows `stack`.
         let (word, slot) = unsafe { ((*ctl).word_ptr(), (*ctl).result_ptr()) };
         let flags = self.flags | CloneFlags::PARENT_SETTID | CloneFlags::CHILD_CLEARTID;
+        let mut pidfd: i32 = -1;
         let raw = RawRequest {
             flags,
-            exit_signal: self.exit_signal,
             ctid: word,
-            ptid: word,
-            pidfd: ptr::null_mut(),
-            tls: self.tls,
+            ptid: if self.parent_tid.is_null() {
+                word
+            } else {
+                self.parent_tid
+            },
+            pidfd: &raw mut pidfd,
+            ..self.raw_request()
         };
         let run = move || {
             let value = f();
@@ -335,12 +455,32 @@ impl Builder {
         };
         // SAFETY: forwarded from this function's contract; the closure is moved onto `below`,
         // which is part of `stack`.
-        let tid = unsafe { self.launch(&mut below, raw, None, run)? };
+        let (tid, _) = unsafe { self.launch(&mut below, raw, None, run)? };
+        // SAFETY: with CLONE_PIDFD the kernel stored a fresh descriptor that only we own.
+        let pidfd = (flags.contains(CloneFlags::PIDFD) && pidfd >= 0)
+            .then(|| unsafe { Fd::from_raw(pidfd) });
         // SAFETY: the control block lives until the handle, which borrows `stack`, is joined.
-        Ok(unsafe { Thread::new(tid, ctl) })
+        Ok(unsafe { Thread::new(tid, ctl, pidfd) })
+    }
+
+    /// The request's fields that come straight from the builder.
+    fn raw_request(&self) -> RawRequest {
+        RawRequest {
+            flags: self.flags,
+            exit_signal: self.exit_signal,
+            ctid: ptr::null_mut(),
+            ptid: ptr::null_mut(),
+            pidfd: ptr::null_mut(),
+            auto_pidfd: false,
+            tls: self.tls,
+            set_tid: self.set_tid,
+            set_tid_len: self.set_tid_len,
+            cgroup: self.cgroup.unwrap_or(-1),
+        }
     }
 
     /// Validate, place the packet, block signals, clone (clone3 first), restore the mask.
+    /// Returns the child's id and whether its pidfd slot was asked for.
     ///
     /// # Safety
     /// See [`Builder::spawn`].
@@ -350,7 +490,7 @@ impl Builder {
         raw: RawRequest,
         gate: Option<GateChild>,
         f: F,
-    ) -> Result<Pid> {
+    ) -> Result<(Pid, bool)> {
         let (base, top) = (stack.base() as usize, stack.top() as usize);
         let align = align_of::<Packet<F>>().max(16);
         let frame = size_of::<Packet<F>>() + align + MIN_CHILD_FRAME;
@@ -359,109 +499,168 @@ impl Builder {
         }
         let packet = (top - size_of::<Packet<F>>()) & !(align - 1);
         let sp = packet & !15;
-        let first = self.syscall.unwrap_or(match clone3_available() {
-            Some(false) => Syscall::Clone,
-            _ => Syscall::Clone3,
-        });
-        // Reset handlers in the kernel where clone3 can (CLEAR_SIGHAND), by hand elsewhere. A
-        // CLEAR_SIGHAND the caller asked for is the caller's and is never dropped.
-        let flags_for = |syscall| match syscall {
-            Syscall::Clone3 if self.reset_handlers => raw.flags | CloneFlags::CLEAR_SIGHAND,
-            _ => raw.flags,
+        let mut plan = Plan {
+            syscall: self.syscall.unwrap_or(match clone3_available() {
+                Some(false) => Syscall::Clone,
+                _ => Syscall::Clone3,
+            }),
+            pidfd: raw.auto_pidfd && AUTO_PIDFD.load(Ordering::Relaxed) != MISSING,
+            clear_sighand: self.reset_handlers
+                && AUTO_CLEAR_SIGHAND.load(Ordering::Relaxed) != MISSING,
         };
-        let request = |syscall| Request {
-            flags: flags_for(syscall),
+        let request = |plan: &Plan| Request {
+            flags: plan.flags(&raw),
             exit_signal: raw.exit_signal.map_or(0, |s| u64::from(s.number())),
             stack: base,
             stack_size: sp - base,
             frame: top - sp + MIN_CHILD_FRAME,
-            set_tid_len: 0,
-            syscall,
+            set_tid_len: raw.set_tid_len,
+            syscall: plan.syscall,
         };
-        flags::validate(&request(first)).map_err(|rule| Error::Rule(rule, flags_for(first)))?;
+        // A broken rule names the caller's flags: rawclone's own additions never break one.
+        let check = |plan: &Plan| {
+            flags::validate(&request(plan)).map_err(|rule| Error::Rule(rule, raw.flags))
+        };
+        check(&plan)?;
 
         let old_mask =
             sys::set_signal_mask(SigSet::FULL).map_err(|e| Error::sys("rt_sigprocmask", e))?;
         let affinity = if self.start_local { pin_here() } else { None };
         let packet = packet as *mut Packet<F>;
-        let reset_handlers = self.reset_handlers && first == Syscall::Clone;
         // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
         unsafe {
             packet.write(Packet {
                 mask: old_mask,
                 gate,
-                reset_handlers,
+                reset_handlers: false,
                 affinity,
                 f,
             })
         };
 
         let entry = child_main::<F> as crate::arch::ChildEntry;
-        let mut used = first;
-        // SAFETY: the stack from base to `sp` is free for the child, the packet above it is its
-        // argument, and the caller upholds the rules for `f`.
-        let mut result = unsafe {
-            issue(
-                first,
-                flags_for(first),
-                &raw,
-                base as *mut u8,
-                sp,
-                entry,
-                packet.cast(),
-            )
-        };
-        if result == Err(Errno::ENOSYS) && first == Syscall::Clone3 && self.syscall.is_none() {
-            CLONE3.store(MISSING, Ordering::Relaxed);
-            // The same request again through clone, unless it needs clone3: then say so.
-            used = Syscall::Clone;
-            if let Err(rule) = flags::validate(&request(used)) {
-                if let Some(set) = affinity {
-                    restore_affinity(&set);
+        let mut dropped = None;
+        let result = loop {
+            // SAFETY: no child has read the packet yet (every earlier attempt created none).
+            unsafe { (*packet).reset_handlers = plan.resets_by_hand(self.reset_handlers) };
+            // SAFETY: the stack from base to `sp` is free for the child, the packet above it is
+            // its argument, and the caller upholds the rules for `f`.
+            let result = unsafe { issue(&plan, &raw, base as *mut u8, sp, entry, packet.cast()) };
+            // What to try next: clone after clone3's ENOSYS, or the same call without a flag
+            // rawclone added on its own and this kernel does not know.
+            let next = match result {
+                Err(Errno::ENOSYS) if plan.syscall == Syscall::Clone3 && self.syscall.is_none() => {
+                    CLONE3.store(MISSING, Ordering::Relaxed);
+                    Some(Plan {
+                        syscall: Syscall::Clone,
+                        ..plan
+                    })
                 }
-                let _ = sys::set_signal_mask(old_mask);
-                // SAFETY: no child was created, so the packet is still ours to drop.
-                unsafe { ptr::drop_in_place(packet) };
-                return Err(Error::Rule(rule, flags_for(used)));
-            }
-            // SAFETY: no child has read the packet yet.
-            unsafe { (*packet).reset_handlers = self.reset_handlers };
-            // SAFETY: as above.
-            result = unsafe {
-                issue(
-                    used,
-                    flags_for(used),
-                    &raw,
-                    base as *mut u8,
-                    sp,
-                    entry,
-                    packet.cast(),
-                )
+                Err(Errno::EINVAL) if plan.pidfd => {
+                    dropped = Some(&AUTO_PIDFD);
+                    Some(Plan {
+                        pidfd: false,
+                        ..plan
+                    })
+                }
+                Err(Errno::EINVAL) if plan.clear_sighand && plan.syscall == Syscall::Clone3 => {
+                    dropped = Some(&AUTO_CLEAR_SIGHAND);
+                    Some(Plan {
+                        clear_sighand: false,
+                        ..plan
+                    })
+                }
+                _ => None,
             };
-        } else if result.is_ok() && first == Syscall::Clone3 {
-            CLONE3.store(PRESENT, Ordering::Relaxed);
-        }
+            match next {
+                Some(next) => match check(&next) {
+                    Ok(()) => plan = next,
+                    Err(rule) => break Err(rule),
+                },
+                None => break Ok(result),
+            }
+        };
         if let Some(set) = affinity {
             restore_affinity(&set);
         }
         let _ = sys::set_signal_mask(old_mask);
+        let result = match result {
+            Ok(result) => result,
+            Err(rule) => {
+                // SAFETY: no child was created, so the packet is still ours to drop.
+                unsafe { ptr::drop_in_place(packet) };
+                return Err(rule);
+            }
+        };
+        if result.is_ok() {
+            if plan.syscall == Syscall::Clone3 {
+                CLONE3.store(PRESENT, Ordering::Relaxed);
+            }
+            // The attempt without the flag worked where the one with it did not: this kernel
+            // does not know it.
+            if let Some(known) = dropped {
+                known.store(MISSING, Ordering::Relaxed);
+            }
+        }
 
         match result {
             Ok(pid) if !raw.flags.intersects(CloneFlags::VM | CloneFlags::FILES) => {
                 // The child runs its own copy; the parent's is dropped, as after fork.
                 // SAFETY: the parent's copy was never read and is dropped once.
                 unsafe { ptr::drop_in_place(packet) };
-                Ok(pid)
+                Ok((pid, plan.asks_pidfd(&raw)))
             }
             // With CLONE_VM the child consumes the one copy; with CLONE_FILES dropping the
             // parent's copy could close descriptors the child uses, so it is forgotten.
-            Ok(pid) => Ok(pid),
+            Ok(pid) => Ok((pid, plan.asks_pidfd(&raw))),
             Err(errno) => {
                 // SAFETY: no child was created, so the packet is still ours to drop.
                 unsafe { ptr::drop_in_place(packet) };
-                Err(clone_error(errno, flags_for(used), used))
+                Err(clone_error(errno, plan.flags(&raw), plan.syscall))
             }
         }
+    }
+}
+
+/// One attempt at a request: the syscall, and which of rawclone's own flags go with it.
+#[derive(Clone, Copy)]
+struct Plan {
+    syscall: Syscall,
+    /// Add `CLONE_PIDFD` where the request allows it.
+    pidfd: bool,
+    /// Reset handlers with `CLONE_CLEAR_SIGHAND` (clone3 only) rather than by hand.
+    clear_sighand: bool,
+}
+
+impl Plan {
+    /// Whether rawclone's own `CLONE_PIDFD` goes with this attempt: not where the pidfd would
+    /// need the parent_tid slot legacy clone gives PARENT_SETTID, nor beside CLONE_DETACHED.
+    fn adds_pidfd(&self, raw: &RawRequest) -> bool {
+        use CloneFlags as F;
+        let slot_taken = self.syscall == Syscall::Clone && raw.flags.contains(F::PARENT_SETTID);
+        self.pidfd && !slot_taken && !raw.flags.intersects(F::DETACHED | F::THREAD)
+    }
+
+    /// Whether the kernel fills the pidfd slot on this attempt (the caller's flag or ours).
+    fn asks_pidfd(&self, raw: &RawRequest) -> bool {
+        raw.flags.contains(CloneFlags::PIDFD) || self.adds_pidfd(raw)
+    }
+
+    /// The flags the kernel sees: the caller's, and rawclone's own that this attempt adds.
+    fn flags(&self, raw: &RawRequest) -> CloneFlags {
+        let mut flags = raw.flags;
+        if self.adds_pidfd(raw) {
+            flags |= CloneFlags::PIDFD;
+        }
+        if self.clear_sighand && self.syscall == Syscall::Clone3 {
+            flags |= CloneFlags::CLEAR_SIGHAND;
+        }
+        flags
+    }
+
+    /// Whether the child must reset its handlers itself: asked for, and not done by the kernel.
+    fn resets_by_hand(&self, asked: bool) -> bool {
+        asked && !(self.clear_sighand && self.syscall == Syscall::Clone3)
     }
 }
 
@@ -490,7 +689,13 @@ struct RawRequest {
     ctid: *mut u32,
     ptid: *mut u32,
     pidfd: *mut i32,
+    /// Whether rawclone may add `CLONE_PIDFD` on its own (the kernel then fills `pidfd`).
+    auto_pidfd: bool,
     tls: usize,
+    set_tid: *const Pid,
+    set_tid_len: usize,
+    /// The cgroup directory for `CLONE_INTO_CGROUP`, -1 for none.
+    cgroup: i32,
 }
 
 /// Issue one clone or clone3 call through the arch trampoline.
@@ -498,16 +703,16 @@ struct RawRequest {
 /// # Safety
 /// `[base, sp)` must be a free stack for the child and `arg` what `entry` expects.
 unsafe fn issue(
-    syscall: Syscall,
-    flags: CloneFlags,
+    plan: &Plan,
     raw: &RawRequest,
     base: *mut u8,
     sp: usize,
     entry: crate::arch::ChildEntry,
     arg: *mut u8,
 ) -> Result<Pid, Errno> {
+    let flags = plan.flags(raw);
     let signal = raw.exit_signal.map_or(0, |s| u64::from(s.number()));
-    let ret = match syscall {
+    let ret = match plan.syscall {
         Syscall::Clone3 => {
             let mut args = k::clone_args {
                 flags: flags.bits(),
@@ -518,9 +723,9 @@ unsafe fn issue(
                 stack: base as u64,
                 stack_size: (sp - base as usize) as u64,
                 tls: raw.tls as u64,
-                set_tid: 0,
-                set_tid_size: 0,
-                cgroup: 0,
+                set_tid: raw.set_tid as u64,
+                set_tid_size: raw.set_tid_len as u64,
+                cgroup: raw.cgroup.max(0) as u64,
             };
             // SAFETY: forwarded; `args` lives across the call.
             unsafe {

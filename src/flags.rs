@@ -282,7 +282,8 @@ pub enum Rule {
     /// `Builder::spawn_thread`, and only threads are made there.
     ThreadNeedsThreadSpawn,
     /// rawclone: a `CLONE_PARENT` child is its grandparent's to reap, so its creator cannot know
-    /// when a stack it shares (`CLONE_VM`) is free again.
+    /// when a stack it shares (`CLONE_VM`) is free again, unless a `CLONE_CHILD_CLEARTID` word
+    /// tells it.
     ParentExcludesVm,
     /// rawclone: a `CLONE_VFORK` parent sleeps inside clone until the child execs or exits, so it
     /// can never open the child's gate.
@@ -298,6 +299,13 @@ pub enum Rule {
     HostnameTooLong,
     /// rawclone: an id map does not fit one page of at most 340 lines.
     IdMapTooLong,
+    /// rawclone: a flag whose pointer was not given (`CLONE_PARENT_SETTID`,
+    /// `CLONE_CHILD_SETTID` or `CLONE_CHILD_CLEARTID` without a tid slot, `CLONE_INTO_CGROUP`
+    /// without a cgroup fd): the kernel would write through a null pointer or read fd 0.
+    FlagNeedsPointer,
+    /// rawclone: `CLONE_CHILD_SETTID` and `CLONE_CHILD_CLEARTID` share the kernel's one
+    /// `child_tid` slot, so they must name the same word.
+    OneChildTidSlot,
 }
 
 impl Rule {
@@ -331,7 +339,8 @@ impl Rule {
                 "CLONE_THREAD tasks come from Builder::spawn_thread, and only those"
             }
             Rule::ParentExcludesVm => {
-                "a CLONE_PARENT child cannot be joined by its creator, so it cannot share memory"
+                "a CLONE_PARENT child cannot be joined by its creator, so it cannot share memory \
+                 without a CLONE_CHILD_CLEARTID word"
             }
             Rule::GateExcludesVfork => "a CLONE_VFORK parent cannot open a gate: it is asleep",
             Rule::ThreadOwnsChildTid => "a thread's child_tid slot is its join word",
@@ -339,6 +348,13 @@ impl Rule {
             Rule::NotANamespace => "only CLONE_NEW* flags name namespaces",
             Rule::HostnameTooLong => "a host or domain name has at most 64 bytes",
             Rule::IdMapTooLong => "an id map holds at most 340 lines in one page",
+            Rule::FlagNeedsPointer => {
+                "CLONE_PARENT_SETTID, CLONE_CHILD_SETTID and CLONE_CHILD_CLEARTID need a tid slot, \
+                 CLONE_INTO_CGROUP a cgroup fd"
+            }
+            Rule::OneChildTidSlot => {
+                "CLONE_CHILD_SETTID and CLONE_CHILD_CLEARTID share one child_tid slot"
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 //! | [`vfork_exec`] | `CLONE_VM \| CLONE_VFORK` + `SIGCHLD`, own stack | `waitid` |
 //! | [`Builder::spawn`] | any composition without `CLONE_THREAD` | `waitid` / pidfd |
 
-use crate::clone::{Builder, clone_error};
+use crate::clone::{Builder, clone_error, with_auto_pidfd};
 use crate::error::{Error, Result};
 use crate::flags::{CloneFlags, Syscall};
 use crate::signal::SigSet;
@@ -31,7 +31,8 @@ pub enum Fork {
 }
 
 /// Seed task 1, fork via clone: `clone(SIGCHLD)` with no new stack, so the call returns twice,
-/// once in each process, each with its own copy of memory.
+/// once in each process, each with its own copy of memory. `CLONE_PIDFD` is added where the
+/// kernel has it, so the parent's handle holds the child's pidfd.
 ///
 /// ```
 /// use rawclone::{fork, sys, ExitStatus, Fork};
@@ -54,18 +55,33 @@ pub unsafe fn fork() -> Result<Fork> {
     let old = sys::set_signal_mask(SigSet::FULL).map_err(|e| Error::sys("rt_sigprocmask", e))?;
     // A fork-like clone without CLONE_VM and without a stack: sound to return twice, because the
     // child continues on its own copy of this very stack. Legacy clone and clone3 behave alike
-    // here, so the older, universally available call is used.
-    // SAFETY: no pointers are passed; the child's memory is a copy of ours.
-    let ret = unsafe { syscalls::syscall5(Sysno::clone, k::SIGCHLD as usize, 0, 0, 0, 0) };
+    // here, so the older, universally available call is used. Its pidfd comes back through the
+    // parent_tid slot, the third argument on both architectures.
+    let mut pidfd: i32 = -1;
+    let ret = with_auto_pidfd(|with_pidfd| {
+        let flags = k::SIGCHLD as usize
+            | if with_pidfd {
+                k::CLONE_PIDFD as usize
+            } else {
+                0
+            };
+        // SAFETY: the only pointer is `pidfd`, a live local the kernel writes in the parent; the
+        // child's memory is a copy of ours.
+        unsafe { syscalls::syscall5(Sysno::clone, flags, 0, &raw mut pidfd as usize, 0, 0) }
+    });
     let _ = sys::set_signal_mask(old);
     match ret {
         Ok(0) => Ok(Fork::Child),
-        Ok(pid) => Ok(Fork::Parent(Child::new(
-            pid as Pid,
-            None,
-            None,
-            CloneFlags::EMPTY,
-        ))),
+        Ok(pid) => {
+            // SAFETY: with CLONE_PIDFD the kernel stored a fresh descriptor that only we own.
+            let pidfd = (pidfd >= 0).then(|| unsafe { sys::Fd::from_raw(pidfd) });
+            Ok(Fork::Parent(Child::new(
+                pid as Pid,
+                pidfd,
+                None,
+                CloneFlags::EMPTY,
+            )))
+        }
         Err(e) => Err(clone_error(e, CloneFlags::EMPTY, Syscall::Clone)),
     }
 }

@@ -342,6 +342,18 @@ pub fn pidfd_send_signal(pidfd: &Fd, sig: Signal) -> Result<(), Errno> {
     .map(drop)
 }
 
+/// `ppoll(2)` on one descriptor for `POLLIN`, with no timeout and no signal mask change: returns
+/// once `fd` is readable (a pidfd: once its process has ended), or with EINTR.
+pub fn poll_readable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut pfd = k::pollfd {
+        fd: fd.as_raw(),
+        events: k::POLLIN as i16,
+        revents: 0,
+    };
+    // SAFETY: the kernel reads and writes one pollfd in a live local; no timeout, no sigmask.
+    unsafe { syscall5(Sysno::ppoll, &raw mut pfd as usize, 1, 0, 0, 0) }.map(drop)
+}
+
 /// The part of `siginfo_t` that `waitid(2)` fills, laid out as on every 64-bit Linux.
 #[repr(C)]
 #[derive(Clone, Copy)]

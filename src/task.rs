@@ -3,6 +3,15 @@
 //! - A [`Child`] (any task outside the caller's thread group) is joined with `waitid(2)`, through
 //!   its pidfd when it has one. Dropping an unjoined `Child` kills it with SIGKILL and reaps it, so
 //!   no zombie outlives its handle; a memory-sharing child is gone before its stack is released.
+//!
+//!   A handle never signals a process that may not be its child any more. rawclone asks the
+//!   kernel for a pidfd on every child it can (Linux 5.2+), and a pidfd names one process for
+//!   good: a signal through it reaches that process or nothing. Without a pidfd, a signal by pid
+//!   is sent only after `waitid(WNOWAIT)` showed the pid to be this process's unreaped child; an
+//!   `ECHILD` there (the child was reaped elsewhere, by a `waitid(P_ALL)` or because SIGCHLD is
+//!   ignored) means "not ours any more", never "kill it". One window remains on such kernels:
+//!   with SIGCHLD ignored, a child that exits between that check and the `kill` is reaped at
+//!   once and its pid could be reused in between.
 //! - A [`Thread`] is joined by waiting on its `CLONE_CHILD_CLEARTID` word; dropping an unjoined
 //!   `Thread` joins it (a single thread cannot be killed without killing the whole process).
 
@@ -13,7 +22,7 @@ use crate::sync::{self, Gate};
 use crate::sys::{self, Fd, Pid, WaitId, WaitInfo};
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
-use core::sync::atomic::AtomicU32;
+use core::sync::atomic::{AtomicU32, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -86,7 +95,9 @@ impl Child<'_> {
         self.pid
     }
 
-    /// The pidfd, if the child was created with `CLONE_PIDFD`.
+    /// The child's pidfd: rawclone asks for one on every child process the kernel can give one
+    /// (`None` before Linux 5.2, under emulators that refuse `CLONE_PIDFD`, for `CLONE_PARENT`
+    /// children, and on legacy clone beside `CLONE_PARENT_SETTID`, which takes its slot).
     pub fn pidfd(&self) -> Option<&Fd> {
         self.pidfd.as_ref()
     }
@@ -104,24 +115,31 @@ impl Child<'_> {
         }
     }
 
-    /// Send `sig`: through the pidfd with `pidfd_send_signal(2)` when there is one (no pid-reuse
-    /// race), else with `kill(2)`.
+    /// Send `sig`: through the pidfd with `pidfd_send_signal(2)` when there is one, else with
+    /// `kill(2)`, and then only once `waitid(WNOWAIT)` showed the pid to be still this process's
+    /// unreaped child (see the module docs). A child that is gone, or no longer ours, gets no
+    /// signal: the answer is `ESRCH` from `pidfd_send_signal`, or `ECHILD` from `waitid`.
     pub fn signal(&self, sig: Signal) -> Result<()> {
         match &self.pidfd {
             Some(fd) => {
                 sys::pidfd_send_signal(fd, sig).map_err(|e| Error::sys("pidfd_send_signal", e))
             }
-            None => sys::kill(self.pid, sig).map_err(|e| Error::sys("kill", e)),
+            None => {
+                let still_ours = k::WEXITED | k::WSTOPPED | k::WCONTINUED;
+                self.waitid(k::WNOHANG | k::WNOWAIT | still_ours)?;
+                sys::kill(self.pid, sig).map_err(|e| Error::sys("kill", e))
+            }
         }
     }
 
+    /// `waitid` on this child, through its pidfd where the kernel takes `P_PIDFD`.
     fn waitid(&self, options: u32) -> Result<WaitInfo> {
         let mut id = match &self.pidfd {
             Some(fd) => WaitId::PidFd(fd),
             None => WaitId::Pid(self.pid),
         };
         loop {
-            match sys::waitid(id, options | k::WEXITED | k::__WALL) {
+            match sys::waitid(id, options | k::__WALL) {
                 Err(Errno::EINTR) => continue,
                 // P_PIDFD came in Linux 5.4, CLONE_PIDFD in 5.2: wait by pid there.
                 Err(Errno::EINVAL) if matches!(id, WaitId::PidFd(_)) => id = WaitId::Pid(self.pid),
@@ -131,16 +149,44 @@ impl Child<'_> {
     }
 
     /// Wait for the child to end and reap it.
+    ///
+    /// `ECHILD` means the child is not this process's to reap (any more): it was reaped
+    /// elsewhere (SIGCHLD set to `SIG_IGN`, or a `waitid(P_ALL)`), or this handle was moved to
+    /// another process. The child is then not touched, and with a pidfd the wait first lasts
+    /// until the child has ended, so that a stack it shares is free when this returns.
     pub fn wait(mut self) -> Result<ExitStatus> {
         self.gate = None;
-        let info = self.waitid(0)?;
+        let info = self.waitid(k::WEXITED);
+        // Reaped, or not ours to reap: either way the handle is done with the child.
         self.reaped = true;
-        Ok(ExitStatus::from_wait(&info))
+        match info {
+            Ok(info) => Ok(ExitStatus::from_wait(&info)),
+            Err(e) => {
+                if e.errno() == Some(Errno::ECHILD) {
+                    self.wait_for_end();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A child that is not ours to reap: wait until its pidfd says it has ended. Without a pidfd
+    /// there is nothing to wait on that cannot name a stranger.
+    fn wait_for_end(&self) {
+        if let Some(fd) = &self.pidfd {
+            while let Err(Errno::EINTR) = sys::poll_readable(fd.as_fd()) {}
+        }
     }
 
     /// Reap the child if it has ended (`WNOHANG`).
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        let info = self.waitid(k::WNOHANG)?;
+        let info = self.waitid(k::WEXITED | k::WNOHANG);
+        if let Err(e) = &info
+            && e.errno() == Some(Errno::ECHILD)
+        {
+            self.reaped = true; // not ours any more: never signalled or waited for again
+        }
+        let info = info?;
         if info.pid == 0 {
             return Ok(None);
         }
@@ -156,15 +202,21 @@ impl Drop for Child<'_> {
             return;
         }
         self.gate = None;
+        // `signal` sends nothing to a pid that is no longer our child.
         let _ = self.signal(Signal::SIGKILL);
-        let _ = self.waitid(0);
+        if let Err(e) = self.waitid(k::WEXITED)
+            && e.errno() == Some(Errno::ECHILD)
+        {
+            self.wait_for_end();
+        }
     }
 }
 
 /// The join word and result slot of a thread, at the top of its stack.
 #[repr(C, align(64))]
 pub(crate) struct ThreadControl {
-    /// Set to the tid by `CLONE_PARENT_SETTID`, zeroed and woken by `CLONE_CHILD_CLEARTID`.
+    /// Set to the tid by `CLONE_PARENT_SETTID` (or non-zero beforehand), zeroed and woken by
+    /// `CLONE_CHILD_CLEARTID`.
     word: AtomicU32,
     /// What the thread's closure returned.
     result: UnsafeCell<usize>,
@@ -176,6 +228,11 @@ impl ThreadControl {
             word: AtomicU32::new(0),
             result: UnsafeCell::new(0),
         }
+    }
+
+    /// Make the join word non-zero before the thread exists.
+    pub(crate) fn set_word(&self, value: u32) {
+        self.word.store(value, Ordering::Relaxed);
     }
 
     pub(crate) fn word_ptr(&self) -> *mut u32 {
@@ -192,6 +249,7 @@ impl ThreadControl {
 pub struct Thread<'s> {
     tid: Pid,
     ctl: *const ThreadControl,
+    pidfd: Option<Fd>,
     joined: bool,
     _stack: PhantomData<&'s mut [u8]>,
 }
@@ -204,10 +262,11 @@ impl Thread<'_> {
     /// # Safety
     /// `ctl` must stay valid until the thread has exited, which the returned handle's stack
     /// borrow guarantees.
-    pub(crate) unsafe fn new(tid: Pid, ctl: *const ThreadControl) -> Self {
+    pub(crate) unsafe fn new(tid: Pid, ctl: *const ThreadControl, pidfd: Option<Fd>) -> Self {
         Thread {
             tid,
             ctl,
+            pidfd,
             joined: false,
             _stack: PhantomData,
         }
@@ -223,6 +282,7 @@ impl Thread<'_> {
         Thread {
             tid: self.tid,
             ctl: self.ctl,
+            pidfd: self.pidfd.take(),
             joined: false,
             _stack: PhantomData,
         }
@@ -231,6 +291,11 @@ impl Thread<'_> {
     /// The thread's id.
     pub fn tid(&self) -> Pid {
         self.tid
+    }
+
+    /// The thread's pidfd, if [`crate::Builder::pidfd`] asked for one (Linux 6.9+).
+    pub fn pidfd(&self) -> Option<&Fd> {
+        self.pidfd.as_ref()
     }
 
     fn wait(&mut self) -> usize {

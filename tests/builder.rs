@@ -77,9 +77,7 @@ fn fd_open_after_child_closes_it(flags: CloneFlags) -> Option<bool> {
         let fd = a.into_raw();
         // SAFETY: the child closes `fd`, which nothing owns since `into_raw`.
         let close = || unsafe { sys::close(fd) }.map_or(1, |_| 0);
-        if spawn_or_refused!(run_with(flags, close))
-            != ExitStatus::Exited(0)
-        {
+        if spawn_or_refused!(run_with(flags, close)) != ExitStatus::Exited(0) {
             return 2;
         }
         sys::fd_flags(fd).is_ok() as i32
@@ -352,12 +350,16 @@ fn every_mode_works_through_legacy_clone() {
 #[test]
 fn legacy_clone_refuses_clone3_only_requests_before_any_syscall() {
     let mut stack = stack();
+    let dir = sys::open(c"/", linux_raw_sys::general::O_DIRECTORY).unwrap();
     for flag in [
         CloneFlags::NEWTIME,
         CloneFlags::CLEAR_SIGHAND,
         CloneFlags::INTO_CGROUP,
     ] {
-        let b = Builder::new().flags(flag).syscall(Syscall::Clone);
+        let mut b = Builder::new().flags(flag).syscall(Syscall::Clone);
+        if flag == CloneFlags::INTO_CGROUP {
+            b = b.cgroup(dir.as_fd());
+        }
         // SAFETY: never runs.
         let err = unsafe { b.spawn(&mut stack, || 0) }.unwrap_err();
         assert_eq!(err, Error::Rule(Rule::NeedsClone3, flag), "{flag}");

@@ -1,6 +1,7 @@
 #![cfg(target_arch = "x86_64")] // driven from the x86_64 host
 //! The x86_64 freestanding selftest under `strace -f`: each mode's clone or clone3 call carries
-//! exactly the flags and exit signal it promises, and nothing libc-shaped (loader, TLS or robust
+//! exactly the flags and exit signal it promises (with the `CLONE_PIDFD` rawclone adds to every
+//! child process, so that its handle never signals by pid), and nothing libc-shaped (loader, TLS or robust
 //! list set-up, brk heaps) appears anywhere in a whole run.
 
 mod common;
@@ -76,7 +77,7 @@ fn calls_of(id: &str) -> Vec<String> {
     let mut calls = clone_calls(&trace);
     assert_eq!(
         calls.first().map(String::as_str),
-        Some("clone3 CLONE_VM SIGCHLD"),
+        Some("clone3 CLONE_VM|CLONE_PIDFD SIGCHLD"),
         "the probe comes first:\n{trace}"
     );
     calls.remove(0);
@@ -88,9 +89,9 @@ const THREAD: &str = "CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|C
 #[test]
 fn each_mode_issues_exactly_its_flags() {
     let cases: &[(&str, &[&str])] = &[
-        ("fork", &["clone SIGCHLD"]),
-        ("chimera", &["clone3 CLONE_VM SIGCHLD"]),
-        ("process", &["clone3 0 SIGCHLD"]),
+        ("fork", &["clone CLONE_PIDFD|SIGCHLD"]),
+        ("chimera", &["clone3 CLONE_VM|CLONE_PIDFD SIGCHLD"]),
+        ("process", &["clone3 CLONE_PIDFD SIGCHLD"]),
         (
             "thread",
             &[&format!(
@@ -105,14 +106,17 @@ fn each_mode_issues_exactly_its_flags() {
         ),
         (
             "vfork",
-            &["clone3 CLONE_VM|CLONE_VFORK|CLONE_CLEAR_SIGHAND SIGCHLD"],
+            &["clone3 CLONE_VM|CLONE_PIDFD|CLONE_VFORK|CLONE_CLEAR_SIGHAND SIGCHLD"],
         ),
-        ("userns", &["clone3 CLONE_NEWUSER SIGCHLD"]),
+        ("userns", &["clone3 CLONE_PIDFD|CLONE_NEWUSER SIGCHLD"]),
         ("pidfd", &["clone3 CLONE_PIDFD SIGCHLD"]),
-        ("exit-signal", &["clone3 0 SIGUSR1"]),
-        ("fs", &["clone3 CLONE_FS SIGCHLD"]),
-        ("files", &["clone3 CLONE_FILES SIGCHLD"]),
-        ("sighand", &["clone3 CLONE_VM|CLONE_SIGHAND SIGCHLD"]),
+        ("exit-signal", &["clone3 CLONE_PIDFD SIGUSR1"]),
+        ("fs", &["clone3 CLONE_FS|CLONE_PIDFD SIGCHLD"]),
+        ("files", &["clone3 CLONE_FILES|CLONE_PIDFD SIGCHLD"]),
+        (
+            "sighand",
+            &["clone3 CLONE_VM|CLONE_SIGHAND|CLONE_PIDFD SIGCHLD"],
+        ),
         ("rules", &[]),
     ];
     for (id, want) in cases {
