@@ -318,7 +318,8 @@ impl<'a> Namespaces<'a> {
     }
 
     /// Spawn `path` with `argv` and `envp` in the namespaces. A failed `execve` comes back as
-    /// [`Error::Exec`] with its errno, the child reaped.
+    /// [`Error::Exec`] with its errno, the child reaped. Before the exec the child resets what
+    /// `std::process::Command` resets: `SIGPIPE` to its default and an empty signal mask.
     ///
     /// A `path` without a `/` is looked up as `execvp(3)` does, but inside the child, after the
     /// setup (so under a new root it is found in the new root): each directory of the `PATH` in
@@ -346,6 +347,7 @@ impl<'a> Namespaces<'a> {
         let argv = crate::modes::pointer_array(&mut stack, argv)?;
         let envp = crate::modes::pointer_array(&mut stack, envp)?;
         let exec = move |link: GateChild| {
+            crate::modes::reset_for_exec();
             let errno = match search {
                 Some(dirs) => exec_in_path(path, dirs, argv, envp),
                 // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings in
