@@ -77,7 +77,7 @@ pub(crate) fn with_auto_pidfd<T>(
 
 /// Everything the child reads after the clone, placed at the top of its own stack.
 struct Packet<F> {
-    /// The caller's signal mask, restored in the child before `f` runs.
+    /// The signal mask the child runs `f` with: the caller's, or [`Builder::child_mask`]'s.
     mask: SigSet,
     /// Hold the child until the parent releases it.
     gate: Option<GateChild>,
@@ -152,6 +152,7 @@ pub struct Builder {
     set_tid_len: usize,
     cgroup: Option<i32>,
     syscall: Option<Syscall>,
+    child_mask: Option<SigSet>,
     gated: bool,
     reset_handlers: bool,
     start_local: bool,
@@ -177,6 +178,7 @@ impl Builder {
             set_tid_len: 0,
             cgroup: None,
             syscall: None,
+            child_mask: None,
             gated: false,
             reset_handlers: false,
             start_local: false,
@@ -273,6 +275,14 @@ impl Builder {
     /// Force one syscall instead of clone3-with-fallback (to test the fallback, or to avoid clone3).
     pub const fn syscall(mut self, syscall: Syscall) -> Builder {
         self.syscall = Some(syscall);
+        self
+    }
+
+    /// Run the child's closure with `mask` as its signal mask instead of the caller's (which it
+    /// inherits otherwise). The child gets it before any signal can be delivered to it: every
+    /// signal stays blocked from the clone until then.
+    pub const fn child_mask(mut self, mask: SigSet) -> Builder {
+        self.child_mask = Some(mask);
         self
     }
 
@@ -530,7 +540,7 @@ impl Builder {
         // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
         unsafe {
             packet.write(Packet {
-                mask: old_mask,
+                mask: self.child_mask.unwrap_or(old_mask),
                 gate,
                 reset_handlers: false,
                 affinity,

@@ -96,6 +96,21 @@ impl SigSet {
     pub const FULL: SigSet = SigSet(!0);
     /// No signal.
     pub const EMPTY: SigSet = SigSet(0);
+    /// The signals a fault raises in the faulting thread itself (SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+    /// SIGTRAP, and SIGSYS from a seccomp trap). Blocking one does not stop it: the kernel then
+    /// kills the process without running any handler.
+    pub const FAULTS: SigSet = SigSet::EMPTY
+        .with(Signal::SIGSEGV)
+        .with(Signal::SIGBUS)
+        .with(Signal::SIGILL)
+        .with(Signal::SIGFPE)
+        .with(Signal::SIGTRAP)
+        .with(Signal::SIGSYS);
+    /// What a [`crate::Spawner`]'s tasks and workers block by default: every signal but the
+    /// [`SigSet::FAULTS`], so that a signal meant for the process is delivered to one of its
+    /// own (libc) threads and never runs a handler on a thread whose thread pointer libc cannot
+    /// read.
+    pub const TASK_DEFAULT: SigSet = SigSet::FULL.without_all(SigSet::FAULTS);
 
     /// Whether `sig` is in the set.
     pub const fn contains(self, sig: Signal) -> bool {
@@ -105,5 +120,15 @@ impl SigSet {
     /// The set with `sig` added.
     pub const fn with(self, sig: Signal) -> SigSet {
         SigSet(self.0 | (1 << (sig.0 - 1)))
+    }
+
+    /// The set without `sig`.
+    pub const fn without(self, sig: Signal) -> SigSet {
+        SigSet(self.0 & !(1 << (sig.0 - 1)))
+    }
+
+    /// The set without any signal of `other`.
+    pub const fn without_all(self, other: SigSet) -> SigSet {
+        SigSet(self.0 & !other.0)
     }
 }

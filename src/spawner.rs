@@ -14,6 +14,15 @@
 //! [`crate::sys`], atomics, the memory it borrowed or owns, [`crate::current`] and
 //! [`crate::yield_now`]. That is why spawning is `unsafe`.
 //!
+//! # Signals
+//! Tasks and Green workers run with every signal blocked but the faults
+//! ([`SigSet::TASK_DEFAULT`], changed with [`Config::signal_mask`]). A signal sent to the process
+//! is then delivered to one of its own threads, whose thread pointer libc can read: a handler
+//! that calls even an async-signal-safe libc function such as `write(2)` would fault on a task,
+//! where `errno` is not libc's. A signal sent to one task (`tgkill`, or `kill` of a Chimera
+//! task's pid) stays pending and is dropped when the task ends. A fault in a task is still
+//! delivered to it (see below).
+//!
 //! A task may spawn and join tasks. A green task that joins a green task, or ends a scope, waits
 //! by yielding, so its worker runs the other tasks meanwhile; joining a Thread or Chimera task
 //! from a green task blocks its worker until that task ends (which needs no worker, so it
@@ -41,6 +50,7 @@ use crate::flags::{CloneFlags, Rule};
 use crate::green::{self, RunQueue};
 use crate::overflow::{self, ALT_STACK};
 use crate::pool::StackPool;
+use crate::signal::SigSet;
 use crate::stack::{PAGE_SIZE, Stack};
 use crate::sys;
 use crate::task::{Child, ExitStatus, Thread};
@@ -98,6 +108,8 @@ struct Worker {
 struct Shared {
     backend: Backend,
     start_local: bool,
+    /// What every task and worker blocks ([`Config::signal_mask`]).
+    signal_mask: SigSet,
     pool: StackPool,
     queue: RunQueue,
     workers: [Option<Worker>; MAX_WORKERS],
@@ -113,6 +125,7 @@ pub struct Config {
     stack_size: Option<usize>,
     workers: Option<usize>,
     start_local: bool,
+    signal_mask: SigSet,
 }
 
 impl Config {
@@ -135,6 +148,19 @@ impl Config {
     /// delay before the load balancer spreads long tasks over idle CPUs. Off by default.
     pub const fn start_local(mut self) -> Config {
         self.start_local = true;
+        self
+    }
+
+    /// The signal mask every task (and Green worker) runs with. Default:
+    /// [`SigSet::TASK_DEFAULT`], every signal blocked but the faults, so that a signal sent to
+    /// the process is delivered to one of its own threads: a handler that uses libc (even
+    /// async-signal-safe calls such as `write(2)`, which set `errno` through the thread pointer)
+    /// would fault on a task's thread pointer, and one that uses only atomics would still see
+    /// a task's state, not its thread's. A program whose handlers need neither may choose
+    /// another mask, `SigSet::EMPTY` to block nothing; signals sent to one task (`tgkill`) are
+    /// held until unblocked.
+    pub const fn signal_mask(mut self, mask: SigSet) -> Config {
+        self.signal_mask = mask;
         self
     }
 
@@ -163,6 +189,7 @@ impl Config {
             shared.write(Shared {
                 backend: self.backend,
                 start_local: self.start_local,
+                signal_mask: self.signal_mask,
                 pool: StackPool::new(stack_size),
                 queue: RunQueue::new(),
                 workers: [const { None }; MAX_WORKERS],
@@ -237,6 +264,7 @@ impl Spawner {
             stack_size: None,
             workers: None,
             start_local: false,
+            signal_mask: SigSet::TASK_DEFAULT,
         }
     }
 
@@ -281,6 +309,7 @@ impl Spawner {
             unsafe {
                 Builder::thread()
                     .tls(header as usize)
+                    .child_mask(self.shared().signal_mask)
                     .spawn_thread(&mut below, work)?
                     .unbind()
             }
@@ -430,6 +459,7 @@ impl Spawner {
     {
         let tls = block as usize;
         let local = |b: Builder| {
+            let b = b.child_mask(self.shared().signal_mask);
             if self.shared().start_local {
                 b.start_local()
             } else {
