@@ -2,9 +2,10 @@
 //!
 //! The rules here are the ones the kernel enforces in `copy_process()` and `clone3_args_valid()`
 //! (kernel/fork.c) on *every* kernel rawclone supports, so refusing early never refuses something
-//! the kernel would accept; `tests/rules.rs` asks the running kernel each question again and
-//! asserts it agrees. Rules that changed across versions are left to the kernel, whose errno comes
-//! back named:
+//! the kernel would accept (bar the legacy clone word, below); `tests/rules.rs` asks the running
+//! kernel each question again and asserts it agrees, and `tests/differential.rs` asks it,
+//! [`validate`] and `Builder` random ones. Rules that changed across versions are left to the
+//! kernel, whose errno comes back named:
 //! - `CLONE_NEWUSER | CLONE_PARENT` and `CLONE_NEWPID | CLONE_PARENT` are accepted, whatever
 //!   clone(2) says;
 //! - `CLONE_PIDFD | CLONE_THREAD` is accepted since Linux 6.9;
@@ -15,9 +16,9 @@
 //! Legacy clone carries flags and exit signal in one word and refuses nothing about its layout:
 //! a flag bit in the low byte becomes part of the exit signal, bits above 31 are dropped (older
 //! kernels let the clone3-only ones through unchecked), and any exit signal of that byte is taken
-//! (one above 64 is never delivered). rawclone refuses requests
-//! that word cannot carry ([`Rule::FlagInSignalByte`], [`Rule::UnknownFlag`], [`Rule::NeedsClone3`],
-//! an exit signal above 255), so that no bit of a request is ever lost or misread.
+//! (one above 64 is never delivered). rawclone refuses requests that word cannot carry
+//! ([`Rule::FlagInSignalByte`], [`Rule::UnknownFlag`], [`Rule::NeedsClone3`], an exit signal above
+//! 255), so that no bit of a request is ever lost or misread.
 //!
 //! Two rules are rawclone's own, as in the glibc wrapper: a `CLONE_VM` child needs a stack of its
 //! own, and the stack must hold the entry frame. The raw syscall accepts both mistakes and the child
