@@ -410,7 +410,8 @@ fn differential(seed: u64, per_syscall: usize) {
         return;
     }
     eprintln!(
-        "differential: seed {seed:#x} ({SEED_VAR} replays it), {per_syscall} probes per syscall and user"
+        "differential: seed {seed:#x} ({SEED_VAR} replays it), {per_syscall} probes per \
+         syscall and user"
     );
     let version = kernel_version();
     let mut failures = Vec::new();
@@ -572,7 +573,7 @@ impl Shared {
 
     fn get(&self, i: usize) -> Slot {
         assert!(i < self.len);
-        // SAFETY: in bounds; a slot is only read after `set` wrote it and the writer was waited for.
+        // SAFETY: in bounds; a slot is read after `set` wrote it and its writer was waited for.
         unsafe { self.ptr.add(i).read_volatile() }
     }
 

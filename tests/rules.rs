@@ -165,7 +165,7 @@ refused! {
     clone3_refuses_detached: F::DETACHED, SIGCHLD, Clone3 => DetachedOnClone3;
     // Issue 12: clone3 refuses flag bits in the exit signal's byte (CLONE_NEWTIME aside).
     clone3_refuses_flag_bits_in_the_signal_byte: F::from_bits(12), 0, Clone3 => FlagInSignalByte;
-    clone3_refuses_flag_bits_in_the_signal_byte_with_sigchld: F::from_bits(12), SIGCHLD, Clone3 => FlagInSignalByte;
+    clone3_refuses_signal_byte_flags_with_sigchld: F::from_bits(12), SIGCHLD, Clone3 => FlagInSignalByte;
     // Issue 13: clone3 refuses every bit above CLONE_INTO_CGROUP.
     clone3_refuses_bit_40: F::from_bits(1 << 40), SIGCHLD, Clone3 => UnknownFlag;
     clone3_refuses_bit_63: F::from_bits(1 << 63), SIGCHLD, Clone3 => UnknownFlag;
