@@ -2,13 +2,23 @@
 //!
 //! The rules here are the ones the kernel enforces in `copy_process()` and `clone3_args_valid()`
 //! (kernel/fork.c) on *every* kernel rawclone supports, so refusing early never refuses something
-//! the kernel would accept; `tests/rules.rs` asks the running kernel each question again and
-//! asserts it agrees. Rules that changed across versions are left to the kernel, whose errno comes
-//! back named:
+//! the kernel would accept (bar the legacy clone word, below); `tests/rules.rs` asks the running
+//! kernel each question again and asserts it agrees, and `tests/differential.rs` asks it,
+//! [`validate`] and `Builder` random ones. Rules that changed across versions are left to the
+//! kernel, whose errno comes back named:
 //! - `CLONE_NEWUSER | CLONE_PARENT` and `CLONE_NEWPID | CLONE_PARENT` are accepted, whatever
 //!   clone(2) says;
 //! - `CLONE_PIDFD | CLONE_THREAD` is accepted since Linux 6.9;
-//! - `CLONE_PARENT` from a (container) init is refused (`SIGNAL_UNKILLABLE`).
+//! - `CLONE_PARENT` from a (container) init is refused (`SIGNAL_UNKILLABLE`);
+//! - clone3 learned `CLONE_CLEAR_SIGHAND` in Linux 5.5, `CLONE_NEWTIME` in 5.6 and
+//!   `CLONE_INTO_CGROUP` in 5.7: older kernels refuse them with EINVAL.
+//!
+//! Legacy clone carries flags and exit signal in one word and refuses nothing about its layout:
+//! a flag bit in the low byte becomes part of the exit signal, bits above 31 are dropped (older
+//! kernels let the clone3-only ones through unchecked), and any exit signal of that byte is taken
+//! (one above 64 is never delivered). rawclone refuses requests that word cannot carry
+//! ([`Rule::FlagInSignalByte`], [`Rule::UnknownFlag`], [`Rule::NeedsClone3`], an exit signal above
+//! 255), so that no bit of a request is ever lost or misread.
 //!
 //! Two rules are rawclone's own, as in the glibc wrapper: a `CLONE_VM` child needs a stack of its
 //! own, and the stack must hold the entry frame. The raw syscall accepts both mistakes and the child
@@ -115,13 +125,20 @@ impl CloneFlags {
     /// Flags that only `clone3` can express.
     pub const CLONE3_ONLY: CloneFlags =
         CloneFlags(k::CLONE_CLEAR_SIGHAND | k::CLONE_INTO_CGROUP | k::CLONE_NEWTIME as u64);
+    /// Bits no clone syscall takes: above `CLONE_INTO_CGROUP` (clone3 refuses them, legacy clone
+    /// drops everything above bit 31).
+    pub const UNKNOWN: CloneFlags =
+        CloneFlags(!(u32::MAX as u64 | k::CLONE_CLEAR_SIGHAND | k::CLONE_INTO_CGROUP));
+    /// Bits of the exit signal's byte (`CSIGNAL`) that are no flag on either syscall (only
+    /// `CLONE_NEWTIME` is, on clone3).
+    pub const SIGNAL_BYTE: CloneFlags = CloneFlags((k::CSIGNAL & !k::CLONE_NEWTIME) as u64);
 
     /// The raw bits.
     pub const fn bits(self) -> u64 {
         self.0
     }
 
-    /// Flags from raw bits; bits with no name are kept and left to the kernel to judge.
+    /// Flags from raw bits; bits with no name are kept, and [`validate`] refuses them.
     pub const fn from_bits(bits: u64) -> CloneFlags {
         CloneFlags(bits)
     }
@@ -239,8 +256,13 @@ pub struct Request {
     pub syscall: Syscall,
 }
 
-/// A violated rule, named. Every rule but the last two is the kernel's own.
+/// A violated rule, named. Those documented "rawclone:" are rawclone's own; the others are the
+/// kernel's, except that on legacy clone the rules about what its one flags word can carry
+/// ([`Rule::ExitSignalOutOfRange`] above 255, [`Rule::UnknownFlag`], [`Rule::FlagInSignalByte`],
+/// [`Rule::NeedsClone3`]) are rawclone's too: that kernel takes the word as it comes and
+/// silently reads such bits as something else, or drops them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum Rule {
     /// `CLONE_THREAD` needs `CLONE_SIGHAND`.
     ThreadNeedsSighand,
@@ -263,12 +285,21 @@ pub enum Rule {
     /// On legacy clone the pidfd comes back through the parent_tid slot, so `CLONE_PIDFD` and
     /// `CLONE_PARENT_SETTID` exclude each other there.
     PidfdExcludesParentSettid,
+    /// clone3 refuses `CLONE_DETACHED` (legacy clone ignores it).
+    DetachedOnClone3,
     /// clone3: an exit signal with `CLONE_THREAD` or `CLONE_PARENT`.
     ExitSignalWithThreadOrParent,
-    /// An exit signal above 64 (clone3; on clone it must fit the flags' low byte).
+    /// clone3: an exit signal above 64; legacy clone: one that does not fit the flags' low byte
+    /// (above 255). Legacy clone takes any value of that byte and does not deliver one above 64.
     ExitSignalOutOfRange,
     /// clone3: a stack address without a size, or a size without an address.
     StackWithoutSize,
+    /// A bit above `CLONE_INTO_CGROUP` (bit 33): clone3 refuses it, legacy clone drops every bit
+    /// above 31 unseen.
+    UnknownFlag,
+    /// A flag bit in the low byte (`CSIGNAL`), which is the exit signal's: clone3 refuses it (bar
+    /// `CLONE_NEWTIME`), legacy clone would read it as part of the exit signal.
+    FlagInSignalByte,
     /// A flag or argument that only clone3 can carry, on the legacy clone path.
     NeedsClone3,
     /// rawclone: a `CLONE_VM` child needs a stack of its own, or it runs on the parent's live one.
@@ -324,11 +355,18 @@ impl Rule {
             Rule::PidfdExcludesParentSettid => {
                 "on legacy clone CLONE_PIDFD excludes CLONE_PARENT_SETTID (one shared slot)"
             }
+            Rule::DetachedOnClone3 => "clone3 refuses CLONE_DETACHED",
             Rule::ExitSignalWithThreadOrParent => {
                 "clone3 refuses an exit signal with CLONE_THREAD or CLONE_PARENT"
             }
-            Rule::ExitSignalOutOfRange => "the exit signal must be 0 or a signal in 1..=64",
+            Rule::ExitSignalOutOfRange => {
+                "the exit signal must be 0..=64 on clone3 and fit the low byte (0..=255) on clone"
+            }
             Rule::StackWithoutSize => "clone3 needs a stack address and a size together",
+            Rule::UnknownFlag => "no clone syscall takes a flag above bit 33 (CLONE_INTO_CGROUP)",
+            Rule::FlagInSignalByte => {
+                "the low byte holds the exit signal, not flags (CLONE_NEWTIME aside, on clone3)"
+            }
             Rule::NeedsClone3 => {
                 "CLONE_CLEAR_SIGHAND, CLONE_INTO_CGROUP, CLONE_NEWTIME and set_tid need clone3"
             }
@@ -413,10 +451,18 @@ pub fn validate(req: &Request) -> Result<(), Rule> {
     if both(F::PIDFD, F::DETACHED) {
         return Err(Rule::PidfdExcludesDetached);
     }
+    if clone3 && f.contains(F::DETACHED) {
+        return Err(Rule::DetachedOnClone3);
+    }
     if !clone3 && both(F::PIDFD, F::PARENT_SETTID) {
         return Err(Rule::PidfdExcludesParentSettid);
     }
-    if req.exit_signal > u64::from(crate::signal::NSIG) {
+    let max_signal = if clone3 {
+        crate::signal::NSIG
+    } else {
+        k::CSIGNAL
+    };
+    if req.exit_signal > u64::from(max_signal) {
         return Err(Rule::ExitSignalOutOfRange);
     }
     if clone3 && req.exit_signal != 0 && f.intersects(F::THREAD | F::PARENT) {
@@ -424,6 +470,12 @@ pub fn validate(req: &Request) -> Result<(), Rule> {
     }
     if clone3 && ((req.stack == 0) != (req.stack_size == 0)) {
         return Err(Rule::StackWithoutSize);
+    }
+    if f.intersects(F::UNKNOWN) {
+        return Err(Rule::UnknownFlag);
+    }
+    if f.intersects(F::SIGNAL_BYTE) {
+        return Err(Rule::FlagInSignalByte);
     }
     if !clone3 && (f.intersects(F::CLONE3_ONLY) || req.set_tid_len != 0) {
         return Err(Rule::NeedsClone3);

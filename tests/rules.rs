@@ -162,6 +162,89 @@ refused! {
     clone3_exit_signal_excludes_thread: THREADISH, SIGCHLD, Clone3 => ExitSignalWithThreadOrParent;
     clone3_exit_signal_excludes_parent: F::PARENT, SIGCHLD, Clone3 => ExitSignalWithThreadOrParent;
     clone3_exit_signal_above_64: F::EMPTY, 65, Clone3 => ExitSignalOutOfRange;
+    // Issue 14: clone3_args_valid() refuses CLONE_DETACHED on every kernel.
+    clone3_refuses_detached: F::DETACHED, SIGCHLD, Clone3 => DetachedOnClone3;
+    // Issue 12: clone3 refuses flag bits in the exit signal's byte (CLONE_NEWTIME aside).
+    clone3_refuses_flag_bits_in_the_signal_byte: F::from_bits(12), 0, Clone3 => FlagInSignalByte;
+    clone3_refuses_signal_byte_flags_with_sigchld: F::from_bits(12), SIGCHLD, Clone3 => FlagInSignalByte;
+    // Issue 13: clone3 refuses every bit above CLONE_INTO_CGROUP.
+    clone3_refuses_bit_40: F::from_bits(1 << 40), SIGCHLD, Clone3 => UnknownFlag;
+    clone3_refuses_bit_63: F::from_bits(1 << 63), SIGCHLD, Clone3 => UnknownFlag;
+    clone3_refuses_bit_34: F::from_bits(1 << 34), SIGCHLD, Clone3 => UnknownFlag;
+}
+
+/// Issue 12: legacy clone reads the low byte as the exit signal, so flag bits there would turn
+/// into a signal (`from_bits(12)` alone: SIGUSR2; with SIGCHLD: signal 29, which killed the
+/// parent). The kernel cannot refuse what it cannot see, so rawclone refuses before the syscall.
+#[test]
+fn legacy_clone_refuses_flag_bits_in_the_signal_byte() {
+    for bits in [12, 1, 0x40, 0x7f] {
+        for signal in [0, SIGCHLD] {
+            assert_eq!(
+                validate(&request(F::from_bits(bits), signal, Syscall::Clone)),
+                Err(Rule::FlagInSignalByte),
+                "{bits:#x} with exit signal {signal}"
+            );
+        }
+    }
+    // CLONE_NEWTIME's bit is in that byte too: a flag on clone3 only.
+    assert_eq!(
+        validate(&request(F::NEWTIME, 0, Syscall::Clone)),
+        Err(Rule::NeedsClone3)
+    );
+    assert_eq!(validate(&request(F::NEWTIME, 0, Syscall::Clone3)), Ok(()));
+}
+
+/// Issue 13: legacy clone takes the low 32 bits of its flags word and drops the rest without a
+/// word (the child runs); rawclone must never lose a bit.
+#[test]
+fn legacy_clone_refuses_flags_above_bit_31() {
+    for bit in [34, 40, 63] {
+        assert_eq!(
+            validate(&request(F::from_bits(1 << bit), SIGCHLD, Syscall::Clone)),
+            Err(Rule::UnknownFlag),
+            "bit {bit}"
+        );
+    }
+}
+
+/// Issue 14: legacy clone does not check its exit signal: any value of the low byte is taken (the
+/// kernel just does not deliver one above 64), so only a value that does not fit is refused.
+#[test]
+fn legacy_clone_takes_any_exit_signal_in_the_low_byte() {
+    for signal in [64, 65, 128, 255] {
+        assert_eq!(
+            validate(&request(F::EMPTY, signal, Syscall::Clone)),
+            Ok(()),
+            "exit signal {signal}"
+        );
+    }
+    assert_eq!(
+        validate(&request(F::EMPTY, 256, Syscall::Clone)),
+        Err(Rule::ExitSignalOutOfRange)
+    );
+    if kernel_unreachable() {
+        return;
+    }
+    for signal in [65, 255] {
+        assert!(
+            kernel_answer(F::EMPTY, signal, Syscall::Clone, None).is_ok(),
+            "exit signal {signal}"
+        );
+    }
+}
+
+/// Issue 14: legacy clone ignores CLONE_DETACHED (only clone3 refuses it).
+#[test]
+fn legacy_clone_accepts_detached() {
+    assert_eq!(
+        validate(&request(F::DETACHED, SIGCHLD, Syscall::Clone)),
+        Ok(())
+    );
+    if kernel_unreachable() {
+        return;
+    }
+    assert!(kernel_answer(F::DETACHED, SIGCHLD, Syscall::Clone, None).is_ok());
 }
 
 #[test]
