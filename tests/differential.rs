@@ -17,7 +17,7 @@
 //!   ([`Probe::lossy`]), and the kernel is not asked them;
 //! - [`Builder`] refuses, before any syscall, everything the validator refuses, with the same rule
 //!   or one of its own ([`builder_own`]); it refuses nothing else with a rule, and it meets no
-//!   errno the raw kernel call did not meet, bar [`builder_gap`].
+//!   errno the raw kernel call did not meet.
 //!
 //! Each batch runs in a forked runner (a child subreaper, as root or as nobody) that forks one
 //! prober per question: CLONE_PARENT children, orphans and the prober itself are the runner's to
@@ -327,21 +327,17 @@ fn left_to_the_kernel(p: Probe, kernel: (u32, u32)) -> Option<&'static str> {
 /// could not join, and the `CLONE_PARENT_SETTID` that `spawn_thread` adds for its join word.
 fn builder_own(rule: Rule, p: Probe) -> bool {
     match rule {
-        Rule::ParentExcludesVm => p.flags.contains(F::PARENT | F::VM),
-        Rule::ThreadOwnsChildTid => p.flags.contains(F::THREAD | F::CHILD_SETTID),
+        Rule::ParentExcludesVm => {
+            p.flags.contains(F::PARENT | F::VM) && !p.flags.contains(F::CHILD_CLEARTID)
+        }
+        Rule::ThreadOwnsChildTid => {
+            p.flags.contains(F::THREAD) && p.flags.intersects(F::CHILD_SETTID | F::CHILD_CLEARTID)
+        }
         Rule::PidfdExcludesParentSettid => {
             p.syscall == Syscall::Clone && p.flags.contains(F::THREAD | F::PIDFD)
         }
         _ => false,
     }
-}
-
-/// Known differences of [`Builder`] from the raw call, with the reason (reported to the owner of
-/// src/clone.rs): `spawn_thread` passes no pidfd slot, so the kernel's store of a thread's pidfd
-/// (accepted since Linux 6.9) faults.
-fn builder_gap(p: Probe, errno: Errno) -> Option<&'static str> {
-    (errno == Errno::EFAULT && p.flags.contains(F::THREAD | F::PIDFD))
-        .then_some("Builder::spawn_thread passes no pidfd slot for CLONE_PIDFD")
 }
 
 /// Why the answers to `slot` disagree, or `None` when they agree.
@@ -393,7 +389,6 @@ fn judge(slot: &Slot, kernel_version: (u32, u32)) -> Option<String> {
         (Ok(()), Outcome::Rule(r)) if builder_own(r, p) => None,
         (Ok(()), _) if builder.created(p) => None,
         (Ok(()), Outcome::Refused(_)) if !kernel.created(p) => None,
-        (Ok(()), Outcome::Refused(e)) if builder_gap(p, e).is_some() => None,
         (Ok(()), answer) => Some(format!(
             "the validator accepts and the kernel answered {kernel:?}, Builder answered {answer:?}"
         )),
@@ -636,7 +631,7 @@ fn runner(shared: &Shared, user: User) -> i32 {
                     let _ = sys::set_signal_mask(SigSet::FULL);
                     let answer = match asker {
                         Asker::Kernel => ask_kernel(slot.probe, not_a_cgroup.as_raw()),
-                        Asker::Builder => ask_builder(slot.probe),
+                        Asker::Builder => ask_builder(slot.probe, not_a_cgroup.as_fd()),
                     };
                     let mut mine = shared.get(i);
                     match asker {
@@ -648,7 +643,12 @@ fn runner(shared: &Shared, user: User) -> i32 {
                 }
                 Ok(Fork::Parent(child)) => {
                     let pid = child.pid();
+                    let pidfd = child.pidfd().map(|fd| fd.as_raw());
                     forget(child); // reaped below, with everything else
+                    if let Some(fd) = pidfd {
+                        // SAFETY: the forgotten handle owned this pidfd; nothing else holds it.
+                        let _ = unsafe { sys::close(fd) };
+                    }
                     pid
                 }
                 Err(_) => return 5,
@@ -762,18 +762,32 @@ fn ask_kernel(p: Probe, cgroup: i32) -> Outcome {
     }
 }
 
-/// Ask [`Builder`], with the same flags, exit signal and syscall. Handles and stack are left to
-/// the prober's exit (the runner reaps).
-fn ask_builder(p: Probe) -> Outcome {
+/// Ask [`Builder`], with the same flags, exit signal and syscall, and a slot for each flag that
+/// needs one, as the raw probe has. Handles and stack are left to the prober's exit (the runner
+/// reaps).
+fn ask_builder(p: Probe, cgroup: sys::BorrowedFd<'_>) -> Outcome {
     let Ok(stack) = Stack::map(64 * 1024) else {
         return Outcome::Other;
     };
     let mut stack = ManuallyDrop::new(stack);
+    let (mut parent_tid, mut child_tid) = (0u32, 0u32);
     let signal = Signal::new(p.exit_signal as u32);
-    let b = Builder::new()
+    let mut b = Builder::new()
         .flags(p.flags)
         .exit_signal(signal)
         .syscall(p.syscall);
+    if p.flags.contains(F::PARENT_SETTID) {
+        b = b.parent_settid(&raw mut parent_tid);
+    }
+    if p.flags.contains(F::CHILD_SETTID) {
+        b = b.child_settid(&raw mut child_tid);
+    }
+    if p.flags.contains(F::CHILD_CLEARTID) {
+        b = b.child_cleartid(&raw mut child_tid);
+    }
+    if p.flags.contains(F::INTO_CGROUP) {
+        b = b.cgroup(cgroup);
+    }
     let answer = if p.flags.contains(F::THREAD) {
         // SAFETY: the child only returns a number.
         unsafe { b.spawn_thread(&mut stack, || 0) }.map(forget)
