@@ -67,6 +67,7 @@ both_builds!(
     no_child_is_left_behind_by_a_refused_run,
     the_program_dies_with_run,
     ctrl_c_reaches_the_program_and_run_waits_for_it,
+    an_empty_program_name_is_not_found_as_with_unshare,
 );
 
 /// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
@@ -416,4 +417,23 @@ fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
         Some(7),
         "the program's INT trap decides the exit status"
     );
+}
+
+fn an_empty_program_name_is_not_found_as_with_unshare(bin: Bin) {
+    if let Some(reason) = skip_reason(true) {
+        return skip(reason);
+    }
+    // execvp("") fails with ENOENT (glibc does not search PATH for an empty name): 127.
+    for flags in [["-U"].as_slice(), &["--"], &["-Ur", "--"]] {
+        let [theirs, ours] = both(bin, false, flags, &[""]);
+        assert_eq!(theirs.1, 127, "{flags:?} ''");
+        assert!(theirs.2.contains("No such file or directory"), "{theirs:?}");
+        assert_eq!(
+            ours.1, theirs.1,
+            "{flags:?} '': rawclone run vs unshare: {ours:?}"
+        );
+        assert_eq!(ours.0, theirs.0);
+        assert!(ours.2.contains("ENOENT"), "{ours:?}");
+    }
+    assert_refused(bin, &["run", "--", ""], true, 127, "failed to execute : ");
 }
