@@ -33,11 +33,15 @@ pub const USAGE: &str = "usage: rawclone run [options] [--] PROGRAM [ARGS...]
   -r, --map-root-user     map root inside to your uid and gid (implies --user)
       --map-user UID      map UID inside to your uid (implies --user)
       --map-group GID     map GID inside to your gid (implies --user)
-      --map-users OUTER,INNER,COUNT
+      --map-users INNER:OUTER:COUNT
                           map COUNT uids from OUTER outside to INNER inside (implies
-                          --user; needs CAP_SETUID over this namespace: rawclone
-                          writes the map itself, without newuidmap)
-      --map-groups OUTER,INNER,COUNT
+                          --user); OUTER,INNER,COUNT as before util-linux 2.39 too.
+                          Give it again for more ranges; with -r or --map-user, that
+                          line comes first and a range loses the id it overlaps, as
+                          with unshare. Needs CAP_SETUID over this namespace: rawclone
+                          writes the map itself, without newuidmap (so no auto,
+                          subids or all from /etc/subuid)
+      --map-groups INNER:OUTER:COUNT
                           the same for gids (needs CAP_SETGID)
   -p, --pid               new pid namespace (PROGRAM is its pid 1)
   -f, --fork              accepted for unshare compatibility: run always forks
@@ -59,11 +63,12 @@ pub const USAGE: &str = "usage: rawclone run [options] [--] PROGRAM [ARGS...]
 struct Options<'a> {
     /// The namespaces named one by one (`-U`, `--pid`, …).
     flags: CloneFlags,
-    map_root: bool,
+    /// The uid inside for our own (`--map-user`, or 0 from `-r`): the last one given wins.
     map_user: Option<u32>,
+    /// The gid inside for our own (`--map-group`, or 0 from `-r`).
     map_group: Option<u32>,
-    map_users: Option<IdRange>,
-    map_groups: Option<IdRange>,
+    map_users: Ranges,
+    map_groups: Ranges,
     mount_proc: bool,
     hostname: Option<&'a str>,
     root: Option<&'a CStr>,
@@ -98,6 +103,111 @@ const LONG: [(&str, bool); 13] = [
     ("setgroups", true),
     ("propagation", true),
 ];
+
+/// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
+const MAX_RANGES: usize = 32;
+
+/// Most lines of a map: each range split in three around the single line of `-r` or
+/// `--map-user`, and that line.
+const MAX_LINES: usize = 1 + 3 * MAX_RANGES;
+
+/// Lines of an id map, at most `N`, on the stack.
+#[derive(Clone, Copy)]
+struct IdLines<const N: usize> {
+    list: [IdRange; N],
+    len: usize,
+}
+
+/// The ranges of `--map-users` or `--map-groups`, in the order given.
+type Ranges = IdLines<MAX_RANGES>;
+
+impl<const N: usize> Default for IdLines<N> {
+    fn default() -> IdLines<N> {
+        let none = IdRange {
+            inside: 0,
+            outside: 0,
+            count: 0,
+        };
+        IdLines {
+            list: [none; N],
+            len: 0,
+        }
+    }
+}
+
+impl<const N: usize> IdLines<N> {
+    /// Append a line; `false` if all `N` are taken.
+    fn push(&mut self, line: IdRange) -> bool {
+        let Some(slot) = self.list.get_mut(self.len) else {
+            return false;
+        };
+        *slot = line;
+        self.len += 1;
+        true
+    }
+
+    fn as_slice(&self) -> &[IdRange] {
+        &self.list[..self.len]
+    }
+}
+
+impl IdLines<MAX_LINES> {
+    /// The lines util-linux `unshare` writes for `ranges` together with `single` (`(inside,
+    /// outside)`, from `-r` or `--map-user`): that line first, then each range in the order
+    /// given. A range that `single` overlaps on either side (counting the id just past its
+    /// end, as util-linux does) gives up its topmost id and is split around the single id on
+    /// both sides, so that no two lines collide: `0:100000:65536` with `-r` as uid 1000 is
+    /// `0 1000 1`, `1 100000 65535`.
+    fn new(ranges: &[IdRange], single: Option<(u32, u32)>) -> IdLines<MAX_LINES> {
+        let mut lines = IdLines::default();
+        let Some((inside, outside)) = single else {
+            for &range in ranges {
+                lines.push(range);
+            }
+            return lines;
+        };
+        lines.push(IdRange {
+            inside,
+            outside,
+            count: 1,
+        });
+        let within =
+            |id: u32, first: u32, count: u32| id >= first && id <= first.wrapping_add(count);
+        for r in ranges {
+            let mut count = r.count;
+            if within(outside, r.outside, r.count) || within(inside, r.inside, r.count) {
+                count -= 1; // a range has at least one id: parse() refuses COUNT 0
+            }
+            // How many ids of the range lie below the single id, on each side.
+            let below_outside = outside.saturating_sub(r.outside).min(count);
+            let below_inside = inside.saturating_sub(r.inside).min(count);
+            // Up to the first of the two; from there to the second; the rest. Each part starts
+            // one further on the side where it would begin on the single id.
+            let skip = |at: u32, id: u32| if at == id { at.wrapping_add(1) } else { at };
+            let low = IdRange {
+                inside: r.inside,
+                outside: r.outside,
+                count: below_inside.min(below_outside),
+            };
+            let middle = IdRange {
+                inside: skip(low.inside.wrapping_add(low.count), inside),
+                outside: skip(low.outside.wrapping_add(low.count), outside),
+                count: below_inside.abs_diff(below_outside),
+            };
+            let high = IdRange {
+                inside: skip(middle.inside.wrapping_add(middle.count), inside),
+                outside: skip(middle.outside.wrapping_add(middle.count), outside),
+                count: count - low.count - middle.count,
+            };
+            for part in [low, middle, high] {
+                if part.count > 0 {
+                    lines.push(part);
+                }
+            }
+        }
+        lines
+    }
+}
 
 /// A one-line failure and the exit status it ends the command with.
 struct Failure {
@@ -149,27 +259,31 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     let mut ns = Namespaces::new()
         .flags(options.flags)
         .kill_on_parent_death(Signal::SIGKILL);
-    if options.map_root {
-        ns = ns.map_root();
-    }
     if options.mount_proc {
         ns = ns.mount_proc();
     }
-    if let Some(uid) = options.map_user {
-        ns = ns.map_user(uid);
-    }
-    if let Some(gid) = options.map_group {
-        ns = ns.map_group(gid);
-    }
-    let (users, groups) = (
-        options.map_users.map(|r| [r]),
-        options.map_groups.map(|r| [r]),
+    // As with unshare: ranges take the single line of -r/--map-user into the same map (written
+    // by us, so it needs CAP_SETUID/CAP_SETGID), else that line alone is written, which needs
+    // no privilege (for the gid map, after `deny` to setgroups).
+    let own = (sys::geteuid() as u32, sys::getegid() as u32);
+    let single = |inside: Option<u32>, outside| inside.map(|inside| (inside, outside));
+    let users = IdLines::new(
+        options.map_users.as_slice(),
+        single(options.map_user, own.0),
     );
-    if let Some(ranges) = &users {
-        ns = ns.uid_ranges(ranges);
+    let groups = IdLines::new(
+        options.map_groups.as_slice(),
+        single(options.map_group, own.1),
+    );
+    match (options.map_users.len, options.map_user) {
+        (0, Some(uid)) => ns = ns.map_user(uid),
+        (0, None) => {}
+        _ => ns = ns.uid_ranges(users.as_slice()),
     }
-    if let Some(ranges) = &groups {
-        ns = ns.gid_ranges(ranges);
+    match (options.map_groups.len, options.map_group) {
+        (0, Some(gid)) => ns = ns.map_group(gid),
+        (0, None) => {}
+        _ => ns = ns.gid_ranges(groups.as_slice()),
     }
     if let Some(name) = options.hostname {
         ns = ns.hostname(name);
@@ -177,8 +291,17 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     if let Some(dir) = options.root {
         ns = ns.root(dir);
     }
-    // A name without a `/` is looked up in PATH by the child, inside its new root if any.
+    // A name without a `/` is looked up in PATH by the child, inside its new root if any. An
+    // empty one is not (as with execvp): it names no file, ENOENT, before any child exists.
     let program = options.program[0];
+    if program.is_empty() {
+        return fail!(
+            127,
+            "failed to execute {}: {}",
+            Lossy(program),
+            Error::sys("execve", Errno::ENOENT)
+        );
+    }
     let child = match ns.exec(program, options.program, envp) {
         Ok(child) => child,
         Err(Error::Exec(errno)) => {
@@ -264,11 +387,11 @@ fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
             }
             match name {
                 "help" => return Ok(None),
-                "map-root-user" => o.map_root = true,
+                "map-root-user" => (o.map_user, o.map_group) = (Some(0), Some(0)),
                 "map-user" => o.map_user = Some(number(value, name)?),
                 "map-group" => o.map_group = Some(number(value, name)?),
-                "map-users" => o.map_users = Some(range(value, name)?),
-                "map-groups" => o.map_groups = Some(range(value, name)?),
+                "map-users" => add_range(&mut o.map_users, value, name)?,
+                "map-groups" => add_range(&mut o.map_groups, value, name)?,
                 "fork" | "kill-child" => {}
                 "mount-proc" => o.mount_proc = true,
                 "hostname" => o.hostname = Some(text(value, name)?),
@@ -286,7 +409,7 @@ fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
             }
             match letter {
                 b'h' => return Ok(None),
-                b'r' => o.map_root = true,
+                b'r' => (o.map_user, o.map_group) = (Some(0), Some(0)),
                 b'f' => {}
                 b'R' => {
                     let dir = if at + 1 < bytes.len() {
@@ -335,17 +458,54 @@ fn number(value: &CStr, option: &str) -> Result<u32, Failure> {
     }
 }
 
-/// `OUTER,INNER,COUNT`, as util-linux spells a range.
+/// Add the range `value` of `--map-users` or `--map-groups` to `ranges`.
+fn add_range(ranges: &mut Ranges, value: &CStr, option: &str) -> Result<(), Failure> {
+    if !ranges.push(range(value, option)?) {
+        return fail!(2, "--{option}: at most {MAX_RANGES} ranges");
+    }
+    Ok(())
+}
+
+/// A range as util-linux (2.39 and later) spells it: `INNER:OUTER:COUNT`, the order of
+/// `/proc/PID/uid_map`, or the older `OUTER,INNER,COUNT`. Its `auto`, `subids` and `all` read
+/// /etc/subuid for newuidmap or /proc/self/uid_map: rawclone refuses them.
 fn range(value: &CStr, option: &str) -> Result<IdRange, Failure> {
     let text = value.to_str().unwrap_or("");
-    let mut parts = text.split([',', ':']).map(|n| n.parse::<u32>().ok());
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(Some(outside)), Some(Some(inside)), Some(Some(count)), None) => Ok(IdRange {
+    if matches!(text, "auto" | "subids" | "all") {
+        return fail!(
+            2,
+            "--{option} {text} is not supported by rawclone run (give INNER:OUTER:COUNT)"
+        );
+    }
+    // Three decimal numbers and two separators of one kind: nothing else.
+    let three = |separator: char| {
+        let id = |n: &str| match n.bytes().all(|b| b.is_ascii_digit()) {
+            true => n.parse::<u32>().ok(),
+            false => None,
+        };
+        let mut parts = text.split(separator).map(id);
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Some(a)), Some(Some(b)), Some(Some(c)), None) => Some((a, b, c)),
+            _ => None,
+        }
+    };
+    let range = match text.contains(':') {
+        // Already in the order (inside, outside, count).
+        true => three(':'),
+        false => three(',').map(|(outside, inside, count)| (inside, outside, count)),
+    };
+    match range {
+        Some((_, _, 0)) => fail!(2, "--{option} '{}': COUNT must be at least 1", Lossy(value)),
+        Some((inside, outside, count)) => Ok(IdRange {
             inside,
             outside,
             count,
         }),
-        _ => fail!(2, "--{option}: '{}' is not OUTER,INNER,COUNT", Lossy(value)),
+        None => fail!(
+            2,
+            "--{option}: '{}' is not INNER:OUTER:COUNT (nor OUTER,INNER,COUNT)",
+            Lossy(value)
+        ),
     }
 }
 

@@ -67,6 +67,10 @@ both_builds!(
     no_child_is_left_behind_by_a_refused_run,
     the_program_dies_with_run,
     ctrl_c_reaches_the_program_and_run_waits_for_it,
+    id_ranges_are_written_as_util_linux_writes_them,
+    id_ranges_same_as_unshare_as_root,
+    id_ranges_refused_as_nobody,
+    an_empty_program_name_is_not_found_as_with_unshare,
 );
 
 /// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
@@ -305,6 +309,21 @@ fn bad_input_is_one_line_and_a_non_zero_exit(bin: Bin) {
         1,
         "write /proc/PID/uid_map: EPERM",
     );
+    // Id ranges: what util-linux accepts but rawclone does not (it has no newuidmap to read
+    // /etc/subuid for), and what neither accepts, are usage errors.
+    for (range, says) in [
+        ("auto", "--map-users auto is not supported"),
+        ("subids", "--map-users subids is not supported"),
+        ("all", "--map-users all is not supported"),
+        ("5", "'5' is not INNER:OUTER:COUNT"),
+        ("0:1:2:3", "'0:1:2:3' is not INNER:OUTER:COUNT"),
+        ("0,1:2", "'0,1:2' is not INNER:OUTER:COUNT"),
+        ("0:-1:2", "'0:-1:2' is not INNER:OUTER:COUNT"),
+        ("0:100000:0", "COUNT must be at least 1"),
+    ] {
+        let option = format!("--map-users={range}");
+        assert_refused(bin, &["run", &option, "true"], false, 2, says);
+    }
     // Namespaces without a user namespace, unprivileged: the capability is named.
     assert_refused(
         bin,
@@ -416,4 +435,168 @@ fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
         Some(7),
         "the program's INT trap decides the exit status"
     );
+}
+
+/// `--map-users`/`--map-groups` (several times, and with `-r` or `--map-user`), and the
+/// `uid_map`, `gid_map` and `setgroups` util-linux `unshare` leaves as root (2.40 and later write
+/// them themselves as root; the text below is what util-linux 2.42.2's `unshare` printed). The
+/// colon form is `INNER:OUTER:COUNT`, the comma form (before 2.39) `OUTER,INNER,COUNT`; the
+/// single line of `-r`/`--map-user` comes first, and a range loses the id it overlaps.
+const ID_RANGES: &[(&[&str], &str)] = &[
+    (&["--map-users=0:100000:65536"], "0 100000 65536\nallow\n"),
+    (
+        &["--map-users", "100000,0,65536"],
+        "0 100000 65536\nallow\n",
+    ),
+    (
+        &["-r", "--map-users=0:100000:65536"],
+        "0 0 1\n1 100000 65535\n0 0 1\ndeny\n",
+    ),
+    (
+        &["--map-users=100000,0,65536", "-r"],
+        "0 0 1\n1 100000 65535\n0 0 1\ndeny\n",
+    ),
+    (
+        &["--map-user=5", "--map-users=0:100000:65536"],
+        "5 0 1\n0 100000 5\n6 100005 65530\nallow\n",
+    ),
+    (
+        &["-r", "--map-users=0:100000:10", "--map-users=20:200000:5"],
+        "0 0 1\n1 100000 9\n20 200000 5\n0 0 1\ndeny\n",
+    ),
+    (
+        &["-r", "--map-groups=0:100000:10"],
+        "0 0 1\n0 0 1\n1 100000 9\nallow\n",
+    ),
+    (
+        &["--map-users=0:100000:65536", "--map-groups=100000,0,65536"],
+        "0 100000 65536\n0 100000 65536\nallow\n",
+    ),
+];
+
+/// What a program in the new namespace shows of its maps: `uid_map`, `gid_map`, `setgroups`.
+const SHOW_MAPS: [&str; 3] = [
+    "sh",
+    "-c",
+    "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups",
+];
+
+/// `/proc/PID/uid_map` text with its column padding squeezed: `inside outside count` a line.
+fn squeezed(text: &str) -> String {
+    text.lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+        .collect()
+}
+
+fn id_ranges_are_written_as_util_linux_writes_them(bin: Bin) {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    if rawclone::sys::geteuid() != 0 {
+        return skip("needs root (maps of more than one's own id need CAP_SETUID)");
+    }
+    for (flags, maps) in ID_RANGES {
+        let mut args = vec!["run"];
+        args.extend(flags.iter().chain(&SHOW_MAPS));
+        let out = output(false, bin(), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{flags:?}: {err}");
+        let shown = squeezed(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(shown, *maps, "{flags:?}");
+    }
+}
+
+/// The `unshare` to compare the id ranges with: `$RAWCLONE_UNSHARE`, or `unshare` on PATH.
+fn reference_unshare() -> String {
+    std::env::var("RAWCLONE_UNSHARE").unwrap_or_else(|_| "unshare".to_string())
+}
+
+fn id_ranges_same_as_unshare_as_root(bin: Bin) {
+    if let Some(reason) = skip_reason(true) {
+        return skip(reason);
+    }
+    if rawclone::sys::geteuid() != 0 {
+        return skip("needs root (maps of more than one's own id need CAP_SETUID)");
+    }
+    // util-linux before 2.40 writes these maps only through newuidmap (and /etc/subuid), and
+    // before 2.39 knows no colon form: such an unshare cannot be compared with here.
+    let unshare = reference_unshare();
+    let probe = output(false, &unshare, &["--map-users=0:100000:2", "true"]);
+    if !probe.status.success() {
+        let why = String::from_utf8_lossy(&probe.stderr);
+        return skip(&format!(
+            "{unshare} cannot write --map-users=INNER:OUTER:COUNT here (util-linux 2.40 or later \
+             does as root; set RAWCLONE_UNSHARE to one): {}",
+            why.trim()
+        ));
+    }
+    for (flags, _) in ID_RANGES {
+        let mut with_unshare: Vec<&str> = flags.to_vec();
+        with_unshare.extend(SHOW_MAPS);
+        let mut with_run = vec!["run"];
+        with_run.extend(&with_unshare);
+        let [theirs, ours] = [
+            output(false, &unshare, &with_unshare),
+            output(false, bin(), &with_run),
+        ]
+        .map(|o| {
+            let shown = squeezed(&String::from_utf8_lossy(&o.stdout));
+            (shown, o.status.code())
+        });
+        assert_eq!(ours, theirs, "{flags:?}: rawclone run vs {unshare}");
+    }
+}
+
+fn id_ranges_refused_as_nobody(bin: Bin) {
+    if let Some(reason) = skip_reason(true) {
+        return skip(reason);
+    }
+    // Unprivileged, the kernel takes one line mapping one's own id and nothing more: rawclone
+    // writes the map itself and names the kernel's refusal; `unshare` would hand the ranges to
+    // the setuid newuidmap, which allows only what /etc/subuid grants (and fails where it is
+    // not installed). Neither leaves a program running or prints anything on stdout.
+    for flags in [
+        ["-r", "--map-users=0:100000:65536"].as_slice(),
+        &["--map-users=100000,0,65536", "-r"],
+        &["--map-users=0:100000:65536"],
+    ] {
+        let mut args = vec!["run"];
+        args.extend(flags.iter().chain(&SHOW_MAPS));
+        assert_refused(bin, &args, true, 1, "write /proc/PID/uid_map: EPERM");
+        let theirs = output(true, &reference_unshare(), &args[1..]);
+        if !theirs.status.success() {
+            assert!(theirs.stdout.is_empty(), "{flags:?}: {theirs:?}");
+        }
+    }
+    // The one line that needs no privilege, one's own id given as a range, rawclone writes.
+    let cmd = [
+        "run",
+        "--map-users=65534:65534:1",
+        "cat",
+        "/proc/self/uid_map",
+    ];
+    let out = output(true, bin(), &cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{cmd:?}: {err}");
+    let shown = squeezed(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(shown, "65534 65534 1\n", "{cmd:?}");
+}
+
+fn an_empty_program_name_is_not_found_as_with_unshare(bin: Bin) {
+    if let Some(reason) = skip_reason(true) {
+        return skip(reason);
+    }
+    // execvp("") fails with ENOENT (glibc does not search PATH for an empty name): 127.
+    for flags in [["-U"].as_slice(), &["--"], &["-Ur", "--"]] {
+        let [theirs, ours] = both(bin, false, flags, &[""]);
+        assert_eq!(theirs.1, 127, "{flags:?} ''");
+        assert!(theirs.2.contains("No such file or directory"), "{theirs:?}");
+        assert_eq!(
+            ours.1, theirs.1,
+            "{flags:?} '': rawclone run vs unshare: {ours:?}"
+        );
+        assert_eq!(ours.0, theirs.0);
+        assert!(ours.2.contains("ENOENT"), "{ours:?}");
+    }
+    assert_refused(bin, &["run", "--", ""], true, 127, "failed to execute : ");
 }
