@@ -338,7 +338,9 @@ impl<'a> Namespaces<'a> {
     pub fn exec(&self, path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'static>> {
         let words = argv.len() + envp.len() + 2;
         let mut stack = Stack::map(EXEC_STACK + words * size_of::<usize>())?;
-        let search = (!path.to_bytes().contains(&b'/')).then(|| {
+        // An empty name is not searched for (as in execvp): execve answers ENOENT for it.
+        let name = path.to_bytes();
+        let search = (!name.is_empty() && !name.contains(&b'/')).then(|| {
             let set = envp
                 .iter()
                 .find_map(|e| e.to_bytes().strip_prefix(b"PATH="));

@@ -291,17 +291,9 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     if let Some(dir) = options.root {
         ns = ns.root(dir);
     }
-    // A name without a `/` is looked up in PATH by the child, inside its new root if any. An
-    // empty one is not (as with execvp): it names no file, ENOENT, before any child exists.
+    // A name without a `/` is looked up in PATH by the child, inside its new root if any; an
+    // empty one names no file (ENOENT, as with execvp), after the namespaces, as in unshare.
     let program = options.program[0];
-    if program.is_empty() {
-        return fail!(
-            127,
-            "failed to execute {}: {}",
-            Lossy(program),
-            Error::sys("execve", Errno::ENOENT)
-        );
-    }
     let child = match ns.exec(program, options.program, envp) {
         Ok(child) => child,
         Err(Error::Exec(errno)) => {
