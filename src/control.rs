@@ -65,6 +65,10 @@ pub(crate) struct Header {
     pub returned: AtomicBool,
     /// Green tasks: [`RUNNING`], [`RUNNING_WATCHED`] or [`DONE`].
     pub state: AtomicU32,
+    /// Chimera tasks: 1 until the kernel zeroes it and wakes its futex (`CLONE_CHILD_CLEARTID`)
+    /// as the task's process lets go of the address space, at its end: the join word of a
+    /// joiner in another process (see `orphans`).
+    pub alive: AtomicU32,
     /// Tasks spawned in a scope: the scope's count of unfinished tasks.
     pub scope: *const AtomicU32,
     /// Workers: the green task running on this worker, or null.
@@ -112,6 +116,7 @@ impl Header {
             stack_size: stack.size(),
             returned: AtomicBool::new(false),
             state: AtomicU32::new(RUNNING),
+            alive: AtomicU32::new(1),
             scope,
             running: AtomicPtr::new(ptr::null_mut()),
             sp: UnsafeCell::new(ptr::null_mut()),

@@ -50,6 +50,7 @@ mod green;
 mod line;
 mod modes;
 pub mod ns;
+mod orphans;
 mod overflow;
 mod pool;
 pub mod run;

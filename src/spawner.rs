@@ -28,6 +28,21 @@
 //! from a green task blocks its worker until that task ends (which needs no worker, so it
 //! cannot deadlock, but the worker's other green tasks wait too).
 //!
+//! A Chimera task can be joined from any process of the address space (another Chimera task
+//! included): only its creator can reap it, so elsewhere the join waits for the word the kernel
+//! zeroes when the task lets go of the memory (`CLONE_CHILD_CLEARTID`), and the zombie is left
+//! to the creator, which reaps it at its next spawn, Chimera join or drop of the spawner. A
+//! join from the creator returns the task's exit status in [`Error::TaskEnded`]; a join from
+//! elsewhere cannot know it (`TaskEnded(None)`).
+//!
+//! # What a task's value may hold
+//! The value travels from the task to its joiner, which for a Chimera task is another process:
+//! the address space is shared, but the fd table, signal handlers and credentials are not. A
+//! value that names per-process state, such as an [`crate::sys::Fd`] opened in a Chimera task,
+//! means something else in the joiner (closing it there closes the joiner's descriptor of that
+//! number), so a Chimera task must return only values that hold memory, never descriptors or
+//! other per-process resources; that is part of [`Spawner::spawn`]'s contract.
+//!
 //! # Panics and faults in a task
 //! A panic runs std's panic machinery, which reads thread-local state; with a foreign thread
 //! pointer that is undefined, so task code must not panic (in a `no_std` program whose panic
@@ -48,6 +63,7 @@ use crate::control::{Header, Role};
 use crate::error::{Error, Result};
 use crate::flags::{CloneFlags, Rule};
 use crate::green::{self, RunQueue};
+use crate::orphans::Orphans;
 use crate::overflow::{self, ALT_STACK};
 use crate::pool::StackPool;
 use crate::signal::SigSet;
@@ -110,6 +126,8 @@ struct Shared {
     start_local: bool,
     /// What every task and worker blocks ([`Config::signal_mask`]).
     signal_mask: SigSet,
+    /// Chimera tasks joined from another process, for their creators to reap.
+    orphans: Orphans,
     pool: StackPool,
     queue: RunQueue,
     workers: [Option<Worker>; MAX_WORKERS],
@@ -190,6 +208,7 @@ impl Config {
                 backend: self.backend,
                 start_local: self.start_local,
                 signal_mask: self.signal_mask,
+                orphans: Orphans::new(),
                 pool: StackPool::new(stack_size),
                 queue: RunQueue::new(),
                 workers: [const { None }; MAX_WORKERS],
@@ -331,7 +350,10 @@ impl Spawner {
     /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with
     /// a thread pointer that is not libc's, so no libc, no `thread_local!`, no allocation, no
     /// panic. The handle must not be leaked with `mem::forget` (its stack would never return
-    /// to the pool, and the task would never be reaped).
+    /// to the pool, and the task would never be reaped); a Chimera task killed while it holds
+    /// handles leaks them the same way. On the Chimera backend the value must hold only memory,
+    /// no descriptor or other per-process resource (see
+    /// [what a task's value may hold](self#what-a-tasks-value-may-hold)).
     pub unsafe fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<'_, T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -398,6 +420,9 @@ impl Spawner {
         T: Send + 'a,
     {
         let shared = self.shared();
+        if shared.backend == Backend::Chimera {
+            shared.orphans.reap_mine();
+        }
         let mut stack = shared.pool.take()?;
         // A Thread task keeps an alternate signal stack under its block (see `overflow`).
         let alt = if shared.backend == Backend::Thread {
@@ -427,6 +452,7 @@ impl Spawner {
         match task {
             Ok(task) => Ok(JoinHandle {
                 pool: &shared.pool,
+                orphans: &shared.orphans,
                 stack: Some(stack),
                 block,
                 task: Some(task),
@@ -487,15 +513,21 @@ impl Spawner {
                     run();
                     0
                 };
+                // The kernel zeroes `alive` when the task is done with the memory: a join from
+                // any process of this address space waits for that.
                 let builder = local(
                     Builder::new()
                         .flags(CloneFlags::VM)
                         .exit_signal(None)
-                        .tls(tls),
+                        .tls(tls)
+                        .child_cleartid(header.alive.as_ptr()),
                 );
-                // SAFETY: as for Thread.
+                // SAFETY: as for Thread; the word lives in the block until the join.
                 let child = unsafe { builder.spawn(below, run)? };
-                Ok(Task::Chimera(child.unborrow()))
+                Ok(Task::Chimera {
+                    child: child.unborrow(),
+                    creator: sys::getpid(),
+                })
             }
             Backend::Green => {
                 // SAFETY: forwarded.
@@ -548,6 +580,7 @@ impl Drop for Spawner {
         // SAFETY: no handle is alive (each borrows the spawner), so no task runs; workers are
         // stopped and joined before the pool and the mapping go away.
         unsafe {
+            (*shared).orphans.reap_mine();
             (*shared).queue.shut_down();
             for slot in (*shared).workers.iter_mut() {
                 if let Some(Worker { thread, stack }) = slot.take() {
@@ -600,7 +633,11 @@ where
 #[derive(Debug)]
 enum Task {
     Thread(Thread<'static>),
-    Chimera(Child<'static>),
+    /// A Chimera task and the process that created it, the only one that can reap it.
+    Chimera {
+        child: Child<'static>,
+        creator: sys::Pid,
+    },
     Green,
 }
 
@@ -610,6 +647,7 @@ enum Task {
 #[derive(Debug)]
 pub struct JoinHandle<'a, T> {
     pool: &'a StackPool,
+    orphans: &'a Orphans,
     stack: Option<Stack<'static>>,
     block: *mut Block<T>,
     /// `None` once waited for.
@@ -635,7 +673,7 @@ impl<T> JoinHandle<'_, T> {
     pub fn tid(&self) -> Option<sys::Pid> {
         match self.task.as_ref()? {
             Task::Thread(t) => Some(t.tid()),
-            Task::Chimera(c) => Some(c.pid()),
+            Task::Chimera { child, .. } => Some(child.pid()),
             Task::Green => None,
         }
     }
@@ -647,7 +685,27 @@ impl<T> JoinHandle<'_, T> {
                 thread.join();
                 Ok(None)
             }
-            Some(Task::Chimera(child)) => child.wait().map(Some),
+            Some(Task::Chimera { child, creator }) => {
+                let header = self.header();
+                let status = if sys::getpid() == creator {
+                    self.orphans.reap_mine();
+                    match child.wait() {
+                        Ok(status) => Some(status),
+                        // Reaped elsewhere (SIGCHLD ignored): ended, status unknown.
+                        Err(e) if e.errno() == Some(Errno::ECHILD) => None,
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    // Another process of this address space: the creator reaps the zombie.
+                    let (pid, pidfd) = child.into_parts();
+                    crate::sync::wait_until_zero(&header.alive);
+                    self.orphans.hand_over(creator, pid, pidfd.unwrap_or(-1));
+                    None
+                };
+                // Whoever reaped it, the task is gone from its stack once the word is zero.
+                crate::sync::wait_until_zero(&header.alive);
+                Ok(status)
+            }
             Some(Task::Green) => {
                 green::wait_done(self.header());
                 Ok(None)

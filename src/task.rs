@@ -90,6 +90,13 @@ impl Child<'_> {
         detached
     }
 
+    /// Give up the handle without signalling or waiting: the pid and the raw pidfd (still open,
+    /// now the caller's), for a child that is reaped elsewhere.
+    pub(crate) fn into_parts(mut self) -> (Pid, Option<i32>) {
+        self.reaped = true;
+        (self.pid, self.pidfd.take().map(Fd::into_raw))
+    }
+
     /// The child's pid, as the parent sees it.
     pub fn pid(&self) -> Pid {
         self.pid
