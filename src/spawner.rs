@@ -346,6 +346,10 @@ impl Spawner {
     /// when the closure and its result do not fit the configured stack. Nothing leaks on failure:
     /// the closure is dropped and the stack goes back to the pool.
     ///
+    /// A Thread task's join returns as soon as the kernel wakes it, which is before the kernel
+    /// has released the thread's count against `RLIMIT_NPROC`: at the limit, a spawn right after
+    /// a join may still fail with [`Error::OutOfTasks`], and succeeds a moment later.
+    ///
     /// # Safety
     /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with
     /// a thread pointer that is not libc's, so no libc, no `thread_local!`, no allocation, no
