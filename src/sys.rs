@@ -41,7 +41,7 @@ impl Fd {
         self.0
     }
 
-    /// Borrow the descriptor for calls such as [`read`] and [`write`].
+    /// Borrow the descriptor for calls such as [`read()`] and [`write()`].
     pub const fn as_fd(&self) -> BorrowedFd<'_> {
         BorrowedFd {
             fd: self.0,
