@@ -12,6 +12,7 @@
 //! reading past memory that any TCB has.
 
 use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
@@ -147,6 +148,27 @@ impl Header {
             // address is harmless, since futex waiters re-check their word).
             let _ = crate::sys::futex_wake_at(self.scope, u32::MAX);
         }
+    }
+}
+
+/// What sits at the top of a task's stack: the control block, then the result slot.
+#[repr(C)]
+pub(crate) struct Block<T> {
+    pub header: Header,
+    pub result: UnsafeCell<MaybeUninit<T>>,
+}
+
+impl<T> Block<T> {
+    /// What every task does once its closure returned: store the value, mark it returned, tell
+    /// the scope.
+    ///
+    /// # Safety
+    /// Called once, by the task that owns the block, before it ends.
+    pub(crate) unsafe fn complete(&self, value: T) {
+        // SAFETY: the slot is the task's until it ends; the joiner reads it only after that.
+        unsafe { self.result.get().write(MaybeUninit::new(value)) };
+        self.header.returned.store(true, Ordering::Release);
+        self.header.leave_scope();
     }
 }
 

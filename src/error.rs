@@ -2,7 +2,7 @@
 //! named, together with the call that returned it.
 
 use crate::flags::{CloneFlags, Rule};
-use crate::task::ExitStatus;
+use crate::signal::Signal;
 use core::fmt;
 pub use syscalls::Errno;
 
@@ -45,7 +45,7 @@ pub enum Error {
     /// A namespaced child could not set itself up: the step and the kernel's errno.
     NamespaceSetup {
         /// What the child was doing.
-        step: crate::ns::SetupStep,
+        step: SetupStep,
         /// The kernel's answer.
         errno: Errno,
     },
@@ -140,6 +140,81 @@ impl fmt::Display for Named {
             (Some(name), Some(text)) => write!(f, "{name} ({text})"),
             (Some(name), None) => f.write_str(name),
             _ => write!(f, "errno {}", self.0.into_raw()),
+        }
+    }
+}
+
+/// How a child process ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ExitStatus {
+    /// It called `exit` (or returned) with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled {
+        /// The signal.
+        signal: Signal,
+        /// Whether it dumped core.
+        core_dumped: bool,
+    },
+}
+
+impl ExitStatus {
+    /// Whether it exited with status 0.
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+}
+
+/// The step of the child's setup that failed, in [`Error::NamespaceSetup`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum SetupStep {
+    /// `prctl(PR_SET_PDEATHSIG)`.
+    DeathSignal = 1,
+    /// `sethostname(2)`.
+    Hostname,
+    /// `setdomainname(2)`.
+    Domainname,
+    /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`.
+    PrivateMounts,
+    /// The bind mount of the new root onto itself (`pivot_root` needs a mount point).
+    BindRoot,
+    /// `chdir` into the new root and `pivot_root(".", ".")`.
+    PivotRoot,
+    /// `umount2(".", MNT_DETACH)` of the old root.
+    DetachOldRoot,
+    /// `mount("proc", "/proc", "proc")`.
+    MountProc,
+}
+
+impl SetupStep {
+    pub(crate) fn from_u32(n: u32) -> Option<SetupStep> {
+        use SetupStep::*;
+        [
+            DeathSignal,
+            Hostname,
+            Domainname,
+            PrivateMounts,
+            BindRoot,
+            PivotRoot,
+            DetachOldRoot,
+            MountProc,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == n)
+    }
+
+    /// What the step does, in a few words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            SetupStep::DeathSignal => "prctl(PR_SET_PDEATHSIG)",
+            SetupStep::Hostname => "sethostname",
+            SetupStep::Domainname => "setdomainname",
+            SetupStep::PrivateMounts => "making mounts private (mount MS_REC|MS_PRIVATE on /)",
+            SetupStep::BindRoot => "bind-mounting the new root onto itself",
+            SetupStep::PivotRoot => "pivot_root into the new root",
+            SetupStep::DetachOldRoot => "detaching the old root (umount2 MNT_DETACH)",
+            SetupStep::MountProc => "mounting a fresh /proc",
         }
     }
 }

@@ -172,13 +172,13 @@ unsafe fn switch_out(task: &Header) {
 /// Where a green task begins: run the closure, store the result, switch out for good.
 ///
 /// # Safety
-/// `block` must be a green task's [`crate::spawner::Block<T>`] whose `closure` points at an `F`
+/// `block` must be a green task's [`crate::control::Block<T>`] whose `closure` points at an `F`
 /// that only this task reads.
 pub(crate) unsafe extern "C" fn task_main<F, T>(block: *mut u8) -> !
 where
     F: FnOnce() -> T,
 {
-    let block = block.cast::<crate::spawner::Block<T>>();
+    let block = block.cast::<crate::control::Block<T>>();
     // SAFETY: the caller's contract; the block outlives the task.
     unsafe {
         let header = &(*block).header;

@@ -70,11 +70,11 @@ struct ReadmeExamples;
 
 pub use clone::{Builder, MIN_CHILD_FRAME, clone3_available};
 pub use control::{Backend, Current, current};
-pub use error::{Errno, Error, Result};
+pub use error::{Errno, Error, ExitStatus, Result};
 pub use flags::{CloneFlags, Rule, Syscall};
 pub use green::yield_now;
 pub use modes::{Fork, chimera, fork, thread, vfork_exec};
 pub use signal::{SigSet, Signal};
 pub use spawner::{JoinHandle, Scope, Spawner};
 pub use stack::Stack;
-pub use task::{Child, ExitStatus, Thread};
+pub use task::{Child, Thread};

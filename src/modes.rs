@@ -191,7 +191,7 @@ pub fn vfork_exec(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'
 /// ignored signal stays ignored across exec, so `yes | head -n1` would end in "Broken pipe"),
 /// and an empty signal mask. Other handled signals need nothing: exec resets them itself.
 pub(crate) fn reset_for_exec() {
-    let _ = sys::set_signal_disposition(crate::Signal::SIGPIPE, sys::Disposition::Default);
+    let _ = sys::set_signal_disposition(crate::signal::Signal::SIGPIPE, sys::Disposition::Default);
     let _ = sys::set_signal_mask(SigSet::EMPTY);
 }
 

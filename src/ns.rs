@@ -24,6 +24,7 @@
 //! `user_namespaces(7)`, `pid_namespaces(7)`, `mount_namespaces(7)`, `pivot_root(2)`.
 
 use crate::clone::Builder;
+pub use crate::error::SetupStep;
 use crate::error::{Error, Result};
 use crate::flags::{CloneFlags, Rule, Syscall};
 use crate::signal::Signal;
@@ -58,60 +59,6 @@ enum IdMap<'a> {
     /// Any ranges: needs `CAP_SETUID`/`CAP_SETGID` over the parent namespace for more than the
     /// caller's own id.
     Ranges(&'a [IdRange]),
-}
-
-/// The step of the child's setup that failed, in [`Error::NamespaceSetup`].
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u32)]
-pub enum SetupStep {
-    /// `prctl(PR_SET_PDEATHSIG)`.
-    DeathSignal = 1,
-    /// `sethostname(2)`.
-    Hostname,
-    /// `setdomainname(2)`.
-    Domainname,
-    /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`.
-    PrivateMounts,
-    /// The bind mount of the new root onto itself (`pivot_root` needs a mount point).
-    BindRoot,
-    /// `chdir` into the new root and `pivot_root(".", ".")`.
-    PivotRoot,
-    /// `umount2(".", MNT_DETACH)` of the old root.
-    DetachOldRoot,
-    /// `mount("proc", "/proc", "proc")`.
-    MountProc,
-}
-
-impl SetupStep {
-    fn from_u32(n: u32) -> Option<SetupStep> {
-        use SetupStep::*;
-        [
-            DeathSignal,
-            Hostname,
-            Domainname,
-            PrivateMounts,
-            BindRoot,
-            PivotRoot,
-            DetachOldRoot,
-            MountProc,
-        ]
-        .into_iter()
-        .find(|s| *s as u32 == n)
-    }
-
-    /// What the step does, in a few words.
-    pub const fn describe(self) -> &'static str {
-        match self {
-            SetupStep::DeathSignal => "prctl(PR_SET_PDEATHSIG)",
-            SetupStep::Hostname => "sethostname",
-            SetupStep::Domainname => "setdomainname",
-            SetupStep::PrivateMounts => "making mounts private (mount MS_REC|MS_PRIVATE on /)",
-            SetupStep::BindRoot => "bind-mounting the new root onto itself",
-            SetupStep::PivotRoot => "pivot_root into the new root",
-            SetupStep::DetachOldRoot => "detaching the old root (umount2 MNT_DETACH)",
-            SetupStep::MountProc => "mounting a fresh /proc",
-        }
-    }
 }
 
 /// Message codes on the handshake socket.

@@ -120,7 +120,7 @@ fn report(addr: usize) {
         Some(task) => {
             let guard = task.stack_base.wrapping_sub(PAGE_SIZE)..task.stack_base;
             let ends = match task.backend {
-                crate::Backend::Chimera => "the task",
+                crate::control::Backend::Chimera => "the task",
                 _ => "the process",
             };
             if guard.contains(&addr) {

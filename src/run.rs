@@ -15,12 +15,12 @@
 #![allow(clippy::result_large_err)]
 
 use crate::error::Error;
+use crate::error::ExitStatus;
 use crate::flags::CloneFlags;
 use crate::line::Line;
 use crate::ns::{IdRange, Namespaces};
 use crate::signal::Signal;
 use crate::sys;
-use crate::task::ExitStatus;
 use core::ffi::CStr;
 use core::fmt::Write;
 use linux_raw_sys::general as k;

@@ -59,8 +59,8 @@
 
 use crate::clone::{Builder, MIN_CHILD_FRAME};
 pub use crate::control::Backend;
-use crate::control::{Header, Role};
-use crate::error::{Error, Result};
+use crate::control::{Block, Header, Role};
+use crate::error::{Error, ExitStatus, Result};
 use crate::flags::{CloneFlags, Rule};
 use crate::green::{self, RunQueue};
 use crate::orphans::Orphans;
@@ -69,10 +69,9 @@ use crate::pool::StackPool;
 use crate::signal::SigSet;
 use crate::stack::{PAGE_SIZE, Stack};
 use crate::sys;
-use crate::task::{Child, ExitStatus, Thread};
-use core::cell::UnsafeCell;
+use crate::task::{Child, Thread};
 use core::marker::PhantomData;
-use core::mem::{MaybeUninit, align_of, size_of};
+use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU32, Ordering};
 use linux_raw_sys::general as k;
@@ -86,27 +85,6 @@ pub const DEFAULT_GREEN_STACK: usize = 32 * 1024;
 pub const MAX_WORKERS: usize = 64;
 /// Stack of each Green worker thread (its scheduler loop only; tasks run on their own stacks).
 const WORKER_STACK: usize = 64 * 1024;
-
-/// What sits at the top of a task's stack: the control block, then the result slot.
-#[repr(C)]
-pub(crate) struct Block<T> {
-    pub header: Header,
-    pub result: UnsafeCell<MaybeUninit<T>>,
-}
-
-impl<T> Block<T> {
-    /// What every task does once its closure returned: store the value, mark it returned, tell
-    /// the scope.
-    ///
-    /// # Safety
-    /// Called once, by the task that owns the block, before it ends.
-    pub(crate) unsafe fn complete(&self, value: T) {
-        // SAFETY: the slot is the task's until it ends; the joiner reads it only after that.
-        unsafe { self.result.get().write(MaybeUninit::new(value)) };
-        self.header.returned.store(true, Ordering::Release);
-        self.header.leave_scope();
-    }
-}
 
 /// A raw pointer that a task may carry to another thread: it points into the task's own block.
 struct BlockPtr<T>(*mut Block<T>);

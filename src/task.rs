@@ -15,7 +15,7 @@
 //! - A [`Thread`] is joined by waiting on its `CLONE_CHILD_CLEARTID` word; dropping an unjoined
 //!   `Thread` joins it (a single thread cannot be killed without killing the whole process).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ExitStatus, Result};
 use crate::flags::CloneFlags;
 use crate::signal::Signal;
 use crate::sync::{self, Gate};
@@ -26,36 +26,16 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
-/// How a child process ended.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ExitStatus {
-    /// It called `exit` (or returned) with this status.
-    Exited(i32),
-    /// A signal killed it.
-    Signaled {
-        /// The signal.
-        signal: Signal,
-        /// Whether it dumped core.
-        core_dumped: bool,
-    },
-}
-
-impl ExitStatus {
-    /// Whether it exited with status 0.
-    pub fn success(self) -> bool {
-        self == ExitStatus::Exited(0)
-    }
-
-    fn from_wait(info: &WaitInfo) -> ExitStatus {
-        let signal = |dumped| ExitStatus::Signaled {
-            signal: Signal::new(info.status as u32).unwrap_or(Signal::SIGKILL),
-            core_dumped: dumped,
-        };
-        match info.code as u32 {
-            k::CLD_KILLED => signal(false),
-            k::CLD_DUMPED => signal(true),
-            _ => ExitStatus::Exited(info.status),
-        }
+/// How the child `waitid(2)` reported on ended.
+fn exit_status(info: &WaitInfo) -> ExitStatus {
+    let signal = |dumped| ExitStatus::Signaled {
+        signal: Signal::new(info.status as u32).unwrap_or(Signal::SIGKILL),
+        core_dumped: dumped,
+    };
+    match info.code as u32 {
+        k::CLD_KILLED => signal(false),
+        k::CLD_DUMPED => signal(true),
+        _ => ExitStatus::Exited(info.status),
     }
 }
 
@@ -167,7 +147,7 @@ impl Child<'_> {
         // Reaped, or not ours to reap: either way the handle is done with the child.
         self.reaped = true;
         match info {
-            Ok(info) => Ok(ExitStatus::from_wait(&info)),
+            Ok(info) => Ok(exit_status(&info)),
             Err(e) => {
                 if e.errno() == Some(Errno::ECHILD) {
                     self.wait_for_end();
@@ -198,7 +178,7 @@ impl Child<'_> {
             return Ok(None);
         }
         self.reaped = true;
-        Ok(Some(ExitStatus::from_wait(&info)))
+        Ok(Some(exit_status(&info)))
     }
 }
 
