@@ -18,7 +18,9 @@
 //! [`Builder::reset_signal_handlers`] on clone3. A kernel that answers EINVAL to one of them
 //! (before 5.2 no pidfds, before 5.5 no CLEAR_SIGHAND, or a seccomp profile that says so) gets
 //! the request again without it; that is remembered, and the child then goes without a pidfd or
-//! resets its handlers by hand. A flag the caller asked for is never dropped.
+//! resets its handlers by hand. A child also goes without its pidfd when the caller has no
+//! descriptor left for it (EMFILE, ENFILE). A flag the caller asked for is never dropped. Each
+//! live child process holds one descriptor in its creator for its pidfd.
 
 use crate::error::{Error, Result};
 use crate::flags::{self, CloneFlags, Request, Rule, Syscall};
@@ -56,7 +58,8 @@ pub fn clone3_available() -> Option<bool> {
 }
 
 /// Run one clone attempt with rawclone's own `CLONE_PIDFD` (`attempt(true)`) where this kernel
-/// is not known to refuse it, and again without it after an EINVAL, which is then remembered.
+/// is not known to refuse it, and again without it after an EINVAL (then remembered) or when no
+/// descriptor is left for it (EMFILE, ENFILE: this once).
 pub(crate) fn with_auto_pidfd<T>(
     mut attempt: impl FnMut(bool) -> Result<T, Errno>,
 ) -> Result<T, Errno> {
@@ -71,6 +74,7 @@ pub(crate) fn with_auto_pidfd<T>(
             }
             result
         }
+        Err(Errno::EMFILE | Errno::ENFILE) => attempt(false),
         other => other,
     }
 }
@@ -566,13 +570,6 @@ impl Builder {
                         ..plan
                     })
                 }
-                Err(Errno::EINVAL) if plan.pidfd => {
-                    dropped = Some(&AUTO_PIDFD);
-                    Some(Plan {
-                        pidfd: false,
-                        ..plan
-                    })
-                }
                 Err(Errno::EINVAL) if plan.clear_sighand && plan.syscall == Syscall::Clone3 => {
                     dropped = Some(&AUTO_CLEAR_SIGHAND);
                     Some(Plan {
@@ -580,6 +577,18 @@ impl Builder {
                         ..plan
                     })
                 }
+                Err(Errno::EINVAL) if plan.adds_pidfd(&raw) => {
+                    dropped = Some(&AUTO_PIDFD);
+                    Some(Plan {
+                        pidfd: false,
+                        ..plan
+                    })
+                }
+                // No descriptor left for rawclone's own pidfd: this child goes without one.
+                Err(Errno::EMFILE | Errno::ENFILE) if plan.adds_pidfd(&raw) => Some(Plan {
+                    pidfd: false,
+                    ..plan
+                }),
                 _ => None,
             };
             match next {

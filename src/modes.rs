@@ -138,8 +138,8 @@ where
 const VFORK_STACK: usize = 32 * 1024;
 
 /// A vfork-style spawn: `CLONE_VM | CLONE_VFORK` on a small stack of its own; the child resets
-/// signal handlers, and what `std::process::Command` resets (`SIGPIPE` to its default, an empty
-/// signal mask), and execs `path` with `argv` and `envp`. The caller
+/// signal handlers and what `std::process::Command` resets (`SIGPIPE` to its default), restores
+/// the caller's signal mask, and execs `path` with `argv` and `envp`. The caller
 /// is suspended until then. If the exec fails, its errno comes back as [`Error::Exec`] through
 /// the shared memory and the child is reaped: no child that "exits 127" to decode.
 ///
@@ -186,13 +186,13 @@ pub fn vfork_exec(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'
     }
 }
 
-/// What `std::process::Command` resets in its child before `execve`, so a program starts as it
-/// would from a shell: `SIGPIPE` back to `SIG_DFL` (std ignores it in every Rust program, and an
-/// ignored signal stays ignored across exec, so `yes | head -n1` would end in "Broken pipe"),
-/// and an empty signal mask. Other handled signals need nothing: exec resets them itself.
+/// What `std::process::Command` resets in its child before `execve`: `SIGPIPE` back to
+/// `SIG_DFL`. std ignores it in every Rust program, and an ignored signal stays ignored across
+/// exec, so `yes | head -n1` would end in "Broken pipe". The signal mask is inherited, as std
+/// (since 1.66), `posix_spawn` and `unshare` leave it; handled signals need nothing, exec resets
+/// them itself.
 pub(crate) fn reset_for_exec() {
     let _ = sys::set_signal_disposition(crate::signal::Signal::SIGPIPE, sys::Disposition::Default);
-    let _ = sys::set_signal_mask(SigSet::EMPTY);
 }
 
 /// Write `items` as a NULL-terminated array of pointers into the bottom of `stack`.

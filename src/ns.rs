@@ -266,7 +266,7 @@ impl<'a> Namespaces<'a> {
 
     /// Spawn `path` with `argv` and `envp` in the namespaces. A failed `execve` comes back as
     /// [`Error::Exec`] with its errno, the child reaped. Before the exec the child resets what
-    /// `std::process::Command` resets: `SIGPIPE` to its default and an empty signal mask.
+    /// `std::process::Command` resets: `SIGPIPE` to its default.
     ///
     /// A `path` without a `/` is looked up as `execvp(3)` does, but inside the child, after the
     /// setup (so under a new root it is found in the new root): each directory of the `PATH` in

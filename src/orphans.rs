@@ -5,34 +5,68 @@
 //! its pidfd lives in that process's fd table. Any process sharing the address space can still
 //! join it: the kernel zeroes the task's `CLONE_CHILD_CLEARTID` word when the task lets go of
 //! the memory, so a joiner that waits for that word knows the stack is free and the value
-//! written. Such a joiner hands the zombie over here, and the creator reaps it (and closes its
-//! pidfd) the next time it spawns, joins a Chimera task, or drops the spawner.
+//! written. Such a joiner hands the task over here, and the creator reaps it (and closes its
+//! pidfd) the next time it spawns or joins a Chimera task once the task is a zombie (the word is
+//! zeroed a little before that), and at the latest when it drops the spawner.
 //!
-//! The table has [`SLOTS`] entries. With all of them taken, or when the creator ends before it
-//! gets to them, the zombie is reaped by whoever inherits it (the nearest subreaper, or init)
-//! once the creator ends.
+//! A creator is named by its pid and, inside a Chimera task, that task's id ([`Creator`]), so a
+//! later process that happens to get a dead creator's pid is never taken for it. The table has
+//! [`SLOTS`] entries: with all of them taken, or once the creator has ended, the pidfd stays open
+//! in the creator until it ends and the zombie is reaped by whoever inherits it (the nearest
+//! subreaper, or init).
 
 use crate::sys::{self, Pid, WaitId};
-use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
 /// Entries in the table.
-pub(crate) const SLOTS: usize = 64;
+pub(crate) const SLOTS: usize = 256;
 
 const FREE: u32 = 0;
-/// Being filled by a joiner, or emptied by the creator.
+/// Being filled by a joiner, or looked at by the creator.
 const BUSY: u32 = 1;
 const READY: u32 = 2;
 
+/// Which process created a Chimera task: its pid, and the id of the Chimera task it is (0 for
+/// a process that is no spawner task).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Creator {
+    pid: Pid,
+    task: u64,
+}
+
+impl Creator {
+    /// The calling process.
+    pub(crate) fn this() -> Creator {
+        let task = crate::control::this_block()
+            .filter(|b| b.backend == crate::control::Backend::Chimera)
+            .map_or(0, |b| b.id);
+        Creator {
+            pid: sys::getpid(),
+            task,
+        }
+    }
+}
+
 struct Orphan {
     state: AtomicU32,
-    creator: AtomicI32,
     pid: AtomicI32,
+    task: AtomicU64,
+    child: AtomicI32,
     pidfd: AtomicI32,
 }
 
-/// Zombies handed over by joiners in other processes, for their creators.
+impl Orphan {
+    fn creator(&self) -> Creator {
+        Creator {
+            pid: self.pid.load(Ordering::Relaxed),
+            task: self.task.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Tasks handed over by joiners in other processes, for their creators.
 pub(crate) struct Orphans {
     slots: [Orphan; SLOTS],
 }
@@ -50,31 +84,43 @@ impl core::fmt::Debug for Orphans {
     }
 }
 
+/// Whether [`Orphans::reap_mine`] waits for a task that is not a zombie yet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Reap what is ready; leave the rest for the next time.
+    Ready,
+    /// Wait for every task handed over to this process (they have ended; only their last steps
+    /// in the kernel remain).
+    All,
+}
+
 impl Orphans {
     pub(crate) const fn new() -> Orphans {
         Orphans {
             slots: [const {
                 Orphan {
                     state: AtomicU32::new(FREE),
-                    creator: AtomicI32::new(0),
                     pid: AtomicI32::new(0),
+                    task: AtomicU64::new(0),
+                    child: AtomicI32::new(0),
                     pidfd: AtomicI32::new(-1),
                 }
             }; SLOTS],
         }
     }
 
-    /// Leave the ended task `pid` (its pidfd `pidfd` in `creator`'s table, or -1) to `creator`.
+    /// Leave the ended task `child` (its pidfd `pidfd` in `creator`'s table, or -1) to `creator`.
     /// Returns `false` when the table is full.
-    pub(crate) fn hand_over(&self, creator: Pid, pid: Pid, pidfd: i32) -> bool {
+    pub(crate) fn hand_over(&self, creator: Creator, child: Pid, pidfd: i32) -> bool {
         for slot in &self.slots {
             if slot
                 .state
                 .compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                slot.creator.store(creator, Ordering::Relaxed);
-                slot.pid.store(pid, Ordering::Relaxed);
+                slot.pid.store(creator.pid, Ordering::Relaxed);
+                slot.task.store(creator.task, Ordering::Relaxed);
+                slot.child.store(child, Ordering::Relaxed);
                 slot.pidfd.store(pidfd, Ordering::Relaxed);
                 slot.state.store(READY, Ordering::Release);
                 return true;
@@ -83,38 +129,68 @@ impl Orphans {
         false
     }
 
-    /// In a creator: reap every task handed over to this process and close its pidfd. The tasks
-    /// have ended, so nothing here blocks.
-    pub(crate) fn reap_mine(&self) {
-        let me = sys::getpid();
+    /// In a creator: reap the tasks handed over to this process and close their pidfds.
+    pub(crate) fn reap_mine(&self, wait: Wait) {
+        let me = Creator::this();
         for slot in &self.slots {
-            let mine = slot.state.load(Ordering::Acquire) == READY
-                && slot.creator.load(Ordering::Relaxed) == me;
-            if !mine
-                || slot
-                    .state
-                    .compare_exchange(READY, BUSY, Ordering::Acquire, Ordering::Relaxed)
-                    .is_err()
+            if slot.state.load(Ordering::Acquire) != READY || slot.creator() != me {
+                continue;
+            }
+            if slot
+                .state
+                .compare_exchange(READY, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
             {
                 continue;
             }
-            let (pid, pidfd) = (
-                slot.pid.load(Ordering::Relaxed),
+            // Between the look and the claim another thread of ours may have reaped the slot and
+            // a joiner refilled it for someone else: look again now that it is ours to read.
+            if slot.creator() != me {
+                slot.state.store(READY, Ordering::Release);
+                continue;
+            }
+            let (child, pidfd) = (
+                slot.child.load(Ordering::Relaxed),
                 slot.pidfd.load(Ordering::Relaxed),
             );
-            let options = k::WEXITED | k::WNOHANG | k::__WALL;
-            if pidfd >= 0 {
-                // SAFETY: the handed-over pidfd is this process's and nothing else holds it.
-                let fd = unsafe { sys::Fd::from_raw(pidfd) };
-                if matches!(sys::waitid(WaitId::PidFd(&fd), options), Err(Errno::EINVAL)) {
-                    let _ = sys::waitid(WaitId::Pid(pid), options); // no P_PIDFD before 5.4
-                }
+            if reap(child, pidfd, wait) {
+                slot.state.store(FREE, Ordering::Release);
             } else {
-                // WNOHANG: the task's zombie is there to reap, and a pid that names anything
-                // else is never waited for.
-                let _ = sys::waitid(WaitId::Pid(pid), options);
+                slot.state.store(READY, Ordering::Release); // not a zombie yet: next time
             }
-            slot.state.store(FREE, Ordering::Release);
         }
     }
+}
+
+/// Reap `child` through its pidfd (or its pid) and close the pidfd; `false` if `wait` is
+/// [`Wait::Ready`] and it is not a zombie yet (nothing is closed then).
+fn reap(child: Pid, pidfd: i32, wait: Wait) -> bool {
+    let mut options = k::WEXITED | k::__WALL;
+    if wait == Wait::Ready {
+        options |= k::WNOHANG;
+    }
+    let mut by_pid = pidfd < 0;
+    if pidfd >= 0 {
+        // SAFETY: the handed-over pidfd is this process's; nothing else uses it. ManuallyDrop:
+        // it is closed below only once the task is reaped.
+        let fd = core::mem::ManuallyDrop::new(unsafe { sys::Fd::from_raw(pidfd) });
+        match sys::waitid(WaitId::PidFd(&fd), options) {
+            Ok(info) if info.pid == 0 => return false,
+            Err(Errno::EINVAL) => by_pid = true, // no P_PIDFD before Linux 5.4
+            _ => {}
+        }
+    }
+    if by_pid {
+        // The pid is our unreaped child's until we reap it, so it names no one else.
+        if let Ok(info) = sys::waitid(WaitId::Pid(child), options)
+            && info.pid == 0
+        {
+            return false;
+        }
+    }
+    if pidfd >= 0 {
+        // SAFETY: as above; the task is reaped and this is the pidfd's last use.
+        let _ = unsafe { sys::close(pidfd) };
+    }
+    true
 }

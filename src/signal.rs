@@ -106,7 +106,7 @@ impl SigSet {
         .with(Signal::SIGFPE)
         .with(Signal::SIGTRAP)
         .with(Signal::SIGSYS);
-    /// What a [`crate::Spawner`]'s tasks and workers block by default: every signal but the
+    /// What a [`crate::Spawner`]'s Thread tasks and Green workers block by default: every signal but the
     /// [`SigSet::FAULTS`], so that a signal meant for the process is delivered to one of its
     /// own (libc) threads and never runs a handler on a thread whose thread pointer libc cannot
     /// read.

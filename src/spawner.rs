@@ -15,13 +15,18 @@
 //! [`crate::yield_now`]. That is why spawning is `unsafe`.
 //!
 //! # Signals
-//! Tasks and Green workers run with every signal blocked but the faults
-//! ([`SigSet::TASK_DEFAULT`], changed with [`Config::signal_mask`]). A signal sent to the process
-//! is then delivered to one of its own threads, whose thread pointer libc can read: a handler
-//! that calls even an async-signal-safe libc function such as `write(2)` would fault on a task,
-//! where `errno` is not libc's. A signal sent to one task (`tgkill`, or `kill` of a Chimera
-//! task's pid) stays pending and is dropped when the task ends. A fault in a task is still
-//! delivered to it (see below).
+//! No handler of the process runs on a task: a handler that calls even an async-signal-safe libc
+//! function such as `write(2)` would fault there, where `errno` is not libc's.
+//! - Thread tasks and Green workers are threads of the process, sharing its handlers, so they
+//!   run with every signal blocked but the faults ([`SigSet::TASK_DEFAULT`], changed with
+//!   [`Config::signal_mask`]). A signal sent to the process is then delivered to one of its own
+//!   threads; one sent to a task (`tgkill`) stays pending and is dropped when the task ends.
+//! - A Chimera task is a process of its own: its handlers are reset to the default at its start
+//!   (`CLONE_CLEAR_SIGHAND`), ignored signals stay ignored, and its mask is the spawning
+//!   thread's. A signal sent to it, or to its process group (Ctrl-C, a hangup), then does what
+//!   it does to any process: most end it, and its join says which.
+//!
+//! A fault in a task is still delivered to it (see below).
 //!
 //! A task may spawn and join tasks. A green task that joins a green task, or ends a scope, waits
 //! by yielding, so its worker runs the other tasks meanwhile; joining a Thread or Chimera task
@@ -63,7 +68,7 @@ use crate::control::{Block, Header, Role};
 use crate::error::{Error, ExitStatus, Result};
 use crate::flags::{CloneFlags, Rule};
 use crate::green::{self, RunQueue};
-use crate::orphans::Orphans;
+use crate::orphans::{Creator, Orphans, Wait};
 use crate::overflow::{self, ALT_STACK};
 use crate::pool::StackPool;
 use crate::signal::SigSet;
@@ -147,7 +152,8 @@ impl Config {
         self
     }
 
-    /// The signal mask every task (and Green worker) runs with. Default:
+    /// The signal mask every Thread task and Green worker runs with (Chimera tasks run with
+    /// their handlers reset instead, see [signals](self#signals)). Default:
     /// [`SigSet::TASK_DEFAULT`], every signal blocked but the faults, so that a signal sent to
     /// the process is delivered to one of its own threads: a handler that uses libc (even
     /// async-signal-safe calls such as `write(2)`, which set `errno` through the thread pointer)
@@ -403,7 +409,7 @@ impl Spawner {
     {
         let shared = self.shared();
         if shared.backend == Backend::Chimera {
-            shared.orphans.reap_mine();
+            shared.orphans.reap_mine(Wait::Ready);
         }
         let mut stack = shared.pool.take()?;
         // A Thread task keeps an alternate signal stack under its block (see `overflow`).
@@ -467,7 +473,6 @@ impl Spawner {
     {
         let tls = block as usize;
         let local = |b: Builder| {
-            let b = b.child_mask(self.shared().signal_mask);
             if self.shared().start_local {
                 b.start_local()
             } else {
@@ -484,8 +489,11 @@ impl Spawner {
                     run();
                     0
                 };
+                let builder = Builder::thread()
+                    .tls(tls)
+                    .child_mask(self.shared().signal_mask);
                 // SAFETY: forwarded from the caller; the handle keeps the stack until the join.
-                let thread = unsafe { local(Builder::thread().tls(tls)).spawn_thread(below, run)? };
+                let thread = unsafe { local(builder).spawn_thread(below, run)? };
                 // SAFETY: the JoinHandle owns the stack and joins before giving it back.
                 Ok(Task::Thread(unsafe { thread.unbind() }))
             }
@@ -496,19 +504,22 @@ impl Spawner {
                     0
                 };
                 // The kernel zeroes `alive` when the task is done with the memory: a join from
-                // any process of this address space waits for that.
+                // any process of this address space waits for that. Its handlers are reset, so
+                // no handler of ours runs on its thread pointer, and a signal to its process
+                // group ends it as it would any process.
                 let builder = local(
                     Builder::new()
                         .flags(CloneFlags::VM)
                         .exit_signal(None)
                         .tls(tls)
-                        .child_cleartid(header.alive.as_ptr()),
+                        .child_cleartid(header.alive.as_ptr())
+                        .reset_signal_handlers(),
                 );
                 // SAFETY: as for Thread; the word lives in the block until the join.
                 let child = unsafe { builder.spawn(below, run)? };
                 Ok(Task::Chimera {
                     child: child.unborrow(),
-                    creator: sys::getpid(),
+                    creator: Creator::this(),
                 })
             }
             Backend::Green => {
@@ -562,7 +573,7 @@ impl Drop for Spawner {
         // SAFETY: no handle is alive (each borrows the spawner), so no task runs; workers are
         // stopped and joined before the pool and the mapping go away.
         unsafe {
-            (*shared).orphans.reap_mine();
+            (*shared).orphans.reap_mine(Wait::All);
             (*shared).queue.shut_down();
             for slot in (*shared).workers.iter_mut() {
                 if let Some(Worker { thread, stack }) = slot.take() {
@@ -618,7 +629,7 @@ enum Task {
     /// A Chimera task and the process that created it, the only one that can reap it.
     Chimera {
         child: Child<'static>,
-        creator: sys::Pid,
+        creator: Creator,
     },
     Green,
 }
@@ -669,8 +680,8 @@ impl<T> JoinHandle<'_, T> {
             }
             Some(Task::Chimera { child, creator }) => {
                 let header = self.header();
-                let status = if sys::getpid() == creator {
-                    self.orphans.reap_mine();
+                let status = if Creator::this() == creator {
+                    self.orphans.reap_mine(Wait::Ready);
                     match child.wait() {
                         Ok(status) => Some(status),
                         // Reaped elsewhere (SIGCHLD ignored): ended, status unknown.
@@ -681,7 +692,8 @@ impl<T> JoinHandle<'_, T> {
                     // Another process of this address space: the creator reaps the zombie.
                     let (pid, pidfd) = child.into_parts();
                     crate::sync::wait_until_zero(&header.alive);
-                    self.orphans.hand_over(creator, pid, pidfd.unwrap_or(-1));
+                    // A full table leaves the task to the creator's end (see `orphans`).
+                    let _ = self.orphans.hand_over(creator, pid, pidfd.unwrap_or(-1));
                     None
                 };
                 // Whoever reaped it, the task is gone from its stack once the word is zero.

@@ -68,9 +68,27 @@ pub(crate) unsafe extern "C" fn entry(sp: *const usize) -> ! {
             envp: argv.add(argc + 1),
         }
     };
+    open_stdio();
     // SAFETY: the program defines the symbol through freestanding_main!.
     let code = unsafe { __rawclone_main(&args) };
     crate::sys::exit_group(code)
+}
+
+/// Open `/dev/null` on whichever of descriptors 0, 1 and 2 the process was started without, as
+/// std's start-up does: [`crate::sys::stdin`] and its siblings borrow them for the life of the
+/// process, so none of them may later be handed out as a fresh, owned descriptor.
+fn open_stdio() {
+    use linux_raw_sys::general as k;
+    for fd in 0..3 {
+        if crate::sys::fd_flags(fd) == Err(crate::Errno::EBADF) {
+            // The lowest free number is `fd` itself: 0..fd are open by now. Kept open for good,
+            // so it is never closed (and it must not be close-on-exec, like any standard stream).
+            if let Ok(null) = crate::sys::open(c"/dev/null", k::O_RDWR) {
+                let _ = crate::sys::clear_cloexec(null.as_fd());
+                let _ = null.into_raw();
+            }
+        }
+    }
 }
 
 /// Name the main function of a freestanding program: `fn(&Args) -> i32`.

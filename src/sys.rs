@@ -859,6 +859,13 @@ pub fn power_off() -> Errno {
     r.err().unwrap_or(Errno::EINVAL)
 }
 
+/// `fcntl(fd, F_SETFD, 0)`: keep descriptor `fd` open across `execve` (clear `FD_CLOEXEC`).
+pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let fd = fd.as_raw();
+    // SAFETY: F_SETFD touches no memory; it changes only whether `fd` survives an exec.
+    unsafe { syscall3(Sysno::fcntl, fd as usize, k::F_SETFD as usize, 0) }.map(drop)
+}
+
 /// `fcntl(fd, F_GETFD)`: whether descriptor number `fd` is open (and its descriptor flags). A
 /// query of the table that changes no descriptor, so it takes a bare number.
 pub fn fd_flags(fd: i32) -> Result<u32, Errno> {

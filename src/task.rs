@@ -167,13 +167,9 @@ impl Child<'_> {
 
     /// Reap the child if it has ended (`WNOHANG`).
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        let info = self.waitid(k::WEXITED | k::WNOHANG);
-        if let Err(e) = &info
-            && e.errno() == Some(Errno::ECHILD)
-        {
-            self.reaped = true; // not ours any more: never signalled or waited for again
-        }
-        let info = info?;
+        // ECHILD (not ours any more) leaves the handle as it is: its drop sends nothing and, for
+        // a child that may share the stack, waits on the pidfd until the child has ended.
+        let info = self.waitid(k::WEXITED | k::WNOHANG)?;
         if info.pid == 0 {
             return Ok(None);
         }

@@ -21,6 +21,14 @@ enum Handle {
     PidOnly,
 }
 
+/// What is done with the stale handle: wait (which fails) and drop, or drop unwaited (which
+/// would kill an unjoined child of ours).
+#[derive(Clone, Copy, PartialEq)]
+enum End {
+    Wait,
+    Drop,
+}
+
 /// Write `n` in decimal to `path`.
 fn write_number(path: &core::ffi::CStr, n: i32) -> Result<(), Errno> {
     let mut digits = [0u8; 12];
@@ -50,7 +58,16 @@ fn helper(channel: &sys::Fd) -> ! {
         Ok(Fork::Parent(mut stranger)) => {
             send_u32(channel, stranger.pid() as u32);
             recv_u32(channel);
-            let alive = matches!(stranger.try_wait(), Ok(None));
+            // A SIGKILL sent before the question ends the stranger within moments: look for
+            // half a second before calling it alive.
+            let mut alive = true;
+            for _ in 0..50 {
+                if !matches!(stranger.try_wait(), Ok(None)) {
+                    alive = false;
+                    break;
+                }
+                let _ = sys::sleep_ms(10);
+            }
             send_u32(channel, alive as u32);
             loop {
                 let _ = sys::sleep_ms(1000);
@@ -61,7 +78,7 @@ fn helper(channel: &sys::Fd) -> ! {
 }
 
 /// Runs as init of a new pid namespace, so no other process takes pids meanwhile.
-fn stranger_survives_a_stale_handle(kind: Handle) -> i32 {
+fn stranger_survives_a_stale_handle(kind: Handle, end: End) -> i32 {
     let Ok((ours, theirs)) = sys::seqpacket_pair() else {
         return 10;
     };
@@ -105,13 +122,15 @@ fn stranger_survives_a_stale_handle(kind: Handle) -> i32 {
     if recv_u32(&ours) != pid as u32 {
         return 18;
     }
-    // The stale handle: its wait fails with ECHILD (the pid is not our child), and neither the
-    // wait nor the drop may signal it.
-    match child.wait() {
-        Err(e) if e.errno() == Some(Errno::ECHILD) => {}
-        _ => return 19,
+    // The stale handle: its wait fails with ECHILD (the pid is not our child); neither the wait
+    // nor a drop, waited or not, may signal the pid.
+    match end {
+        End::Wait => match child.wait() {
+            Err(e) if e.errno() == Some(Errno::ECHILD) => {}
+            _ => return 19,
+        },
+        End::Drop => drop(child),
     }
-    let _ = sys::sleep_ms(20);
     send_u32(&ours, 2);
     match recv_u32(&ours) {
         1 => 0,
@@ -119,7 +138,7 @@ fn stranger_survives_a_stale_handle(kind: Handle) -> i32 {
     }
 }
 
-fn check(kind: Handle, unprivileged: bool) {
+fn check(kind: Handle, end: End, unprivileged: bool) {
     if qemu_user() {
         return skip("qemu-user: CLONE_NEWPID gives EINVAL");
     }
@@ -139,7 +158,7 @@ fn check(kind: Handle, unprivileged: bool) {
             return 91;
         };
         // SAFETY: the namespace's init uses raw syscalls only.
-        match unsafe { ns.spawn(&mut stack, || stranger_survives_a_stale_handle(kind)) }
+        match unsafe { ns.spawn(&mut stack, || stranger_survives_a_stale_handle(kind, end)) }
             .map(|c| c.wait())
         {
             Ok(Ok(ExitStatus::Exited(code))) => code,
@@ -155,18 +174,22 @@ fn check(kind: Handle, unprivileged: bool) {
 
 #[test]
 fn a_stale_handle_with_a_pidfd_never_kills_the_pids_next_owner() {
-    check(Handle::Pidfd, false);
+    check(Handle::Pidfd, End::Wait, false);
+    check(Handle::Pidfd, End::Drop, false);
 }
 
 #[test]
 fn a_stale_handle_without_a_pidfd_never_kills_the_pids_next_owner() {
-    check(Handle::PidOnly, false);
+    check(Handle::PidOnly, End::Wait, false);
+    check(Handle::PidOnly, End::Drop, false);
 }
 
 #[test]
 fn as_nobody_a_stale_handle_never_kills_the_pids_next_owner() {
-    check(Handle::Pidfd, true);
-    check(Handle::PidOnly, true);
+    for end in [End::Wait, End::Drop] {
+        check(Handle::Pidfd, end, true);
+        check(Handle::PidOnly, end, true);
+    }
 }
 
 #[test]

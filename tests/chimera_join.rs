@@ -48,11 +48,11 @@ fn a_sibling_chimera_joins_a_chimera_and_its_creator_reaps_it() {
             Ok(Ok(Err(_))) => return 4, // before: ECHILD, then SIGKILL
             _ => return 5,
         }
-        // The slow task's zombie waits for its creator, this process...
+        // The slow task's zombie waits for its creator, this process (the kernel zeroes the
+        // join word a little before the task is a zombie: wait for that, without reaping)...
         let zombie = sys::waitid(
             sys::WaitId::Pid(slow_pid),
             linux_raw_sys::general::WEXITED
-                | linux_raw_sys::general::WNOHANG
                 | linux_raw_sys::general::WNOWAIT
                 | linux_raw_sys::general::__WALL,
         );
@@ -176,9 +176,7 @@ fn a_chimera_killed_while_holding_a_handle_leaks_that_tasks_stack() {
                     }
                 })
             };
-            if let Ok(inner) = &inner {
-                INNER.store(inner.tid().unwrap_or(-1), SeqCst);
-            }
+            INNER.store(inner.as_ref().map_or(-1, |h| h.tid().unwrap_or(-1)), SeqCst);
             loop {
                 let _ = sys::sleep_ms(1000);
             }
@@ -191,6 +189,9 @@ fn a_chimera_killed_while_holding_a_handle_leaks_that_tasks_stack() {
             sys::sched_yield();
         }
         let inner = INNER.load(SeqCst);
+        if inner < 0 {
+            return 4;
+        }
         let _ = sys::kill(outer.tid().unwrap_or(-1), rawclone::Signal::SIGKILL);
         match outer.join() {
             Err(rawclone::Error::TaskEnded(Some(rawclone::ExitStatus::Signaled { .. }))) => {}

@@ -98,3 +98,22 @@ fn selftest_exit_with_mode_exits_with_the_given_status() {
         .unwrap();
     assert_eq!(status.code(), Some(42));
 }
+
+/// A freestanding program started without descriptors 0 and 2 opens `/dev/null` on them, as
+/// std's start-up does, so that `sys::stdin()` and `sys::stderr()` never name a descriptor the
+/// program opens later; a program it runs inherits them.
+#[test]
+fn a_freestanding_program_started_without_stdio_fills_it_with_dev_null() {
+    let program = build("rawclone-static");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("exec <&- 2>&- \"$0\" run -- readlink /proc/self/fd/0 /proc/self/fd/2")
+        .arg(&program)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "/dev/null\n/dev/null\n"
+    );
+}

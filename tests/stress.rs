@@ -43,7 +43,10 @@ fn stress(backend: Backend, tasks: u64) {
     assert!(HANDLED.load(SeqCst) > 0, "no handler ran");
     assert!(!has_children(), "a task's zombie is left");
     assert_eq!(open_fds(), fds, "descriptors leaked");
-    assert_eq!(mappings(), maps, "mappings leaked");
+    // libc may still add an arena or cache another thread stack in the second round; a task's
+    // leaked stack would show thousands of times over (tests/spawner_scale.rs counts exactly).
+    let after = mappings();
+    assert!(after <= maps + 16, "mappings leaked: {maps} -> {after}");
 }
 
 /// `tasks` tasks spawned and joined by four std threads into one fresh Spawner, under a storm.
@@ -55,14 +58,16 @@ fn round(backend: Backend, tasks: u64) {
         // The storm: process-directed signals, as fast as one thread sends them.
         let storm = s.spawn(|| {
             let mut sent = 0u64;
-            while !done.load(SeqCst) {
+            loop {
                 for sig in [Signal::SIGCHLD, Signal::SIGURG, Signal::SIGUSR1] {
                     let _ = sys::kill(sys::getpid(), sig);
                 }
                 sent += 3;
+                if done.load(SeqCst) {
+                    return sent;
+                }
                 std::thread::yield_now();
             }
-            sent
         });
         let workers: Vec<_> = (0..SPAWNERS)
             .map(|w| {
