@@ -2,8 +2,10 @@
 //!
 //! `clone(2)` and `clone3(2)` return twice. In the parent they return like any syscall; in a child
 //! that was given a stack of its own they "return" on that new, empty stack, where no frame of the
-//! code that issued the syscall exists. So the child side must never leave the `asm!` block: it
-//! calls the entry function and hands its return value straight to `exit(2)`.
+//! code that issued the syscall exists. So the child side must never return into the Rust code
+//! around the `asm!` block: it jumps to `child_entry`, which calls the entry function and hands its
+//! return value straight to `exit(2)`, and whose CFI tells debuggers and unwinders that the stack
+//! ends there.
 //!
 //! Register facts this file relies on (see the x86_64 syscall ABI in `syscall(2)`):
 //! - number in `rax`, arguments in `rdi, rsi, rdx, r10, r8, r9`, result in `rax`;
@@ -27,21 +29,18 @@ pub type ChildEntry = unsafe extern "C" fn(arg: *mut u8) -> i32;
 unsafe fn trampoline(nr: usize, a: [usize; 5], entry: ChildEntry, arg: *mut u8) -> isize {
     let ret: isize;
     // SAFETY: the caller guarantees the child gets a valid stack. The parent path touches no stack
-    // (`nostack`); the child path never falls through to the code after this block.
+    // (`nostack`); the child path jumps to `child_entry`, which never returns, so it never falls
+    // through to the code after this block.
     unsafe {
         asm!(
             "syscall",          // rax = syscall number; kernel: parent rax = child tid or -errno,
                                 //   child rax = 0 and rsp = the new stack top
             "test rax, rax",    // zero only in the child
             "jnz 2f",           // parent or error: leave the block with rax as the result
-            "xor ebp, ebp",     // child: rbp = 0 ends the frame-pointer chain for unwinders/debuggers
-            "mov rdi, r13",     // rdi = arg, the entry's first argument
-            "call r12",         // r12 = entry; rsp was 16-aligned, the call pushes the return address
-            "mov edi, eax",     // edi = the entry's i32 return value = the exit status
-            "mov eax, 60",      // rax = SYS_exit (ends this task only, as a thread's exit must)
-            "syscall",          // never returns
-            "ud2",              // unreachable: trap rather than run into the parent's code
+            "jmp {child}",      // child: rsp = the new stack top, r12 = entry, r13 = arg; go on in
+                                //   child_entry, whose CFI makes it the outermost frame
             "2:",
+            child = sym child_entry,
             inlateout("rax") nr as isize => ret,
             in("rdi") a[0],     // clone: flags          | clone3: struct clone_args *
             in("rsi") a[1],     // clone: child stack top | clone3: sizeof(struct clone_args)
@@ -56,6 +55,28 @@ unsafe fn trampoline(nr: usize, a: [usize; 5], entry: ChildEntry, arg: *mut u8) 
         );
     }
     ret
+}
+
+/// Where the trampoline's child continues, jumped to (not called) right after the syscall on its
+/// new, empty stack, with `r12` = entry and `r13` = arg. Nothing called this code, so there is no
+/// caller to unwind into: its CFI marks the return address (`rip`) undefined, the DWARF way to say
+/// "outermost frame" (glibc's `clone.S` does the same), so gdb's backtrace and libgcc's unwinder
+/// (a panic, `std::backtrace`) stop here instead of reading the stack above the new top as frames.
+/// `rbp` = 0 ends the frame-pointer chain too, for walkers that follow it.
+#[unsafe(naked)]
+unsafe extern "C" fn child_entry() -> ! {
+    core::arch::naked_asm!(
+        ".cfi_startproc",     // an FDE of its own: CFA = rsp + 8, as at any function entry
+        ".cfi_undefined rip", // no return address: unwinders stop at this frame
+        "xor ebp, ebp",       // rbp = 0 ends the frame-pointer chain
+        "mov rdi, r13",       // rdi = arg, the entry's first argument
+        "call r12",           // r12 = entry; rsp = the 16-aligned top, the call pushes rip
+        "mov edi, eax",       // edi = the entry's i32 return value = the exit status
+        "mov eax, 60",        // rax = SYS_exit (ends this task only, as a thread's exit must)
+        "syscall",            // never returns
+        "ud2",                // unreachable: trap rather than run into whatever follows
+        ".cfi_endproc",
+    )
 }
 
 /// Raw `clone(2)` onto a new stack; the child runs `entry(arg)` and exits with its return value.
