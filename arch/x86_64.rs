@@ -289,16 +289,41 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
 
 /// Where a signal handler returns to: x86_64 has no sigreturn trampoline in the vDSO, so every
 /// `rt_sigaction` with a handler must name one (`SA_RESTORER`).
-pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = Some(restore_rt);
+pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = Some(sigaction_restore_rt);
 
 /// The restorer: the handler's `ret` lands here with `rsp` at the kernel's signal frame.
+///
+/// Debuggers and unwinders that have no CFI for it (gdb, libgcc's `MD_FALLBACK_FRAME_STATE_FOR`)
+/// recognise a signal frame by these exact bytes, glibc's `__restore_rt`:
+/// `48 c7 c0 0f 00 00 00` (`mov rax, 15` with a sign-extended 32-bit immediate) then `0f 05`
+/// (`syscall`). The shorter `mov eax, 15` (`b8 0f 00 00 00`) does the same but is not recognised,
+/// and backtraces through a handler stop at `??`. gdb also goes by the symbol: it takes these bytes
+/// for a signal trampoline only in a function named `__restore_rt` or one whose name contains
+/// `sigaction` (in a stripped libc.so, glibc's restorer has no symbol and shows up inside
+/// `sigaction`), hence this name; a global `__restore_rt` could clash with another copy of this
+/// crate.
 #[unsafe(naked)]
-unsafe extern "C" fn restore_rt() -> ! {
+unsafe extern "C" fn sigaction_restore_rt() -> ! {
     core::arch::naked_asm!(
-        "mov eax, 15", // rax = SYS_rt_sigreturn: restore the interrupted context from the frame
-        "syscall",     // never returns here
-        "ud2",
+        "mov rax, 15", // rax = SYS_rt_sigreturn, in the 7-byte REX.W encoding unwinders look for
+        "syscall",     // restore the interrupted context from the signal frame; never returns
+        "ud2",         // unreachable
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The restorer's first instructions are, byte for byte, the sequence gdb and libgcc match.
+    #[test]
+    fn restorer_has_the_canonical_encoding() {
+        let code = (super::sigaction_restore_rt as *const ()).cast::<[u8; 9]>();
+        // SAFETY: the restorer's code is mapped readable and is longer than nine bytes.
+        let bytes = unsafe { code.read() };
+        assert_eq!(
+            bytes,
+            [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
+        );
+    }
 }
 
 /// Process entry for freestanding programs (feature `start`). The kernel enters here with `rsp`

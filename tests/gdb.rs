@@ -1,7 +1,9 @@
 #![cfg(target_arch = "x86_64")] // gdb drives the native x86_64 build
 //! What a debugger sees of rawclone's machine code, checked with `gdb --batch`:
 //! - a rawclone thread's backtrace ends at the child entry of the clone trampoline, which marks
-//!   itself outermost in its CFI, instead of running on into the parent's frames and garbage.
+//!   itself outermost in its CFI, instead of running on into the parent's frames and garbage;
+//! - a backtrace taken inside a signal handler installed with `sys::set_signal_handler` crosses
+//!   the arch's signal restorer (`<signal handler called>`) into the interrupted frames.
 //!
 //! Each test is also its own inferior: gdb runs this test binary again, filtered to that one test,
 //! with [`ROLE`] set, and the test then does the work instead of driving gdb. Where gdb is not
@@ -107,5 +109,51 @@ fn thread_backtrace_ends_at_the_child_entry() {
     assert!(
         last.contains("rawclone::arch::") && last.contains("child_entry"),
         "the outermost frame must be the trampoline's child entry:\n{bt}"
+    );
+}
+
+/// Interrupted here by SIGUSR1, whose handler stops under gdb.
+#[inline(never)]
+fn interrupted_by_sigusr1() {
+    let (pid, tid): (Pid, Pid) = (sys::getpid(), sys::gettid());
+    let _ = sys::tgkill(pid, tid, Signal::SIGUSR1);
+}
+
+extern "C" fn on_sigusr1(_sig: i32) {
+    gdb_stop_here();
+}
+
+/// A backtrace taken in a signal handler crosses the restorer: gdb recognises it as the signal
+/// trampoline (`<signal handler called>`) and continues into the frame the signal interrupted.
+#[test]
+fn backtrace_crosses_the_signal_restorer() {
+    const NAME: &str = "backtrace_crosses_the_signal_restorer";
+    if is_inferior(NAME) {
+        // SAFETY: the handler only sends its own thread a signal with raw syscalls.
+        unsafe { sys::set_signal_handler(Signal::SIGUSR1, on_sigusr1) }.expect("sigaction");
+        interrupted_by_sigusr1();
+        return;
+    }
+    let Some(bt) = backtrace_of(NAME, &["handle SIGUSR1 nostop noprint pass"]) else {
+        return;
+    };
+    assert!(!bt.contains("Backtrace stopped"), "gdb gave up:\n{bt}");
+    let frames: Vec<&str> = bt.lines().collect();
+    let at = |what: &str| {
+        frames
+            .iter()
+            .position(|f| f.contains(what))
+            .unwrap_or_else(|| panic!("no frame {what}:\n{bt}"))
+    };
+    let handler = at("on_sigusr1");
+    let trampoline = at("<signal handler called>");
+    let interrupted = at("interrupted_by_sigusr1");
+    assert_eq!(trampoline, handler + 1, "the handler's caller:\n{bt}");
+    assert!(interrupted > trampoline, "the interrupted frames:\n{bt}");
+    assert!(
+        frames[interrupted..]
+            .iter()
+            .any(|f| f.contains("backtrace_crosses_the_signal_restorer")),
+        "the interrupted frames down to the test:\n{bt}"
     );
 }
