@@ -2,7 +2,9 @@
 //!
 //! `clone(2)` and `clone3(2)` return twice. In a child that was given a stack of its own, the
 //! return lands on that new, empty stack, where no frame of the issuing code exists, so the child
-//! side never leaves the `asm!` block: it calls the entry and hands the result to `exit(2)`.
+//! side never returns into the Rust code around the `asm!` block: it branches to `child_entry`,
+//! which calls the entry, hands the result to `exit(2)`, and tells unwinders (in its CFI) that the
+//! stack ends there.
 //!
 //! Register facts this file relies on (see the aarch64 syscall ABI in `syscall(2)`):
 //! - number in `x8`, arguments in `x0..x5`, result in `x0`; `svc #0` preserves every other register,
@@ -28,20 +30,17 @@ pub type ChildEntry = unsafe extern "C" fn(arg: *mut u8) -> i32;
 unsafe fn trampoline(nr: usize, a: [usize; 5], entry: ChildEntry, arg: *mut u8) -> isize {
     let ret: isize;
     // SAFETY: the caller guarantees the child gets a valid stack. The parent path touches no stack
-    // (`nostack`); the child path never falls through to the code after this block.
+    // (`nostack`); the child path branches to `child_entry`, which never returns, so it never
+    // falls through to the code after this block.
     unsafe {
         asm!(
             "svc #0",           // x8 = syscall number; kernel: parent x0 = child tid or -errno,
                                 //   child x0 = 0 and sp = the new stack top
             "cbnz x0, 2f",      // nonzero: parent or error, leave with x0 as the result
-            "mov x29, xzr",     // child: fp = 0 ends the frame chain
-            "mov x30, xzr",     // lr = 0: nothing to return to
-            "mov x0, x10",      // x0 = arg, the entry's first argument
-            "blr x9",           // x9 = entry; sp is 16-aligned as the new stack top
-            "mov x8, #93",      // x8 = SYS_exit (ends this task only); x0 already holds the status
-            "svc #0",           // never returns
-            "udf #0",           // unreachable: trap rather than run into the parent's code
+            "b {child}",        // child: sp = the new stack top, x9 = entry, x10 = arg; go on in
+                                //   child_entry, whose CFI makes it the outermost frame
             "2:",
+            child = sym child_entry,
             inlateout("x0") a[0] => ret, // clone: flags | clone3: struct clone_args *
             in("x1") a[1],      // clone: child stack top | clone3: sizeof(struct clone_args)
             in("x2") a[2],      // clone: parent_tid ptr
@@ -54,6 +53,28 @@ unsafe fn trampoline(nr: usize, a: [usize; 5], entry: ChildEntry, arg: *mut u8) 
         );
     }
     ret
+}
+
+/// Where the trampoline's child continues, branched to (not called) right after the syscall on
+/// its new, empty stack, with `x9` = entry and `x10` = arg. Nothing called this code, so there is
+/// no caller to unwind into: its CFI marks the return address register (`x30`) undefined, the
+/// DWARF way to say "outermost frame" (glibc's `clone.S` does the same), so debuggers and the
+/// unwinder (a panic, `std::backtrace`) stop here instead of reading stale frames. `x29` = 0 and
+/// `x30` = 0 end the frame-record chain too, for walkers that follow it.
+#[unsafe(naked)]
+unsafe extern "C" fn child_entry() -> ! {
+    core::arch::naked_asm!(
+        ".cfi_startproc",     // an FDE of its own: CFA = sp, as at any function entry
+        ".cfi_undefined x30", // no return address: unwinders stop at this frame
+        "mov x29, xzr",       // fp = 0 ends the frame-record chain
+        "mov x30, xzr",       // lr = 0: nothing to return to
+        "mov x0, x10",        // x0 = arg, the entry's first argument
+        "blr x9",             // x9 = entry; sp is 16-aligned as the new stack top
+        "mov x8, #93",        // x8 = SYS_exit (ends this task only); x0 already holds the status
+        "svc #0",             // never returns
+        "udf #0",             // unreachable: trap rather than run into whatever follows
+        ".cfi_endproc",
+    )
 }
 
 /// Raw `clone(2)` onto a new stack; the child runs `entry(arg)` and exits with its return value.

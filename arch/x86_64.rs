@@ -2,8 +2,10 @@
 //!
 //! `clone(2)` and `clone3(2)` return twice. In the parent they return like any syscall; in a child
 //! that was given a stack of its own they "return" on that new, empty stack, where no frame of the
-//! code that issued the syscall exists. So the child side must never leave the `asm!` block: it
-//! calls the entry function and hands its return value straight to `exit(2)`.
+//! code that issued the syscall exists. So the child side must never return into the Rust code
+//! around the `asm!` block: it jumps to `child_entry`, which calls the entry function and hands its
+//! return value straight to `exit(2)`, and whose CFI tells debuggers and unwinders that the stack
+//! ends there.
 //!
 //! Register facts this file relies on (see the x86_64 syscall ABI in `syscall(2)`):
 //! - number in `rax`, arguments in `rdi, rsi, rdx, r10, r8, r9`, result in `rax`;
@@ -27,21 +29,18 @@ pub type ChildEntry = unsafe extern "C" fn(arg: *mut u8) -> i32;
 unsafe fn trampoline(nr: usize, a: [usize; 5], entry: ChildEntry, arg: *mut u8) -> isize {
     let ret: isize;
     // SAFETY: the caller guarantees the child gets a valid stack. The parent path touches no stack
-    // (`nostack`); the child path never falls through to the code after this block.
+    // (`nostack`); the child path jumps to `child_entry`, which never returns, so it never falls
+    // through to the code after this block.
     unsafe {
         asm!(
             "syscall",          // rax = syscall number; kernel: parent rax = child tid or -errno,
                                 //   child rax = 0 and rsp = the new stack top
             "test rax, rax",    // zero only in the child
             "jnz 2f",           // parent or error: leave the block with rax as the result
-            "xor ebp, ebp",     // child: rbp = 0 ends the frame-pointer chain for unwinders/debuggers
-            "mov rdi, r13",     // rdi = arg, the entry's first argument
-            "call r12",         // r12 = entry; rsp was 16-aligned, the call pushes the return address
-            "mov edi, eax",     // edi = the entry's i32 return value = the exit status
-            "mov eax, 60",      // rax = SYS_exit (ends this task only, as a thread's exit must)
-            "syscall",          // never returns
-            "ud2",              // unreachable: trap rather than run into the parent's code
+            "jmp {child}",      // child: rsp = the new stack top, r12 = entry, r13 = arg; go on in
+                                //   child_entry, whose CFI makes it the outermost frame
             "2:",
+            child = sym child_entry,
             inlateout("rax") nr as isize => ret,
             in("rdi") a[0],     // clone: flags          | clone3: struct clone_args *
             in("rsi") a[1],     // clone: child stack top | clone3: sizeof(struct clone_args)
@@ -56,6 +55,28 @@ unsafe fn trampoline(nr: usize, a: [usize; 5], entry: ChildEntry, arg: *mut u8) 
         );
     }
     ret
+}
+
+/// Where the trampoline's child continues, jumped to (not called) right after the syscall on its
+/// new, empty stack, with `r12` = entry and `r13` = arg. Nothing called this code, so there is no
+/// caller to unwind into: its CFI marks the return address (`rip`) undefined, the DWARF way to say
+/// "outermost frame" (glibc's `clone.S` does the same), so gdb's backtrace and libgcc's unwinder
+/// (a panic, `std::backtrace`) stop here instead of reading the stack above the new top as frames.
+/// `rbp` = 0 ends the frame-pointer chain too, for walkers that follow it.
+#[unsafe(naked)]
+unsafe extern "C" fn child_entry() -> ! {
+    core::arch::naked_asm!(
+        ".cfi_startproc",     // an FDE of its own: CFA = rsp + 8, as at any function entry
+        ".cfi_undefined rip", // no return address: unwinders stop at this frame
+        "xor ebp, ebp",       // rbp = 0 ends the frame-pointer chain
+        "mov rdi, r13",       // rdi = arg, the entry's first argument
+        "call r12",           // r12 = entry; rsp = the 16-aligned top, the call pushes rip
+        "mov edi, eax",       // edi = the entry's i32 return value = the exit status
+        "mov eax, 60",        // rax = SYS_exit (ends this task only, as a thread's exit must)
+        "syscall",            // never returns
+        "ud2",                // unreachable: trap rather than run into whatever follows
+        ".cfi_endproc",
+    )
 }
 
 /// Raw `clone(2)` onto a new stack; the child runs `entry(arg)` and exits with its return value.
@@ -268,16 +289,41 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
 
 /// Where a signal handler returns to: x86_64 has no sigreturn trampoline in the vDSO, so every
 /// `rt_sigaction` with a handler must name one (`SA_RESTORER`).
-pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = Some(restore_rt);
+pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = Some(sigaction_restore_rt);
 
 /// The restorer: the handler's `ret` lands here with `rsp` at the kernel's signal frame.
+///
+/// Debuggers and unwinders that have no CFI for it (gdb, libgcc's `MD_FALLBACK_FRAME_STATE_FOR`)
+/// recognise a signal frame by these exact bytes, glibc's `__restore_rt`:
+/// `48 c7 c0 0f 00 00 00` (`mov rax, 15` with a sign-extended 32-bit immediate) then `0f 05`
+/// (`syscall`). The shorter `mov eax, 15` (`b8 0f 00 00 00`) does the same but is not recognised,
+/// and backtraces through a handler stop at `??`. gdb also goes by the symbol: it takes these bytes
+/// for a signal trampoline only in a function named `__restore_rt` or one whose name contains
+/// `sigaction` (in a stripped libc.so, glibc's restorer has no symbol and shows up inside
+/// `sigaction`), hence this name; a global `__restore_rt` could clash with another copy of this
+/// crate.
 #[unsafe(naked)]
-unsafe extern "C" fn restore_rt() -> ! {
+unsafe extern "C" fn sigaction_restore_rt() -> ! {
     core::arch::naked_asm!(
-        "mov eax, 15", // rax = SYS_rt_sigreturn: restore the interrupted context from the frame
-        "syscall",     // never returns here
-        "ud2",
+        "mov rax, 15", // rax = SYS_rt_sigreturn, in the 7-byte REX.W encoding unwinders look for
+        "syscall",     // restore the interrupted context from the signal frame; never returns
+        "ud2",         // unreachable
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// The restorer's first instructions are, byte for byte, the sequence gdb and libgcc match.
+    #[test]
+    fn restorer_has_the_canonical_encoding() {
+        let code = (super::sigaction_restore_rt as *const ()).cast::<[u8; 9]>();
+        // SAFETY: the restorer's code is mapped readable and is longer than nine bytes.
+        let bytes = unsafe { code.read() };
+        assert_eq!(
+            bytes,
+            [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
+        );
+    }
 }
 
 /// Process entry for freestanding programs (feature `start`). The kernel enters here with `rsp`
