@@ -35,7 +35,7 @@ fn panic_in_a_copied_child_aborts() {
     drop(theirs);
     let mut said = String::new();
     let mut buf = [0u8; 4096];
-    while let Ok(n @ 1..) = sys::read(ours.as_raw(), &mut buf) {
+    while let Ok(n @ 1..) = sys::read(ours.as_fd(), &mut buf) {
         said.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(
