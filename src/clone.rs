@@ -21,7 +21,7 @@ use crate::sys::{self, CpuSet, Disposition, Fd, Pid};
 use crate::task::{Child, Thread, ThreadControl};
 use core::mem::{align_of, size_of};
 use core::ptr;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -32,6 +32,9 @@ const UNKNOWN: u8 = 0;
 const PRESENT: u8 = 1;
 const MISSING: u8 = 2;
 static CLONE3: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// False once clone3 refused the CLONE_CLEAR_SIGHAND that rawclone adds itself (Linux 5.3–5.4
+/// have clone3 but not that flag, which came in 5.5): handlers are then reset by hand.
+static CLEAR_SIGHAND: AtomicBool = AtomicBool::new(true);
 
 /// What this process has learned about `clone3`: `Some(true)` once it worked, `Some(false)` once
 /// it answered ENOSYS (old kernel, qemu-user, a seccomp profile), `None` before the first try.
@@ -363,7 +366,9 @@ impl Builder {
         // Reset handlers in the kernel where clone3 can (CLEAR_SIGHAND), by hand elsewhere. A
         // CLEAR_SIGHAND the caller asked for is the caller's and is never dropped.
         let flags_for = |syscall| match syscall {
-            Syscall::Clone3 if self.reset_handlers => raw.flags | CloneFlags::CLEAR_SIGHAND,
+            Syscall::Clone3 if self.reset_handlers && CLEAR_SIGHAND.load(Ordering::Relaxed) => {
+                raw.flags | CloneFlags::CLEAR_SIGHAND
+            }
             _ => raw.flags,
         };
         let request = |syscall| Request {
@@ -381,7 +386,8 @@ impl Builder {
             sys::set_signal_mask(SigSet::FULL).map_err(|e| Error::sys("rt_sigprocmask", e))?;
         let affinity = if self.start_local { pin_here() } else { None };
         let packet = packet as *mut Packet<F>;
-        let reset_handlers = self.reset_handlers && first == Syscall::Clone;
+        let reset_handlers =
+            self.reset_handlers && !flags_for(first).contains(CloneFlags::CLEAR_SIGHAND);
         // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
         unsafe {
             packet.write(Packet {
@@ -408,6 +414,30 @@ impl Builder {
                 packet.cast(),
             )
         };
+        let ours = flags_for(first).contains(CloneFlags::CLEAR_SIGHAND)
+            && !raw.flags.contains(CloneFlags::CLEAR_SIGHAND);
+        if result == Err(Errno::EINVAL) && first == Syscall::Clone3 && ours {
+            // clone3 without CLONE_CLEAR_SIGHAND (Linux 5.3–5.4): the flag was ours, so the same
+            // request again without it, handlers reset by hand; an EINVAL again was not about it.
+            CLEAR_SIGHAND.store(false, Ordering::Relaxed);
+            // SAFETY: no child was created, so no child has read the packet yet.
+            unsafe { (*packet).reset_handlers = true };
+            // SAFETY: as for the first try.
+            result = unsafe {
+                issue(
+                    first,
+                    flags_for(first),
+                    &raw,
+                    base as *mut u8,
+                    sp,
+                    entry,
+                    packet.cast(),
+                )
+            };
+            if result == Err(Errno::EINVAL) {
+                CLEAR_SIGHAND.store(true, Ordering::Relaxed);
+            }
+        }
         if result == Err(Errno::ENOSYS) && first == Syscall::Clone3 && self.syscall.is_none() {
             CLONE3.store(MISSING, Ordering::Relaxed);
             // The same request again through clone, unless it needs clone3: then say so.
