@@ -238,6 +238,8 @@ impl Builder {
             Some(Rule::ClearSighandExcludesSighand)
         } else if thread && f.contains(F::CHILD_SETTID) {
             Some(Rule::ThreadOwnsChildTid)
+        } else if thread && f.contains(F::PIDFD) {
+            Some(Rule::ThreadHasNoPidfd)
         } else {
             None
         };

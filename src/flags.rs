@@ -290,6 +290,9 @@ pub enum Rule {
     /// rawclone: a thread's `child_tid` slot is its join word, so `CLONE_CHILD_SETTID` cannot
     /// point anywhere else.
     ThreadOwnsChildTid,
+    /// rawclone: a `Thread` handle has no place for a pidfd, so `CLONE_PIDFD` (a thread pidfd,
+    /// Linux 6.9+) is not asked for on `Builder::spawn_thread`.
+    ThreadHasNoPidfd,
     /// rawclone: a Green spawner runs 1 to `spawner::MAX_WORKERS` worker threads.
     WorkerCount,
     /// rawclone: `ns::Namespaces::flags` takes namespace flags (`CLONE_NEW*`) only.
@@ -335,6 +338,7 @@ impl Rule {
             }
             Rule::GateExcludesVfork => "a CLONE_VFORK parent cannot open a gate: it is asleep",
             Rule::ThreadOwnsChildTid => "a thread's child_tid slot is its join word",
+            Rule::ThreadHasNoPidfd => "a Thread handle holds no pidfd (no CLONE_PIDFD for threads)",
             Rule::WorkerCount => "a Green spawner runs 1 to 64 worker threads",
             Rule::NotANamespace => "only CLONE_NEW* flags name namespaces",
             Rule::HostnameTooLong => "a host or domain name has at most 64 bytes",

@@ -560,6 +560,9 @@ fn rawclone_own_rules_are_refused_before_any_syscall() {
     static SLOT: AtomicU32 = AtomicU32::new(0);
     let b = Builder::thread().child_settid(SLOT.as_ptr());
     assert_eq!(rule(thread(b, &mut stack)), Rule::ThreadOwnsChildTid);
+    // A Thread handle has no place for a pidfd, which the kernel would write to address 0.
+    let b = Builder::thread().pidfd();
+    assert_eq!(rule(thread(b, &mut stack)), Rule::ThreadHasNoPidfd);
 }
 
 #[test]
