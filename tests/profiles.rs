@@ -326,6 +326,13 @@ fn check(profile: Option<Profile>, mode: Mode) {
         }
         None => Outcome::Ran(common::in_fork(body)),
     };
+    match outcome {
+        Outcome::Unsupported { step, errno } if qemu_user() => {
+            return skip(&format!("qemu-user: cannot {step}: {errno}"));
+        }
+        Outcome::Unsupported { step, errno } => panic!("{name}: cannot {step}: {errno}"),
+        _ => {}
+    }
     let (got, text) = report.get();
     let shown = match got {
         Got::Works => "works".to_string(),
@@ -338,14 +345,7 @@ fn check(profile: Option<Profile>, mode: Mode) {
         text.as_str().trim()
     );
     match outcome {
-        Outcome::Ran(ExitStatus::Exited(0)) => {}
-        Outcome::Unsupported(errno) if qemu_user() => {
-            skip(&format!(
-                "qemu-user: a seccomp filter cannot be installed or is not enforced ({errno})"
-            ));
-            return;
-        }
-        Outcome::Unsupported(errno) => panic!("{name}: the filter was refused: {errno}"),
+        Outcome::Ran(ExitStatus::Exited(0)) | Outcome::Unsupported { .. } => {}
         Outcome::Hung => panic!("{name} | {mode:?}: hung, killed after the deadline"),
         Outcome::Ran(status) => panic!("{name} | {mode:?}: the filtered child crashed: {status:?}"),
     }
@@ -568,10 +568,8 @@ mod emulation {
         });
         match outcome {
             Outcome::Ran(ExitStatus::Exited(0)) => {}
-            Outcome::Unsupported(errno) if qemu_user() => {
-                return skip(&format!(
-                    "qemu-user: a seccomp filter cannot be installed or is not enforced ({errno})"
-                ));
+            Outcome::Unsupported { step, errno } if qemu_user() => {
+                return skip(&format!("qemu-user: cannot {step}: {errno}"));
             }
             other => panic!("{profile}: {other:?}"),
         }

@@ -457,8 +457,14 @@ fn read_u64(tid: i32, addr: u64) -> Option<u64> {
 pub enum Outcome {
     /// The filtered child ran to this end.
     Ran(ExitStatus),
-    /// The filter could not be installed: the step's errno (EOPNOTSUPP: installed but not enforced).
-    Unsupported(Errno),
+    /// The filter could not be used: the step that failed and its errno (EOPNOTSUPP: the filter
+    /// was accepted but is not enforced).
+    Unsupported {
+        /// What failed.
+        step: &'static str,
+        /// The kernel's (or emulator's) answer.
+        errno: Errno,
+    },
     /// The filtered child did not end within [`DEADLINE_MS`] and was killed.
     Hung,
 }
@@ -564,12 +570,15 @@ fn supervise(profile: Profile, f: impl FnOnce() -> i32) -> Outcome {
     };
     // SAFETY: the child is a copy (no CLONE_VM) that shares only our fd table until it unshares
     // it; it runs raw syscalls and `f`, which follows the same rule.
-    let mut child = unsafe {
+    let spawned = unsafe {
         Builder::new()
             .flags(CloneFlags::FILES)
             .spawn(&mut stack, body)
-    }
-    .expect("spawn the filtered child");
+    };
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => return cannot_spawn(profile, e),
+    };
     let listener = loop {
         let m = message.get();
         let value = m as u32 as i32;
@@ -580,7 +589,10 @@ fn supervise(profile: Profile, f: impl FnOnce() -> i32) -> Outcome {
             INSTALLED => break None,
             REFUSED => {
                 let _ = child.wait();
-                return Outcome::Unsupported(Errno::new(value));
+                return Outcome::Unsupported {
+                    step: INSTALL,
+                    errno: Errno::new(value),
+                };
             }
             _ => {}
         }
@@ -606,6 +618,33 @@ fn supervise(profile: Profile, f: impl FnOnce() -> i32) -> Outcome {
             drop(child); // SIGKILL and reap
             return Outcome::Hung;
         }
+    }
+}
+
+/// The step of [`Outcome::Unsupported`] that installs the filter.
+const INSTALL: &str = "install the seccomp filter";
+
+/// The outcome when the filtered child cannot be spawned with a shared fd table (qemu-user
+/// refuses CLONE_FILES without CLONE_VM): the install's own errno if a plain forked child
+/// cannot install the filter either, else the spawn's.
+fn cannot_spawn(profile: Profile, e: rawclone::Error) -> Outcome {
+    let installed = Shared::new(0i32);
+    let status = in_fork(|| {
+        installed.set(match install(profile) {
+            Ok(_) => 0,
+            Err(e) => e.into_raw(),
+        });
+        0
+    });
+    match (status, installed.get()) {
+        (ExitStatus::Exited(0), errno) if errno != 0 => Outcome::Unsupported {
+            step: INSTALL,
+            errno: Errno::new(errno),
+        },
+        _ => Outcome::Unsupported {
+            step: "spawn the filtered child with CLONE_FILES",
+            errno: e.errno().unwrap_or(Errno::EINVAL),
+        },
     }
 }
 
