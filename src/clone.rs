@@ -407,8 +407,8 @@ impl Builder {
     }
 
     /// Create a thread (flags must include `CLONE_THREAD`) running `f` on `stack`; [`Thread::join`]
-    /// returns the value `f` returned. `CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID` are added: the
-    /// join waits on that word (so [`Builder::child_settid`] cannot be used for a thread; a slot
+    /// returns the value `f` returned. `CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID` are added (only
+    /// the latter with [`Builder::pidfd`] or [`Builder::parent_settid`]): the join waits on that word (so [`Builder::child_settid`] cannot be used for a thread; a slot
     /// from [`Builder::parent_settid`] gets the tid instead of the word). With
     /// [`Builder::pidfd`] the thread's pidfd is in [`Thread::pidfd`] (Linux 6.9+; older kernels
     /// answer EINVAL).
@@ -436,9 +436,12 @@ impl Builder {
         let ctl = ctl as *mut ThreadControl;
         // SAFETY: `ctl` is aligned and inside the stack, which we borrow exclusively.
         unsafe { ctl.write(ThreadControl::new()) };
-        // With the caller's own parent_tid slot the kernel sets that instead of the join word, so
-        // the word is made non-zero here; CLEARTID still zeroes it at the thread's exit.
-        if !self.parent_tid.is_null() {
+        // The join word must be non-zero before the thread can exit. The kernel's
+        // CLONE_PARENT_SETTID does it, unless the caller gave a parent_tid slot of its own or asked
+        // for a pidfd (which legacy clone returns through that same slot): then it is set here,
+        // and CLEARTID still zeroes it at the thread's exit.
+        let own_word = self.parent_tid.is_null() && !self.flags.contains(CloneFlags::PIDFD);
+        if !own_word {
             // SAFETY: as above; no thread exists yet.
             unsafe { (*ctl).set_word(u32::MAX) };
         }
@@ -448,16 +451,15 @@ impl Builder {
             Stack::from_buf(unsafe { core::slice::from_raw_parts_mut(stack.base(), below) });
         // SAFETY: `ctl` stays valid while the handle borrows `stack`.
         let (word, slot) = unsafe { ((*ctl).word_ptr(), (*ctl).result_ptr()) };
-        let flags = self.flags | CloneFlags::PARENT_SETTID | CloneFlags::CHILD_CLEARTID;
+        let mut flags = self.flags | CloneFlags::CHILD_CLEARTID;
+        if own_word {
+            flags |= CloneFlags::PARENT_SETTID;
+        }
         let mut pidfd: i32 = -1;
         let raw = RawRequest {
             flags,
             ctid: word,
-            ptid: if self.parent_tid.is_null() {
-                word
-            } else {
-                self.parent_tid
-            },
+            ptid: if own_word { word } else { self.parent_tid },
             pidfd: &raw mut pidfd,
             ..self.raw_request()
         };

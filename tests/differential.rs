@@ -324,7 +324,7 @@ fn left_to_the_kernel(p: Probe, kernel: (u32, u32)) -> Option<&'static str> {
 }
 
 /// Rules that are [`Builder`]'s own, on top of the validator's, for this probe: what its handles
-/// could not join, and the `CLONE_PARENT_SETTID` that `spawn_thread` adds for its join word.
+/// could not join.
 fn builder_own(rule: Rule, p: Probe) -> bool {
     match rule {
         Rule::ParentExcludesVm => {
@@ -332,9 +332,6 @@ fn builder_own(rule: Rule, p: Probe) -> bool {
         }
         Rule::ThreadOwnsChildTid => {
             p.flags.contains(F::THREAD) && p.flags.intersects(F::CHILD_SETTID | F::CHILD_CLEARTID)
-        }
-        Rule::PidfdExcludesParentSettid => {
-            p.syscall == Syscall::Clone && p.flags.contains(F::THREAD | F::PIDFD)
         }
         _ => false,
     }

@@ -6,6 +6,8 @@
 //! of a multi-threaded process, where allocation or locks could deadlock.
 #![allow(dead_code)]
 
+pub mod seccomp;
+
 use rawclone::sys::{self, Fd, WaitId};
 use rawclone::{ExitStatus, Fork, fork};
 use syscalls::{Sysno, syscall2, syscall3};
