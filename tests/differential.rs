@@ -38,7 +38,7 @@ use rawclone::flags::{Request, validate};
 use rawclone::signal::SigSet;
 use rawclone::sys::{self, WaitId};
 use rawclone::{Builder, CloneFlags as F, Errno, Error, Fork, Rule, Signal, Stack, Syscall, fork};
-use syscalls::{Sysno, syscall1, syscall2, syscall6};
+use syscalls::{Sysno, syscall1, syscall2};
 
 /// Environment variable that replaces the seed (decimal or 0x-hex).
 const SEED_VAR: &str = "RAWCLONE_DIFF_SEED";
@@ -547,19 +547,7 @@ struct Shared {
 impl Shared {
     fn new(len: usize) -> Shared {
         let bytes = (len * size_of::<Slot>()).next_multiple_of(4096);
-        // SAFETY: a fresh anonymous shared mapping aliases nothing of ours.
-        let ptr = unsafe {
-            syscall6(
-                Sysno::mmap,
-                0,
-                bytes,
-                (k::PROT_READ | k::PROT_WRITE) as usize,
-                (k::MAP_SHARED | k::MAP_ANONYMOUS) as usize,
-                usize::MAX,
-                0,
-            )
-        }
-        .expect("mmap") as *mut Slot;
+        let ptr = map_shared(bytes).cast::<Slot>();
         Shared { ptr, len, bytes }
     }
 

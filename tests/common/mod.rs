@@ -306,3 +306,23 @@ macro_rules! per_backend {
         }
     };
 }
+
+/// `bytes` (rounded up to whole pages) of zeroed memory that forked children share with their
+/// parent (`MAP_SHARED | MAP_ANONYMOUS`), for answers that must outlive a child; unmapped by the
+/// caller, if at all.
+pub fn map_shared(bytes: usize) -> *mut u8 {
+    use linux_raw_sys::general as k;
+    // SAFETY: a fresh anonymous shared mapping aliases nothing of ours.
+    unsafe {
+        syscalls::syscall6(
+            Sysno::mmap,
+            0,
+            bytes.next_multiple_of(4096),
+            (k::PROT_READ | k::PROT_WRITE) as usize,
+            (k::MAP_SHARED | k::MAP_ANONYMOUS) as usize,
+            usize::MAX,
+            0,
+        )
+    }
+    .expect("mmap") as *mut u8
+}

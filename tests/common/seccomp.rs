@@ -483,20 +483,7 @@ pub struct Shared<T: Copy> {
 impl<T: Copy> Shared<T> {
     /// A shared page (or more) holding `value`.
     pub fn new(value: T) -> Shared<T> {
-        let len = size_of::<T>().next_multiple_of(4096);
-        // SAFETY: a fresh shared anonymous mapping aliases nothing of ours.
-        let ptr = unsafe {
-            syscall6(
-                Sysno::mmap,
-                0,
-                len,
-                (k::PROT_READ | k::PROT_WRITE) as usize,
-                (k::MAP_SHARED | k::MAP_ANONYMOUS) as usize,
-                usize::MAX,
-                0,
-            )
-        }
-        .expect("mmap") as *mut T;
+        let ptr = super::map_shared(size_of::<T>()).cast::<T>();
         // SAFETY: the mapping is large enough and page-aligned.
         unsafe { ptr.write(value) };
         Shared { ptr }
