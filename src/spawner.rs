@@ -38,7 +38,8 @@
 //! zeroes when the task lets go of the memory (`CLONE_CHILD_CLEARTID`), and the zombie is left
 //! to the creator, which reaps it at its next spawn, Chimera join or drop of the spawner. A
 //! join from the creator returns the task's exit status in [`Error::TaskEnded`]; a join from
-//! elsewhere cannot know it (`TaskEnded(None)`).
+//! elsewhere cannot know it (`TaskEnded(None)`). A handle must stay in the address space: in a
+//! copy made by `fork` the word is never cleared, and its join would wait for good.
 //!
 //! # What a task's value may hold
 //! The value travels from the task to its joiner, which for a Chimera task is another process:
