@@ -407,11 +407,13 @@ impl Builder {
     }
 
     /// Create a thread (flags must include `CLONE_THREAD`) running `f` on `stack`; [`Thread::join`]
-    /// returns the value `f` returned. `CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID` are added (only
-    /// the latter with [`Builder::pidfd`] or [`Builder::parent_settid`]): the join waits on that word (so [`Builder::child_settid`] cannot be used for a thread; a slot
-    /// from [`Builder::parent_settid`] gets the tid instead of the word). With
-    /// [`Builder::pidfd`] the thread's pidfd is in [`Thread::pidfd`] (Linux 6.9+; older kernels
-    /// answer EINVAL).
+    /// returns the value `f` returned. `CLONE_CHILD_CLEARTID` is added, and the join waits on
+    /// that word, so [`Builder::child_settid`] and [`Builder::child_cleartid`] cannot be used
+    /// for a thread. `CLONE_PARENT_SETTID` on the same word is added too, unless
+    /// [`Builder::parent_settid`] gave a slot of its own (which then gets the tid) or
+    /// [`Builder::pidfd`] asked for a pidfd (which legacy clone returns through that slot); the
+    /// word is then made non-zero beforehand. With [`Builder::pidfd`] the thread's pidfd is in
+    /// [`Thread::pidfd`] (Linux 6.9+; older kernels answer EINVAL).
     ///
     /// # Safety
     /// As for [`Builder::spawn`] with shared memory: `f` runs in this process, concurrently, with

@@ -56,6 +56,10 @@ pub(crate) struct Header {
     /// [`MAGIC`].
     magic: u64,
     pub id: u64,
+    /// Which process of the address space the thread on this block belongs to: a Chimera task's
+    /// own id, or for Thread tasks and Green workers the tag of the thread that spawned them (0
+    /// for the original process). See `orphans::Creator`.
+    pub process: u64,
     pub backend: Backend,
     pub role: Role,
     /// Lowest usable address of the stack this block sits on; its guard page is just below.
@@ -107,10 +111,17 @@ impl Header {
         role: Role,
         scope: *const AtomicU32,
     ) -> &'static Header {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let process = if backend == Backend::Chimera && role == Role::Task {
+            id
+        } else {
+            this_block().map_or(0, |b| b.process)
+        };
         let header = Header {
             self_ptr: at,
             magic: MAGIC,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
+            process,
             backend,
             role,
             stack_base: stack.base() as usize,

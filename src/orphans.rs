@@ -10,13 +10,14 @@
 //! zeroed a little before that), and at the latest when it drops the spawner.
 //!
 //! A creator is named by its pid and, inside a Chimera task, that task's id ([`Creator`]), so a
-//! later process that happens to get a dead creator's pid is never taken for it. The table has
-//! [`SLOTS`] entries: with all of them taken, or once the creator has ended, the pidfd stays open
-//! in the creator until it ends and the zombie is reaped by whoever inherits it (the nearest
-//! subreaper, or init).
+//! later process that happens to get a dead creator's pid is never taken for it. When a Chimera
+//! task that created others ends (its join), what was handed over to it is dropped, and so is
+//! what is handed over later: its fd table is gone and its children went to the nearest
+//! subreaper or init, which reaps them. The table has [`SLOTS`] entries: with all of them taken,
+//! the pidfd stays open in the creator until it ends, and so does the zombie.
 
 use crate::sys::{self, Pid, WaitId};
-use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -37,14 +38,12 @@ pub(crate) struct Creator {
 }
 
 impl Creator {
-    /// The calling process.
+    /// The calling process: the same answer from every thread of it (its Thread tasks and Green
+    /// workers carry its tag in their blocks).
     pub(crate) fn this() -> Creator {
-        let task = crate::control::this_block()
-            .filter(|b| b.backend == crate::control::Backend::Chimera)
-            .map_or(0, |b| b.id);
         Creator {
             pid: sys::getpid(),
-            task,
+            task: crate::control::this_block().map_or(0, |b| b.process),
         }
     }
 }
@@ -66,9 +65,16 @@ impl Orphan {
     }
 }
 
+/// Chimera tasks remembered as ended, so that a hand-over to one of them is dropped.
+const RETIRED: usize = 64;
+
 /// Tasks handed over by joiners in other processes, for their creators.
 pub(crate) struct Orphans {
     slots: [Orphan; SLOTS],
+    /// Ids of Chimera tasks that have ended (a ring): a creator that is gone reaps nothing; its
+    /// fd table went with it and its children went to init (or the nearest subreaper).
+    retired: [AtomicU64; RETIRED],
+    next_retired: AtomicUsize,
 }
 
 impl core::fmt::Debug for Orphans {
@@ -106,6 +112,36 @@ impl Orphans {
                     pidfd: AtomicI32::new(-1),
                 }
             }; SLOTS],
+            retired: [const { AtomicU64::new(0) }; RETIRED],
+            next_retired: AtomicUsize::new(0),
+        }
+    }
+
+    /// The Chimera task `id` has ended: free what was handed over to it, and refuse what comes.
+    pub(crate) fn retire(&self, id: u64) {
+        let at = self.next_retired.fetch_add(1, Ordering::SeqCst) % RETIRED;
+        self.retired[at].store(id, Ordering::SeqCst);
+        for slot in &self.slots {
+            if slot.state.load(Ordering::SeqCst) == READY && slot.task.load(Ordering::Relaxed) == id
+            {
+                self.free_if(slot, id);
+            }
+        }
+    }
+
+    /// Free `slot` without reaping if it is READY for the ended creator task `id`.
+    fn free_if(&self, slot: &Orphan, id: u64) {
+        if slot
+            .state
+            .compare_exchange(READY, BUSY, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
+        {
+            let next = if slot.task.load(Ordering::Relaxed) == id {
+                FREE
+            } else {
+                READY
+            };
+            slot.state.store(next, Ordering::Release);
         }
     }
 
@@ -122,7 +158,18 @@ impl Orphans {
                 slot.task.store(creator.task, Ordering::Relaxed);
                 slot.child.store(child, Ordering::Relaxed);
                 slot.pidfd.store(pidfd, Ordering::Relaxed);
-                slot.state.store(READY, Ordering::Release);
+                slot.state.store(READY, Ordering::SeqCst);
+                // A creator that has ended will never reap it (its child went to init): drop
+                // the slot again. Published before this look, as `retire` records before it
+                // sweeps, so one of the two always sees the other.
+                let gone = creator.task != 0
+                    && self
+                        .retired
+                        .iter()
+                        .any(|r| r.load(Ordering::SeqCst) == creator.task);
+                if gone {
+                    self.free_if(slot, creator.task);
+                }
                 return true;
             }
         }
@@ -174,18 +221,24 @@ fn reap(child: Pid, pidfd: i32, wait: Wait) -> bool {
         // SAFETY: the handed-over pidfd is this process's; nothing else uses it. ManuallyDrop:
         // it is closed below only once the task is reaped.
         let fd = core::mem::ManuallyDrop::new(unsafe { sys::Fd::from_raw(pidfd) });
-        match sys::waitid(WaitId::PidFd(&fd), options) {
-            Ok(info) if info.pid == 0 => return false,
-            Err(Errno::EINVAL) => by_pid = true, // no P_PIDFD before Linux 5.4
-            _ => {}
+        loop {
+            match sys::waitid(WaitId::PidFd(&fd), options) {
+                Err(Errno::EINTR) => continue,
+                Ok(info) if info.pid == 0 => return false,
+                Err(Errno::EINVAL) => by_pid = true, // no P_PIDFD before Linux 5.4
+                _ => {}
+            }
+            break;
         }
     }
     if by_pid {
         // The pid is our unreaped child's until we reap it, so it names no one else.
-        if let Ok(info) = sys::waitid(WaitId::Pid(child), options)
-            && info.pid == 0
-        {
-            return false;
+        loop {
+            match sys::waitid(WaitId::Pid(child), options) {
+                Err(Errno::EINTR) => continue,
+                Ok(info) if info.pid == 0 => return false,
+                _ => break,
+            }
         }
     }
     if pidfd >= 0 {

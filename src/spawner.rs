@@ -26,7 +26,10 @@
 //!   thread's. A signal sent to it, or to its process group (Ctrl-C, a hangup), then does what
 //!   it does to any process: most end it, and its join says which.
 //!
-//! A fault in a task is still delivered to it (see below).
+//! A fault in a task is still delivered to it (see below). What a Thread task or Green worker
+//! starts inherits its mask: a program it execs (`vfork_exec`, `Namespaces::exec`) or a Chimera
+//! spawner it builds starts with those signals blocked, so set the mask you want first
+//! (`sys::set_signal_mask`).
 //!
 //! A task may spawn and join tasks. A green task that joins a green task, or ends a scope, waits
 //! by yielding, so its worker runs the other tasks meanwhile; joining a Thread or Chimera task
@@ -699,6 +702,8 @@ impl<T> JoinHandle<'_, T> {
                 };
                 // Whoever reaped it, the task is gone from its stack once the word is zero.
                 crate::sync::wait_until_zero(&header.alive);
+                // It created no more: what was or will be handed over to it goes to init.
+                self.orphans.retire(header.id);
                 Ok(status)
             }
             Some(Task::Green) => {
