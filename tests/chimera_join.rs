@@ -8,14 +8,6 @@ mod common;
 use common::*;
 use rawclone::{Backend, Spawner, sys};
 
-fn chimeras_run_here() -> bool {
-    if qemu_user() {
-        skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses (EINVAL)");
-        return false;
-    }
-    true
-}
-
 #[test]
 fn a_sibling_chimera_joins_a_chimera_and_its_creator_reaps_it() {
     if !chimeras_run_here() {

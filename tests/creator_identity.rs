@@ -11,14 +11,6 @@ use rawclone::{Backend, Spawner, sys};
 
 static XPID: AtomicI32 = AtomicI32::new(0);
 
-fn chimeras_run_here() -> bool {
-    if qemu_user() {
-        skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses (EINVAL)");
-        return false;
-    }
-    true
-}
-
 /// A Chimera task C joins, on its own thread, a Chimera task X that a Thread task of C created:
 /// C is X's parent and holds X's pidfd, so C reaps X itself.
 #[test]

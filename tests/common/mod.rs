@@ -326,3 +326,13 @@ pub fn map_shared(bytes: usize) -> *mut u8 {
     }
     .expect("mmap") as *mut u8
 }
+
+/// Whether Chimera tasks (`CLONE_VM` processes) can run here; under qemu-user they cannot, and
+/// the calling test is logged as skipped with that reason.
+pub fn chimeras_run_here() -> bool {
+    if qemu_user() {
+        skip("qemu-user: a Chimera task is a CLONE_VM process, which qemu-user refuses (EINVAL)");
+        return false;
+    }
+    true
+}
