@@ -872,3 +872,82 @@ pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
     // SAFETY: F_GETFD touches no memory.
     unsafe { syscall2(Sysno::fcntl, fd as usize, k::F_GETFD as usize) }.map(|f| f as u32)
 }
+
+/// With the `std` feature: [`Fd`] and [`BorrowedFd`] convert to and from `std::os::fd`'s types,
+/// so a pidfd or a socket of rawclone's goes to std, rustix or an async reactor as it is.
+///
+/// The inherent [`Fd::as_fd`] (which returns rawclone's [`BorrowedFd`]) wins over the
+/// `AsFd` trait's method in `fd.as_fd()`; generic code bound by `AsFd` gets std's.
+#[cfg(feature = "std")]
+mod std_fd {
+    use super::{BorrowedFd, Fd};
+    use std::os::fd::{self, AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+    impl AsFd for Fd {
+        fn as_fd(&self) -> fd::BorrowedFd<'_> {
+            // SAFETY: `self` owns the descriptor and keeps it open for the borrow.
+            unsafe { fd::BorrowedFd::borrow_raw(self.0) }
+        }
+    }
+
+    impl AsRawFd for Fd {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0
+        }
+    }
+
+    impl IntoRawFd for Fd {
+        fn into_raw_fd(self) -> RawFd {
+            self.into_raw()
+        }
+    }
+
+    impl FromRawFd for Fd {
+        /// # Safety
+        /// As [`Fd::from_raw`]: `fd` is open and nothing else closes it.
+        unsafe fn from_raw_fd(fd: RawFd) -> Fd {
+            // SAFETY: forwarded from the caller.
+            unsafe { Fd::from_raw(fd) }
+        }
+    }
+
+    impl From<Fd> for OwnedFd {
+        fn from(fd: Fd) -> OwnedFd {
+            // SAFETY: the descriptor was owned by `fd`, which gives it up here.
+            unsafe { OwnedFd::from_raw_fd(fd.into_raw()) }
+        }
+    }
+
+    impl From<OwnedFd> for Fd {
+        fn from(fd: OwnedFd) -> Fd {
+            // SAFETY: the descriptor was owned by `fd`, which gives it up here.
+            unsafe { Fd::from_raw(fd.into_raw_fd()) }
+        }
+    }
+
+    impl<'fd> From<BorrowedFd<'fd>> for fd::BorrowedFd<'fd> {
+        fn from(fd: BorrowedFd<'fd>) -> fd::BorrowedFd<'fd> {
+            // SAFETY: `fd` is open for 'fd, which the returned borrow keeps.
+            unsafe { fd::BorrowedFd::borrow_raw(fd.as_raw()) }
+        }
+    }
+
+    impl<'fd> From<fd::BorrowedFd<'fd>> for BorrowedFd<'fd> {
+        fn from(fd: fd::BorrowedFd<'fd>) -> BorrowedFd<'fd> {
+            // SAFETY: `fd` is open for 'fd, which the returned borrow keeps.
+            unsafe { BorrowedFd::borrow_raw(fd.as_raw_fd()) }
+        }
+    }
+
+    impl AsFd for BorrowedFd<'_> {
+        fn as_fd(&self) -> fd::BorrowedFd<'_> {
+            (*self).into()
+        }
+    }
+
+    impl AsRawFd for BorrowedFd<'_> {
+        fn as_raw_fd(&self) -> RawFd {
+            self.fd
+        }
+    }
+}
