@@ -17,6 +17,7 @@ use crate::signal::{SigSet, Signal};
 use core::ffi::CStr;
 use core::marker::PhantomData;
 use core::sync::atomic::AtomicU32;
+use core::time::Duration;
 use linux_raw_sys::general as k;
 use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, syscall5};
 
@@ -354,6 +355,92 @@ pub fn poll_readable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     unsafe { syscall5(Sysno::ppoll, &raw mut pfd as usize, 1, 0, 0, 0) }.map(drop)
 }
 
+/// A relative `timespec` for the kernel, saturated at `i64::MAX` seconds.
+fn timespec(d: Duration) -> k::__kernel_timespec {
+    k::__kernel_timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// [`poll_readable`] with a timeout: `Ok(true)` once `fd` is readable (a pidfd: its process has
+/// ended), `Ok(false)` if `timeout` passed first, `Err(EINTR)` if a handler ran. `ppoll(2)`
+/// with a relative timeout (aarch64 has no `poll` syscall).
+///
+/// ```
+/// use core::time::Duration;
+/// use rawclone::sys;
+/// let (a, b) = sys::seqpacket_pair()?;
+/// assert!(!sys::poll_readable_timeout(b.as_fd(), Duration::from_millis(1))?);
+/// sys::write(a.as_fd(), b"x")?;
+/// assert!(sys::poll_readable_timeout(b.as_fd(), Duration::from_secs(5))?);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn poll_readable_timeout(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
+    let mut pfd = k::pollfd {
+        fd: fd.as_raw(),
+        events: k::POLLIN as i16,
+        revents: 0,
+    };
+    // The kernel writes the time left back into the timespec.
+    let mut ts = timespec(timeout);
+    // SAFETY: the kernel reads and writes one pollfd and one timespec in live locals; no sigmask.
+    let ready = unsafe {
+        syscall5(
+            Sysno::ppoll,
+            &raw mut pfd as usize,
+            1,
+            &raw mut ts as usize,
+            0,
+            0,
+        )
+    }?;
+    Ok(ready > 0)
+}
+
+/// `clock_gettime(CLOCK_MONOTONIC)`: time since an unspecified start that never jumps, for
+/// deadlines.
+///
+/// ```
+/// let a = rawclone::sys::monotonic_now();
+/// let b = rawclone::sys::monotonic_now();
+/// assert!(b >= a);
+/// ```
+pub fn monotonic_now() -> Duration {
+    let mut ts = k::__kernel_timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel writes one timespec into a live local; CLOCK_MONOTONIC always exists.
+    let _ = unsafe {
+        syscall2(
+            Sysno::clock_gettime,
+            k::CLOCK_MONOTONIC as usize,
+            &raw mut ts as usize,
+        )
+    };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A point in [`monotonic_now`]'s time, for waits that may be interrupted and resumed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(Option<Duration>);
+
+impl Deadline {
+    /// `timeout` from now (never, if that overflows).
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        Deadline(monotonic_now().checked_add(timeout))
+    }
+
+    /// Time left; `None` once the deadline has passed.
+    pub(crate) fn remaining(self) -> Option<Duration> {
+        match self.0 {
+            Some(at) => at.checked_sub(monotonic_now()).filter(|d| !d.is_zero()),
+            None => Some(Duration::MAX),
+        }
+    }
+}
+
 /// The part of `siginfo_t` that `waitid(2)` fills, laid out as on every 64-bit Linux.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -415,17 +502,43 @@ pub fn waitid(id: WaitId<'_>, options: u32) -> Result<WaitInfo, Errno> {
 /// The *shared* (not `FUTEX_PRIVATE_FLAG`) variant, because the kernel's CLEARTID wake on thread
 /// exit is a shared wake and never reaches a private waiter.
 pub fn futex_wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
-    // SAFETY: the kernel only reads the word, which `word` keeps alive; no timeout.
+    futex_wait_for(word, expected, None)
+}
+
+/// `FUTEX_WAIT` with a relative timeout, or none.
+fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Result<(), Errno> {
+    let ts = timeout.map(timespec);
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(0, |ts| ts as *const k::__kernel_timespec as usize);
+    // SAFETY: the kernel only reads the word, which `word` keeps alive, and at most one
+    // relative timespec from a live local (or none, for a null pointer).
     unsafe {
         syscall4(
             Sysno::futex,
             word.as_ptr() as usize,
             k::FUTEX_WAIT as usize,
             expected as usize,
-            0,
+            ts_ptr,
         )
     }
     .map(drop)
+}
+
+/// [`futex_wait`] for at most `timeout`: `Err(ETIMEDOUT)` when it passed, `Err(EAGAIN)` if
+/// `*word != expected` already, `Err(EINTR)` after a handler.
+///
+/// ```
+/// use core::sync::atomic::AtomicU32;
+/// use core::time::Duration;
+/// use rawclone::{Errno, sys};
+/// let word = AtomicU32::new(1);
+/// let waited = sys::futex_wait_timeout(&word, 1, Duration::from_millis(1));
+/// assert_eq!(waited, Err(Errno::ETIMEDOUT));
+/// assert_eq!(sys::futex_wait_timeout(&word, 0, Duration::from_secs(1)), Err(Errno::EAGAIN));
+/// ```
+pub fn futex_wait_timeout(word: &AtomicU32, expected: u32, timeout: Duration) -> Result<(), Errno> {
+    futex_wait_for(word, expected, Some(timeout))
 }
 
 /// `futex(FUTEX_WAKE)`: wake up to `n` waiters on `word`; returns how many woke.

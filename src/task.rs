@@ -19,10 +19,11 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::flags::CloneFlags;
 use crate::signal::Signal;
 use crate::sync::{self, Gate};
-use crate::sys::{self, Fd, Pid, WaitId, WaitInfo};
+use crate::sys::{self, Deadline, Fd, Pid, WaitId, WaitInfo};
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -82,6 +83,24 @@ impl Child<'_> {
         self.pid
     }
 
+    /// The child's pid as std's `Child::id` gives it (a `u32`; the same number as [`pid`]).
+    ///
+    /// [`pid`]: Child::pid
+    ///
+    /// ```
+    /// // SAFETY: the child only exits.
+    /// if let rawclone::Fork::Parent(child) = unsafe { rawclone::fork()? } {
+    ///     assert_eq!(child.id(), child.pid() as u32);
+    ///     child.wait()?;
+    /// } else {
+    ///     rawclone::sys::exit_group(0);
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
     /// The child's pidfd: rawclone asks for one on every child process the kernel can give one
     /// (`None` before Linux 5.2, under emulators that refuse `CLONE_PIDFD`, for `CLONE_PARENT`
     /// children, and on legacy clone beside `CLONE_PARENT_SETTID`, which takes its slot).
@@ -115,6 +134,79 @@ impl Child<'_> {
                 let still_ours = k::WEXITED | k::WSTOPPED | k::WCONTINUED;
                 self.waitid(k::WNOHANG | k::WNOWAIT | still_ours)?;
                 sys::kill(self.pid, sig).map_err(|e| Error::sys("kill", e))
+            }
+        }
+    }
+
+    /// Send SIGKILL, as std's `Child::kill`: [`Child::signal`] with [`Signal::SIGKILL`], so
+    /// through the pidfd when there is one, and never to a pid that may no longer be this
+    /// child. Reap it afterwards with [`Child::wait`].
+    ///
+    /// ```
+    /// use rawclone::{Fork, Signal, fork, sys};
+    /// // SAFETY: the child only sleeps, with raw syscalls.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => loop {
+    ///         let _ = sys::sleep_ms(1000);
+    ///     },
+    ///     Fork::Parent(child) => {
+    ///         child.kill()?;
+    ///         assert_eq!(child.wait()?.signal(), Some(Signal::SIGKILL));
+    ///     }
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn kill(&self) -> Result<()> {
+        self.signal(Signal::SIGKILL)
+    }
+
+    /// Wait at most `timeout` for the child to end: `Some(status)` once it has (and is reaped),
+    /// `None` if it still runs when the time is up (the handle stays usable).
+    ///
+    /// With a pidfd this sleeps in `ppoll(2)` on it until it turns readable, then reaps with
+    /// [`Child::try_wait`]. Without one (kernels before 5.2, emulators that refuse
+    /// `CLONE_PIDFD`, `CLONE_PARENT` children) nothing can be waited on with a timeout that
+    /// cannot name another process, so it polls [`Child::try_wait`] with short sleeps (1 ms,
+    /// doubling to 16 ms) until the deadline. The deadline is taken from `CLOCK_MONOTONIC`, so
+    /// a signal handler that interrupts the wait does not stretch it.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use rawclone::{Fork, fork, sys};
+    /// // SAFETY: the child only sleeps, with raw syscalls.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => {
+    ///         let _ = sys::sleep_ms(50);
+    ///         sys::exit_group(7)
+    ///     }
+    ///     Fork::Parent(mut child) => {
+    ///         assert_eq!(child.wait_timeout(Duration::from_millis(1))?, None);
+    ///         let status = child.wait_timeout(Duration::from_secs(10))?;
+    ///         assert_eq!(status.and_then(|s| s.code()), Some(7));
+    ///     }
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let deadline = Deadline::after(timeout);
+        let mut nap = 1;
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(Some(status));
+            }
+            let Some(left) = deadline.remaining() else {
+                return Ok(None);
+            };
+            match &self.pidfd {
+                Some(fd) => match sys::poll_readable_timeout(fd.as_fd(), left) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(Error::sys("ppoll", e)),
+                },
+                None => {
+                    let ms = left.as_millis().clamp(1, nap) as u64;
+                    let _ = sys::sleep_ms(ms);
+                    nap = (nap * 2).min(16);
+                }
             }
         }
     }
@@ -279,6 +371,20 @@ impl Thread<'_> {
     /// The thread's pidfd, if [`crate::Builder::pidfd`] asked for one (Linux 6.9+).
     pub fn pidfd(&self) -> Option<&Fd> {
         self.pidfd.as_ref()
+    }
+
+    /// Whether the thread has exited: its CLEARTID word is zero (the kernel clears it as the
+    /// thread lets go of its memory, so its result is written and its stack free).
+    pub(crate) fn is_finished(&self) -> bool {
+        // SAFETY: the control block lives at least as long as this handle.
+        unsafe { &*self.ctl }.word.load(Ordering::Acquire) == 0
+    }
+
+    /// Sleep until the thread has exited or `deadline` passed; returns [`Thread::is_finished`].
+    pub(crate) fn wait_until(&self, deadline: Deadline) -> bool {
+        // SAFETY: the control block lives at least as long as this handle.
+        let word = &unsafe { &*self.ctl }.word;
+        sync::wait_until_zero_or(word, deadline)
     }
 
     fn wait(&mut self) -> usize {
