@@ -373,9 +373,22 @@ impl Thread<'_> {
         self.pidfd.as_ref()
     }
 
-    /// Whether the thread has exited: its CLEARTID word is zero (the kernel clears it as the
-    /// thread lets go of its memory, so its result is written and its stack free).
-    pub(crate) fn is_finished(&self) -> bool {
+    /// Whether the thread has exited, without waiting: its CLEARTID word is zero (the kernel
+    /// clears it as the thread lets go of its memory, so its result is written and its stack
+    /// free). Once `true`, [`Thread::join`] returns at once.
+    ///
+    /// ```
+    /// use rawclone::{Stack, thread};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only returns a value.
+    /// let t = unsafe { thread(&mut stack, || 9)? };
+    /// while !t.is_finished() {
+    ///     rawclone::yield_now();
+    /// }
+    /// assert_eq!(t.join(), 9);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn is_finished(&self) -> bool {
         // SAFETY: the control block lives at least as long as this handle.
         unsafe { &*self.ctl }.word.load(Ordering::Acquire) == 0
     }
@@ -399,6 +412,32 @@ impl Thread<'_> {
     /// Wait for the thread to exit; returns what its closure returned.
     pub fn join(mut self) -> usize {
         self.wait()
+    }
+
+    /// Wait at most `timeout` for the thread to exit (a futex wait with a timeout on its
+    /// CLEARTID word, against a `CLOCK_MONOTONIC` deadline): `Ok` with what its closure
+    /// returned, or `Err` with the handle while it still runs. A thread cannot be killed
+    /// alone, so dropping the handle still waits for it.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicBool, Ordering};
+    /// use core::time::Duration;
+    /// use rawclone::{Stack, thread};
+    /// static GO: AtomicBool = AtomicBool::new(false);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only spins on an atomic.
+    /// let t = unsafe { thread(&mut stack, || { while !GO.load(Ordering::Acquire) {} 1 })? };
+    /// let t = t.join_timeout(Duration::from_millis(10)).expect_err("waits for GO");
+    /// GO.store(true, Ordering::Release);
+    /// assert_eq!(t.join_timeout(Duration::from_secs(10)).ok(), Some(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn join_timeout(mut self, timeout: Duration) -> core::result::Result<usize, Self> {
+        if self.wait_until(Deadline::after(timeout)) {
+            Ok(self.wait())
+        } else {
+            Err(self)
+        }
     }
 }
 

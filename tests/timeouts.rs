@@ -214,3 +214,30 @@ fn join_timeout_times_out_then_joins(backend: Backend) {
         .unwrap_or_else(|_| panic!("{backend:?}: a task that only returns took 30 s"));
     assert_eq!(value.unwrap(), 7, "{backend:?}");
 }
+
+#[test]
+fn a_core_thread_handle_has_is_finished_and_join_timeout() {
+    static GO: AtomicBool = AtomicBool::new(false);
+    let mut stack = Stack::map(64 * 1024).unwrap();
+    // SAFETY: the thread only spins on an atomic and returns.
+    let t = unsafe {
+        rawclone::thread(&mut stack, || {
+            while !GO.load(SeqCst) {
+                core::hint::spin_loop();
+            }
+            3
+        })
+    }
+    .unwrap();
+    assert!(!t.is_finished());
+    let start = Instant::now();
+    let t = t
+        .join_timeout(Duration::from_millis(30))
+        .expect_err("the thread waits for GO");
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    GO.store(true, SeqCst);
+    let value = t
+        .join_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("not done after 30 s"));
+    assert_eq!(value, 3);
+}
