@@ -25,6 +25,24 @@ use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, s
 pub type Pid = i32;
 
 /// An owned file descriptor, closed on drop.
+///
+/// With the `std` feature it is `AsFd`, `AsRawFd`, `IntoRawFd` and `FromRawFd`, and converts
+/// into and out of `std::os::fd::OwnedFd`, so a pidfd or socket of rawclone's goes to std,
+/// rustix or an async reactor as it is. [`Fd::as_fd`] (rawclone's [`BorrowedFd`]) is the
+/// method `fd.as_fd()` calls; generic code bound by `AsFd` gets std's.
+///
+/// ```
+/// # #[cfg(feature = "std")] {
+/// use std::io::Write;
+/// use std::os::fd::{AsRawFd, OwnedFd};
+/// let (a, b) = rawclone::sys::seqpacket_pair()?;
+/// let mut file = std::fs::File::from(OwnedFd::from(a));
+/// file.write_all(b"hi").unwrap();
+/// let b = rawclone::sys::Fd::from(OwnedFd::from(file)); // and back
+/// assert_eq!(b.as_raw_fd(), b.as_raw());
+/// # }
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Fd(i32);
 
@@ -67,7 +85,8 @@ impl Drop for Fd {
 }
 
 /// A descriptor borrowed for `'fd`: open for at least that long, and never closed through this
-/// (the `core` counterpart of `std::os::fd::BorrowedFd`).
+/// (the `core` counterpart of `std::os::fd::BorrowedFd`, and with the `std` feature converted
+/// to and from it with `From`, and `AsFd` itself).
 ///
 /// ```
 /// use rawclone::sys;
@@ -76,6 +95,11 @@ impl Drop for Fd {
 /// let mut buf = [0u8; 2];
 /// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 2);
 /// assert_eq!(&buf, b"hi");
+/// # #[cfg(feature = "std")] {
+/// let std_fd: std::os::fd::BorrowedFd<'_> = a.as_fd().into();
+/// let back: sys::BorrowedFd<'_> = std_fd.into();
+/// assert_eq!(back, a.as_fd());
+/// # }
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
