@@ -52,7 +52,8 @@ fn wait_timeout_with_zero_timeout_only_looks() {
     let mut child = sleeper(10_000, 0);
     assert_eq!(child.wait_timeout(Duration::ZERO).unwrap(), None);
     child.kill().unwrap();
-    let status = child.wait_timeout(Duration::from_secs(30)).unwrap();
+    // No deadline at all (now + MAX overflows): the longest wait the kernel takes.
+    let status = child.wait_timeout(Duration::MAX).unwrap();
     assert_eq!(status.and_then(ExitStatus::signal), Some(Signal::SIGKILL));
 }
 
@@ -203,8 +204,8 @@ fn join_timeout_times_out_then_joins(backend: Backend) {
         .expect_err("no time at all: only a look");
     go.store(true, SeqCst);
     let value = task
-        .join_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("{backend:?}: not done after 30 s"));
+        .join_timeout(Duration::MAX)
+        .unwrap_or_else(|_| panic!("{backend:?}: a wait without a deadline timed out"));
     assert_eq!(value.unwrap(), 42, "{backend:?}");
     // A task that ends within the timeout is joined as soon as it ends.
     // SAFETY: the task only returns.
@@ -237,7 +238,93 @@ fn a_core_thread_handle_has_is_finished_and_join_timeout() {
     assert!(start.elapsed() >= Duration::from_millis(30));
     GO.store(true, SeqCst);
     let value = t
-        .join_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("not done after 30 s"));
+        .join_timeout(Duration::MAX)
+        .unwrap_or_else(|_| panic!("a wait without a deadline timed out"));
     assert_eq!(value, 3);
+}
+
+static ALARMS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+extern "C" fn count_alarm(_: i32) {
+    ALARMS.fetch_add(1, SeqCst);
+}
+
+/// `setitimer(ITIMER_REAL)` every `us` microseconds (0 stops it).
+fn alarm_every(us: usize) -> Result<(), rawclone::Errno> {
+    let every = [0usize, us];
+    let timer = [every[0], every[1], every[0], every[1]];
+    // SAFETY: the kernel reads one itimerval from a live local; no old value is asked for.
+    unsafe { syscalls::syscall3(syscalls::Sysno::setitimer, 0, timer.as_ptr() as usize, 0) }
+        .map(drop)
+}
+
+#[test]
+fn signals_neither_break_nor_stretch_a_timed_wait() {
+    // In a fork: the handler and the timer are the process's, and only this one may get them.
+    assert_in_fork(|| {
+        // SAFETY: the handler only bumps an atomic.
+        if unsafe { sys::set_signal_handler(Signal::SIGALRM, count_alarm) }.is_err() {
+            return 1;
+        }
+        // SAFETY: the grandchild only sleeps and exits with raw syscalls (the timer is not
+        // inherited by a fork).
+        let mut child = match unsafe { fork() } {
+            Ok(Fork::Child) => {
+                let _ = sys::sleep_ms(300);
+                sys::exit_group(4)
+            }
+            Ok(Fork::Parent(child)) => child,
+            Err(_) => return 2,
+        };
+        if alarm_every(2000).is_err() {
+            return 3;
+        }
+        let start = sys::monotonic_now();
+        if !matches!(child.wait_timeout(Duration::from_millis(60)), Ok(None)) {
+            return 4;
+        }
+        let waited = sys::monotonic_now() - start;
+        if waited < Duration::from_millis(60) || waited > Duration::from_secs(2) {
+            return 5;
+        }
+        if ALARMS.load(SeqCst) < 2 {
+            return 6;
+        }
+        if child.wait_timeout(Duration::from_secs(30)) != Ok(Some(ExitStatus::Exited(4))) {
+            return 7;
+        }
+        // The same for a futex wait: a thread that spins until told.
+        static GO: AtomicBool = AtomicBool::new(false);
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 8;
+        };
+        // SAFETY: the thread only spins on an atomic; the process's SIGALRM handler, which may
+        // run on it, only bumps an atomic.
+        let Ok(t) = (unsafe {
+            rawclone::thread(&mut stack, || {
+                while !GO.load(SeqCst) {
+                    core::hint::spin_loop();
+                }
+                1
+            })
+        }) else {
+            return 9;
+        };
+        let before = ALARMS.load(SeqCst);
+        let start = sys::monotonic_now();
+        let Err(t) = t.join_timeout(Duration::from_millis(60)) else {
+            return 10;
+        };
+        let waited = sys::monotonic_now() - start;
+        if waited < Duration::from_millis(60) || waited > Duration::from_secs(2) {
+            return 11;
+        }
+        let interrupted = ALARMS.load(SeqCst) > before;
+        GO.store(true, SeqCst);
+        if t.join_timeout(Duration::from_secs(30)).ok() != Some(1) {
+            return 12;
+        }
+        let _ = alarm_every(0);
+        if !interrupted { 13 } else { 0 }
+    });
 }
