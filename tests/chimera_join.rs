@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use rawclone::{Backend, Spawner, sys};
+use rawclone::{Backend, JoinHandle, Spawner, sys};
 
 fn chimeras_run_here() -> bool {
     if qemu_user() {
@@ -16,24 +16,36 @@ fn chimeras_run_here() -> bool {
     true
 }
 
-#[test]
-fn a_sibling_chimera_joins_a_chimera_and_its_creator_reaps_it() {
+/// Run `check` in a fork with a Chimera spawner (exit code 20 if none can be made), unless
+/// chimeras cannot run here.
+fn with_chimera_spawner(check: impl FnOnce(Spawner) -> i32) {
     if !chimeras_run_here() {
         return;
     }
-    assert_in_fork(|| {
-        let Ok(spawner) = Spawner::new(Backend::Chimera) else {
-            return 20;
-        };
+    assert_in_fork(|| match Spawner::new(Backend::Chimera) {
+        Ok(spawner) => check(spawner),
+        Err(_) => 20,
+    });
+}
+
+/// A task that sleeps 100 ms, then returns 7.
+fn slow_seven(spawner: &Spawner) -> Option<JoinHandle<'_, u32>> {
+    // SAFETY: the task sleeps and returns, with raw syscalls only.
+    unsafe {
+        spawner.spawn(|| {
+            let _ = sys::sleep_ms(100);
+            7u32
+        })
+    }
+    .ok()
+}
+
+#[test]
+fn a_sibling_chimera_joins_a_chimera_and_its_creator_reaps_it() {
+    with_chimera_spawner(|spawner| {
         let fds = open_fds();
         let idle = spawner.idle_stacks();
-        // SAFETY: the task sleeps and returns, with raw syscalls only.
-        let Ok(slow) = (unsafe {
-            spawner.spawn(|| {
-                let _ = sys::sleep_ms(100);
-                7u32
-            })
-        }) else {
+        let Some(slow) = slow_seven(&spawner) else {
             return 1;
         };
         let slow_pid = slow.tid().unwrap_or(0);
@@ -123,20 +135,8 @@ fn a_handle_dropped_in_a_sibling_waits_without_killing() {
 /// handle back while the task runs, then joins as `join` does, leaving the zombie to the creator.
 #[test]
 fn a_sibling_chimera_joins_with_a_timeout_and_its_creator_reaps() {
-    if !chimeras_run_here() {
-        return;
-    }
-    assert_in_fork(|| {
-        let Ok(spawner) = Spawner::new(Backend::Chimera) else {
-            return 20;
-        };
-        // SAFETY: the task sleeps and returns, with raw syscalls only.
-        let Ok(slow) = (unsafe {
-            spawner.spawn(|| {
-                let _ = sys::sleep_ms(100);
-                7u32
-            })
-        }) else {
+    with_chimera_spawner(|spawner| {
+        let Some(slow) = slow_seven(&spawner) else {
             return 1;
         };
         let joined = spawner.scope(|s| {
