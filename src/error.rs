@@ -7,6 +7,33 @@ use core::fmt;
 pub use syscalls::Errno;
 
 /// Everything that can go wrong creating or joining a task.
+///
+/// # With std
+/// The `std` feature adds `From<Error> for std::io::Error`, so `?` works in a function that
+/// returns `io::Result`. An error that carries an errno ([`Error::errno`]: the kernel's answer,
+/// and `OutOfTasks`, `OutOfMemory` and `NamespacePermission`, which stand for EAGAIN, ENOMEM
+/// and EPERM) becomes `io::Error::from_raw_os_error`, so `raw_os_error()` and `kind()` are
+/// std's own for that errno, and the call's name is dropped; the others become an
+/// `io::Error` of kind `InvalidInput` (a broken [`Rule`]) or `Other` that holds this error
+/// (its text, and `get_ref`/`downcast` give it back). To keep the call's name in the text
+/// too, wrap instead: `io::Error::other(e)`.
+///
+/// ```
+/// # #[cfg(feature = "std")] {
+/// use std::io;
+/// fn reap() -> io::Result<()> {
+///     // SAFETY: the child only exits.
+///     match unsafe { rawclone::fork()? } {
+///         rawclone::Fork::Child => rawclone::sys::exit_group(0),
+///         rawclone::Fork::Parent(child) => assert!(child.wait()?.success()),
+///     }
+///     Ok(())
+/// }
+/// reap().unwrap();
+/// let e: io::Error = rawclone::Error::Sys { call: "open", errno: rawclone::Errno::ENOENT }.into();
+/// assert_eq!(e.kind(), io::ErrorKind::NotFound);
+/// # }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Error {
     /// A flag rule was broken; nothing was asked of the kernel.
@@ -52,6 +79,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The kernel's errno as the raw number std's `io::Error::raw_os_error` gives, for the
+    /// variants that carry one ([`Error::errno`]).
+    ///
+    /// ```
+    /// let err = rawclone::sys::open(c"/no/such/file", 0).map_err(|e| rawclone::Error::Sys {
+    ///     call: "open",
+    ///     errno: e,
+    /// });
+    /// assert_eq!(err.unwrap_err().raw_os_error(), Some(2)); // ENOENT
+    /// assert_eq!(rawclone::Error::ChildGone.raw_os_error(), None);
+    /// ```
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.errno().map(Errno::into_raw)
+    }
+
     /// The kernel's errno, for the variants that carry one.
     pub fn errno(&self) -> Option<Errno> {
         match *self {
@@ -131,6 +173,17 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+#[cfg(feature = "std")]
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> std::io::Error {
+        match (e.raw_os_error(), e) {
+            (Some(raw), _) => std::io::Error::from_raw_os_error(raw),
+            (None, e @ Error::Rule(..)) => std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+            (None, e) => std::io::Error::other(e),
+        }
+    }
+}
+
 /// An errno as `ENOENT (No such file or directory)`.
 struct Named(Errno);
 
@@ -162,6 +215,102 @@ impl ExitStatus {
     /// Whether it exited with status 0.
     pub fn success(self) -> bool {
         self == ExitStatus::Exited(0)
+    }
+
+    /// The exit status, if it exited (as std's `ExitStatus::code`).
+    ///
+    /// ```
+    /// use rawclone::{ExitStatus, Signal};
+    /// assert_eq!(ExitStatus::Exited(3).code(), Some(3));
+    /// let killed = ExitStatus::Signaled { signal: Signal::SIGKILL, core_dumped: false };
+    /// assert_eq!(killed.code(), None);
+    /// ```
+    pub fn code(self) -> Option<i32> {
+        match self {
+            ExitStatus::Exited(code) => Some(code),
+            ExitStatus::Signaled { .. } => None,
+        }
+    }
+
+    /// The signal that killed it, if one did (as std's `ExitStatusExt::signal`, typed).
+    ///
+    /// ```
+    /// use rawclone::{ExitStatus, Signal};
+    /// let killed = ExitStatus::Signaled { signal: Signal::SIGKILL, core_dumped: false };
+    /// assert_eq!(killed.signal(), Some(Signal::SIGKILL));
+    /// assert_eq!(ExitStatus::Exited(0).signal(), None);
+    /// ```
+    pub fn signal(self) -> Option<Signal> {
+        match self {
+            ExitStatus::Signaled { signal, .. } => Some(signal),
+            ExitStatus::Exited(_) => None,
+        }
+    }
+
+    /// The status as `wait(2)` encodes it (what `WIFEXITED`, `WEXITSTATUS`, `WTERMSIG` and
+    /// `WCOREDUMP` decode, and std's `ExitStatusExt::from_raw` takes): the low 8 bits of the
+    /// exit status shifted left by 8, or the signal number with 0x80 for a core dump.
+    ///
+    /// ```
+    /// use rawclone::{ExitStatus, Signal};
+    /// assert_eq!(ExitStatus::Exited(3).into_raw(), 0x300);
+    /// let dumped = ExitStatus::Signaled { signal: Signal::SIGSEGV, core_dumped: true };
+    /// assert_eq!(dumped.into_raw(), 11 | 0x80);
+    /// ```
+    pub fn into_raw(self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => (code & 0xff) << 8,
+            ExitStatus::Signaled {
+                signal,
+                core_dumped,
+            } => signal.number() as i32 | if core_dumped { 0x80 } else { 0 },
+        }
+    }
+}
+
+/// As std prints an exit status: `exit status: 3`, `signal: 9 (SIGKILL)`, and
+/// ` (core dumped)` after a dump.
+///
+/// ```
+/// use rawclone::{ExitStatus, Signal};
+/// assert_eq!(ExitStatus::Exited(3).to_string(), "exit status: 3");
+/// let killed = ExitStatus::Signaled { signal: Signal::SIGKILL, core_dumped: false };
+/// assert_eq!(killed.to_string(), "signal: 9 (SIGKILL)");
+/// ```
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitStatus::Exited(code) => write!(f, "exit status: {code}"),
+            ExitStatus::Signaled {
+                signal,
+                core_dumped,
+            } => {
+                write!(f, "signal: {} ({signal})", signal.number())?;
+                if core_dumped {
+                    f.write_str(" (core dumped)")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// With the `std` feature, through [`ExitStatus::into_raw`]'s wait-status encoding, so std's
+/// `code()`, `signal()`, `core_dumped()` and `Display` agree with rawclone's.
+///
+/// ```
+/// # #[cfg(feature = "std")] {
+/// use std::os::unix::process::ExitStatusExt;
+/// let status: std::process::ExitStatus = rawclone::ExitStatus::Exited(3).into();
+/// assert_eq!(status.code(), Some(3));
+/// assert_eq!(status.signal(), None);
+/// # }
+/// ```
+#[cfg(feature = "std")]
+impl From<ExitStatus> for std::process::ExitStatus {
+    fn from(status: ExitStatus) -> std::process::ExitStatus {
+        use std::os::unix::process::ExitStatusExt;
+        std::process::ExitStatus::from_raw(status.into_raw())
     }
 }
 

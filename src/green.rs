@@ -244,9 +244,30 @@ pub(crate) fn spin_or_yield_until(done: impl Fn() -> bool) -> bool {
 /// Wait until the green task `task` is done: spin a little, then sleep on its state word (or, on
 /// a green task, yield).
 pub(crate) fn wait_done(task: &Header) {
-    if spin_or_yield_until(|| task.state.load(Ordering::Acquire) == DONE) {
-        return;
+    if !spin_or_yield_until(|| task.state.load(Ordering::Acquire) == DONE) {
+        sleep_until_done(task, None);
     }
+}
+
+/// [`wait_done`] until `deadline` at the latest: whether the green task `task` is done. On a
+/// green task it yields between looks; elsewhere it sleeps on the task's state word, with a
+/// timeout.
+pub(crate) fn wait_done_until(task: &Header, deadline: sys::Deadline) -> bool {
+    if on_green_task() {
+        while task.state.load(Ordering::Acquire) != DONE {
+            if deadline.remaining().is_none() {
+                return false;
+            }
+            yield_now();
+        }
+        return true;
+    }
+    sleep_until_done(task, Some(deadline))
+}
+
+/// Sleep on the state word of the green task `task` until it is done, or `deadline` passed;
+/// whether it is done.
+fn sleep_until_done(task: &Header, deadline: Option<sys::Deadline>) -> bool {
     loop {
         match task.state.compare_exchange(
             RUNNING,
@@ -254,11 +275,19 @@ pub(crate) fn wait_done(task: &Header) {
             Ordering::Acquire,
             Ordering::Acquire,
         ) {
-            Err(DONE) => return,
-            Ok(_) | Err(_) => match sys::futex_wait(&task.state, RUNNING_WATCHED) {
-                Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-                Err(e) => panic!("futex wait on a task's state failed: {e}"),
-            },
+            Err(DONE) => return true,
+            // A watched word left behind by a timed-out wait costs the worker one extra wake.
+            Ok(_) | Err(_) => {
+                let waited = match deadline.map(sys::Deadline::remaining) {
+                    None => sys::futex_wait(&task.state, RUNNING_WATCHED),
+                    Some(Some(left)) => sys::futex_wait_timeout(&task.state, RUNNING_WATCHED, left),
+                    Some(None) => return task.state.load(Ordering::Acquire) == DONE,
+                };
+                match waited {
+                    Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) | Err(Errno::ETIMEDOUT) => {}
+                    Err(e) => panic!("futex wait on a task's state failed: {e}"),
+                }
+            }
         }
     }
 }

@@ -35,6 +35,9 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+#[cfg(feature = "std")]
+extern crate std;
+
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("rawclone supports x86_64 and aarch64");
 

@@ -68,7 +68,7 @@
 
 use crate::clone::{Builder, MIN_CHILD_FRAME};
 pub use crate::control::Backend;
-use crate::control::{Block, Header, Role};
+use crate::control::{self, Block, Header, Role};
 use crate::error::{Error, ExitStatus, Result};
 use crate::flags::{CloneFlags, Rule};
 use crate::green::{self, RunQueue};
@@ -83,6 +83,7 @@ use core::marker::PhantomData;
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -712,6 +713,91 @@ impl<T> JoinHandle<'_, T> {
             }
             None => Ok(None),
         }
+    }
+
+    /// Whether the task has ended, without waiting: a Thread task's `CLONE_CHILD_CLEARTID` word,
+    /// a Chimera task's `alive` word (zeroed by the kernel as its process lets go of the address
+    /// space) or a Green task's state is read. Once `true`, [`JoinHandle::join`] does not block
+    /// (for a Chimera task at most while the kernel finishes turning it into a zombie).
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::new(Backend::Thread)?;
+    /// // SAFETY: the task only returns a value.
+    /// let task = unsafe { spawner.spawn(|| 5)? };
+    /// while !task.is_finished() {
+    ///     rawclone::yield_now();
+    /// }
+    /// assert_eq!(task.join()?, 5);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        match self.task.as_ref() {
+            Some(Task::Thread(thread)) => thread.is_finished(),
+            Some(Task::Chimera { .. }) => self.header().alive.load(Ordering::Acquire) == 0,
+            Some(Task::Green) => self.header().state.load(Ordering::Acquire) == control::DONE,
+            None => true,
+        }
+    }
+
+    /// Join the task if it has ended ([`JoinHandle::is_finished`]), without blocking:
+    /// `Ok` with what [`JoinHandle::join`] returns, or `Err` with the handle, unchanged, while
+    /// the task still runs.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicBool, Ordering};
+    /// use rawclone::{Backend, Spawner};
+    /// static GO: AtomicBool = AtomicBool::new(false);
+    /// let spawner = Spawner::new(Backend::Thread)?;
+    /// // SAFETY: the task only spins on an atomic.
+    /// let task = unsafe { spawner.spawn(|| while !GO.load(Ordering::Acquire) {})? };
+    /// let task = task.try_join().expect_err("still spinning");
+    /// GO.store(true, Ordering::Release);
+    /// task.join()?;
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn try_join(self) -> core::result::Result<Result<T>, Self> {
+        if self.is_finished() {
+            Ok(self.join())
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Wait at most `timeout` for the task to end, then join it as [`JoinHandle::join`]; `Err`
+    /// gives the handle back if the task still runs when the time is up (join it later, or
+    /// drop it, which waits).
+    ///
+    /// Thread and Chimera tasks are waited for with a futex wait with a timeout on the word the
+    /// kernel clears at their end; Green tasks on their state word, or, from a green task, by
+    /// yielding until the deadline. The deadline is taken from `CLOCK_MONOTONIC`, so signals
+    /// that interrupt the wait do not stretch it. A task cannot be killed from outside (a
+    /// Thread or Green task is part of this process), so a hung task's handle is best kept
+    /// until the process ends.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::new(Backend::Green)?;
+    /// // SAFETY: the task only returns a value.
+    /// let task = unsafe { spawner.spawn(|| 6 * 7)? };
+    /// match task.join_timeout(Duration::from_secs(10)) {
+    ///     Ok(value) => assert_eq!(value?, 42),
+    ///     Err(_still_running) => panic!("a task that only multiplies took 10 s"),
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn join_timeout(self, timeout: Duration) -> core::result::Result<Result<T>, Self> {
+        let deadline = sys::Deadline::after(timeout);
+        let finished = match self.task.as_ref() {
+            Some(Task::Thread(thread)) => thread.wait_until(deadline),
+            Some(Task::Chimera { .. }) => {
+                crate::sync::wait_until_zero_or(&self.header().alive, deadline)
+            }
+            Some(Task::Green) => green::wait_done_until(self.header(), deadline),
+            None => true,
+        };
+        if finished { Ok(self.join()) } else { Err(self) }
     }
 
     /// Wait for the task and return its value, or [`Error::TaskEnded`] if it ended without

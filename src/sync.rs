@@ -35,6 +35,24 @@ pub fn wait_until_zero(word: &AtomicU32) {
     }
 }
 
+/// [`wait_until_zero`] until `deadline` at the latest: whether the word is zero.
+pub(crate) fn wait_until_zero_or(word: &AtomicU32, deadline: sys::Deadline) -> bool {
+    loop {
+        let seen = word.load(Ordering::Acquire);
+        if seen == 0 {
+            return true;
+        }
+        let Some(left) = deadline.remaining() else {
+            return false;
+        };
+        // ETIMEDOUT: look once more, then the deadline says; EAGAIN, EINTR: look again.
+        match sys::futex_wait_timeout(word, seen, left) {
+            Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) | Err(Errno::ETIMEDOUT) => {}
+            Err(e) => panic!("futex wait on a live word failed: {e}"),
+        }
+    }
+}
+
 /// How many times a waiter looks at a word before it asks the kernel to sleep: a peer on another
 /// CPU usually answers within that time, and a futex sleep and wake-up cost microseconds.
 pub(crate) const SPINS: u32 = 1 << 12;

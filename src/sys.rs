@@ -17,6 +17,7 @@ use crate::signal::{SigSet, Signal};
 use core::ffi::CStr;
 use core::marker::PhantomData;
 use core::sync::atomic::AtomicU32;
+use core::time::Duration;
 use linux_raw_sys::general as k;
 use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, syscall5};
 
@@ -24,6 +25,24 @@ use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, s
 pub type Pid = i32;
 
 /// An owned file descriptor, closed on drop.
+///
+/// With the `std` feature it is `AsFd`, `AsRawFd`, `IntoRawFd` and `FromRawFd`, and converts
+/// into and out of `std::os::fd::OwnedFd`, so a pidfd or socket of rawclone's goes to std,
+/// rustix or an async reactor as it is. [`Fd::as_fd`] (rawclone's [`BorrowedFd`]) is the
+/// method `fd.as_fd()` calls; generic code bound by `AsFd` gets std's.
+///
+/// ```
+/// # #[cfg(feature = "std")] {
+/// use std::io::Write;
+/// use std::os::fd::{AsRawFd, OwnedFd};
+/// let (a, b) = rawclone::sys::seqpacket_pair()?;
+/// let mut file = std::fs::File::from(OwnedFd::from(a));
+/// file.write_all(b"hi").unwrap();
+/// let b = rawclone::sys::Fd::from(OwnedFd::from(file)); // and back
+/// assert_eq!(b.as_raw_fd(), b.as_raw());
+/// # }
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Fd(i32);
 
@@ -66,7 +85,8 @@ impl Drop for Fd {
 }
 
 /// A descriptor borrowed for `'fd`: open for at least that long, and never closed through this
-/// (the `core` counterpart of `std::os::fd::BorrowedFd`).
+/// (the `core` counterpart of `std::os::fd::BorrowedFd`, and with the `std` feature converted
+/// to and from it with `From`, and `AsFd` itself).
 ///
 /// ```
 /// use rawclone::sys;
@@ -75,6 +95,11 @@ impl Drop for Fd {
 /// let mut buf = [0u8; 2];
 /// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 2);
 /// assert_eq!(&buf, b"hi");
+/// # #[cfg(feature = "std")] {
+/// let std_fd: std::os::fd::BorrowedFd<'_> = a.as_fd().into();
+/// let back: sys::BorrowedFd<'_> = std_fd.into();
+/// assert_eq!(back, a.as_fd());
+/// # }
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -354,6 +379,92 @@ pub fn poll_readable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     unsafe { syscall5(Sysno::ppoll, &raw mut pfd as usize, 1, 0, 0, 0) }.map(drop)
 }
 
+/// A relative `timespec` for the kernel, saturated at `i64::MAX` seconds.
+fn timespec(d: Duration) -> k::__kernel_timespec {
+    k::__kernel_timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// [`poll_readable`] with a timeout: `Ok(true)` once `fd` is readable (a pidfd: its process has
+/// ended), `Ok(false)` if `timeout` passed first, `Err(EINTR)` if a handler ran. `ppoll(2)`
+/// with a relative timeout (aarch64 has no `poll` syscall).
+///
+/// ```
+/// use core::time::Duration;
+/// use rawclone::sys;
+/// let (a, b) = sys::seqpacket_pair()?;
+/// assert!(!sys::poll_readable_timeout(b.as_fd(), Duration::from_millis(1))?);
+/// sys::write(a.as_fd(), b"x")?;
+/// assert!(sys::poll_readable_timeout(b.as_fd(), Duration::from_secs(5))?);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn poll_readable_timeout(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
+    let mut pfd = k::pollfd {
+        fd: fd.as_raw(),
+        events: k::POLLIN as i16,
+        revents: 0,
+    };
+    // The kernel writes the time left back into the timespec.
+    let mut ts = timespec(timeout);
+    // SAFETY: the kernel reads and writes one pollfd and one timespec in live locals; no sigmask.
+    let ready = unsafe {
+        syscall5(
+            Sysno::ppoll,
+            &raw mut pfd as usize,
+            1,
+            &raw mut ts as usize,
+            0,
+            0,
+        )
+    }?;
+    Ok(ready > 0)
+}
+
+/// `clock_gettime(CLOCK_MONOTONIC)`: time since an unspecified start that never jumps, for
+/// deadlines.
+///
+/// ```
+/// let a = rawclone::sys::monotonic_now();
+/// let b = rawclone::sys::monotonic_now();
+/// assert!(b >= a);
+/// ```
+pub fn monotonic_now() -> Duration {
+    let mut ts = k::__kernel_timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: the kernel writes one timespec into a live local; CLOCK_MONOTONIC always exists.
+    let _ = unsafe {
+        syscall2(
+            Sysno::clock_gettime,
+            k::CLOCK_MONOTONIC as usize,
+            &raw mut ts as usize,
+        )
+    };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A point in [`monotonic_now`]'s time, for waits that may be interrupted and resumed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(Option<Duration>);
+
+impl Deadline {
+    /// `timeout` from now (never, if that overflows).
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        Deadline(monotonic_now().checked_add(timeout))
+    }
+
+    /// Time left; `None` once the deadline has passed.
+    pub(crate) fn remaining(self) -> Option<Duration> {
+        match self.0 {
+            Some(at) => at.checked_sub(monotonic_now()).filter(|d| !d.is_zero()),
+            None => Some(Duration::MAX),
+        }
+    }
+}
+
 /// The part of `siginfo_t` that `waitid(2)` fills, laid out as on every 64-bit Linux.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -415,17 +526,43 @@ pub fn waitid(id: WaitId<'_>, options: u32) -> Result<WaitInfo, Errno> {
 /// The *shared* (not `FUTEX_PRIVATE_FLAG`) variant, because the kernel's CLEARTID wake on thread
 /// exit is a shared wake and never reaches a private waiter.
 pub fn futex_wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
-    // SAFETY: the kernel only reads the word, which `word` keeps alive; no timeout.
+    futex_wait_for(word, expected, None)
+}
+
+/// `FUTEX_WAIT` with a relative timeout, or none.
+fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> Result<(), Errno> {
+    let ts = timeout.map(timespec);
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(0, |ts| ts as *const k::__kernel_timespec as usize);
+    // SAFETY: the kernel only reads the word, which `word` keeps alive, and at most one
+    // relative timespec from a live local (or none, for a null pointer).
     unsafe {
         syscall4(
             Sysno::futex,
             word.as_ptr() as usize,
             k::FUTEX_WAIT as usize,
             expected as usize,
-            0,
+            ts_ptr,
         )
     }
     .map(drop)
+}
+
+/// [`futex_wait`] for at most `timeout`: `Err(ETIMEDOUT)` when it passed, `Err(EAGAIN)` if
+/// `*word != expected` already, `Err(EINTR)` after a handler.
+///
+/// ```
+/// use core::sync::atomic::AtomicU32;
+/// use core::time::Duration;
+/// use rawclone::{Errno, sys};
+/// let word = AtomicU32::new(1);
+/// let waited = sys::futex_wait_timeout(&word, 1, Duration::from_millis(1));
+/// assert_eq!(waited, Err(Errno::ETIMEDOUT));
+/// assert_eq!(sys::futex_wait_timeout(&word, 0, Duration::from_secs(1)), Err(Errno::EAGAIN));
+/// ```
+pub fn futex_wait_timeout(word: &AtomicU32, expected: u32, timeout: Duration) -> Result<(), Errno> {
+    futex_wait_for(word, expected, Some(timeout))
 }
 
 /// `futex(FUTEX_WAKE)`: wake up to `n` waiters on `word`; returns how many woke.
@@ -871,4 +1008,83 @@ pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), Errno> {
 pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
     // SAFETY: F_GETFD touches no memory.
     unsafe { syscall2(Sysno::fcntl, fd as usize, k::F_GETFD as usize) }.map(|f| f as u32)
+}
+
+/// With the `std` feature: [`Fd`] and [`BorrowedFd`] convert to and from `std::os::fd`'s types,
+/// so a pidfd or a socket of rawclone's goes to std, rustix or an async reactor as it is.
+///
+/// The inherent [`Fd::as_fd`] (which returns rawclone's [`BorrowedFd`]) wins over the
+/// `AsFd` trait's method in `fd.as_fd()`; generic code bound by `AsFd` gets std's.
+#[cfg(feature = "std")]
+mod std_fd {
+    use super::{BorrowedFd, Fd};
+    use std::os::fd::{self, AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+
+    impl AsFd for Fd {
+        fn as_fd(&self) -> fd::BorrowedFd<'_> {
+            // SAFETY: `self` owns the descriptor and keeps it open for the borrow.
+            unsafe { fd::BorrowedFd::borrow_raw(self.0) }
+        }
+    }
+
+    impl AsRawFd for Fd {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0
+        }
+    }
+
+    impl IntoRawFd for Fd {
+        fn into_raw_fd(self) -> RawFd {
+            self.into_raw()
+        }
+    }
+
+    impl FromRawFd for Fd {
+        /// # Safety
+        /// As [`Fd::from_raw`]: `fd` is open and nothing else closes it.
+        unsafe fn from_raw_fd(fd: RawFd) -> Fd {
+            // SAFETY: forwarded from the caller.
+            unsafe { Fd::from_raw(fd) }
+        }
+    }
+
+    impl From<Fd> for OwnedFd {
+        fn from(fd: Fd) -> OwnedFd {
+            // SAFETY: the descriptor was owned by `fd`, which gives it up here.
+            unsafe { OwnedFd::from_raw_fd(fd.into_raw()) }
+        }
+    }
+
+    impl From<OwnedFd> for Fd {
+        fn from(fd: OwnedFd) -> Fd {
+            // SAFETY: the descriptor was owned by `fd`, which gives it up here.
+            unsafe { Fd::from_raw(fd.into_raw_fd()) }
+        }
+    }
+
+    impl<'fd> From<BorrowedFd<'fd>> for fd::BorrowedFd<'fd> {
+        fn from(fd: BorrowedFd<'fd>) -> fd::BorrowedFd<'fd> {
+            // SAFETY: `fd` is open for 'fd, which the returned borrow keeps.
+            unsafe { fd::BorrowedFd::borrow_raw(fd.as_raw()) }
+        }
+    }
+
+    impl<'fd> From<fd::BorrowedFd<'fd>> for BorrowedFd<'fd> {
+        fn from(fd: fd::BorrowedFd<'fd>) -> BorrowedFd<'fd> {
+            // SAFETY: `fd` is open for 'fd, which the returned borrow keeps.
+            unsafe { BorrowedFd::borrow_raw(fd.as_raw_fd()) }
+        }
+    }
+
+    impl AsFd for BorrowedFd<'_> {
+        fn as_fd(&self) -> fd::BorrowedFd<'_> {
+            (*self).into()
+        }
+    }
+
+    impl AsRawFd for BorrowedFd<'_> {
+        fn as_raw_fd(&self) -> RawFd {
+            self.fd
+        }
+    }
 }

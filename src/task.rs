@@ -19,10 +19,11 @@ use crate::error::{Error, ExitStatus, Result};
 use crate::flags::CloneFlags;
 use crate::signal::Signal;
 use crate::sync::{self, Gate};
-use crate::sys::{self, Fd, Pid, WaitId, WaitInfo};
+use crate::sys::{self, Deadline, Fd, Pid, WaitId, WaitInfo};
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU32, Ordering};
+use core::time::Duration;
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -82,6 +83,24 @@ impl Child<'_> {
         self.pid
     }
 
+    /// The child's pid as std's `Child::id` gives it (a `u32`; the same number as [`pid`]).
+    ///
+    /// [`pid`]: Child::pid
+    ///
+    /// ```
+    /// // SAFETY: the child only exits.
+    /// if let rawclone::Fork::Parent(child) = unsafe { rawclone::fork()? } {
+    ///     assert_eq!(child.id(), child.pid() as u32);
+    ///     child.wait()?;
+    /// } else {
+    ///     rawclone::sys::exit_group(0);
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
     /// The child's pidfd: rawclone asks for one on every child process the kernel can give one
     /// (`None` before Linux 5.2, under emulators that refuse `CLONE_PIDFD`, for `CLONE_PARENT`
     /// children, and on legacy clone beside `CLONE_PARENT_SETTID`, which takes its slot).
@@ -115,6 +134,79 @@ impl Child<'_> {
                 let still_ours = k::WEXITED | k::WSTOPPED | k::WCONTINUED;
                 self.waitid(k::WNOHANG | k::WNOWAIT | still_ours)?;
                 sys::kill(self.pid, sig).map_err(|e| Error::sys("kill", e))
+            }
+        }
+    }
+
+    /// Send SIGKILL, as std's `Child::kill`: [`Child::signal`] with [`Signal::SIGKILL`], so
+    /// through the pidfd when there is one, and never to a pid that may no longer be this
+    /// child. Reap it afterwards with [`Child::wait`].
+    ///
+    /// ```
+    /// use rawclone::{Fork, Signal, fork, sys};
+    /// // SAFETY: the child only sleeps, with raw syscalls.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => loop {
+    ///         let _ = sys::sleep_ms(1000);
+    ///     },
+    ///     Fork::Parent(child) => {
+    ///         child.kill()?;
+    ///         assert_eq!(child.wait()?.signal(), Some(Signal::SIGKILL));
+    ///     }
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn kill(&self) -> Result<()> {
+        self.signal(Signal::SIGKILL)
+    }
+
+    /// Wait at most `timeout` for the child to end: `Some(status)` once it has (and is reaped),
+    /// `None` if it still runs when the time is up (the handle stays usable).
+    ///
+    /// With a pidfd this sleeps in `ppoll(2)` on it until it turns readable, then reaps with
+    /// [`Child::try_wait`]. Without one (kernels before 5.2, emulators that refuse
+    /// `CLONE_PIDFD`, `CLONE_PARENT` children) nothing can be waited on with a timeout that
+    /// cannot name another process, so it polls [`Child::try_wait`] with short sleeps (1 ms,
+    /// doubling to 16 ms) until the deadline. The deadline is taken from `CLOCK_MONOTONIC`, so
+    /// a signal handler that interrupts the wait does not stretch it.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use rawclone::{Fork, fork, sys};
+    /// // SAFETY: the child only sleeps, with raw syscalls.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => {
+    ///         let _ = sys::sleep_ms(50);
+    ///         sys::exit_group(7)
+    ///     }
+    ///     Fork::Parent(mut child) => {
+    ///         assert_eq!(child.wait_timeout(Duration::from_millis(1))?, None);
+    ///         let status = child.wait_timeout(Duration::from_secs(10))?;
+    ///         assert_eq!(status.and_then(|s| s.code()), Some(7));
+    ///     }
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let deadline = Deadline::after(timeout);
+        let mut nap = 1;
+        loop {
+            if let Some(status) = self.try_wait()? {
+                return Ok(Some(status));
+            }
+            let Some(left) = deadline.remaining() else {
+                return Ok(None);
+            };
+            match &self.pidfd {
+                Some(fd) => match sys::poll_readable_timeout(fd.as_fd(), left) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(Error::sys("ppoll", e)),
+                },
+                None => {
+                    let ms = left.as_millis().clamp(1, nap) as u64;
+                    let _ = sys::sleep_ms(ms);
+                    nap = (nap * 2).min(16);
+                }
             }
         }
     }
@@ -281,6 +373,33 @@ impl Thread<'_> {
         self.pidfd.as_ref()
     }
 
+    /// Whether the thread has exited, without waiting: its CLEARTID word is zero (the kernel
+    /// clears it as the thread lets go of its memory, so its result is written and its stack
+    /// free). Once `true`, [`Thread::join`] returns at once.
+    ///
+    /// ```
+    /// use rawclone::{Stack, thread};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only returns a value.
+    /// let t = unsafe { thread(&mut stack, || 9)? };
+    /// while !t.is_finished() {
+    ///     rawclone::yield_now();
+    /// }
+    /// assert_eq!(t.join(), 9);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        // SAFETY: the control block lives at least as long as this handle.
+        unsafe { &*self.ctl }.word.load(Ordering::Acquire) == 0
+    }
+
+    /// Sleep until the thread has exited or `deadline` passed; returns [`Thread::is_finished`].
+    pub(crate) fn wait_until(&self, deadline: Deadline) -> bool {
+        // SAFETY: the control block lives at least as long as this handle.
+        let word = &unsafe { &*self.ctl }.word;
+        sync::wait_until_zero_or(word, deadline)
+    }
+
     fn wait(&mut self) -> usize {
         // SAFETY: the control block lives at least as long as this handle.
         let ctl = unsafe { &*self.ctl };
@@ -293,6 +412,32 @@ impl Thread<'_> {
     /// Wait for the thread to exit; returns what its closure returned.
     pub fn join(mut self) -> usize {
         self.wait()
+    }
+
+    /// Wait at most `timeout` for the thread to exit (a futex wait with a timeout on its
+    /// CLEARTID word, against a `CLOCK_MONOTONIC` deadline): `Ok` with what its closure
+    /// returned, or `Err` with the handle while it still runs. A thread cannot be killed
+    /// alone, so dropping the handle still waits for it.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicBool, Ordering};
+    /// use core::time::Duration;
+    /// use rawclone::{Stack, thread};
+    /// static GO: AtomicBool = AtomicBool::new(false);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only spins on an atomic.
+    /// let t = unsafe { thread(&mut stack, || { while !GO.load(Ordering::Acquire) {} 1 })? };
+    /// let t = t.join_timeout(Duration::from_millis(10)).expect_err("waits for GO");
+    /// GO.store(true, Ordering::Release);
+    /// assert_eq!(t.join_timeout(Duration::from_secs(10)).ok(), Some(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn join_timeout(mut self, timeout: Duration) -> core::result::Result<usize, Self> {
+        if self.wait_until(Deadline::after(timeout)) {
+            Ok(self.wait())
+        } else {
+            Err(self)
+        }
     }
 }
 

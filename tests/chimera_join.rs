@@ -6,26 +6,38 @@
 mod common;
 
 use common::*;
-use rawclone::{Backend, Spawner, sys};
+use rawclone::{Backend, JoinHandle, Spawner, sys};
 
-#[test]
-fn a_sibling_chimera_joins_a_chimera_and_its_creator_reaps_it() {
+/// Run `check` in a fork with a Chimera spawner (exit code 20 if none can be made), unless
+/// chimeras cannot run here.
+fn with_chimera_spawner(check: impl FnOnce(Spawner) -> i32) {
     if !chimeras_run_here() {
         return;
     }
-    assert_in_fork(|| {
-        let Ok(spawner) = Spawner::new(Backend::Chimera) else {
-            return 20;
-        };
+    assert_in_fork(|| match Spawner::new(Backend::Chimera) {
+        Ok(spawner) => check(spawner),
+        Err(_) => 20,
+    });
+}
+
+/// A task that sleeps 100 ms, then returns 7.
+fn slow_seven(spawner: &Spawner) -> Option<JoinHandle<'_, u32>> {
+    // SAFETY: the task sleeps and returns, with raw syscalls only.
+    unsafe {
+        spawner.spawn(|| {
+            let _ = sys::sleep_ms(100);
+            7u32
+        })
+    }
+    .ok()
+}
+
+#[test]
+fn a_sibling_chimera_joins_a_chimera_and_its_creator_reaps_it() {
+    with_chimera_spawner(|spawner| {
         let fds = open_fds();
         let idle = spawner.idle_stacks();
-        // SAFETY: the task sleeps and returns, with raw syscalls only.
-        let Ok(slow) = (unsafe {
-            spawner.spawn(|| {
-                let _ = sys::sleep_ms(100);
-                7u32
-            })
-        }) else {
+        let Some(slow) = slow_seven(&spawner) else {
             return 1;
         };
         let slow_pid = slow.tid().unwrap_or(0);
@@ -106,6 +118,49 @@ fn a_handle_dropped_in_a_sibling_waits_without_killing() {
         drop(spawner);
         if has_children() {
             return 5;
+        }
+        0
+    });
+}
+
+/// A sibling's `join_timeout` waits on the task's CLEARTID word with a timeout: it gives the
+/// handle back while the task runs, then joins as `join` does, leaving the zombie to the creator.
+#[test]
+fn a_sibling_chimera_joins_with_a_timeout_and_its_creator_reaps() {
+    with_chimera_spawner(|spawner| {
+        let Some(slow) = slow_seven(&spawner) else {
+            return 1;
+        };
+        let joined = spawner.scope(|s| {
+            // SAFETY: the sibling joins through the handle: raw syscalls and atomics only.
+            let sibling = unsafe {
+                s.spawn(move || {
+                    let short = core::time::Duration::from_millis(10);
+                    let Err(slow) = slow.join_timeout(short) else {
+                        return Err(31); // joined before the task could have ended
+                    };
+                    if slow.is_finished() {
+                        return Err(32);
+                    }
+                    match slow.join_timeout(core::time::Duration::from_secs(30)) {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(_)) => Err(33),
+                        Err(_) => Err(34),
+                    }
+                })
+            };
+            sibling.map(|sibling| sibling.join())
+        });
+        match joined {
+            Ok(Ok(Ok(7))) => {}
+            Ok(Ok(Ok(_))) => return 3,
+            Ok(Ok(Err(code))) => return code,
+            _ => return 5,
+        }
+        // The creator reaps the zombie at its drop of the spawner.
+        drop(spawner);
+        if has_children() {
+            return 6;
         }
         0
     });
