@@ -314,9 +314,11 @@ impl From<ExitStatus> for std::process::ExitStatus {
     }
 }
 
-/// The step of the child's setup that failed, in [`Error::NamespaceSetup`].
+/// The step of the child's setup that failed, in [`Error::NamespaceSetup`]. More steps will
+/// come with more setup (`#[non_exhaustive]`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u32)]
+#[non_exhaustive]
 pub enum SetupStep {
     /// `prctl(PR_SET_PDEATHSIG)`.
     DeathSignal = 1,
