@@ -277,17 +277,11 @@ fn sleep_until_done(task: &Header, deadline: Option<sys::Deadline>) -> bool {
         ) {
             Err(DONE) => return true,
             // A watched word left behind by a timed-out wait costs the worker one extra wake.
-            Ok(_) | Err(_) => {
-                let waited = match deadline.map(sys::Deadline::remaining) {
-                    None => sys::futex_wait(&task.state, RUNNING_WATCHED),
-                    Some(Some(left)) => sys::futex_wait_timeout(&task.state, RUNNING_WATCHED, left),
-                    Some(None) => return task.state.load(Ordering::Acquire) == DONE,
-                };
-                match waited {
-                    Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) | Err(Errno::ETIMEDOUT) => {}
-                    Err(e) => panic!("futex wait on a task's state failed: {e}"),
-                }
-            }
+            Ok(_) | Err(_) => match sys::futex_wait_until(&task.state, RUNNING_WATCHED, deadline) {
+                Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+                Err(Errno::ETIMEDOUT) => return task.state.load(Ordering::Acquire) == DONE,
+                Err(e) => panic!("futex wait on a task's state failed: {e}"),
+            },
         }
     }
 }

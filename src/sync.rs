@@ -22,32 +22,26 @@ use syscalls::Errno;
 /// Sleep until `word` is zero, as the kernel leaves a `CLONE_CHILD_CLEARTID` word when the child
 /// exits. Plain (shared) `FUTEX_WAIT`, retried on EINTR and on spurious or early wake-ups.
 pub fn wait_until_zero(word: &AtomicU32) {
-    loop {
-        let seen = word.load(Ordering::Acquire);
-        if seen == 0 {
-            return;
-        }
-        // EAGAIN: the word changed before we slept; EINTR: a signal. Both mean: look again.
-        match sys::futex_wait(word, seen) {
-            Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
-            Err(e) => panic!("futex wait on a live word failed: {e}"),
-        }
-    }
+    wait_for_zero(word, None);
 }
 
 /// [`wait_until_zero`] until `deadline` at the latest: whether the word is zero.
 pub(crate) fn wait_until_zero_or(word: &AtomicU32, deadline: sys::Deadline) -> bool {
+    wait_for_zero(word, Some(deadline))
+}
+
+/// The one wait loop of both: whether the word is zero when it returns.
+fn wait_for_zero(word: &AtomicU32, deadline: Option<sys::Deadline>) -> bool {
     loop {
         let seen = word.load(Ordering::Acquire);
         if seen == 0 {
             return true;
         }
-        let Some(left) = deadline.remaining() else {
-            return false;
-        };
-        // ETIMEDOUT: look once more, then the deadline says; EAGAIN, EINTR: look again.
-        match sys::futex_wait_timeout(word, seen, left) {
-            Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) | Err(Errno::ETIMEDOUT) => {}
+        // EAGAIN: the word changed before we slept; EINTR: a signal: look again. ETIMEDOUT: the
+        // deadline passed: look once more.
+        match sys::futex_wait_until(word, seen, deadline) {
+            Ok(()) | Err(Errno::EAGAIN) | Err(Errno::EINTR) => {}
+            Err(Errno::ETIMEDOUT) => return word.load(Ordering::Acquire) == 0,
             Err(e) => panic!("futex wait on a live word failed: {e}"),
         }
     }

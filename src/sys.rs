@@ -565,6 +565,20 @@ pub fn futex_wait_timeout(word: &AtomicU32, expected: u32, timeout: Duration) ->
     futex_wait_for(word, expected, Some(timeout))
 }
 
+/// [`futex_wait`] until `deadline` (none: no limit): ETIMEDOUT once it has passed, also without
+/// asking the kernel when it already has.
+pub(crate) fn futex_wait_until(
+    word: &AtomicU32,
+    expected: u32,
+    deadline: Option<Deadline>,
+) -> Result<(), Errno> {
+    match deadline.map(Deadline::remaining) {
+        None => futex_wait_for(word, expected, None),
+        Some(Some(left)) => futex_wait_for(word, expected, Some(left)),
+        Some(None) => Err(Errno::ETIMEDOUT),
+    }
+}
+
 /// `futex(FUTEX_WAKE)`: wake up to `n` waiters on `word`; returns how many woke.
 ///
 /// The kernel reads the count as an `int`, so `u32::MAX` would mean -1 and wake just one
