@@ -370,13 +370,7 @@ pub fn pidfd_send_signal(pidfd: &Fd, sig: Signal) -> Result<(), Errno> {
 /// `ppoll(2)` on one descriptor for `POLLIN`, with no timeout and no signal mask change: returns
 /// once `fd` is readable (a pidfd: once its process has ended), or with EINTR.
 pub fn poll_readable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    let mut pfd = k::pollfd {
-        fd: fd.as_raw(),
-        events: k::POLLIN as i16,
-        revents: 0,
-    };
-    // SAFETY: the kernel reads and writes one pollfd in a live local; no timeout, no sigmask.
-    unsafe { syscall5(Sysno::ppoll, &raw mut pfd as usize, 1, 0, 0, 0) }.map(drop)
+    ppoll_in(fd, None).map(drop)
 }
 
 /// A relative `timespec` for the kernel, saturated at `i64::MAX` seconds.
@@ -401,24 +395,25 @@ fn timespec(d: Duration) -> k::__kernel_timespec {
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
 pub fn poll_readable_timeout(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, Errno> {
+    ppoll_in(fd, Some(timeout))
+}
+
+/// `ppoll(2)` for `POLLIN` on one descriptor, with a relative timeout or none, and no signal mask
+/// change: whether it is readable.
+fn ppoll_in(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, Errno> {
     let mut pfd = k::pollfd {
         fd: fd.as_raw(),
         events: k::POLLIN as i16,
         revents: 0,
     };
     // The kernel writes the time left back into the timespec.
-    let mut ts = timespec(timeout);
-    // SAFETY: the kernel reads and writes one pollfd and one timespec in live locals; no sigmask.
-    let ready = unsafe {
-        syscall5(
-            Sysno::ppoll,
-            &raw mut pfd as usize,
-            1,
-            &raw mut ts as usize,
-            0,
-            0,
-        )
-    }?;
+    let mut ts = timeout.map(timespec);
+    let ts_ptr = ts
+        .as_mut()
+        .map_or(0, |ts| ts as *mut k::__kernel_timespec as usize);
+    // SAFETY: the kernel reads and writes one pollfd and at most one timespec, live locals (or
+    // none, for a null pointer); no sigmask.
+    let ready = unsafe { syscall5(Sysno::ppoll, &raw mut pfd as usize, 1, ts_ptr, 0, 0) }?;
     Ok(ready > 0)
 }
 
