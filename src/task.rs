@@ -235,26 +235,22 @@ impl Child<'_> {
     /// until the child has ended, so that a stack it shares is free when this returns.
     pub fn wait(mut self) -> Result<ExitStatus> {
         self.gate = None;
-        let info = self.waitid(k::WEXITED);
         // Reaped, or not ours to reap: either way the handle is done with the child.
         self.reaped = true;
-        match info {
-            Ok(info) => Ok(exit_status(&info)),
-            Err(e) => {
-                if e.errno() == Some(Errno::ECHILD) {
-                    self.wait_for_end();
-                }
-                Err(e)
-            }
-        }
+        self.reap().map(|info| exit_status(&info))
     }
 
-    /// A child that is not ours to reap: wait until its pidfd says it has ended. Without a pidfd
-    /// there is nothing to wait on that cannot name a stranger.
-    fn wait_for_end(&self) {
-        if let Some(fd) = &self.pidfd {
+    /// Wait for the child to end and reap it. On ECHILD (not ours to reap), wait until its pidfd
+    /// says it has ended instead: without a pidfd there is nothing to wait on that cannot name
+    /// a stranger.
+    fn reap(&self) -> Result<WaitInfo> {
+        let info = self.waitid(k::WEXITED);
+        if let (Err(e), Some(fd)) = (&info, &self.pidfd)
+            && e.errno() == Some(Errno::ECHILD)
+        {
             while let Err(Errno::EINTR) = sys::poll_readable(fd.as_fd()) {}
         }
+        info
     }
 
     /// Reap the child if it has ended (`WNOHANG`).
@@ -279,11 +275,7 @@ impl Drop for Child<'_> {
         self.gate = None;
         // `signal` sends nothing to a pid that is no longer our child.
         let _ = self.signal(Signal::SIGKILL);
-        if let Err(e) = self.waitid(k::WEXITED)
-            && e.errno() == Some(Errno::ECHILD)
-        {
-            self.wait_for_end();
-        }
+        let _ = self.reap();
     }
 }
 
