@@ -75,6 +75,8 @@ pub(crate) struct Orphans {
     /// fd table went with it and its children went to init (or the nearest subreaper).
     retired: [AtomicU64; RETIRED],
     next_retired: AtomicUsize,
+    /// Slots in use (handed over, not yet freed): when none is, spawns and joins scan nothing.
+    filled: AtomicUsize,
 }
 
 impl core::fmt::Debug for Orphans {
@@ -114,13 +116,23 @@ impl Orphans {
             }; SLOTS],
             retired: [const { AtomicU64::new(0) }; RETIRED],
             next_retired: AtomicUsize::new(0),
+            filled: AtomicUsize::new(0),
         }
+    }
+
+    /// A slot in use becomes free.
+    fn release(&self, slot: &Orphan) {
+        slot.state.store(FREE, Ordering::Release);
+        self.filled.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// The Chimera task `id` has ended: free what was handed over to it, and refuse what comes.
     pub(crate) fn retire(&self, id: u64) {
         let at = self.next_retired.fetch_add(1, Ordering::SeqCst) % RETIRED;
         self.retired[at].store(id, Ordering::SeqCst);
+        if self.filled.load(Ordering::SeqCst) == 0 {
+            return; // a hand-over still to come sees the record above
+        }
         for slot in &self.slots {
             if slot.state.load(Ordering::SeqCst) == READY && slot.task.load(Ordering::Relaxed) == id
             {
@@ -136,12 +148,11 @@ impl Orphans {
             .compare_exchange(READY, BUSY, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
-            let next = if slot.task.load(Ordering::Relaxed) == id {
-                FREE
+            if slot.task.load(Ordering::Relaxed) == id {
+                self.release(slot);
             } else {
-                READY
-            };
-            slot.state.store(next, Ordering::Release);
+                slot.state.store(READY, Ordering::Release);
+            }
         }
     }
 
@@ -158,6 +169,7 @@ impl Orphans {
                 slot.task.store(creator.task, Ordering::Relaxed);
                 slot.child.store(child, Ordering::Relaxed);
                 slot.pidfd.store(pidfd, Ordering::Relaxed);
+                self.filled.fetch_add(1, Ordering::SeqCst);
                 slot.state.store(READY, Ordering::SeqCst);
                 // A creator that has ended will never reap it (its child went to init): drop
                 // the slot again. Published before this look, as `retire` records before it
@@ -178,6 +190,9 @@ impl Orphans {
 
     /// In a creator: reap the tasks handed over to this process and close their pidfds.
     pub(crate) fn reap_mine(&self, wait: Wait) {
+        if self.filled.load(Ordering::Acquire) == 0 {
+            return;
+        }
         let me = Creator::this();
         for slot in &self.slots {
             if slot.state.load(Ordering::Acquire) != READY || slot.creator() != me {
@@ -201,7 +216,7 @@ impl Orphans {
                 slot.pidfd.load(Ordering::Relaxed),
             );
             if reap(child, pidfd, wait) {
-                slot.state.store(FREE, Ordering::Release);
+                self.release(slot);
             } else {
                 slot.state.store(READY, Ordering::Release); // not a zombie yet: next time
             }

@@ -694,9 +694,9 @@ impl<T> JoinHandle<'_, T> {
                         Err(e) => return Err(e),
                     }
                 } else {
-                    // Another process of this address space: the creator reaps the zombie.
+                    // Another process of this address space: the creator reaps the zombie (once
+                    // it is one: the hand-over may come before the task's end).
                     let (pid, pidfd) = child.into_parts();
-                    crate::sync::wait_until_zero(&header.alive);
                     // A full table leaves the task to the creator's end (see `orphans`).
                     let _ = self.orphans.hand_over(creator, pid, pidfd.unwrap_or(-1));
                     None
