@@ -67,15 +67,28 @@ pub(crate) fn with_auto_pidfd<T>(
         return attempt(false);
     }
     match attempt(true) {
-        Err(Errno::EINVAL) => {
-            let result = attempt(false);
-            if result.is_ok() {
-                AUTO_PIDFD.store(MISSING, Ordering::Relaxed);
+        Err(errno) => match without_own_pidfd(errno) {
+            Some(remember) => {
+                let result = attempt(false);
+                if remember && result.is_ok() {
+                    AUTO_PIDFD.store(MISSING, Ordering::Relaxed);
+                }
+                result
             }
-            result
-        }
-        Err(Errno::EMFILE | Errno::ENFILE) => attempt(false),
-        other => other,
+            None => Err(errno),
+        },
+        ok => ok,
+    }
+}
+
+/// Whether a refusal of a request carrying rawclone's own `CLONE_PIDFD` means "try again without
+/// it": `Some(true)` for EINVAL (a kernel without pidfds, remembered once the retry works),
+/// `Some(false)` for EMFILE and ENFILE (no descriptor left: this request only).
+fn without_own_pidfd(errno: Errno) -> Option<bool> {
+    match errno {
+        Errno::EINVAL => Some(true),
+        Errno::EMFILE | Errno::ENFILE => Some(false),
+        _ => None,
     }
 }
 
@@ -581,18 +594,15 @@ impl Builder {
                         ..plan
                     })
                 }
-                Err(Errno::EINVAL) if plan.adds_pidfd(&raw) => {
-                    dropped = Some(&AUTO_PIDFD);
+                Err(errno) if plan.adds_pidfd(&raw) && without_own_pidfd(errno).is_some() => {
+                    if without_own_pidfd(errno) == Some(true) {
+                        dropped = Some(&AUTO_PIDFD);
+                    }
                     Some(Plan {
                         pidfd: false,
                         ..plan
                     })
                 }
-                // No descriptor left for rawclone's own pidfd: this child goes without one.
-                Err(Errno::EMFILE | Errno::ENFILE) if plan.adds_pidfd(&raw) => Some(Plan {
-                    pidfd: false,
-                    ..plan
-                }),
                 _ => None,
             };
             match next {
