@@ -212,3 +212,66 @@ fn every_child_process_gets_a_pidfd_where_the_kernel_has_them() {
         _ => 2,
     });
 }
+
+/// At the descriptor limit a child still starts, without rawclone's own pidfd (which would need
+/// one more descriptor), from `fork()` and `Builder::spawn` alike; a pidfd the caller asked for
+/// is refused by name (EMFILE).
+#[test]
+fn at_the_descriptor_limit_a_child_starts_without_its_pidfd() {
+    if qemu_user() {
+        return skip(
+            "qemu-user: CLONE_PIDFD gives EINVAL, so children have no pidfd to do without",
+        );
+    }
+    assert_in_fork(|| {
+        // Fill the table up to a limit of 32 descriptors.
+        let limit = [32u64, 32u64];
+        // SAFETY: the kernel reads one rlimit64 from a live local.
+        let set = unsafe {
+            syscalls::syscall4(
+                syscalls::Sysno::prlimit64,
+                0,
+                k::RLIMIT_NOFILE as usize,
+                limit.as_ptr() as usize,
+                0,
+            )
+        };
+        if set.is_err() {
+            return 1;
+        }
+        let mut held = [const { None }; 32];
+        for slot in held.iter_mut() {
+            *slot = sys::open(c"/dev/null", k::O_RDONLY).ok();
+        }
+        if sys::open(c"/dev/null", k::O_RDONLY) != Err(Errno::EMFILE) {
+            return 2;
+        }
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 3;
+        };
+        // SAFETY: the child only returns.
+        match unsafe { Builder::new().spawn(&mut stack, || 5) } {
+            Ok(child) if child.pidfd().is_none() => {
+                if child.wait() != Ok(ExitStatus::Exited(5)) {
+                    return 4;
+                }
+            }
+            _ => return 5,
+        }
+        // SAFETY: the child exits at once.
+        match unsafe { fork() } {
+            Ok(Fork::Child) => sys::exit_group(6),
+            Ok(Fork::Parent(child)) if child.pidfd().is_none() => {
+                if child.wait() != Ok(ExitStatus::Exited(6)) {
+                    return 6;
+                }
+            }
+            _ => return 7,
+        }
+        // SAFETY: never runs: the kernel has no descriptor for the pidfd asked for.
+        match unsafe { Builder::new().pidfd().spawn(&mut stack, || 0) } {
+            Err(e) if e.errno() == Some(Errno::EMFILE) => 0,
+            _ => 8,
+        }
+    });
+}
