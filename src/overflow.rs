@@ -1,7 +1,7 @@
 //! A clear message when a Thread or Green task overflows its stack, before the process dies.
 //!
 //! A guard-page fault in a thread kills the whole process with SIGSEGV, and on its own says
-//! nothing about which task it was. So the spawner installs, once per process, a SIGSEGV handler
+//! nothing about which task it was. So every Thread or Green spawner, when built, makes sure a SIGSEGV handler is installed
 //! that runs on a small alternate signal stack (every Thread task and every Green worker sets one
 //! up at the top of its own stack, where an overflow at the bottom cannot reach). The handler:
 //! - on a rawclone thread, finds the task through the thread pointer, writes one line to stderr
@@ -22,34 +22,38 @@ use crate::signal::Signal;
 use crate::stack::PAGE_SIZE;
 use crate::sys;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use linux_raw_sys::general as k;
 
 /// Bytes of each alternate signal stack: the kernel's signal frame (up to a few KiB with AVX-512
 /// state) plus the handler's own frames.
 pub(crate) const ALT_STACK: usize = 16 * 1024;
 
-static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// The handler that was installed before ours, and its flags (to call it the way it expects).
 static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
 static PREVIOUS_FLAGS: AtomicUsize = AtomicUsize::new(0);
 
-/// Install the handler, once per process. Best effort: without it a fault still kills the
-/// process, only without the message.
+/// Install the handler unless it is already the process's SIGSEGV action. Best effort: without
+/// it a fault still kills the process, only without the message.
+///
+/// The kernel's action, not a flag in memory, says whether it is installed: a flag set before
+/// the `sigaction` would be copied by a `fork` from another thread in between, and the child
+/// would then never install the handler (and a sent SIGSEGV could meet a handler that swallows
+/// it, such as std's). Two threads installing at once both note the same previous handler.
 pub(crate) fn install() {
-    if INSTALLED.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    // Note the handler in place before ours goes live, so a fault in between still finds it.
+    let ours: unsafe extern "C" fn(i32, *mut u8, *mut u8) = on_fault;
     // SAFETY: reading the current action installs nothing.
     let Ok(old) = (unsafe { sys::sigaction_raw(Signal::SIGSEGV, None) }) else {
         return;
     };
-    PREVIOUS_FLAGS.store(old.sa_flags as usize, Ordering::Relaxed);
     let previous = old.sa_handler_kernel.map_or(0, |h| h as usize);
+    if previous == ours as usize {
+        return;
+    }
+    // Note the handler in place before ours goes live, so a fault in between still finds it.
+    PREVIOUS_FLAGS.store(old.sa_flags as usize, Ordering::Relaxed);
     PREVIOUS.store(previous, Ordering::Release);
-    let handler: unsafe extern "C" fn(i32, *mut u8, *mut u8) = on_fault;
-    let act = sys::handler_action(handler as usize, k::SA_SIGINFO | k::SA_ONSTACK);
+    let act = sys::handler_action(ours as usize, k::SA_SIGINFO | k::SA_ONSTACK);
     // SAFETY: `on_fault` only uses raw syscalls and reads control blocks, so it is sound on any
     // thread, on its alternate stack where one is set.
     let _ = unsafe { sys::sigaction_raw(Signal::SIGSEGV, Some(&act)) };

@@ -635,6 +635,38 @@ fn a_sigsegv_sent_with_kill_still_kills() {
     );
 }
 
+/// Whether the handler is in place is read from the kernel, not from a flag in memory: a flag
+/// copied by a fork (from another thread, between the flag and the `sigaction`) once left a
+/// child without the handler, and a sent SIGSEGV met std's handler, which swallows it.
+#[test]
+fn a_spawner_reinstalls_its_sigsegv_handler_when_the_action_changed() {
+    let status = in_fork(|| {
+        let Ok(_first) = Spawner::new(Backend::Thread) else {
+            return 1;
+        };
+        // What the copied flag made possible: the action is no longer rawclone's.
+        if sys::set_signal_disposition(Signal::SIGSEGV, sys::Disposition::Ignore).is_err() {
+            return 2;
+        }
+        let Ok(_second) = Spawner::new(Backend::Thread) else {
+            return 3;
+        };
+        let _ = sys::kill(sys::getpid(), Signal::SIGSEGV);
+        sys::sleep_ms(1000).ok();
+        4
+    });
+    assert!(
+        matches!(
+            status,
+            ExitStatus::Signaled {
+                signal: Signal::SIGSEGV,
+                ..
+            }
+        ),
+        "{status:?}"
+    );
+}
+
 #[test]
 fn a_chimera_reaped_by_someone_else_still_joins_with_its_value() {
     if qemu_user() {
