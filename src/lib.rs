@@ -17,6 +17,38 @@
 //! | namespaced child | [`ns::Namespaces`] | any `CLONE_NEW*`, maps, host name, `/proc`, new root | `waitid` |
 //! | pooled tasks | [`Spawner`] ([`Backend::Thread`], [`Backend::Chimera`], [`Backend::Green`]) | thread or chimera with `CLONE_SETTLS`, or green contexts | [`JoinHandle::join`] |
 //!
+//! ## A first look
+//! A fork through `clone`, a thread on a stack of your own, and pooled tasks that borrow from
+//! the caller:
+//!
+//! ```
+//! use rawclone::{Backend, ExitStatus, Fork, Spawner, Stack, sys};
+//!
+//! // A fork-like child: the parent gets a handle holding the child's pidfd.
+//! // SAFETY: the child only makes raw syscalls and exits.
+//! match unsafe { rawclone::fork()? } {
+//!     Fork::Child => sys::exit_group(7),
+//!     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(7)),
+//! }
+//!
+//! // A thread (CLONE_THREAD and friends) on a mapped stack with a guard page.
+//! let mut stack = Stack::map(64 * 1024)?;
+//! // SAFETY: the thread only computes; no allocation, no thread-locals.
+//! let thread = unsafe { rawclone::thread(&mut stack, || 6 * 7)? };
+//! assert_eq!(thread.join(), 42);
+//!
+//! // Pooled tasks: spawning costs little more than the clone itself.
+//! let spawner = Spawner::new(Backend::Thread)?;
+//! let data = [1u32, 2, 3, 4];
+//! let sum = spawner.scope(|s| {
+//!     // SAFETY: the task only reads the borrowed array.
+//!     let task = unsafe { s.spawn(|| data.iter().sum::<u32>())? };
+//!     task.join()
+//! })?;
+//! assert_eq!(sum, 10);
+//! # Ok::<(), rawclone::Error>(())
+//! ```
+//!
 //! ## What child code may do
 //! In a std process, a child that shares memory also shares the parent's thread pointer unless
 //! `CLONE_SETTLS` gives it another, so libc calls, `println!`, allocation, `thread_local!` and
