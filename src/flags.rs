@@ -29,6 +29,16 @@ use core::ops::{BitAnd, BitOr, BitOrAssign, Not};
 use linux_raw_sys::general as k;
 
 /// A set of `CLONE_*` flags (without the exit signal, which is a [`crate::Signal`] of its own).
+///
+/// ```
+/// use rawclone::CloneFlags;
+/// let flags = CloneFlags::VM | CloneFlags::FS | CloneFlags::FILES;
+/// assert!(flags.contains(CloneFlags::VM | CloneFlags::FILES));
+/// assert!(!flags.intersects(CloneFlags::THREAD));
+/// assert_eq!(flags.bits(), 0x700); // CLONE_VM | CLONE_FS | CLONE_FILES
+/// assert_eq!(flags.to_string(), "CLONE_VM|CLONE_FS|CLONE_FILES");
+/// assert!(CloneFlags::THREAD_SET.contains(CloneFlags::SIGHAND));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct CloneFlags(u64);
 
@@ -229,6 +239,18 @@ impl fmt::Debug for CloneFlags {
 }
 
 /// Which syscall carries a request: the arguments each can express differ.
+///
+/// ```
+/// use rawclone::{Builder, CloneFlags, Error, Rule, Stack, Syscall};
+/// // A time namespace can only be asked for through clone3: forcing legacy clone is refused
+/// // by name before any syscall.
+/// let builder = Builder::new().flags(CloneFlags::NEWTIME).syscall(Syscall::Clone);
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the request is refused before a child exists.
+/// let refused = unsafe { builder.spawn(&mut stack, || 0) };
+/// assert!(matches!(refused, Err(Error::Rule(Rule::NeedsClone3, _))));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Syscall {
     /// `clone3(2)` (Linux 5.3+).
@@ -238,6 +260,21 @@ pub enum Syscall {
 }
 
 /// One clone request, as the validator sees it.
+///
+/// ```
+/// use rawclone::flags::{validate, Request};
+/// use rawclone::{CloneFlags, Rule, Syscall};
+/// let req = Request {
+///     flags: CloneFlags::THREAD | CloneFlags::VM,
+///     exit_signal: 0,
+///     stack: 0x7000_0000,
+///     stack_size: 64 * 1024,
+///     frame: 64,
+///     set_tid_len: 0,
+///     syscall: Syscall::Clone3,
+/// };
+/// assert_eq!(validate(&req), Err(Rule::ThreadNeedsSighand));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Request {
     /// The flags.
@@ -261,6 +298,17 @@ pub struct Request {
 /// ([`Rule::ExitSignalOutOfRange`] above 255, [`Rule::UnknownFlag`], [`Rule::FlagInSignalByte`],
 /// [`Rule::NeedsClone3`]) are rawclone's too: that kernel takes the word as it comes and
 /// silently reads such bits as something else, or drops them.
+///
+/// ```
+/// use rawclone::{Builder, CloneFlags, Error, Rule, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the request is refused before a child exists.
+/// let refused = unsafe { Builder::new().flags(CloneFlags::SIGHAND).spawn(&mut stack, || 0) };
+/// let Err(Error::Rule(rule, _)) = refused else { panic!("{refused:?}") };
+/// assert_eq!(rule, Rule::SighandNeedsVm);
+/// assert_eq!(rule.describe(), "CLONE_SIGHAND needs CLONE_VM");
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[non_exhaustive]
 pub enum Rule {

@@ -7,6 +7,15 @@ use core::fmt;
 use linux_raw_sys::general as k;
 
 /// A signal number in 1..=64.
+///
+/// ```
+/// use rawclone::Signal;
+/// assert_eq!(Signal::new(15), Some(Signal::SIGTERM));
+/// assert_eq!(Signal::new(0), None); // not a signal: "check the process exists" in kill(2)
+/// assert_eq!(Signal::SIGTERM.number(), 15);
+/// assert_eq!(Signal::SIGTERM.to_string(), "SIGTERM");
+/// assert_eq!(Signal::new(40).unwrap().to_string(), "SIGRTMIN+8"); // the kernel's SIGRTMIN is 32
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Signal(u8);
 
@@ -88,6 +97,14 @@ impl fmt::Display for Signal {
 }
 
 /// A kernel signal set (`kernel_sigset_t`): bit `n - 1` stands for signal `n`.
+///
+/// ```
+/// use rawclone::{SigSet, Signal};
+/// let set = SigSet::EMPTY.with(Signal::SIGINT).with(Signal::SIGTERM);
+/// assert!(set.contains(Signal::SIGINT));
+/// assert_eq!(set.0, (1 << 1) | (1 << 14)); // bits 2 - 1 and 15 - 1
+/// assert!(!SigSet::TASK_DEFAULT.contains(Signal::SIGSEGV)); // faults stay deliverable
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct SigSet(pub u64);
 

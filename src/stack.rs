@@ -19,6 +19,18 @@ pub const PAGE_SIZE: usize = 4096;
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// Memory a child runs on. Either a mapping rawclone owns (unmapped on drop) or a caller's buffer.
+///
+/// ```
+/// use rawclone::{stack::PAGE_SIZE, Stack};
+/// // A mapping of its own, with a PROT_NONE guard page below it.
+/// let mapped = Stack::map(64 * 1024)?;
+/// assert!(mapped.size() >= 64 * 1024 && mapped.has_guard());
+/// // Or a caller's buffer: no guard, and it must outlive every child running on it.
+/// let mut buf = [0u8; 4 * PAGE_SIZE];
+/// let borrowed = Stack::from_buf(&mut buf);
+/// assert!(borrowed.size() <= 4 * PAGE_SIZE && !borrowed.has_guard());
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Stack<'a> {
     /// Lowest usable byte.
