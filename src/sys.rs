@@ -22,6 +22,11 @@ use linux_raw_sys::general as k;
 use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, syscall5};
 
 /// A process or thread id as the kernel hands it out.
+///
+/// ```
+/// let (pid, tid) = (rawclone::sys::getpid(), rawclone::sys::gettid());
+/// assert!(pid > 0 && tid > 0);
+/// ```
 pub type Pid = i32;
 
 /// An owned file descriptor, closed on drop.
@@ -267,6 +272,14 @@ pub fn sched_yield() {
 }
 
 /// A CPU affinity mask for `sched_setaffinity(2)`: room for 1024 CPUs, bit `n` for CPU `n`.
+///
+/// ```
+/// use rawclone::sys::{self, CpuSet};
+/// let allowed = sys::affinity()?;
+/// assert!(allowed.count() >= 1);
+/// assert_eq!(CpuSet::only(65).0[1], 1 << 1); // CPU 65: word 1, bit 1
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct CpuSet(pub [u64; 16]);
 
@@ -461,6 +474,22 @@ impl Deadline {
 }
 
 /// The part of `siginfo_t` that `waitid(2)` fills, laid out as on every 64-bit Linux.
+///
+/// ```
+/// use linux_raw_sys::general::{CLD_EXITED, WEXITED, WNOWAIT};
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // SAFETY: the child only exits.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => sys::exit_group(5),
+///     Fork::Parent(child) => {
+///         // Look without reaping (WNOWAIT), then let the handle reap.
+///         let info = sys::waitid(sys::WaitId::Pid(child.pid()), WEXITED | WNOWAIT).expect("waitid");
+///         assert_eq!((info.pid, info.code, info.status), (child.pid(), CLD_EXITED as i32, 5));
+///         assert_eq!(child.wait()?, ExitStatus::Exited(5));
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct WaitInfo {
@@ -483,6 +512,25 @@ pub struct WaitInfo {
 const _: () = assert!(size_of::<WaitInfo>() == size_of::<k::siginfo_t>());
 
 /// Which children `waitid(2)` looks at.
+///
+/// ```
+/// use linux_raw_sys::general::{WEXITED, WNOWAIT};
+/// use rawclone::{sys, Fork};
+/// // SAFETY: the child only exits.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => sys::exit_group(3),
+///     Fork::Parent(child) => {
+///         // Through the pidfd where the kernel gave one, else by pid.
+///         let id = match child.pidfd() {
+///             Some(pidfd) => sys::WaitId::PidFd(pidfd),
+///             None => sys::WaitId::Pid(child.pid()),
+///         };
+///         assert_eq!(sys::waitid(id, WEXITED | WNOWAIT).expect("waitid").status, 3);
+///         child.wait()?;
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub enum WaitId<'a> {
     /// `P_PID`.
@@ -675,6 +723,16 @@ pub fn pending_signals() -> Result<SigSet, Errno> {
 }
 
 /// What a signal does when it arrives, as far as rawclone needs to know.
+///
+/// ```
+/// use rawclone::{sys::{self, Disposition}, Signal};
+/// let old = sys::set_signal_disposition(Signal::SIGUSR2, Disposition::Ignore)?;
+/// // Back as it was (a handler cannot be put back this way: only SIG_DFL or SIG_IGN).
+/// if old != Disposition::Ignore {
+///     sys::set_signal_disposition(Signal::SIGUSR2, Disposition::Default)?;
+/// }
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Disposition {
     /// `SIG_DFL`.
@@ -938,6 +996,12 @@ pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
 }
 
 /// A host or domain name as `uname(2)` reports it: at most 64 bytes.
+///
+/// ```
+/// let name = rawclone::sys::hostname()?;
+/// assert!(!name.as_bytes().is_empty() && name.as_bytes().len() <= 64);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct UtsName {
     buf: [u8; 65],
