@@ -17,6 +17,15 @@
 use core::arch::asm;
 
 /// The function a child runs on its new stack; its return value becomes the `exit(2)` status.
+///
+/// ```
+/// extern "C" fn exit_with_arg(arg: *mut u8) -> i32 {
+///     arg as i32
+/// }
+/// let entry: rawclone::arch::ChildEntry = exit_with_arg;
+/// // SAFETY: `exit_with_arg` takes any pointer value and never dereferences it.
+/// assert_eq!(unsafe { entry(7 as *mut u8) }, 7);
+/// ```
 pub type ChildEntry = unsafe extern "C" fn(arg: *mut u8) -> i32;
 
 /// Issue a stack-switching clone syscall (`nr` is `clone` or `clone3`) and run `entry(arg)` in the
@@ -206,6 +215,15 @@ fn hwcap2() -> Option<u64> {
 }
 
 /// The function a green task starts in; it never returns (it switches away for good instead).
+///
+/// ```
+/// extern "C" fn finish(_arg: *mut u8) -> ! {
+///     // A real entry runs its task, then switches to its worker for good.
+///     rawclone::sys::exit_group(0)
+/// }
+/// let entry: rawclone::arch::GreenEntry = finish;
+/// # let _ = entry;
+/// ```
 pub type GreenEntry = unsafe extern "C" fn(arg: *mut u8) -> !;
 
 /// Bytes [`green_frame`] writes below the top of a new green task's stack.

@@ -11,7 +11,10 @@ use std::time::Instant;
 
 /// Trial division: slow on purpose, so the work dominates the spawn.
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 fn count_primes(numbers: &[u64]) -> usize {

@@ -20,6 +20,17 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 const MAGIC: u64 = u64::from_le_bytes(*b"rawclone");
 
 /// How a [`crate::Spawner`] runs its tasks.
+///
+/// ```
+/// use rawclone::{Backend, Spawner};
+/// for backend in [Backend::Thread, Backend::Chimera, Backend::Green] {
+///     let spawner = Spawner::new(backend)?;
+///     // SAFETY: the task only asks who it is.
+///     let task = unsafe { spawner.spawn(|| rawclone::current().map(|c| c.backend))? };
+///     assert_eq!(task.join()?, Some(backend));
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Backend {
     /// Each task is a kernel thread of this process (the core's [`crate::thread`] mode).
@@ -217,6 +228,16 @@ pub(crate) fn this_task() -> Option<&'static Header> {
 }
 
 /// Who the calling task is, as [`current`] reports it.
+///
+/// ```
+/// use rawclone::{Backend, Spawner};
+/// let spawner = Spawner::new(Backend::Thread)?;
+/// // SAFETY: the task only asks who it is.
+/// let task = unsafe { spawner.spawn(|| rawclone::current().map(|c| c.id))? };
+/// let id = task.id();
+/// assert_eq!(task.join()?, Some(id));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Current {
     /// The task's id: unique in this process, the same as [`crate::JoinHandle::id`].

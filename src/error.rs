@@ -198,6 +198,24 @@ impl fmt::Display for Named {
 }
 
 /// How a child process ended.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork, Signal};
+/// // SAFETY: the child only sends itself a signal.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let _ = sys::kill(sys::getpid(), Signal::SIGTERM);
+///         sys::exit_group(1)
+///     }
+///     Fork::Parent(child) => {
+///         let status = child.wait()?;
+///         assert_eq!(status, ExitStatus::Signaled { signal: Signal::SIGTERM, core_dumped: false });
+///         assert_eq!((status.code(), status.signal()), (None, Some(Signal::SIGTERM)));
+///         assert!(!status.success());
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ExitStatus {
     /// It called `exit` (or returned) with this status.
@@ -316,6 +334,19 @@ impl From<ExitStatus> for std::process::ExitStatus {
 
 /// The step of the child's setup that failed, in [`Error::NamespaceSetup`]. More steps will
 /// come with more setup (`#[non_exhaustive]`).
+///
+/// ```
+/// use rawclone::{ns::{Namespaces, SetupStep}, Error};
+/// // pivot_root into a directory that does not exist: the child names the step that failed.
+/// let ns = Namespaces::new().map_root().root(c"/nonexistent/root");
+/// match ns.exec(c"/bin/true", &[c"true"], &[]) {
+///     Err(Error::NamespaceSetup { step, errno }) => {
+///         assert_eq!(step, SetupStep::BindRoot);
+///         assert_eq!(errno, rawclone::Errno::ENOENT);
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u32)]
 #[non_exhaustive]
@@ -371,4 +402,15 @@ impl SetupStep {
 }
 
 /// Shorthand for results in this crate.
+///
+/// ```
+/// fn pid_of_a_child() -> rawclone::Result<i32> {
+///     let child = rawclone::vfork_exec(c"/bin/true", &[c"true"], &[])?;
+///     let pid = child.pid();
+///     child.wait()?;
+///     Ok(pid)
+/// }
+/// assert!(pid_of_a_child()? > 0);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub type Result<T, E = Error> = core::result::Result<T, E>;

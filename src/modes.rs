@@ -21,6 +21,16 @@ use linux_raw_sys::general as k;
 use syscalls::{Errno, Sysno};
 
 /// Which side of a [`fork`] this is.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // SAFETY: the child only reads its pid and exits.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => sys::exit_group((sys::getpid() != sys::getppid()) as i32),
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum Fork {
     /// The caller, holding the child's handle.

@@ -37,6 +37,18 @@ use linux_raw_sys::general as k;
 use syscalls::Errno;
 
 /// One line of an id map: `count` ids from `inside` in the namespace are `outside` in its parent.
+///
+/// ```
+/// use rawclone::ns::{IdRange, Namespaces};
+/// // Inside id 0 is the caller's effective uid: always allowed without privileges. More ranges
+/// // would need CAP_SETUID over the parent namespace.
+/// let uid = rawclone::sys::geteuid() as u32;
+/// let ranges = [IdRange { inside: 0, outside: uid, count: 1 }];
+/// let ns = Namespaces::new().uid_ranges(&ranges);
+/// let child = ns.exec(c"/bin/sh", &[c"sh", c"-c", c"test $(id -u) = 0"], &[])?;
+/// assert!(child.wait()?.success());
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct IdRange {
     /// First id inside the new user namespace.

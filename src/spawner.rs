@@ -125,6 +125,14 @@ struct Shared {
 const SHARED_LEN: usize = size_of::<Shared>().next_multiple_of(PAGE_SIZE);
 
 /// How to build a [`Spawner`]: backend, stack size per task, worker threads for Green.
+///
+/// ```
+/// use rawclone::{Backend, Spawner};
+/// let spawner = Spawner::config(Backend::Green).workers(2).stack_size(32 * 1024).build()?;
+/// assert_eq!(spawner.backend(), Backend::Green);
+/// assert!(spawner.stack_size() >= 32 * 1024);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     backend: Backend,
@@ -642,6 +650,21 @@ enum Task {
 /// A task of a [`Spawner`]; [`JoinHandle::join`] waits for it and returns its value. Dropping
 /// an unjoined handle also waits (and drops the value), then gives the stack back to the pool:
 /// a task never outlives its handle, and no stack or zombie is left behind.
+///
+/// ```
+/// use rawclone::{Backend, Spawner};
+/// use std::time::Duration;
+/// let spawner = Spawner::new(Backend::Thread)?;
+/// // SAFETY: the task only computes.
+/// let task = unsafe { spawner.spawn(|| (1..=10u64).product::<u64>())? };
+/// // Wait with a deadline: on time-out the handle comes back, still usable.
+/// let value = match task.join_timeout(Duration::from_secs(10)) {
+///     Ok(result) => result?,
+///     Err(still_running) => still_running.join()?,
+/// };
+/// assert_eq!(value, 3_628_800);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct JoinHandle<'a, T> {
     pool: &'a StackPool,
@@ -854,6 +877,23 @@ impl<T> Drop for JoinHandle<'_, T> {
 }
 
 /// Tasks that may borrow from the caller of [`Spawner::scope`], which waits for all of them.
+///
+/// ```
+/// use rawclone::{Backend, Spawner};
+/// let spawner = Spawner::new(Backend::Chimera)?;
+/// let mut counts = [0u32; 2];
+/// let (left, right) = counts.split_at_mut(1);
+/// spawner.scope(|s| -> rawclone::Result<()> {
+///     // SAFETY: each task only writes its own borrowed half (chimeras share the memory).
+///     let a = unsafe { s.spawn(|| left[0] = 1)? };
+///     // SAFETY: as above.
+///     let b = unsafe { s.spawn(|| right[0] = 2)? };
+///     a.join()?;
+///     b.join()
+/// })?;
+/// assert_eq!(counts, [1, 2]);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub struct Scope<'scope, 'env: 'scope> {
     spawner: &'scope Spawner,
     live: AtomicU32,

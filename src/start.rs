@@ -7,6 +7,18 @@
 use core::ffi::CStr;
 
 /// The command line and environment the kernel put on the initial stack.
+///
+/// A freestanding program (built for a `*-unknown-none` target with the `start` feature; this
+/// cannot run as a doctest, which is a std program):
+///
+/// ```ignore
+/// rawclone::freestanding_main!(main);
+/// fn main(args: &rawclone::start::Args) -> i32 {
+///     let name = args.get(0).map_or(&b"?"[..], |a| a.to_bytes());
+///     let paths = args.env().filter(|e| e.to_bytes().starts_with(b"PATH=")).count();
+///     (name.is_empty() || paths > 1) as i32
+/// }
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Args {
     argc: usize,

@@ -128,6 +128,20 @@ impl<T> Drop for Guard<'_, T> {
 }
 
 /// The parent's side of a gate: dropping it without [`Gate::open`] makes the child give up.
+///
+/// A gate comes with a child spawned by a [`crate::Builder::gated`] request, and is opened by
+/// [`crate::Child::release`]:
+///
+/// ```
+/// use rawclone::{sys, Builder, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the child only exits.
+/// let mut child = unsafe { Builder::new().gated().spawn(&mut stack, || 9)? };
+/// // The child has not run its closure yet: prepare what it needs here, then let it go.
+/// child.release()?;
+/// assert_eq!(child.wait()?, ExitStatus::Exited(9));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Gate {
     parent: Fd,

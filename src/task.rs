@@ -41,6 +41,20 @@ fn exit_status(info: &WaitInfo) -> ExitStatus {
 }
 
 /// A child process: its pid, its pidfd if asked for, and the borrow of the stack it may run on.
+///
+/// Dropping a handle that was not waited for kills the child (through its pidfd, only while it is
+/// provably still this process's child) and reaps it: no zombie is left behind.
+///
+/// ```
+/// use rawclone::{vfork_exec, ExitStatus, Signal};
+/// use std::time::Duration;
+/// let mut child = vfork_exec(c"/bin/sleep", &[c"sleep", c"10"], &[])?;
+/// assert_eq!(child.wait_timeout(Duration::from_millis(50))?, None); // still sleeping
+/// child.kill()?;
+/// let status = child.wait()?;
+/// assert_eq!(status, ExitStatus::Signaled { signal: Signal::SIGKILL, core_dumped: false });
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Child<'s> {
     pid: Pid,
@@ -312,6 +326,24 @@ impl ThreadControl {
 }
 
 /// A thread in the caller's thread group, joined through its CLEARTID word.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use rawclone::Stack;
+/// let hits = AtomicU32::new(0);
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the thread only touches an atomic it borrows; no allocation, no thread-locals.
+/// let thread = unsafe {
+///     rawclone::thread(&mut stack, || {
+///         hits.fetch_add(1, Ordering::Relaxed);
+///         rawclone::sys::gettid() as usize
+///     })?
+/// };
+/// let tid = thread.tid();
+/// assert_eq!(thread.join(), tid as usize);
+/// assert_eq!(hits.load(Ordering::Relaxed), 1);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Thread<'s> {
     tid: Pid,
