@@ -11,7 +11,7 @@
 //! | fork via clone | [`fork`] | `SIGCHLD`, no stack | `waitid` |
 //! | chimera | [`chimera`] | `CLONE_VM`, own stack | `waitid` |
 //! | thread | [`thread`] | [`CloneFlags::THREAD_SET`] | futex on the CLEARTID word |
-//! | vfork + exec | [`vfork_exec`] | `CLONE_VM \| CLONE_VFORK` | `waitid` |
+//! | vfork + exec | [`vfork_exec`], [`program::Program`] (file actions, environment, confinement) | `CLONE_VM \| CLONE_VFORK` | `waitid` |
 //! | any composition | [`Builder`] | yours | `waitid` / pidfd |
 //! | user-namespace root | [`ns::spawn_as_root`] | `CLONE_NEWUSER` + id maps | `waitid` |
 //! | namespaced child | [`ns::Namespaces`] | any `CLONE_NEW*`, maps, host name, `/proc`, new root | `waitid` |
@@ -56,7 +56,9 @@ pub mod ns;
 mod orphans;
 mod overflow;
 mod pool;
+pub mod program;
 pub mod run;
+pub mod seccomp;
 pub mod signal;
 pub mod spawner;
 pub mod stack;
