@@ -4,10 +4,7 @@
 
 mod common;
 
-use common::{
-    QEMU_REFUSED, assert_in_fork_or_skip, has_children, mappings, open_fds, qemu_user,
-    refused_by_qemu, skip,
-};
+use common::{Holdings, QEMU_REFUSED, assert_in_fork_or_skip, qemu_user, refused_by_qemu, skip};
 use rawclone::error::SetupStep;
 use rawclone::ns::Namespaces;
 use rawclone::program::{Capabilities, FdAction, Program, Resource, Stdio};
@@ -509,7 +506,7 @@ fn every_failure_typed_and_leak_free(via: Via) {
         ];
         // One spawn first, so that lazily made state (the clone3 probe) is not counted.
         let _ = launch(via, &base).map(|c| c.wait());
-        let (fds, maps) = (open_fds(), mappings());
+        let held = Holdings::now();
         for (i, (program, expected)) in cases.iter().enumerate() {
             match launch(via, program) {
                 Err(e) if Err(e) == *expected => {}
@@ -517,16 +514,7 @@ fn every_failure_typed_and_leak_free(via: Via) {
                 _ => return 10 + i as i32,
             }
         }
-        if has_children() {
-            return 1;
-        }
-        if open_fds() != fds {
-            return 2;
-        }
-        if mappings() != maps {
-            return 3;
-        }
-        0
+        held.leaked_since()
     });
 }
 
