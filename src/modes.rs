@@ -90,7 +90,8 @@ pub unsafe fn fork() -> Result<Fork> {
 /// separate process (own pid, own signal handlers, own fd table) whose writes the parent sees.
 ///
 /// ```
-/// /// use rawclone::{chimera, sys, ExitStatus, Stack};
+/// use core::sync::atomic::{AtomicI32, Ordering};
+/// use rawclone::{chimera, sys, ExitStatus, Stack};
 /// static SEEN: AtomicI32 = AtomicI32::new(0);
 /// let mut stack = Stack::map(64 * 1024)?;
 /// // SAFETY: the child uses only raw syscalls and an atomic.

@@ -166,9 +166,10 @@ fn path_searched_in_merged_env(via: Via) {
     let program = Program::new(c"true")
         .env_clear()
         .envs(&[c"PATH=/nonexistent:/bin:/usr/bin"]);
-    if let Some(text) = stdout_of(via, program) {
-        assert_eq!(text, "");
-    }
+    let Some(text) = stdout_of(via, program) else {
+        return;
+    };
+    assert_eq!(text, "");
     if failures_reach_parent(via) {
         let missing = Program::new(c"true")
             .env_clear()
@@ -267,7 +268,7 @@ fn current_dir(via: Via) {
 }
 
 fn close_other_fds(via: Via) {
-    assert_in_fork_or_skip("the spawn", || {
+    assert_in_fork_or_skip("a namespaced spawn is refused (EINVAL)", || {
         // An inheritable descriptor the program must not get, and one an action keeps.
         let stray = sys::open(c"/dev/null", 0).expect("open");
         sys::clear_cloexec(stray.as_fd()).expect("fcntl");
@@ -448,9 +449,10 @@ fn pre_exec_runs_and_fails_typed(via: Via) {
     let hook = || sys::write(sys::stdout(), b"hook\n").map(drop);
     // SAFETY: the hook makes one raw write.
     let program = unsafe { sh!(c"echo main").pre_exec(&hook) };
-    if let Some(text) = stdout_of(via, program) {
-        assert_eq!(text, "hook\nmain\n");
-    }
+    let Some(text) = stdout_of(via, program) else {
+        return;
+    };
+    assert_eq!(text, "hook\nmain\n");
     if failures_reach_parent(via) {
         let refuse = || Err(Errno::EDOM);
         // SAFETY: the hook only returns.
@@ -460,62 +462,65 @@ fn pre_exec_runs_and_fails_typed(via: Via) {
 }
 
 fn every_failure_typed_and_leak_free(via: Via) {
-    assert_in_fork_or_skip("the spawn (or its failure report) under qemu-user", || {
-        if via == Via::Vfork && qemu_user() {
-            return QEMU_REFUSED;
-        }
-        let refuse = || Err(Errno::EDOM);
-        let empty: [rawclone::seccomp::SockFilter; 0] = [];
-        let base = Program::new(c"/bin/true").env_clear();
-        let bad_dup = [FdAction::Dup2 { from: 999, to: 5 }];
-        let bad_open = [FdAction::Open {
-            fd: 5,
-            path: c"/nonexistent/file",
-            flags: 0,
-            mode: 0,
-        }];
-        let negative = [FdAction::Close(-1)];
-        // SAFETY: the hook only returns.
-        let hooked = unsafe { base.pre_exec(&refuse) };
-        let cases: [(Program<'_>, Result<(), Error>); 10] = [
-            (
-                base.file_actions(&bad_dup),
-                setup(SetupStep::FileAction, Errno::EBADF),
-            ),
-            (
-                base.file_actions(&bad_open),
-                setup(SetupStep::FileAction, Errno::ENOENT),
-            ),
-            (
-                base.current_dir(c"/nonexistent"),
-                setup(SetupStep::Chdir, Errno::ENOENT),
-            ),
-            (hooked, setup(SetupStep::PreExec, Errno::EDOM)),
-            (
-                Program::new(c"/nonexistent").env_clear(),
-                Err(Error::Exec(Errno::ENOENT)),
-            ),
-            (base.file_actions(&negative), rule(Rule::NegativeFd)),
-            (base.envs(&[c"NO_EQUALS"]), rule(Rule::BadEnvEntry)),
-            (base.env_remove(&[c"A=B"]), rule(Rule::BadEnvEntry)),
-            (
-                base.rlimit(Resource::Core, 2, 1),
-                rule(Rule::SoftLimitAboveHard),
-            ),
-            (base.seccomp_filter(&empty), rule(Rule::SeccompFilterLength)),
-        ];
-        // One spawn first, so that lazily made state (the clone3 probe) is not counted.
-        let _ = launch(via, &base).map(|c| c.wait());
-        let held = Holdings::now();
-        for (i, (program, expected)) in cases.iter().enumerate() {
-            match launch(via, program) {
-                Err(e) if Err(e) == *expected => {}
-                Err(e) if refused_by_qemu(&e) => return QEMU_REFUSED,
-                _ => return 10 + i as i32,
+    assert_in_fork_or_skip(
+        "a namespaced spawn is refused (EINVAL), a vfork child's failure cannot reach the parent",
+        || {
+            if via == Via::Vfork && qemu_user() {
+                return QEMU_REFUSED;
             }
-        }
-        held.leaked_since()
-    });
+            let refuse = || Err(Errno::EDOM);
+            let empty: [rawclone::seccomp::SockFilter; 0] = [];
+            let base = Program::new(c"/bin/true").env_clear();
+            let bad_dup = [FdAction::Dup2 { from: 999, to: 5 }];
+            let bad_open = [FdAction::Open {
+                fd: 5,
+                path: c"/nonexistent/file",
+                flags: 0,
+                mode: 0,
+            }];
+            let negative = [FdAction::Close(-1)];
+            // SAFETY: the hook only returns.
+            let hooked = unsafe { base.pre_exec(&refuse) };
+            let cases: [(Program<'_>, Result<(), Error>); 10] = [
+                (
+                    base.file_actions(&bad_dup),
+                    setup(SetupStep::FileAction, Errno::EBADF),
+                ),
+                (
+                    base.file_actions(&bad_open),
+                    setup(SetupStep::FileAction, Errno::ENOENT),
+                ),
+                (
+                    base.current_dir(c"/nonexistent"),
+                    setup(SetupStep::Chdir, Errno::ENOENT),
+                ),
+                (hooked, setup(SetupStep::PreExec, Errno::EDOM)),
+                (
+                    Program::new(c"/nonexistent").env_clear(),
+                    Err(Error::Exec(Errno::ENOENT)),
+                ),
+                (base.file_actions(&negative), rule(Rule::NegativeFd)),
+                (base.envs(&[c"NO_EQUALS"]), rule(Rule::BadEnvEntry)),
+                (base.env_remove(&[c"A=B"]), rule(Rule::BadEnvEntry)),
+                (
+                    base.rlimit(Resource::Core, 2, 1),
+                    rule(Rule::SoftLimitAboveHard),
+                ),
+                (base.seccomp_filter(&empty), rule(Rule::SeccompFilterLength)),
+            ];
+            // One spawn first, so that lazily made state (the clone3 probe) is not counted.
+            let _ = launch(via, &base).map(|c| c.wait());
+            let held = Holdings::now();
+            for (i, (program, expected)) in cases.iter().enumerate() {
+                match launch(via, program) {
+                    Err(e) if Err(e) == *expected => {}
+                    Err(e) if refused_by_qemu(&e) => return QEMU_REFUSED,
+                    _ => return 10 + i as i32,
+                }
+            }
+            held.leaked_since()
+        },
+    );
 }
 
 fn setup(step: SetupStep, errno: Errno) -> Result<(), Error> {
