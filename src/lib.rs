@@ -26,7 +26,8 @@
 //! ## Layers
 //! `arch/` (trampolines, context switch) → [`flags`] (the rules) → [`sys`] (raw syscalls) →
 //! [`stack`] and its pool, [`sync`] → [`Builder`] (validate, mask signals, clone3 or clone) →
-//! modes ([`fork`], [`chimera`], [`thread`], [`vfork_exec`], [`ns`]) and green tasks →
+//! modes ([`fork`], [`chimera`], [`thread`], [`vfork_exec`] and [`program`], [`ns`]; [`seccomp`]
+//! filters for programs) and green tasks →
 //! [`spawner`].
 #![no_std]
 #![warn(

@@ -355,7 +355,10 @@ impl<'a> Program<'a> {
 
     /// Install `filter` just before `execve` ([`crate::seccomp`] has the types and a deny-list
     /// builder); it must allow `execve`. An empty filter or one above 4096 instructions is
-    /// refused with [`Rule::SeccompFilterLength`].
+    /// refused with [`Rule::SeccompFilterLength`]. A failed `execve` under the filter reaches
+    /// the parent through shared memory in a vfork-style spawn, but in namespaces through a
+    /// `write(2)` on the handshake socket: a filter that refuses `write` turns that report into
+    /// an apparent success, and the child exits 127.
     pub const fn seccomp_filter(mut self, filter: &'a [SockFilter]) -> Program<'a> {
         self.seccomp = Some(filter);
         self
