@@ -27,7 +27,7 @@ macro_rules! capabilities {
             )*
         }
 
-        /// Each capability's name without `CAP_`, at its number.
+        /// Each capability's name, `CAP_` included, at its number.
         const NAMES: &[&str] = &[$(stringify!($name)),*];
     };
 }
