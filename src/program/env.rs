@@ -179,26 +179,17 @@ pub(crate) fn bound(base: &Base<'_>, program: &Program<'_>) -> usize {
 
 /// Write the merged list, NULL-terminated, into `out` (room for [`bound`] + 1 pointers): the base
 /// entries whose name is neither removed nor set, then the entries set (the last of a name
-/// wins). Returns the value of `PATH` in it, if set.
+/// wins).
 ///
 /// # Safety
 /// `out` must have room for `bound(base, program) + 1` pointers.
-pub(crate) unsafe fn merge<'e>(
-    base: &'e Base<'_>,
-    program: &Program<'e>,
-    out: *mut *const u8,
-) -> Option<&'e [u8]> {
+pub(crate) unsafe fn merge(base: &Base<'_>, program: &Program<'_>, out: *mut *const u8) {
     let set = program.env_set;
     let mut len = 0;
-    let mut path = None;
     let mut push = |entry: &CStr| {
         // SAFETY: at most bound() entries are pushed, and the caller gave room for them.
         unsafe { out.add(len).write(entry.as_ptr().cast()) };
         len += 1;
-        if let Some(value) = entry.to_bytes().strip_prefix(b"PATH=") {
-            // SAFETY: the entry's bytes live as long as `base` or the caller's list, 'e.
-            path = Some(unsafe { core::slice::from_raw_parts(value.as_ptr(), value.len()) });
-        }
     };
     base.for_each(|entry| {
         let n = name(entry.to_bytes());
@@ -216,7 +207,6 @@ pub(crate) unsafe fn merge<'e>(
     }
     // SAFETY: the last slot, within the caller's room.
     unsafe { out.add(len).write(core::ptr::null()) };
-    path
 }
 
 /// Whether the lists are well formed: each entry to set is `NAME=value` with a name, each name
