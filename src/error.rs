@@ -76,6 +76,14 @@ pub enum Error {
         /// The kernel's answer.
         errno: Errno,
     },
+    /// The child of a [`crate::program::Program`] spawn failed a step before its `execve`: the
+    /// step and the kernel's errno (or the `pre_exec` hook's), the child reaped.
+    ExecSetup {
+        /// What the child was doing.
+        step: SetupStep,
+        /// The kernel's answer.
+        errno: Errno,
+    },
 }
 
 impl Error {
@@ -97,9 +105,10 @@ impl Error {
     /// The kernel's errno, for the variants that carry one.
     pub fn errno(&self) -> Option<Errno> {
         match *self {
-            Error::Sys { errno, .. } | Error::Exec(errno) | Error::NamespaceSetup { errno, .. } => {
-                Some(errno)
-            }
+            Error::Sys { errno, .. }
+            | Error::Exec(errno)
+            | Error::NamespaceSetup { errno, .. }
+            | Error::ExecSetup { errno, .. } => Some(errno),
             Error::OutOfTasks => Some(Errno::EAGAIN),
             Error::OutOfMemory { .. } => Some(Errno::ENOMEM),
             Error::NamespacePermission { .. } => Some(Errno::EPERM),
@@ -154,6 +163,12 @@ impl fmt::Display for Error {
             Error::NamespaceSetup { step, errno } => write!(
                 f,
                 "namespace setup in the child, {}: {}",
+                step.describe(),
+                Named(*errno)
+            ),
+            Error::ExecSetup { step, errno } => write!(
+                f,
+                "setting up the program in the child, {}: {}",
                 step.describe(),
                 Named(*errno)
             ),
@@ -332,7 +347,8 @@ impl From<ExitStatus> for std::process::ExitStatus {
     }
 }
 
-/// The step of the child's setup that failed, in [`Error::NamespaceSetup`]. More steps will
+/// The step of the child's setup that failed, in [`Error::NamespaceSetup`] (the namespaces) or
+/// [`Error::ExecSetup`] (a [`crate::program::Program`]'s steps before `execve`). More steps will
 /// come with more setup (`#[non_exhaustive]`).
 ///
 /// ```
@@ -367,6 +383,23 @@ pub enum SetupStep {
     DetachOldRoot,
     /// `mount("proc", "/proc", "proc")`.
     MountProc,
+    // A program's steps before execve, in the order the child takes them.
+    /// A standard stream or file action: `dup3`, `fcntl(F_SETFD)`, `openat` or `close`.
+    FileAction,
+    /// `chdir(2)` into the program's working directory.
+    Chdir,
+    /// Marking the other descriptors close-on-exec (`close_range(2)` or a `/proc/self/fd` walk).
+    CloseFds,
+    /// `prlimit64(2)` of a resource limit.
+    Rlimit,
+    /// Dropping capabilities: `PR_CAPBSET_DROP`, `PR_CAP_AMBIENT_LOWER`, `capset(2)`.
+    CapDrop,
+    /// `prctl(PR_SET_NO_NEW_PRIVS)`.
+    NoNewPrivs,
+    /// The caller's `pre_exec` hook.
+    PreExec,
+    /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
+    Seccomp,
 }
 
 impl SetupStep {
@@ -381,6 +414,14 @@ impl SetupStep {
             PivotRoot,
             DetachOldRoot,
             MountProc,
+            FileAction,
+            Chdir,
+            CloseFds,
+            Rlimit,
+            CapDrop,
+            NoNewPrivs,
+            PreExec,
+            Seccomp,
         ]
         .into_iter()
         .find(|s| *s as u32 == n)
@@ -397,6 +438,14 @@ impl SetupStep {
             SetupStep::PivotRoot => "pivot_root into the new root",
             SetupStep::DetachOldRoot => "detaching the old root (umount2 MNT_DETACH)",
             SetupStep::MountProc => "mounting a fresh /proc",
+            SetupStep::FileAction => "a standard stream or file action (dup3, fcntl, open, close)",
+            SetupStep::Chdir => "chdir into the working directory",
+            SetupStep::CloseFds => "marking the other descriptors close-on-exec",
+            SetupStep::Rlimit => "setting a resource limit (prlimit64)",
+            SetupStep::CapDrop => "dropping capabilities (bounding set, ambient, capset)",
+            SetupStep::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
+            SetupStep::PreExec => "the pre_exec hook",
+            SetupStep::Seccomp => "installing the seccomp filter",
         }
     }
 }

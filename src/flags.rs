@@ -385,6 +385,16 @@ pub enum Rule {
     /// rawclone: `CLONE_CHILD_SETTID` and `CLONE_CHILD_CLEARTID` share the kernel's one
     /// `child_tid` slot, so they must name the same word.
     OneChildTidSlot,
+    /// rawclone: a [`crate::program::Program`]'s file action or standard stream names a negative
+    /// descriptor.
+    NegativeFd,
+    /// rawclone: an environment entry to set is not `NAME=value`, or a name to remove holds `=`.
+    BadEnvEntry,
+    /// A resource limit whose soft value is above its hard one (`setrlimit(2)`: EINVAL).
+    SoftLimitAboveHard,
+    /// A seccomp filter of no instructions, or of more than `BPF_MAXINSNS` (4096), or one whose
+    /// jumps cannot reach (`seccomp(2)`: EINVAL).
+    SeccompFilterLength,
 }
 
 impl Rule {
@@ -440,6 +450,14 @@ impl Rule {
             }
             Rule::OneChildTidSlot => {
                 "CLONE_CHILD_SETTID and CLONE_CHILD_CLEARTID share one child_tid slot"
+            }
+            Rule::NegativeFd => "a file action or standard stream names a negative descriptor",
+            Rule::BadEnvEntry => {
+                "an environment entry to set is NAME=value, a name to remove holds no '='"
+            }
+            Rule::SoftLimitAboveHard => "a resource limit's soft value is at most its hard one",
+            Rule::SeccompFilterLength => {
+                "a seccomp filter holds 1 to 4096 instructions, its jumps within 255 of them"
             }
         }
     }

@@ -11,7 +11,7 @@
 //! | fork via clone | [`fork`] | `SIGCHLD`, no stack | `waitid` |
 //! | chimera | [`chimera`] | `CLONE_VM`, own stack | `waitid` |
 //! | thread | [`thread`] | [`CloneFlags::THREAD_SET`] | futex on the CLEARTID word |
-//! | vfork + exec | [`vfork_exec`] | `CLONE_VM \| CLONE_VFORK` | `waitid` |
+//! | vfork + exec | [`vfork_exec`], [`program::Program`] (file actions, environment, confinement) | `CLONE_VM \| CLONE_VFORK` | `waitid` |
 //! | any composition | [`Builder`] | yours | `waitid` / pidfd |
 //! | user-namespace root | [`ns::spawn_as_root`] | `CLONE_NEWUSER` + id maps | `waitid` |
 //! | namespaced child | [`ns::Namespaces`] | any `CLONE_NEW*`, maps, host name, `/proc`, new root | `waitid` |
@@ -58,7 +58,8 @@
 //! ## Layers
 //! `arch/` (trampolines, context switch) → [`flags`] (the rules) → [`sys`] (raw syscalls) →
 //! [`stack`] and its pool, [`sync`] → [`Builder`] (validate, mask signals, clone3 or clone) →
-//! modes ([`fork`], [`chimera`], [`thread`], [`vfork_exec`], [`ns`]) and green tasks →
+//! modes ([`fork`], [`chimera`], [`thread`], [`vfork_exec`] and [`program`], [`ns`]; [`seccomp`]
+//! filters for programs) and green tasks →
 //! [`spawner`].
 #![no_std]
 #![warn(
@@ -88,7 +89,9 @@ pub mod ns;
 mod orphans;
 mod overflow;
 mod pool;
+pub mod program;
 pub mod run;
+pub mod seccomp;
 pub mod signal;
 pub mod spawner;
 pub mod stack;

@@ -11,14 +11,14 @@
 use crate::clone::{Builder, clone_error, with_auto_pidfd};
 use crate::error::{Error, Result};
 use crate::flags::{CloneFlags, Syscall};
+use crate::program::Program;
 use crate::signal::SigSet;
 use crate::stack::Stack;
 use crate::sys::{self, Pid};
 use crate::task::{Child, Thread};
 use core::ffi::CStr;
-use core::sync::atomic::{AtomicI32, Ordering};
 use linux_raw_sys::general as k;
-use syscalls::{Errno, Sysno};
+use syscalls::Sysno;
 
 /// Which side of a [`fork`] this is.
 ///
@@ -144,14 +144,13 @@ where
     unsafe { Builder::thread().spawn_thread(stack, f) }
 }
 
-/// Stack for the vfork child: it only builds nothing and calls execve.
-const VFORK_STACK: usize = 32 * 1024;
-
 /// A vfork-style spawn: `CLONE_VM | CLONE_VFORK` on a small stack of its own; the child resets
 /// signal handlers and what `std::process::Command` resets (`SIGPIPE` to its default), restores
-/// the caller's signal mask, and execs `path` with `argv` and `envp`. The caller
-/// is suspended until then. If the exec fails, its errno comes back as [`Error::Exec`] through
-/// the shared memory and the child is reaped: no child that "exits 127" to decode.
+/// the caller's signal mask, and execs `path` with `argv` and `envp` (a `path` without `/` is
+/// searched for in the `PATH` of `envp`). The caller is suspended until then. If the exec fails,
+/// its errno comes back as [`Error::Exec`] through the shared memory and the child is reaped: no
+/// child that "exits 127" to decode. A shortcut for [`crate::program::Program`], which sets up
+/// more.
 ///
 /// ```
 /// use rawclone::{vfork_exec, Error, ExitStatus};
@@ -162,64 +161,5 @@ const VFORK_STACK: usize = 32 * 1024;
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 pub fn vfork_exec(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'static>> {
-    let mut stack = Stack::map(VFORK_STACK + (argv.len() + envp.len() + 2) * size_of::<usize>())?;
-    let argv_ptrs = pointer_array(&mut stack, argv)?;
-    let envp_ptrs = pointer_array(&mut stack, envp)?;
-    let failure = AtomicI32::new(0);
-    let failure_ref = &failure;
-    let exec = move || {
-        reset_for_exec();
-        // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings that the parent,
-        // suspended by CLONE_VFORK, keeps alive.
-        let errno = unsafe { sys::execve(path, argv_ptrs, envp_ptrs) };
-        failure_ref.store(errno.into_raw(), Ordering::Relaxed);
-        127
-    };
-    // SAFETY: the child only calls execve and stores to an atomic: no thread-local state, no
-    // allocation; handlers are reset before the mask is restored, so no parent handler can run in
-    // it; the parent sleeps until it has exec'd or exited, so `failure`, the arrays and the strings
-    // outlive its use of them. The stack is dropped only after that.
-    let child = unsafe {
-        Builder::new()
-            .flags(CloneFlags::VM | CloneFlags::VFORK)
-            .reset_signal_handlers()
-            .spawn(&mut stack, exec)?
-    };
-    // Past CLONE_VFORK: the child has exec'd (the stack is no longer its) or exited.
-    let child = child.unborrow();
-    match failure.load(Ordering::Relaxed) {
-        0 => Ok(child),
-        errno => {
-            let _ = child.wait();
-            Err(Error::Exec(Errno::new(errno)))
-        }
-    }
-}
-
-/// What `std::process::Command` resets in its child before `execve`: `SIGPIPE` back to
-/// `SIG_DFL`. std ignores it in every Rust program, and an ignored signal stays ignored across
-/// exec, so `yes | head -n1` would end in "Broken pipe". The signal mask is inherited, as std
-/// (since 1.66), `posix_spawn` and `unshare` leave it; handled signals need nothing, exec resets
-/// them itself.
-pub(crate) fn reset_for_exec() {
-    let _ = sys::set_signal_disposition(crate::signal::Signal::SIGPIPE, sys::Disposition::Default);
-}
-
-/// Write `items` as a NULL-terminated array of pointers into the bottom of `stack`.
-pub(crate) fn pointer_array(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const u8> {
-    let bytes = (items.len() + 1) * size_of::<usize>();
-    let Some(low) = stack.reserve_bottom(bytes) else {
-        return Err(Error::Rule(
-            crate::flags::Rule::StackTooSmall,
-            CloneFlags::VFORK,
-        ));
-    };
-    let array = low.cast::<*const u8>();
-    for (i, item) in items.iter().enumerate() {
-        // SAFETY: `array` has room for items.len() + 1 pointers, reserved above.
-        unsafe { array.add(i).write(item.as_ptr().cast()) };
-    }
-    // SAFETY: as above: the last slot.
-    unsafe { array.add(items.len()).write(core::ptr::null()) };
-    Ok(array.cast_const())
+    Program::new(path).argv(argv).env_exactly(envp).spawn()
 }

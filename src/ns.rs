@@ -9,9 +9,10 @@
 //!    new root, `/proc`) and answers "ready", or the step that failed and its errno, which the
 //!    parent turns into [`Error::NamespaceSetup`] after reaping the child.
 //!
-//! For [`Namespaces::exec`] a third message may follow: the socket's child end is closed by a
-//! successful `execve`, so the parent reads end-of-file; a failed exec sends its errno instead,
-//! which comes back as [`Error::Exec`]. No child is left behind on any error path.
+//! For [`Namespaces::exec`] and [`Namespaces::exec_program`] a third message may follow: the
+//! socket's child end is closed by a successful `execve`, so the parent reads end-of-file; a
+//! failed exec sends its errno instead, which comes back as [`Error::Exec`], and a failed step
+//! of the program's setup its step and errno ([`Error::ExecSetup`]). No child is left behind on any error path.
 //!
 //! Both end-of-file signals assume that nobody else holds a copy of the socket: a process that
 //! another thread forks (without exec) between the socketpair and the child's exec inherits
@@ -27,6 +28,7 @@ use crate::clone::Builder;
 pub use crate::error::SetupStep;
 use crate::error::{Error, Result};
 use crate::flags::{CloneFlags, Rule, Syscall};
+use crate::program::{Failure, Program};
 use crate::signal::Signal;
 use crate::stack::Stack;
 use crate::sync::{GO, Gate, GateChild};
@@ -75,7 +77,6 @@ enum IdMap<'a> {
 
 /// Message codes on the handshake socket.
 const READY: u32 = 0;
-const EXEC_FAILED: u32 = 0xe7ec;
 
 /// The longest host or domain name the kernel accepts (`__NEW_UTS_LEN`).
 const UTS_LEN: usize = 64;
@@ -276,14 +277,10 @@ impl<'a> Namespaces<'a> {
         unsafe { self.launch(stack, run) }.map(|(child, _link)| child)
     }
 
-    /// Spawn `path` with `argv` and `envp` in the namespaces. A failed `execve` comes back as
-    /// [`Error::Exec`] with its errno, the child reaped. Before the exec the child resets what
-    /// `std::process::Command` resets: `SIGPIPE` to its default.
-    ///
-    /// A `path` without a `/` is looked up as `execvp(3)` does, but inside the child, after the
-    /// setup (so under a new root it is found in the new root): each directory of the `PATH` in
-    /// `envp` (or `/bin:/usr/bin`) in turn; EACCES from any of them wins over ENOENT. Unlike
-    /// `execvp` a file without a `#!` line is not handed to `/bin/sh` (ENOEXEC).
+    /// Spawn `path` with `argv` and `envp` in the namespaces: a shortcut for
+    /// [`Namespaces::exec_program`] with [`Program::env_exactly`]. A failed `execve` comes back
+    /// as [`Error::Exec`] with its errno, the child reaped. A `path` without a `/` is searched
+    /// for in the `PATH` of `envp`, inside the child after the setup, as [`Program::new`] says.
     ///
     /// ```
     /// use rawclone::{ns::Namespaces, Errno, Error};
@@ -295,41 +292,48 @@ impl<'a> Namespaces<'a> {
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn exec(&self, path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'static>> {
-        let words = argv.len() + envp.len() + 2;
-        let mut stack = Stack::map(EXEC_STACK + words * size_of::<usize>())?;
-        // An empty name is not searched for (as in execvp): execve answers ENOENT for it.
-        let name = path.to_bytes();
-        let search = (!name.is_empty() && !name.contains(&b'/')).then(|| {
-            let set = envp
-                .iter()
-                .find_map(|e| e.to_bytes().strip_prefix(b"PATH="));
-            set.unwrap_or(b"/bin:/usr/bin")
-        });
-        let argv = crate::modes::pointer_array(&mut stack, argv)?;
-        let envp = crate::modes::pointer_array(&mut stack, envp)?;
-        let exec = move |link: GateChild| {
-            crate::modes::reset_for_exec();
-            let errno = match search {
-                Some(dirs) => exec_in_path(path, dirs, argv, envp),
-                // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings in
-                // the child's copy of our memory.
-                None => unsafe { sys::execve(path, argv, envp) },
-            };
-            link.send((EXEC_FAILED, errno.into_raw() as u32));
+        self.exec_program(&Program::new(path).argv(argv).env_exactly(envp))
+    }
+
+    /// Spawn `program` in the namespaces: after the namespace setup, the child takes the
+    /// program's steps (file actions, working directory, confinement; see [`crate::program`])
+    /// and execs. A failed step comes back as [`Error::ExecSetup`], a failed `execve` as
+    /// [`Error::Exec`], over the handshake socket, the child reaped.
+    ///
+    /// ```
+    /// use rawclone::{error::SetupStep, ns::Namespaces, program::Program, Errno, Error};
+    /// let ns = Namespaces::new().map_root();
+    /// let child = ns.exec_program(&Program::new(c"sh").argv(&[c"sh", c"-c", c"exit 5"]))?;
+    /// assert_eq!(child.wait()?, rawclone::ExitStatus::Exited(5));
+    /// let no_dir = ns.exec_program(&Program::new(c"/bin/true").current_dir(c"/nonexistent"));
+    /// assert!(matches!(
+    ///     no_dir,
+    ///     Err(Error::ExecSetup { step: SetupStep::Chdir, errno: Errno::ENOENT })
+    /// ));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn exec_program(&self, program: &Program<'_>) -> Result<Child<'static>> {
+        let (mut stack, image) = program.prepare(crate::program::EXEC_STACK)?;
+        let exec = image.exec;
+        let run = move |link: GateChild| {
+            let mut own = link.own;
+            let failure = exec.run(Some(&mut own));
+            GateChild { own, ..link }.send(failure.message());
             127
         };
-        // SAFETY: the child only calls execve and writes to its socket, both async-signal-safe.
-        let (child, gate) = unsafe { self.launch(&mut stack, exec)? };
-        // Without CLONE_VM the child runs on its own copy of the stack: ours may go.
+        // SAFETY: the child makes raw syscalls, runs the caller's pre_exec hook (whose contract
+        // covers this child), execs and writes to its socket, all async-signal-safe.
+        let (child, gate) = unsafe { self.launch(&mut stack, run)? };
+        // Without CLONE_VM the child runs on its own copy of the stack and of `image`: ours may
+        // go.
         let child = child.unborrow();
         // A successful exec closes the child's end (close-on-exec): end-of-file.
         match gate.receive()? {
             None => Ok(child),
-            Some((EXEC_FAILED, errno)) => {
+            Some(message) => {
                 let _ = child.wait();
-                Err(Error::Exec(Errno::new(errno as i32)))
+                Err(Failure::error(message))
             }
-            Some(_) => Err(Error::ChildGone),
         }
     }
 
@@ -466,41 +470,6 @@ impl<'a> Namespaces<'a> {
         Ok(())
     }
 }
-
-/// `execvp`'s search without allocation: try `dir/name` for each directory in `dirs`
-/// (colon-separated, an empty entry meaning the working directory). Returns the errno to
-/// report: the first one that is not "not here", else EACCES if any candidate gave it, else
-/// ENOENT.
-fn exec_in_path(name: &CStr, dirs: &[u8], argv: *const *const u8, envp: *const *const u8) -> Errno {
-    let name = name.to_bytes();
-    let mut candidate = [0u8; 4096];
-    let mut denied = false;
-    for dir in dirs.split(|&b| b == b':') {
-        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let len = dir.len() + 1 + name.len();
-        if len >= candidate.len() {
-            continue;
-        }
-        candidate[..dir.len()].copy_from_slice(dir);
-        candidate[dir.len()] = b'/';
-        candidate[dir.len() + 1..len].copy_from_slice(name);
-        candidate[len] = 0;
-        let Ok(path) = CStr::from_bytes_with_nul(&candidate[..=len]) else {
-            continue; // a NUL inside PATH
-        };
-        // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings.
-        match unsafe { sys::execve(path, argv, envp) } {
-            Errno::EACCES => denied = true,
-            Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ELOOP => {}
-            Errno::ENAMETOOLONG | Errno::ETIMEDOUT => {}
-            other => return other,
-        }
-    }
-    if denied { Errno::EACCES } else { Errno::ENOENT }
-}
-
-/// Stack for an exec child: it only sets itself up and calls execve.
-const EXEC_STACK: usize = 64 * 1024;
 
 /// Seed task 4: spawn `f` as root (uid 0, gid 0) of a new user namespace mapped onto the
 /// caller's effective uid and gid, with any `extra` namespaces owned by it.

@@ -5,6 +5,17 @@
 //! the process's exit status.
 
 use core::ffi::CStr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+/// The `envp` `_start` received: what a [`crate::program::Program`] inherits in a freestanding
+/// program. Null until `_start` has run (a program not started by it).
+static INITIAL_ENVP: AtomicPtr<*const u8> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The `envp` `_start` received, if it ran.
+pub(crate) fn initial_envp() -> Option<*const *const u8> {
+    let envp = INITIAL_ENVP.load(Ordering::Relaxed);
+    (!envp.is_null()).then_some(envp.cast_const())
+}
 
 /// The command line and environment the kernel put on the initial stack.
 ///
@@ -80,6 +91,7 @@ pub(crate) unsafe extern "C" fn entry(sp: *const usize) -> ! {
             envp: argv.add(argc + 1),
         }
     };
+    INITIAL_ENVP.store(args.envp.cast_mut(), Ordering::Relaxed);
     open_stdio();
     // SAFETY: the program defines the symbol through freestanding_main!.
     let code = unsafe { __rawclone_main(&args) };

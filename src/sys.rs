@@ -10,8 +10,9 @@
 //! lenders still count on them), [`close`] ends a descriptor some owner may still hold, and the
 //! memory calls ([`munmap`], [`mprotect`], [`set_alt_stack`], [`execve`]'s raw arrays) take
 //! ranges the compiler cannot check. Descriptors are passed as [`Fd`] (owned) or [`BorrowedFd`]
-//! (borrowed), never as a bare number that might name someone else's descriptor by now; the only
-//! exception is [`fd_flags`], a query of the table that changes no descriptor.
+//! (borrowed), never as a bare number that might name someone else's descriptor by now; the
+//! exceptions are [`fd_flags`] and [`set_fd_flags`], which read or change only whether a number
+//! survives `execve`, and [`cloexec_range`], which marks a range so.
 
 use crate::signal::{SigSet, Signal};
 use core::ffi::CStr;
@@ -892,6 +893,42 @@ pub fn open(path: &CStr, flags: u32) -> Result<Fd, Errno> {
     Ok(unsafe { Fd::from_raw(fd as i32) })
 }
 
+/// Call `f` with the name of each entry of directory `dir` (`.` and `..` included), read with
+/// `getdents64(2)` through `buf`, without allocation.
+pub fn for_each_dir_entry(
+    dir: BorrowedFd<'_>,
+    buf: &mut [u8],
+    mut f: impl FnMut(&[u8]),
+) -> Result<(), Errno> {
+    /// `struct linux_dirent64`: d_ino (8), d_off (8), d_reclen (2), d_type (1), then the name.
+    const RECLEN_AT: usize = 16;
+    const NAME_AT: usize = 19;
+    loop {
+        // SAFETY: the kernel writes at most buf.len() bytes into a live, exclusive slice.
+        let n = unsafe {
+            syscall3(
+                Sysno::getdents64,
+                dir.as_raw() as usize,
+                buf.as_mut_ptr() as usize,
+                buf.len(),
+            )
+        }?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut off = 0;
+        while off < n {
+            let reclen = usize::from(u16::from_ne_bytes([
+                buf[off + RECLEN_AT],
+                buf[off + RECLEN_AT + 1],
+            ]));
+            let name = &buf[off + NAME_AT..off + reclen];
+            f(&name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())]);
+            off += reclen;
+        }
+    }
+}
+
 /// `chdir(2)`.
 pub fn chdir(path: &CStr) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
@@ -927,23 +964,7 @@ pub const CAP_SYS_ADMIN: u32 = k::CAP_SYS_ADMIN;
 
 /// The effective capability set (bits `CAP_*`) of the calling thread, from `capget(2)`.
 pub fn effective_capabilities() -> Result<u64, Errno> {
-    let mut header = k::__user_cap_header_struct {
-        version: k::_LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [k::__user_cap_data_struct {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    // SAFETY: version 3 reads the header and writes two data structs, both live locals.
-    unsafe {
-        syscall2(
-            Sysno::capget,
-            &raw mut header as usize,
-            data.as_mut_ptr() as usize,
-        )
-    }?;
+    let data = capget()?;
     Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
 }
 
@@ -1081,6 +1102,262 @@ pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), Errno> {
 pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
     // SAFETY: F_GETFD touches no memory.
     unsafe { syscall2(Sysno::fcntl, fd as usize, k::F_GETFD as usize) }.map(|f| f as u32)
+}
+
+/// `fcntl(fd, F_SETFD, flags)`: set descriptor number `fd`'s flags (`FD_CLOEXEC` or none). Like
+/// [`fd_flags`] it takes a bare number: it changes whether a descriptor survives `execve`, never
+/// which file a number names, so no owner is harmed.
+pub fn set_fd_flags(fd: i32, flags: u32) -> Result<(), Errno> {
+    // SAFETY: F_SETFD touches no memory.
+    unsafe {
+        syscall3(
+            Sysno::fcntl,
+            fd as usize,
+            k::F_SETFD as usize,
+            flags as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`: a close-on-exec copy of `fd` at the lowest free number
+/// from `lowest` up.
+pub fn dup_at_least(fd: BorrowedFd<'_>, lowest: i32) -> Result<Fd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC touches no memory; the new number is free.
+    let new = unsafe {
+        syscall3(
+            Sysno::fcntl,
+            fd.as_raw() as usize,
+            k::F_DUPFD_CLOEXEC as usize,
+            lowest as usize,
+        )
+    }?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { Fd::from_raw(new as i32) })
+}
+
+/// `dup3(from, to, 0)`: make descriptor number `to` a copy of `from`, without close-on-exec,
+/// closing what `to` named before. EINVAL if they are equal (use [`set_fd_flags`] then).
+///
+/// # Safety
+/// As for [`close`] on `to`: the caller must own whatever `to` names (or nothing must), since
+/// any owner would go on using the number for another file.
+pub unsafe fn dup3(from: BorrowedFd<'_>, to: i32) -> Result<(), Errno> {
+    // SAFETY: dup3 touches no memory; the caller owns `to`.
+    unsafe { syscall3(Sysno::dup3, from.as_raw() as usize, to as usize, 0) }.map(drop)
+}
+
+/// `openat(AT_FDCWD, path, flags, mode)` exactly as given: no `O_CLOEXEC` is added (compare
+/// [`open`]), for a descriptor meant to survive `execve`.
+pub fn open_mode(path: &CStr, flags: u32, mode: u32) -> Result<Fd, Errno> {
+    // SAFETY: `path` is NUL-terminated and lives for the call.
+    let fd = unsafe {
+        syscall4(
+            Sysno::openat,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            flags as usize,
+            mode as usize,
+        )
+    }?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { Fd::from_raw(fd as i32) })
+}
+
+/// `pipe2(O_CLOEXEC)`: the read end, then the write end.
+///
+/// ```
+/// let (r, w) = rawclone::sys::pipe()?;
+/// rawclone::sys::write(w.as_fd(), b"hi")?;
+/// let mut buf = [0u8; 2];
+/// assert_eq!(rawclone::sys::read(r.as_fd(), &mut buf)?, 2);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn pipe() -> Result<(Fd, Fd), Errno> {
+    let mut fds = [0i32; 2];
+    // SAFETY: the kernel writes two ints into `fds`.
+    unsafe {
+        syscall2(
+            Sysno::pipe2,
+            fds.as_mut_ptr() as usize,
+            k::O_CLOEXEC as usize,
+        )
+    }?;
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (Fd::from_raw(fds[0]), Fd::from_raw(fds[1])) })
+}
+
+/// `close_range(first, last, CLOSE_RANGE_CLOEXEC)` (Linux 5.11): mark every open descriptor from
+/// `first` to `last` close-on-exec; none is closed now. ENOSYS or EINVAL on older kernels.
+pub fn cloexec_range(first: u32, last: u32) -> Result<(), Errno> {
+    /// `CLOSE_RANGE_CLOEXEC` (include/uapi/linux/close_range.h).
+    const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
+    // SAFETY: marking descriptors close-on-exec touches no memory and closes nothing now.
+    unsafe {
+        syscall3(
+            Sysno::close_range,
+            first as usize,
+            last as usize,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    }
+    .map(drop)
+}
+
+/// `prlimit64(0, resource, new, NULL)`: set the calling process's soft and hard limit of
+/// `resource` (`RLIMIT_*`; `u64::MAX` is `RLIM_INFINITY`).
+pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
+    let limit = k::rlimit64 {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: the kernel reads one rlimit64 from a live local; no old value is asked for.
+    unsafe {
+        syscall4(
+            Sysno::prlimit64,
+            0,
+            resource as usize,
+            &raw const limit as usize,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+/// `prlimit64(0, resource, NULL, &old)`: the calling process's soft and hard limit of `resource`.
+pub fn rlimit(resource: u32) -> Result<(u64, u64), Errno> {
+    let mut limit = k::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: the kernel writes one rlimit64 into a live local.
+    unsafe {
+        syscall4(
+            Sysno::prlimit64,
+            0,
+            resource as usize,
+            0,
+            &raw mut limit as usize,
+        )
+    }?;
+    Ok((limit.rlim_cur, limit.rlim_max))
+}
+
+/// `prctl(option, arg2)` for the options that pass no memory.
+fn prctl2(option: u32, arg: usize) -> Result<usize, Errno> {
+    // SAFETY: the callers pass options whose arguments are plain numbers, no pointers.
+    unsafe { syscall5(Sysno::prctl, option as usize, arg, 0, 0, 0) }
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: `execve` grants no privilege from now on (set-user-ID bits
+/// and file capabilities are ignored), for this thread and everything it creates; irreversible.
+pub fn set_no_new_privs() -> Result<(), Errno> {
+    prctl2(linux_raw_sys::prctl::PR_SET_NO_NEW_PRIVS, 1).map(drop)
+}
+
+/// Remove capability `cap` from the calling thread's bounding set for good: `PR_CAPBSET_READ`,
+/// then `PR_CAPBSET_DROP` (which needs `CAP_SETPCAP`) if it is there. A capability this kernel
+/// does not know is not there.
+pub fn drop_bounding_capability(cap: u32) -> Result<(), Errno> {
+    use linux_raw_sys::prctl::{PR_CAPBSET_DROP, PR_CAPBSET_READ};
+    match prctl2(PR_CAPBSET_READ, cap as usize) {
+        Ok(0) | Err(Errno::EINVAL) => Ok(()),
+        Ok(_) => prctl2(PR_CAPBSET_DROP, cap as usize).map(drop),
+        Err(e) => Err(e),
+    }
+}
+
+/// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, cap)`: take `cap` out of the ambient set. A
+/// kernel without ambient capabilities (before 4.3) has nothing to lower.
+pub fn lower_ambient_capability(cap: u32) -> Result<(), Errno> {
+    use linux_raw_sys::prctl::{PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER};
+    // SAFETY: numbers only, no memory.
+    let r = unsafe {
+        syscall5(
+            Sysno::prctl,
+            PR_CAP_AMBIENT as usize,
+            PR_CAP_AMBIENT_LOWER as usize,
+            cap as usize,
+            0,
+            0,
+        )
+    };
+    match r {
+        Ok(_) => Ok(()),
+        Err(Errno::EINVAL) if cap <= k::CAP_LAST_CAP => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The calling thread's effective, permitted and inheritable sets (bits `CAP_*`), `capget(2)`.
+fn capget() -> Result<[k::__user_cap_data_struct; 2], Errno> {
+    let mut header = k::__user_cap_header_struct {
+        version: k::_LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [k::__user_cap_data_struct {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: version 3 reads the header and writes two data structs, both live locals.
+    unsafe {
+        syscall2(
+            Sysno::capget,
+            &raw mut header as usize,
+            data.as_mut_ptr() as usize,
+        )
+    }?;
+    Ok(data)
+}
+
+/// Clear the capabilities in `caps` (bits `CAP_*`) from the calling thread's effective,
+/// permitted and inheritable sets (`capget(2)`, then `capset(2)`); lowering needs no privilege.
+pub fn clear_capabilities(caps: u64) -> Result<(), Errno> {
+    let mut data = capget()?;
+    for (word, half) in data.iter_mut().enumerate() {
+        let keep = !((caps >> (32 * word)) as u32);
+        half.effective &= keep;
+        half.permitted &= keep;
+        half.inheritable &= keep;
+    }
+    let mut header = k::__user_cap_header_struct {
+        version: k::_LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: version 3 reads the header and two data structs, both live locals.
+    unsafe {
+        syscall2(
+            Sysno::capset,
+            &raw mut header as usize,
+            data.as_ptr() as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`: install the classic BPF `filter` on the
+/// calling thread; without [`set_no_new_privs`] first the kernel wants `CAP_SYS_ADMIN` (EACCES).
+/// Returns what the kernel returns (a listener descriptor with
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER`, else 0). See [`crate::seccomp`].
+pub fn seccomp_set_filter(
+    filter: &[crate::seccomp::SockFilter],
+    flags: u32,
+) -> Result<usize, Errno> {
+    let prog = linux_raw_sys::ptrace::sock_fprog {
+        len: u16::try_from(filter.len()).map_err(|_| Errno::EINVAL)?,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `filter.len()` instructions that outlive the call; the kernel
+    // copies them and writes nothing.
+    unsafe {
+        syscall3(
+            Sysno::seccomp,
+            linux_raw_sys::ptrace::SECCOMP_SET_MODE_FILTER as usize,
+            flags as usize,
+            &raw const prog as usize,
+        )
+    }
 }
 
 /// With the `std` feature: [`Fd`] and [`BorrowedFd`] convert to and from `std::os::fd`'s types,

@@ -35,22 +35,16 @@ use core::mem::{offset_of, size_of};
 use linux_raw_sys::errno::{EINVAL, ENOSYS, EXDEV};
 use linux_raw_sys::general as k;
 use linux_raw_sys::ptrace::{
-    BPF_ABS, BPF_ALU, BPF_AND, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W,
-    SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_IOC_MAGIC, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA,
-    SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF, SECCOMP_SET_MODE_FILTER,
-    SECCOMP_USER_NOTIF_FLAG_CONTINUE, seccomp_data, seccomp_notif, seccomp_notif_resp, sock_filter,
-    sock_fprog,
+    SECCOMP_IOC_MAGIC, SECCOMP_USER_NOTIF_FLAG_CONTINUE, seccomp_notif, seccomp_notif_resp,
+};
+use rawclone::seccomp::{
+    BPF_ABS, BPF_ALU, BPF_AND, BPF_JEQ, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_RET, BPF_W, Filter,
+    NATIVE_ARCH, SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA,
+    SECCOMP_RET_ERRNO, SECCOMP_RET_USER_NOTIF, SeccompData,
 };
 use rawclone::sys::{self, Fd};
 use rawclone::{Builder, CloneFlags, Errno, ExitStatus, Stack};
 use syscalls::{Sysno, syscall3, syscall5, syscall6};
-
-/// The `seccomp_data.arch` of this build's calling convention.
-#[cfg(target_arch = "x86_64")]
-const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_X86_64;
-/// The `seccomp_data.arch` of this build's calling convention.
-#[cfg(target_arch = "aarch64")]
-const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_AARCH64;
 
 /// `_IOWR(SECCOMP_IOC_MAGIC, nr, T)` from include/uapi/asm-generic/ioctl.h (linux-raw-sys has
 /// no ioctl numbers for seccomp): direction read|write (3) in bits 30-31, the size of the
@@ -222,92 +216,65 @@ impl Profile {
 /// Most instructions a program here has.
 const MAX_INSNS: usize = 64;
 
-/// A classic BPF program being assembled, without allocation.
-struct Program {
-    insns: [sock_filter; MAX_INSNS],
-    len: usize,
+/// The filter for `rules`.
+fn assemble(rules: &[Rule]) -> Filter<MAX_INSNS> {
+    let mut p = Filter::new();
+    assemble_into(&mut p, rules).expect("filter fits MAX_INSNS");
+    p
 }
 
-impl Program {
-    /// `BPF_STMT(code, k)`.
-    fn stmt(&mut self, code: u32, k: u32) {
-        self.jump(code, k, 0, 0);
-    }
-
-    /// `BPF_JUMP(code, k, jt, jf)`: offsets count instructions after this one.
-    fn jump(&mut self, code: u32, k: u32, jt: u8, jf: u8) {
-        self.insns[self.len] = sock_filter {
-            code: code as u16,
-            jt,
-            jf,
-            k,
+/// Append the filter for `rules` to `p`.
+fn assemble_into(p: &mut Filter<MAX_INSNS>, rules: &[Rule]) -> Result<(), rawclone::Error> {
+    let nr = offset_of!(SeccompData, nr) as u32;
+    let arch = offset_of!(SeccompData, arch) as u32;
+    // Low word of args[0]: both architectures here are little-endian.
+    let arg0_low = offset_of!(SeccompData, args) as u32;
+    // A = SeccompData.arch
+    p.stmt(BPF_LD | BPF_W | BPF_ABS, arch)?;
+    // if A == native arch, skip the next instruction
+    p.jump(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0)?;
+    // another calling convention: allow
+    p.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)?;
+    for rule in rules {
+        // A = SeccompData.nr (reloaded per rule: a test below overwrites A)
+        p.stmt(BPF_LD | BPF_W | BPF_ABS, nr)?;
+        // the rest of this rule, in instructions after the syscall test
+        let body: u8 = match rule.test {
+            Test::Always => 1,
+            Test::AnyBit(_) | Test::Equals(_) => 3,
+            Test::AllBits(_) => 4,
         };
-        self.len += 1;
-    }
-
-    /// The filter for `rules`.
-    fn assemble(rules: &[Rule]) -> Program {
-        let empty = sock_filter {
-            code: 0,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        };
-        let mut p = Program {
-            insns: [empty; MAX_INSNS],
-            len: 0,
-        };
-        let nr = offset_of!(seccomp_data, nr) as u32;
-        let arch = offset_of!(seccomp_data, arch) as u32;
-        // Low word of args[0]: both architectures here are little-endian.
-        let arg0_low = offset_of!(seccomp_data, args) as u32;
-        // A = seccomp_data.arch
-        p.stmt(BPF_LD | BPF_W | BPF_ABS, arch);
-        // if A == native arch, skip the next instruction
-        p.jump(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0);
-        // another calling convention: allow
-        p.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-        for rule in rules {
-            // A = seccomp_data.nr (reloaded per rule: a test below overwrites A)
-            p.stmt(BPF_LD | BPF_W | BPF_ABS, nr);
-            // the rest of this rule, in instructions after the syscall test
-            let body: u8 = match rule.test {
-                Test::Always => 1,
-                Test::AnyBit(_) | Test::Equals(_) => 3,
-                Test::AllBits(_) => 4,
-            };
-            // if A == rule's syscall, go on; else skip this rule's body (to the next rule)
-            p.jump(BPF_JMP | BPF_JEQ | BPF_K, rule.nr as u32, 0, body);
-            match rule.test {
-                Test::Always => {}
-                Test::AnyBit(bits) => {
-                    // A = low word of args[0]
-                    p.stmt(BPF_LD | BPF_W | BPF_ABS, arg0_low);
-                    // if A & bits, go on to the action; else skip it
-                    p.jump(BPF_JMP | BPF_JSET | BPF_K, bits, 0, 1);
-                }
-                Test::Equals(value) => {
-                    // A = low word of args[0]
-                    p.stmt(BPF_LD | BPF_W | BPF_ABS, arg0_low);
-                    // if A == value, go on to the action; else skip it
-                    p.jump(BPF_JMP | BPF_JEQ | BPF_K, value, 0, 1);
-                }
-                Test::AllBits(bits) => {
-                    // A = low word of args[0]
-                    p.stmt(BPF_LD | BPF_W | BPF_ABS, arg0_low);
-                    // A &= bits
-                    p.stmt(BPF_ALU | BPF_AND | BPF_K, bits);
-                    // if A == bits (all of them set), go on to the action; else skip it
-                    p.jump(BPF_JMP | BPF_JEQ | BPF_K, bits, 0, 1);
-                }
+        // if A == rule's syscall, go on; else skip this rule's body (to the next rule)
+        p.jump(BPF_JMP | BPF_JEQ | BPF_K, rule.nr as u32, 0, body)?;
+        match rule.test {
+            Test::Always => {}
+            Test::AnyBit(bits) => {
+                // A = low word of args[0]
+                p.stmt(BPF_LD | BPF_W | BPF_ABS, arg0_low)?;
+                // if A & bits, go on to the action; else skip it
+                p.jump(BPF_JMP | BPF_JSET | BPF_K, bits, 0, 1)?;
             }
-            // the rule's answer
-            p.stmt(BPF_RET | BPF_K, rule.action);
+            Test::Equals(value) => {
+                // A = low word of args[0]
+                p.stmt(BPF_LD | BPF_W | BPF_ABS, arg0_low)?;
+                // if A == value, go on to the action; else skip it
+                p.jump(BPF_JMP | BPF_JEQ | BPF_K, value, 0, 1)?;
+            }
+            Test::AllBits(bits) => {
+                // A = low word of args[0]
+                p.stmt(BPF_LD | BPF_W | BPF_ABS, arg0_low)?;
+                // A &= bits
+                p.stmt(BPF_ALU | BPF_AND | BPF_K, bits)?;
+                // if A == bits (all of them set), go on to the action; else skip it
+                p.jump(BPF_JMP | BPF_JEQ | BPF_K, bits, 0, 1)?;
+            }
         }
-        // no rule matched: allow
-        p.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-        p
+        // the rule's answer
+        p.stmt(BPF_RET | BPF_K, rule.action)?;
     }
+    // no rule matched: allow
+    p.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)?;
+    Ok(())
 }
 
 /// Install `profile`'s filter on the calling thread, after `PR_SET_NO_NEW_PRIVS`. Returns the
@@ -319,37 +286,14 @@ impl Program {
 pub fn install(profile: Profile) -> Result<Option<Fd>, Errno> {
     let rules = profile.rules();
     let notifies = rules.iter().any(|r| r.action == SECCOMP_RET_USER_NOTIF);
-    let mut program = Program::assemble(rules);
-    let fprog = sock_fprog {
-        len: program.len as u16,
-        filter: program.insns.as_mut_ptr(),
-    };
+    let program = assemble(rules);
     let flags = if notifies {
         SECCOMP_FILTER_FLAG_NEW_LISTENER
     } else {
         0
     };
-    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS, 1) only sets a flag of this process.
-    unsafe {
-        syscall5(
-            Sysno::prctl,
-            linux_raw_sys::prctl::PR_SET_NO_NEW_PRIVS as usize,
-            1,
-            0,
-            0,
-            0,
-        )
-    }?;
-    // SAFETY: `fprog` points at `program.len` initialised instructions that outlive the call;
-    // the kernel copies them.
-    let ret = unsafe {
-        syscall3(
-            Sysno::seccomp,
-            SECCOMP_SET_MODE_FILTER as usize,
-            flags as usize,
-            (&raw const fprog) as usize,
-        )
-    }?;
+    sys::set_no_new_privs()?;
+    let ret = sys::seccomp_set_filter(program.as_slice(), flags)?;
     // SAFETY: with NEW_LISTENER the kernel returned a fresh fd that only we own.
     let listener = notifies.then(|| unsafe { Fd::from_raw(ret as i32) });
     // SAFETY: the probe number is far above any descriptor this process has: the filter answers

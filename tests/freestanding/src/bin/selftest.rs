@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 use core::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
+use rawclone::program::Program;
 use rawclone::start::Args;
 use rawclone::sys::{self, Disposition};
 use rawclone::{
@@ -29,7 +30,7 @@ rawclone::freestanding_main!(main);
 type Check = fn(&Env) -> Outcome;
 
 /// Every check: id (for `only`), name, and the check.
-const CHECKS: [(&str, &str, Check); 20] = [
+const CHECKS: [(&str, &str, Check); 21] = [
     ("fork", "fork via clone", check_fork),
     ("chimera", "chimera", check_chimera),
     ("overflow", "chimera stack overflow", check_chimera_overflow),
@@ -40,6 +41,11 @@ const CHECKS: [(&str, &str, Check); 20] = [
         "vfork-fail",
         "vfork + exec failure",
         check_vfork_exec_failure,
+    ),
+    (
+        "program-env",
+        "Program inherits _start's environment",
+        check_program_env,
     ),
     ("process", "process on its own stack", check_process),
     ("fs", "CLONE_FS", check_fs),
@@ -78,6 +84,8 @@ struct Env {
     me: &'static core::ffi::CStr,
     /// Running under qemu-user (found by probing).
     qemu_user: bool,
+    /// The first entry of the environment `_start` received, if any.
+    first_env: Option<&'static core::ffi::CStr>,
 }
 
 fn main(args: &Args) -> i32 {
@@ -86,6 +94,9 @@ fn main(args: &Args) -> i32 {
             .get(2)
             .and_then(|n| n.to_str().ok()?.parse().ok())
             .unwrap_or(99);
+    }
+    if args.get(1) == Some(c"env-has") {
+        return i32::from(!args.env().any(|e| Some(e) == args.get(2)));
     }
     let init = sys::getpid() == 1;
     if init {
@@ -107,6 +118,7 @@ fn run_checks(args: &Args) -> i32 {
     let env = Env {
         me: args.get(0).unwrap_or(c"/proc/self/exe"),
         qemu_user: probe_qemu_user(),
+        first_env: args.env().next(),
     };
     rawclone_freestanding::outln!(
         "rawclone freestanding selftest ({}, pid {}, {})",
@@ -350,6 +362,35 @@ fn check_vfork_exec(env: &Env) -> Outcome {
     }
     try_outcome!(exited(status, 3));
     Outcome::Pass(text!("re-executed itself as pid {pid}, which exited 3"))
+}
+
+/// A `Program` started without an environment of its own passes on the `envp` `_start` received
+/// (rawclone's `start` feature records it), minus what it removes.
+fn check_program_env(env: &Env) -> Outcome {
+    let Some(entry) = env.first_env else {
+        return Outcome::Skip(text!(
+            "started with an empty environment: nothing to inherit"
+        ));
+    };
+    let name = entry.to_bytes().split(|&b| b == b'=').next().unwrap_or(b"");
+    let mut buf = [0u8; 256];
+    let Some(name) = buf.get_mut(..=name.len()).and_then(|slot| {
+        slot[..name.len()].copy_from_slice(name);
+        core::ffi::CStr::from_bytes_with_nul(slot).ok()
+    }) else {
+        return Outcome::Skip(text!("the first environment entry's name is too long"));
+    };
+    let argv = [env.me, c"env-has", entry];
+    let program = Program::new(env.me).argv(&argv);
+    for (program, code) in [(program, 0), (program.env_remove(&[name]), 1)] {
+        let child = fail_on_err!(program.spawn());
+        let status = child.wait();
+        if let Some(skip) = vfork_became_fork(env, &status) {
+            return skip;
+        }
+        try_outcome!(exited(status, code));
+    }
+    Outcome::Pass(text!("{entry:?} inherited, and gone once removed"))
 }
 
 fn check_vfork_exec_failure(env: &Env) -> Outcome {

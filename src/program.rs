@@ -1,0 +1,543 @@
+//! One program to exec, described the way `posix_spawn(3)` and `std::process::Command` describe
+//! it: path and arguments, environment, file actions, working directory, and the confinement
+//! applied just before `execve`: resource limits, dropped capabilities, `no_new_privs`, a hook,
+//! and a seccomp filter.
+//!
+//! A [`Program`] is a `Copy` builder that borrows everything it names and allocates nothing. It
+//! runs vfork-style ([`Program::spawn`]: the caller sleeps until the child has exec'd) or in
+//! namespaces ([`crate::ns::Namespaces::exec_program`]). The parent builds the argument and
+//! environment arrays before the clone (the environment is merged there, see
+//! [`Program::envs`]); the child only makes raw syscalls, in this order:
+//! 1. `SIGPIPE` back to its default (as `Command` does);
+//! 2. the standard streams ([`Program::stdin`], …), then the file actions in the order given
+//!    ([`FdAction`], as `posix_spawn_file_actions_add*`);
+//! 3. `chdir` ([`Program::current_dir`]);
+//! 4. every other descriptor from 3 up marked close-on-exec ([`Program::close_other_fds`]);
+//! 5. resource limits (`prlimit64(2)`), while a raised hard limit can still use
+//!    `CAP_SYS_RESOURCE`;
+//! 6. capabilities dropped from the bounding, ambient, effective, permitted and inheritable
+//!    sets (`capabilities(7)`);
+//! 7. `PR_SET_NO_NEW_PRIVS` (`prctl(2)`);
+//! 8. the caller's [`Program::pre_exec`] hook;
+//! 9. the seccomp filter (`seccomp(2)`), last, so that it filters only `execve` and the program;
+//! 10. `execve(2)`, after a `PATH` search for a name without `/`.
+//!
+//! A failed step comes back as [`Error::ExecSetup`] with the step and errno, a failed `execve`
+//! as [`Error::Exec`], the child reaped either way: through shared memory for a vfork-style
+//! spawn, over the handshake socket in namespaces.
+
+mod caps;
+mod child;
+mod env;
+
+pub use caps::Capabilities;
+pub use env::initial_environment;
+
+use crate::clone::Builder;
+use crate::error::{Error, Result, SetupStep};
+use crate::flags::{CloneFlags, Rule};
+use crate::seccomp::SockFilter;
+use crate::stack::Stack;
+use crate::task::Child;
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicU64, Ordering};
+use linux_raw_sys::general as k;
+use syscalls::Errno;
+
+/// Where a standard stream of the child comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Stdio {
+    /// The caller's descriptor, as it is.
+    Inherit,
+    /// `/dev/null`, opened read-write.
+    Null,
+    /// A copy of this descriptor of the caller's (a pipe end, say: see [`crate::sys::pipe`]).
+    Fd(i32),
+}
+
+/// One file action, applied in the child in the order given, as `posix_spawn(3)` does.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FdAction<'a> {
+    /// Make `to` a copy of `from` (`dup2`), open across `execve`. With `from == to` the
+    /// descriptor's close-on-exec flag is cleared instead, as
+    /// `posix_spawn_file_actions_adddup2` does.
+    Dup2 {
+        /// The descriptor to copy.
+        from: i32,
+        /// The number it gets in the child.
+        to: i32,
+    },
+    /// Open `path` (`openat(2)` with `flags`, `O_CLOEXEC` taken out, and `mode`) as `fd`.
+    Open {
+        /// The number it gets in the child.
+        fd: i32,
+        /// What to open.
+        path: &'a CStr,
+        /// `O_*` flags.
+        flags: u32,
+        /// Permission bits for `O_CREAT`.
+        mode: u32,
+    },
+    /// Close `fd`; one that is not open is no error (as glibc's `posix_spawn`).
+    Close(i32),
+}
+
+impl FdAction<'_> {
+    /// The descriptor this action leaves open in the child, if any.
+    const fn target(&self) -> Option<i32> {
+        match *self {
+            FdAction::Dup2 { to, .. } => Some(to),
+            FdAction::Open { fd, .. } => Some(fd),
+            FdAction::Close(_) => None,
+        }
+    }
+}
+
+/// A resource limit (`getrlimit(2)`'s `RLIMIT_*`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub enum Resource {
+    /// `RLIMIT_CPU`: CPU seconds.
+    Cpu = k::RLIMIT_CPU,
+    /// `RLIMIT_FSIZE`: largest file written, bytes.
+    Fsize = k::RLIMIT_FSIZE,
+    /// `RLIMIT_DATA`: data segment and heap, bytes.
+    Data = k::RLIMIT_DATA,
+    /// `RLIMIT_STACK`: main thread's stack, bytes.
+    Stack = k::RLIMIT_STACK,
+    /// `RLIMIT_CORE`: core dump size, bytes.
+    Core = k::RLIMIT_CORE,
+    /// `RLIMIT_RSS` (not enforced by Linux).
+    Rss = k::RLIMIT_RSS,
+    /// `RLIMIT_NPROC`: processes of the real user.
+    Nproc = k::RLIMIT_NPROC,
+    /// `RLIMIT_NOFILE`: one more than the highest descriptor number.
+    Nofile = k::RLIMIT_NOFILE,
+    /// `RLIMIT_MEMLOCK`: locked memory, bytes.
+    Memlock = k::RLIMIT_MEMLOCK,
+    /// `RLIMIT_AS`: address space, bytes.
+    As = k::RLIMIT_AS,
+    /// `RLIMIT_LOCKS`: file locks.
+    Locks = k::RLIMIT_LOCKS,
+    /// `RLIMIT_SIGPENDING`: queued signals of the real user.
+    Sigpending = k::RLIMIT_SIGPENDING,
+    /// `RLIMIT_MSGQUEUE`: POSIX message queue bytes of the real user.
+    Msgqueue = k::RLIMIT_MSGQUEUE,
+    /// `RLIMIT_NICE`: ceiling of the nice value, as `20 - limit`.
+    Nice = k::RLIMIT_NICE,
+    /// `RLIMIT_RTPRIO`: ceiling of the real-time priority.
+    Rtprio = k::RLIMIT_RTPRIO,
+    /// `RLIMIT_RTTIME`: CPU microseconds without a blocking call under real-time scheduling.
+    Rttime = k::RLIMIT_RTTIME,
+}
+
+/// No limit (`RLIM_INFINITY`), for [`Program::rlimit`].
+pub const INFINITY: u64 = u64::MAX;
+
+/// Where the environment's base list comes from.
+#[derive(Clone, Copy, Debug)]
+enum EnvBase<'a> {
+    /// The caller's (see [`Program::envs`] for which one that is).
+    Inherit,
+    /// None.
+    Clear,
+    /// This list.
+    Exactly(&'a [&'a CStr]),
+}
+
+/// The hook type of [`Program::pre_exec`].
+pub type PreExec<'a> = &'a dyn Fn() -> core::result::Result<(), Errno>;
+
+/// A program to exec and how to set up the process first (see the module documentation).
+///
+/// ```
+/// use rawclone::program::{Program, Resource, Stdio};
+/// use rawclone::{sys, ExitStatus};
+/// let (r, w) = sys::pipe().unwrap();
+/// let child = Program::new(c"/bin/sh")
+///     .argv(&[c"sh", c"-c", c"echo $GREETING; ulimit -n"])
+///     .env_clear()
+///     .envs(&[c"GREETING=hello"])
+///     .stdout(Stdio::Fd(w.as_raw()))
+///     .rlimit(Resource::Nofile, 64, 64)
+///     .spawn()?;
+/// drop(w);
+/// assert_eq!(child.wait()?, ExitStatus::Exited(0));
+/// let mut out = [0u8; 64];
+/// let n = sys::read(r.as_fd(), &mut out).unwrap();
+/// assert_eq!(&out[..n], b"hello\n64\n");
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Program<'a> {
+    path: &'a CStr,
+    argv: Option<&'a [&'a CStr]>,
+    env_base: EnvBase<'a>,
+    env_set: &'a [&'a CStr],
+    env_remove: &'a [&'a CStr],
+    stdio: [Stdio; 3],
+    actions: &'a [FdAction<'a>],
+    cwd: Option<&'a CStr>,
+    close_other_fds: bool,
+    limits: [Option<(u64, u64)>; k::RLIM_NLIMITS as usize],
+    cap_drop: Capabilities,
+    no_new_privs: bool,
+    pre_exec: Option<PreExec<'a>>,
+    seccomp: Option<&'a [SockFilter]>,
+}
+
+impl core::fmt::Debug for Program<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Program")
+            .field("path", &self.path)
+            .field("argv", &self.argv)
+            .field("env_base", &self.env_base)
+            .field("env_set", &self.env_set)
+            .field("env_remove", &self.env_remove)
+            .field("stdio", &self.stdio)
+            .field("actions", &self.actions)
+            .field("cwd", &self.cwd)
+            .field("close_other_fds", &self.close_other_fds)
+            .field("limits", &self.limits)
+            .field("cap_drop", &self.cap_drop)
+            .field("no_new_privs", &self.no_new_privs)
+            .field("pre_exec", &self.pre_exec.is_some())
+            .field("seccomp", &self.seccomp.map(<[SockFilter]>::len))
+            .finish()
+    }
+}
+
+impl<'a> Program<'a> {
+    /// Exec `path` with `argv` `[path]`, the inherited environment, and nothing else set up. A
+    /// `path` without `/` is searched for in the child's `PATH` (or `/bin:/usr/bin`) as
+    /// `execvp(3)` does, after the setup (so under a new root, in the new root); EACCES from any
+    /// directory wins over ENOENT, and a file without a `#!` line is not handed to `/bin/sh`
+    /// (ENOEXEC). An empty `path` is not searched for.
+    pub const fn new(path: &'a CStr) -> Program<'a> {
+        Program {
+            path,
+            argv: None,
+            env_base: EnvBase::Inherit,
+            env_set: &[],
+            env_remove: &[],
+            stdio: [Stdio::Inherit; 3],
+            actions: &[],
+            cwd: None,
+            close_other_fds: false,
+            limits: [None; k::RLIM_NLIMITS as usize],
+            cap_drop: Capabilities::EMPTY,
+            no_new_privs: false,
+            pre_exec: None,
+            seccomp: None,
+        }
+    }
+
+    /// The whole argument vector, `argv[0]` included (unlike `Command::args`).
+    pub const fn argv(mut self, argv: &'a [&'a CStr]) -> Program<'a> {
+        self.argv = Some(argv);
+        self
+    }
+
+    /// Start from an empty environment instead of the inherited one (`Command::env_clear`).
+    pub const fn env_clear(mut self) -> Program<'a> {
+        self.env_base = EnvBase::Clear;
+        self
+    }
+
+    /// Start from exactly `entries` (`NAME=value` each) instead of the inherited environment:
+    /// `execve`'s `envp`.
+    pub const fn env_exactly(mut self, entries: &'a [&'a CStr]) -> Program<'a> {
+        self.env_base = EnvBase::Exactly(entries);
+        self
+    }
+
+    /// Set these `NAME=value` entries over the base list, replacing an earlier list given here;
+    /// for a name set twice the last entry wins, and a name set here wins over the same name in
+    /// [`Program::env_remove`]. An entry without `=` is refused with [`Rule::BadEnvEntry`].
+    ///
+    /// The base list is the inherited environment unless [`Program::env_clear`] or
+    /// [`Program::env_exactly`] replaced it. "Inherited" means, as far as rawclone can know it
+    /// without libc: with the `std` feature `std::env::vars_os()` at spawn time (what `Command`
+    /// passes); else, in a freestanding program started by rawclone's `_start` (feature
+    /// `start`), the `envp` the kernel handed it; else the environment the process started with
+    /// ([`initial_environment`]), which misses later changes a libc made.
+    pub const fn envs(mut self, entries: &'a [&'a CStr]) -> Program<'a> {
+        self.env_set = entries;
+        self
+    }
+
+    /// Take these names out of the base list, replacing an earlier list given here
+    /// (`Command::env_remove`). A name holding `=` is refused with [`Rule::BadEnvEntry`].
+    pub const fn env_remove(mut self, names: &'a [&'a CStr]) -> Program<'a> {
+        self.env_remove = names;
+        self
+    }
+
+    /// Standard input (descriptor 0); set before the file actions.
+    pub const fn stdin(mut self, stdio: Stdio) -> Program<'a> {
+        self.stdio[0] = stdio;
+        self
+    }
+
+    /// Standard output (descriptor 1); set before the file actions.
+    pub const fn stdout(mut self, stdio: Stdio) -> Program<'a> {
+        self.stdio[1] = stdio;
+        self
+    }
+
+    /// Standard error (descriptor 2); set before the file actions.
+    pub const fn stderr(mut self, stdio: Stdio) -> Program<'a> {
+        self.stdio[2] = stdio;
+        self
+    }
+
+    /// The file actions, in order, replacing an earlier list given here. A negative descriptor
+    /// is refused with [`Rule::NegativeFd`].
+    pub const fn file_actions(mut self, actions: &'a [FdAction<'a>]) -> Program<'a> {
+        self.actions = actions;
+        self
+    }
+
+    /// The working directory of the program, changed to after the file actions (a relative
+    /// `PATH` entry is then found from it).
+    pub const fn current_dir(mut self, dir: &'a CStr) -> Program<'a> {
+        self.cwd = Some(dir);
+        self
+    }
+
+    /// Let the program inherit only descriptors 0, 1 and 2 and the ones the standard streams
+    /// and file actions leave open: every other one is marked close-on-exec
+    /// (`close_range(2)` with `CLOSE_RANGE_CLOEXEC`, Linux 5.11, or a walk of `/proc/self/fd`
+    /// where the kernel lacks it), so they close at `execve`, not before, and a failed exec is
+    /// still reported.
+    pub const fn close_other_fds(mut self) -> Program<'a> {
+        self.close_other_fds = true;
+        self
+    }
+
+    /// Set `resource`'s soft and hard limit ([`INFINITY`] for none); a second call for the
+    /// same resource replaces the first. A soft value above the hard one is refused with
+    /// [`Rule::SoftLimitAboveHard`]; raising a hard limit needs `CAP_SYS_RESOURCE` (EPERM).
+    pub const fn rlimit(mut self, resource: Resource, soft: u64, hard: u64) -> Program<'a> {
+        self.limits[resource as usize] = Some((soft, hard));
+        self
+    }
+
+    /// Drop `caps` (added to any dropped before) from the bounding set (`PR_CAPBSET_DROP`,
+    /// which needs `CAP_SETPCAP`: unprivileged outside a user namespace it fails with EPERM),
+    /// the ambient set, and the effective, permitted and inheritable sets (`capset(2)`), so
+    /// that neither the program nor anything it execs gets them back.
+    pub const fn drop_capabilities(mut self, caps: Capabilities) -> Program<'a> {
+        self.cap_drop = self.cap_drop.union(caps);
+        self
+    }
+
+    /// Set `PR_SET_NO_NEW_PRIVS`: the program, and what it execs, gains no privilege from
+    /// set-user-ID bits or file capabilities. A seccomp filter without it needs
+    /// `CAP_SYS_ADMIN` (EACCES).
+    pub const fn no_new_privs(mut self) -> Program<'a> {
+        self.no_new_privs = true;
+        self
+    }
+
+    /// Run `hook` in the child after the other setup and before the seccomp filter; an `Err`
+    /// stops the spawn with [`Error::ExecSetup`] (step [`SetupStep::PreExec`]) and that errno.
+    ///
+    /// # Safety
+    /// The hook runs in a child that shares the parent's memory (a vfork-style spawn) or is a
+    /// one-thread copy of a possibly multi-threaded process: it must be async-signal-safe (raw
+    /// syscalls, no allocation, no locks, no thread-locals), and in a vfork-style spawn it must
+    /// leave the parent's memory as the parent expects it.
+    pub const unsafe fn pre_exec(mut self, hook: PreExec<'a>) -> Program<'a> {
+        self.pre_exec = Some(hook);
+        self
+    }
+
+    /// Install `filter` just before `execve` ([`crate::seccomp`] has the types and a deny-list
+    /// builder); it must allow `execve`. An empty filter or one above 4096 instructions is
+    /// refused with [`Rule::SeccompFilterLength`]. A failed `execve` under the filter reaches
+    /// the parent through shared memory in a vfork-style spawn, but in namespaces through a
+    /// `write(2)` on the handshake socket: a filter that refuses `write` turns that report into
+    /// an apparent success, and the child exits 127.
+    pub const fn seccomp_filter(mut self, filter: &'a [SockFilter]) -> Program<'a> {
+        self.seccomp = Some(filter);
+        self
+    }
+
+    /// Spawn the program vfork-style: `CLONE_VM | CLONE_VFORK` on a small stack of its own,
+    /// signal handlers reset, the caller suspended until the child has exec'd or failed. A
+    /// failure comes back through the shared memory, typed, the child reaped.
+    ///
+    /// ```
+    /// use rawclone::{error::SetupStep, program::Program, Errno, Error};
+    /// let missing_dir = Program::new(c"/bin/true").current_dir(c"/nonexistent").spawn();
+    /// assert!(matches!(
+    ///     missing_dir,
+    ///     Err(Error::ExecSetup { step: SetupStep::Chdir, errno: Errno::ENOENT })
+    /// ));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn spawn(&self) -> Result<Child<'static>> {
+        let (mut stack, image) = self.prepare(EXEC_STACK)?;
+        let exec = image.exec;
+        let failure = AtomicU64::new(0);
+        let failure_ref = &failure;
+        let run = move || {
+            let (code, errno) = exec.run(None).message();
+            failure_ref.store(u64::from(code) << 32 | u64::from(errno), Ordering::Relaxed);
+            127
+        };
+        // SAFETY: the child makes raw syscalls, runs the caller's pre_exec hook (whose contract
+        // covers this child) and stores to an atomic: no thread-local state, no allocation;
+        // handlers are reset before the mask is restored, so no parent handler runs in it; the
+        // parent sleeps until it has exec'd or exited, so `failure`, `image` (the arrays and
+        // their strings) and the stack outlive its use of them.
+        let child = unsafe {
+            Builder::new()
+                .flags(CloneFlags::VM | CloneFlags::VFORK)
+                .reset_signal_handlers()
+                .spawn(&mut stack, run)?
+        };
+        // Past CLONE_VFORK: the child has exec'd (the stack is no longer its) or exited.
+        let child = child.unborrow();
+        match failure.load(Ordering::Relaxed) {
+            0 => Ok(child),
+            message => {
+                let _ = child.wait();
+                Err(Failure::error(((message >> 32) as u32, message as u32)))
+            }
+        }
+    }
+
+    /// rawclone's rules for a program, checked before any syscall.
+    fn check(&self) -> Result<()> {
+        let streams = self.stdio.iter().filter_map(|s| match s {
+            Stdio::Fd(fd) => Some(*fd),
+            _ => None,
+        });
+        let actions = self.actions.iter().flat_map(|a| match *a {
+            FdAction::Dup2 { from, to } => [Some(from), Some(to)],
+            FdAction::Open { fd, .. } | FdAction::Close(fd) => [Some(fd), None],
+        });
+        let broken = if streams.chain(actions.flatten()).any(|fd| fd < 0) {
+            Some(Rule::NegativeFd)
+        } else if !env::well_formed(self) {
+            Some(Rule::BadEnvEntry)
+        } else if self.limits.iter().flatten().any(|(soft, hard)| soft > hard) {
+            Some(Rule::SoftLimitAboveHard)
+        } else if self
+            .seccomp
+            .is_some_and(|f| f.is_empty() || f.len() > crate::seccomp::BPF_MAXINSNS as usize)
+        {
+            Some(Rule::SeccompFilterLength)
+        } else {
+            None
+        };
+        broken.map_or(Ok(()), |rule| Err(Error::Rule(rule, CloneFlags::EMPTY)))
+    }
+
+    /// The descriptors the standard streams and file actions leave open.
+    fn targets(&self) -> impl Iterator<Item = i32> + '_ {
+        let streams = (0..3).filter(|&fd| self.stdio[fd as usize] != Stdio::Inherit);
+        streams.chain(self.actions.iter().filter_map(FdAction::target))
+    }
+
+    /// Check the program, capture its environment, and map a stack of `room` bytes plus the
+    /// argument and environment arrays, which are written into its bottom.
+    pub(crate) fn prepare(&self, room: usize) -> Result<(Stack<'static>, Image<'a>)> {
+        self.check()?;
+        let base = env::Base::capture(self)?;
+        let path = [self.path];
+        let argv: &[&CStr] = match self.argv {
+            Some(argv) => argv,
+            None => &path,
+        };
+        let envc = env::bound(&base, self);
+        let words = argv.len() + envc + 2;
+        let mut stack = Stack::map(room + words * size_of::<usize>())?;
+        let argv = pointer_array(&mut stack, argv)?;
+        let envp = reserve_array(&mut stack, envc)?;
+        // SAFETY: `envp` has room for envc + 1 pointers, reserved above.
+        unsafe { env::merge(&base, self, envp) };
+        let exec = child::ChildExec {
+            program: *self,
+            argv,
+            envp,
+        };
+        Ok((stack, Image { exec, _base: base }))
+    }
+}
+
+/// A prepared program: what the child runs, and the environment strings it points into, which
+/// must live until the child has exec'd or has its own copy of memory.
+pub(crate) struct Image<'a> {
+    pub(crate) exec: child::ChildExec<'a>,
+    _base: env::Base<'a>,
+}
+
+/// Stack for an exec child: it only sets itself up and calls execve.
+pub(crate) const EXEC_STACK: usize = 64 * 1024;
+
+/// The message code of a failed `execve` (setup steps send their [`SetupStep`] number).
+const EXEC_FAILED: u32 = 0xe7ec;
+
+/// What went wrong in the child before or at `execve`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Failure {
+    /// `execve` itself.
+    Exec(Errno),
+    /// A step before it.
+    Setup(SetupStep, Errno),
+}
+
+impl Failure {
+    /// As a two-word message for the parent.
+    pub(crate) fn message(self) -> (u32, u32) {
+        match self {
+            Failure::Exec(errno) => (EXEC_FAILED, errno.into_raw() as u32),
+            Failure::Setup(step, errno) => (step as u32, errno.into_raw() as u32),
+        }
+    }
+
+    /// The error a message from the child stands for.
+    pub(crate) fn error((code, errno): (u32, u32)) -> Error {
+        let errno = Errno::new(errno as i32);
+        match (code, SetupStep::from_u32(code)) {
+            (EXEC_FAILED, _) => Error::Exec(errno),
+            (_, Some(step)) => Error::ExecSetup { step, errno },
+            (_, None) => Error::ChildGone,
+        }
+    }
+}
+
+/// What `std::process::Command` resets in its child before `execve`: `SIGPIPE` back to
+/// `SIG_DFL`. std ignores it in every Rust program, and an ignored signal stays ignored across
+/// exec, so `yes | head -n1` would end in "Broken pipe". The signal mask is inherited, as std
+/// (since 1.66), `posix_spawn` and `unshare` leave it; handled signals need nothing, exec resets
+/// them itself.
+fn reset_for_exec() {
+    let _ = crate::sys::set_signal_disposition(
+        crate::signal::Signal::SIGPIPE,
+        crate::sys::Disposition::Default,
+    );
+}
+
+/// Room for `len` pointers and a NULL at the bottom of `stack`.
+fn reserve_array(stack: &mut Stack<'_>, len: usize) -> Result<*mut *const u8> {
+    let bytes = (len + 1) * size_of::<usize>();
+    let low = stack.reserve_bottom(bytes);
+    let low = low.ok_or(Error::Rule(Rule::StackTooSmall, CloneFlags::VFORK))?;
+    Ok(low.cast())
+}
+
+/// Write `items` as a NULL-terminated array of pointers into the bottom of `stack`.
+fn pointer_array(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const u8> {
+    let array = reserve_array(stack, items.len())?;
+    for (i, item) in items.iter().enumerate() {
+        // SAFETY: `array` has room for items.len() + 1 pointers, reserved above.
+        unsafe { array.add(i).write(item.as_ptr().cast()) };
+    }
+    // SAFETY: as above: the last slot.
+    unsafe { array.add(items.len()).write(core::ptr::null()) };
+    Ok(array.cast_const())
+}

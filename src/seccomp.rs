@@ -1,0 +1,141 @@
+//! Classic BPF seccomp filters without libc or libseccomp: the kernel's types and constants, a
+//! fixed-size assembler ([`Filter`]) and a ready deny-list ([`Filter::deny`]) for
+//! [`crate::program::Program::seccomp_filter`] or [`crate::sys::seccomp_set_filter`].
+//!
+//! A filter sees each syscall as a `seccomp_data` ([`SeccompData`]: number, calling convention
+//! `arch`, instruction pointer, six arguments) and returns an action: `SECCOMP_RET_ALLOW`,
+//! `SECCOMP_RET_ERRNO | errno` ([`ret_errno`]), `SECCOMP_RET_KILL_PROCESS`, … A syscall number
+//! means something only for one `arch`, so a filter checks it first ([`NATIVE_ARCH`]).
+//! `seccomp(2)`, `bpf(4)` (classic BPF as in `Documentation/networking/filter.rst`),
+//! `Documentation/userspace-api/seccomp_filter.rst`.
+
+use crate::error::{Error, Result};
+use crate::flags::{CloneFlags, Rule};
+/// What a filter reads: `struct seccomp_data` (its fields' offsets with `core::mem::offset_of!`).
+pub use linux_raw_sys::ptrace::seccomp_data as SeccompData;
+/// One classic BPF instruction (`struct sock_filter`).
+pub use linux_raw_sys::ptrace::sock_filter as SockFilter;
+pub use linux_raw_sys::ptrace::{
+    BPF_ABS, BPF_ALU, BPF_AND, BPF_JEQ, BPF_JGE, BPF_JMP, BPF_JSET, BPF_K, BPF_LD, BPF_MAXINSNS,
+    BPF_RET, BPF_W, SECCOMP_FILTER_FLAG_NEW_LISTENER, SECCOMP_RET_ALLOW, SECCOMP_RET_DATA,
+    SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS, SECCOMP_RET_USER_NOTIF,
+};
+pub use syscalls::{Errno, Sysno};
+
+/// The `seccomp_data.arch` (`AUDIT_ARCH_*`) of this build's calling convention.
+#[cfg(target_arch = "x86_64")]
+pub const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_X86_64;
+/// The `seccomp_data.arch` (`AUDIT_ARCH_*`) of this build's calling convention.
+#[cfg(target_arch = "aarch64")]
+pub const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_AARCH64;
+
+/// The action `SECCOMP_RET_ERRNO` with `errno`: the call fails with it, unexecuted.
+pub fn ret_errno(errno: Errno) -> u32 {
+    SECCOMP_RET_ERRNO | (errno.into_raw() as u32 & SECCOMP_RET_DATA)
+}
+
+/// A filter of at most `N` instructions, assembled in place (no allocation).
+///
+/// ```
+/// use rawclone::seccomp::{Filter, BPF_K, BPF_RET, SECCOMP_RET_ALLOW};
+/// let mut allow_all = Filter::<1>::new();
+/// allow_all.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)?;
+/// assert_eq!(allow_all.as_slice().len(), 1);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct Filter<const N: usize> {
+    insns: [SockFilter; N],
+    len: usize,
+}
+
+impl<const N: usize> Default for Filter<N> {
+    fn default() -> Self {
+        Filter::new()
+    }
+}
+
+impl<const N: usize> Filter<N> {
+    /// No instructions yet.
+    pub const fn new() -> Filter<N> {
+        const EMPTY: SockFilter = SockFilter {
+            code: 0,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        };
+        Filter {
+            insns: [EMPTY; N],
+            len: 0,
+        }
+    }
+
+    /// Append `BPF_STMT(code, k)`.
+    pub fn stmt(&mut self, code: u32, k: u32) -> Result<&mut Self> {
+        self.jump(code, k, 0, 0)
+    }
+
+    /// Append `BPF_JUMP(code, k, jt, jf)`: the offsets count instructions after this one.
+    /// [`Rule::SeccompFilterLength`] once `N` instructions are there.
+    pub fn jump(&mut self, code: u32, k: u32, jt: u8, jf: u8) -> Result<&mut Self> {
+        let Some(slot) = self.insns.get_mut(self.len) else {
+            return Err(too_long());
+        };
+        *slot = SockFilter {
+            code: code as u16,
+            jt,
+            jf,
+            k,
+        };
+        self.len += 1;
+        Ok(self)
+    }
+
+    /// The instructions so far.
+    pub fn as_slice(&self) -> &[SockFilter] {
+        &self.insns[..self.len]
+    }
+
+    /// A filter that fails each of `syscalls` with `errno` and allows the rest. Calls of another
+    /// calling convention (x86_64's `int 0x80`, and the x32 numbers) fail with `errno` too,
+    /// since their numbers mean other calls and would slip past the list.
+    /// [`Rule::SeccompFilterLength`] if the list does not fit `N` (7 instructions plus one per
+    /// syscall) or 255 syscalls.
+    ///
+    /// ```
+    /// use rawclone::seccomp::{Errno, Filter, Sysno};
+    /// let no_mkdir = Filter::<16>::deny(&[Sysno::mkdirat], Errno::EROFS)?;
+    /// assert!(no_mkdir.as_slice().len() <= 16);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn deny(syscalls: &[Sysno], errno: Errno) -> Result<Filter<N>> {
+        let nr = core::mem::offset_of!(SeccompData, nr) as u32;
+        let arch = core::mem::offset_of!(SeccompData, arch) as u32;
+        let x32 = usize::from(cfg!(target_arch = "x86_64"));
+        let total = 6 + x32 + syscalls.len();
+        let mut f = Filter::new();
+        // From instruction `at`, the jump offset to the final "fail" instruction.
+        let to_fail = |at: usize| u8::try_from(total - 2 - at).map_err(|_| too_long());
+        f.stmt(BPF_LD | BPF_W | BPF_ABS, arch)?;
+        f.jump(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0)?;
+        f.stmt(BPF_RET | BPF_K, ret_errno(errno))?;
+        f.stmt(BPF_LD | BPF_W | BPF_ABS, nr)?;
+        #[cfg(target_arch = "x86_64")]
+        f.jump(
+            BPF_JMP | BPF_JGE | BPF_K,
+            linux_raw_sys::general::__X32_SYSCALL_BIT,
+            to_fail(f.len)?,
+            0,
+        )?;
+        for &call in syscalls {
+            f.jump(BPF_JMP | BPF_JEQ | BPF_K, call as u32, to_fail(f.len)?, 0)?;
+        }
+        f.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)?;
+        f.stmt(BPF_RET | BPF_K, ret_errno(errno))?;
+        Ok(f)
+    }
+}
+
+fn too_long() -> Error {
+    Error::Rule(Rule::SeccompFilterLength, CloneFlags::EMPTY)
+}
