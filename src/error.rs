@@ -52,8 +52,15 @@ pub enum Error {
         /// Whether the caller holds CAP_SYS_ADMIN in its user namespace (read with `capget`).
         cap_sys_admin: bool,
     },
-    /// The child of a vfork-style spawn could not exec; the errno came back through shared memory.
-    Exec(Errno),
+    /// The child could not exec its program: `execve`'s errno, which came back through shared
+    /// memory (vfork-style) or the handshake socket (namespaced).
+    Exec {
+        /// The program as the caller named it (a name without `/` was searched in `PATH`; the
+        /// errno is then the search's answer, as `execvp(3)` gives it).
+        path: ErrorPath,
+        /// The kernel's answer.
+        errno: Errno,
+    },
     /// The child ended before the parent released it from a handshake.
     ChildGone,
     /// The kernel would not create another task (`EAGAIN` from clone): `RLIMIT_NPROC`, the
@@ -106,7 +113,7 @@ impl Error {
     pub fn errno(&self) -> Option<Errno> {
         match *self {
             Error::Sys { errno, .. }
-            | Error::Exec(errno)
+            | Error::Exec { errno, .. }
             | Error::NamespaceSetup { errno, .. }
             | Error::ExecSetup { errno, .. } => Some(errno),
             Error::OutOfTasks => Some(Errno::EAGAIN),
@@ -150,7 +157,9 @@ impl fmt::Display for Error {
                 "clone: EPERM for {flags} although CAP_SYS_ADMIN is held: a sysctl or LSM limits \
                  namespaces here (see user.max_*_namespaces), or the caller is in a chroot"
             ),
-            Error::Exec(errno) => write!(f, "execve in the child: {}", Named(*errno)),
+            Error::Exec { path, errno } => {
+                write!(f, "execve of {path:?} in the child: {}", Named(*errno))
+            }
             Error::ChildGone => f.write_str("the child exited before the handshake completed"),
             Error::OutOfTasks => f.write_str(
                 "clone: EAGAIN: no more tasks allowed (RLIMIT_NPROC, threads-max, pid_max or a \
@@ -200,7 +209,7 @@ impl From<Error> for std::io::Error {
 }
 
 /// An errno as `ENOENT (No such file or directory)`.
-struct Named(Errno);
+pub(crate) struct Named(pub(crate) Errno);
 
 impl fmt::Display for Named {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -209,6 +218,74 @@ impl fmt::Display for Named {
             (Some(name), None) => f.write_str(name),
             _ => write!(f, "errno {}", self.0.into_raw()),
         }
+    }
+}
+
+/// A path as an error carries it: its first bytes, kept without allocation so that [`Error`]
+/// stays `Copy`. Shown lossily as UTF-8, with `…` where it was cut.
+///
+/// ```
+/// use rawclone::{vfork_exec, Errno, Error};
+/// let missing = vfork_exec(c"/no/such/program", &[c"x"], &[]);
+/// let Err(Error::Exec { path, errno }) = missing else { panic!("{missing:?}") };
+/// assert_eq!((path.as_bytes(), errno), (&b"/no/such/program"[..], Errno::ENOENT));
+/// assert_eq!(
+///     Error::Exec { path, errno }.to_string(),
+///     "execve of \"/no/such/program\" in the child: ENOENT (No such file or directory)"
+/// );
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ErrorPath {
+    buf: [u8; ErrorPath::CAPACITY],
+    len: u8,
+    cut: bool,
+}
+
+impl ErrorPath {
+    /// The most bytes kept.
+    pub const CAPACITY: usize = 62;
+
+    /// Keep the first [`ErrorPath::CAPACITY`] bytes of `path`.
+    pub fn new(path: &[u8]) -> ErrorPath {
+        let len = path.len().min(Self::CAPACITY);
+        let mut buf = [0; Self::CAPACITY];
+        buf[..len].copy_from_slice(&path[..len]);
+        ErrorPath {
+            buf,
+            len: len as u8,
+            cut: len < path.len(),
+        }
+    }
+
+    /// The bytes kept.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    /// Whether the path was longer than what is kept.
+    pub fn is_cut(&self) -> bool {
+        self.cut
+    }
+}
+
+impl fmt::Display for ErrorPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.as_bytes().utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        if self.cut {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ErrorPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{self}\"")
     }
 }
 

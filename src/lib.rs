@@ -108,7 +108,7 @@ struct ReadmeExamples;
 
 pub use clone::{Builder, MIN_CHILD_FRAME, clone3_available};
 pub use control::{Backend, Current, current};
-pub use error::{Errno, Error, ExitStatus, Result};
+pub use error::{Errno, Error, ErrorPath, ExitStatus, Result};
 pub use flags::{CloneFlags, Rule, Syscall};
 pub use green::yield_now;
 pub use modes::{Fork, chimera, fork, thread, vfork_exec};

@@ -248,7 +248,7 @@ fn tour_vfork() -> Evidence {
     let pid = child.pid();
     expect_exit(child.wait(), 7)?;
     let missing = match vfork_exec(c"/nonexistent", &[c"x"], &[]) {
-        Err(e @ Error::Exec(_)) => e.to_string(),
+        Err(e @ Error::Exec { .. }) => e.to_string(),
         other => return Err(format!("exec of a missing file gave {other:?}")),
     };
     Ok(format!(

@@ -157,7 +157,7 @@ where
 /// let child = vfork_exec(c"/bin/sh", &[c"sh", c"-c", c"exit 3"], &[])?;
 /// assert_eq!(child.wait()?, ExitStatus::Exited(3));
 /// let missing = vfork_exec(c"/nonexistent", &[c"x"], &[]);
-/// assert!(matches!(missing, Err(Error::Exec(e)) if e == rawclone::Errno::ENOENT));
+/// assert!(matches!(missing, Err(Error::Exec { errno, .. }) if errno == rawclone::Errno::ENOENT));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 pub fn vfork_exec(path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'static>> {

@@ -288,7 +288,7 @@ impl<'a> Namespaces<'a> {
     /// let child = ns.exec(c"/bin/sh", &[c"sh", c"-c", c"exit 4"], &[])?;
     /// assert_eq!(child.wait()?, rawclone::ExitStatus::Exited(4));
     /// let missing = ns.exec(c"/nonexistent", &[c"x"], &[]);
-    /// assert!(matches!(missing, Err(Error::Exec(Errno::ENOENT))));
+    /// assert!(matches!(missing, Err(Error::Exec { errno: Errno::ENOENT, .. })));
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn exec(&self, path: &CStr, argv: &[&CStr], envp: &[&CStr]) -> Result<Child<'static>> {
@@ -332,7 +332,7 @@ impl<'a> Namespaces<'a> {
             None => Ok(child),
             Some(message) => {
                 let _ = child.wait();
-                Err(Failure::error(message))
+                Err(Failure::error(message, program.get_program()))
             }
         }
     }

@@ -34,7 +34,7 @@ pub use caps::Capabilities;
 pub use env::initial_environment;
 
 use crate::clone::Builder;
-use crate::error::{Error, Result, SetupStep};
+use crate::error::{Error, ErrorPath, Result, SetupStep};
 use crate::flags::{CloneFlags, Rule};
 use crate::seccomp::SockFilter;
 use crate::stack::Stack;
@@ -232,6 +232,16 @@ impl<'a> Program<'a> {
         }
     }
 
+    /// The program's path or name, as given to [`Program::new`] (std's `Command::get_program`).
+    ///
+    /// ```
+    /// let program = rawclone::program::Program::new(c"sh");
+    /// assert_eq!(program.get_program(), c"sh");
+    /// ```
+    pub const fn get_program(&self) -> &'a CStr {
+        self.path
+    }
+
     /// The whole argument vector, `argv[0]` included (unlike `Command::args`).
     pub const fn argv(mut self, argv: &'a [&'a CStr]) -> Program<'a> {
         self.argv = Some(argv);
@@ -404,7 +414,10 @@ impl<'a> Program<'a> {
             0 => Ok(child),
             message => {
                 let _ = child.wait();
-                Err(Failure::error(((message >> 32) as u32, message as u32)))
+                Err(Failure::error(
+                    ((message >> 32) as u32, message as u32),
+                    self.path,
+                ))
             }
         }
     }
@@ -499,11 +512,14 @@ impl Failure {
         }
     }
 
-    /// The error a message from the child stands for.
-    pub(crate) fn error((code, errno): (u32, u32)) -> Error {
+    /// The error a message from the child about `program` stands for.
+    pub(crate) fn error((code, errno): (u32, u32), program: &CStr) -> Error {
         let errno = Errno::new(errno as i32);
         match (code, SetupStep::from_u32(code)) {
-            (EXEC_FAILED, _) => Error::Exec(errno),
+            (EXEC_FAILED, _) => Error::Exec {
+                path: ErrorPath::new(program.to_bytes()),
+                errno,
+            },
             (_, Some(step)) => Error::ExecSetup { step, errno },
             (_, None) => Error::ChildGone,
         }

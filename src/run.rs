@@ -296,13 +296,14 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     let program = options.program[0];
     let child = match ns.exec(program, options.program, envp) {
         Ok(child) => child,
-        Err(Error::Exec(errno)) => {
+        Err(Error::Exec { errno, .. }) => {
             let code = if errno == Errno::ENOENT { 127 } else { 126 };
+            // unshare's words, with the errno named.
             return fail!(
                 code,
                 "failed to execute {}: {}",
                 Lossy(program),
-                Error::Exec(errno)
+                crate::error::Named(errno)
             );
         }
         Err(other) => return fail!(1, "{other}"),

@@ -260,7 +260,10 @@ fn vfork_exec_failure_is_a_typed_error_and_leaves_no_child() {
         || {
             let fds = open_fds();
             match vfork_exec(c"/nonexistent/program", &[c"x"], &[]) {
-                Err(Error::Exec(Errno::ENOENT)) => {}
+                Err(Error::Exec {
+                    errno: Errno::ENOENT,
+                    ..
+                }) => {}
                 // qemu-user: the "vfork" child was a fork; its exec failed in its own memory.
                 Ok(child) if qemu_user() => {
                     let forked = child.wait() == Ok(ExitStatus::Exited(127));
@@ -269,7 +272,10 @@ fn vfork_exec_failure_is_a_typed_error_and_leaves_no_child() {
                 _ => return 1,
             }
             match vfork_exec(c"/etc/passwd", &[c"x"], &[]) {
-                Err(Error::Exec(Errno::EACCES)) => {}
+                Err(Error::Exec {
+                    errno: Errno::EACCES,
+                    ..
+                }) => {}
                 _ => return 2,
             }
             if has_children() {

@@ -10,7 +10,7 @@ use rawclone::ns::Namespaces;
 use rawclone::program::{Capabilities, FdAction, Program, Resource, Stdio};
 use rawclone::seccomp::{Filter, Sysno};
 use rawclone::sys::{self, Fd};
-use rawclone::{Child, Errno, Error, ExitStatus, Rule};
+use rawclone::{Child, Errno, Error, ErrorPath, ExitStatus, Rule};
 use std::collections::BTreeSet;
 
 /// How a test's program is started.
@@ -176,7 +176,7 @@ fn path_searched_in_merged_env(via: Via) {
             .envs(&[c"PATH=/nonexistent"]);
         assert!(matches!(
             launch(via, &missing),
-            Err(Error::Exec(Errno::ENOENT))
+            Err(Error::Exec { path, errno: Errno::ENOENT }) if path.as_bytes() == b"true"
         ));
     }
 }
@@ -518,7 +518,10 @@ fn every_failure_typed_and_leak_free(via: Via) {
                 (hooked, setup(SetupStep::PreExec, Errno::EDOM)),
                 (
                     Program::new(c"/nonexistent").env_clear(),
-                    Err(Error::Exec(Errno::ENOENT)),
+                    Err(Error::Exec {
+                        path: ErrorPath::new(b"/nonexistent"),
+                        errno: Errno::ENOENT,
+                    }),
                 ),
                 (base.file_actions(&negative), rule(Rule::NegativeFd)),
                 (base.envs(&[c"NO_EQUALS"]), rule(Rule::BadEnvEntry)),

@@ -395,7 +395,12 @@ fn check_program_env(env: &Env) -> Outcome {
 
 fn check_vfork_exec_failure(env: &Env) -> Outcome {
     match vfork_exec(c"/nonexistent", &[c"x"], &[]) {
-        Err(e @ Error::Exec(Errno::ENOENT)) => Outcome::Pass(text!("{e}")),
+        Err(
+            e @ Error::Exec {
+                errno: Errno::ENOENT,
+                ..
+            },
+        ) => Outcome::Pass(text!("{e}")),
         Ok(child) => {
             let status = child.wait();
             vfork_became_fork(env, &status)
