@@ -337,6 +337,9 @@ pub enum Rule {
     /// rawclone: `CLONE_CHILD_SETTID` and `CLONE_CHILD_CLEARTID` share the kernel's one
     /// `child_tid` slot, so they must name the same word.
     OneChildTidSlot,
+    /// rawclone: `ns::Namespaces::mounts` takes at most 65,536 actions (a failure names its
+    /// index in 16 bits).
+    TooManyMounts,
 }
 
 impl Rule {
@@ -393,6 +396,7 @@ impl Rule {
             Rule::OneChildTidSlot => {
                 "CLONE_CHILD_SETTID and CLONE_CHILD_CLEARTID share one child_tid slot"
             }
+            Rule::TooManyMounts => "a namespaced child takes at most 65536 mount actions",
         }
     }
 }

@@ -151,11 +151,11 @@ fn tmpfs_mounted_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
         let scratch = unsafe {
             syscalls::syscall1(Sysno::unshare, linux_raw_sys::general::CLONE_NEWNS as usize)
         };
-        let bind = u64::from(linux_raw_sys::general::MS_BIND);
-        let shared = u64::from(linux_raw_sys::general::MS_SHARED);
+        let bind = sys::MountFlags::BIND;
+        let shared = sys::MountFlags::SHARED;
         if scratch.is_err()
-            || sys::mount(dir, dir, c"", bind).is_err()
-            || sys::mount(c"none", dir, c"", shared).is_err()
+            || sys::mount(dir, dir, c"", bind, None).is_err()
+            || sys::mount(c"none", dir, c"", shared, None).is_err()
         {
             let _ = rmdir(dir);
             return 22;
@@ -164,7 +164,7 @@ fn tmpfs_mounted_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
     let mut file = [0u8; 64];
     let file = join(&mut file, dir, b"/made-inside");
     let code = in_ns(base.mount(), || {
-        if sys::mount(c"tmpfs", dir, c"tmpfs", 0).is_err() {
+        if sys::mount(c"tmpfs", dir, c"tmpfs", sys::MountFlags::EMPTY, None).is_err() {
             return 1;
         }
         match sys::open(
