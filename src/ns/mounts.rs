@@ -69,7 +69,8 @@ pub enum Mount<'a> {
         dst: &'a CStr,
     },
     /// A `/proc` on `dst` (`bwrap --proc`): a fresh one with a new pid namespace, else a bind of
-    /// the caller's (a user namespace may mount proc only for a pid namespace it owns), with
+    /// the caller's, nosuid and nodev (a user namespace may mount proc only for a pid namespace
+    /// it owns), with
     /// `sys`, `sysrq-trigger`, `irq` and `bus` covered read-only where they are writable.
     Proc {
         /// Where, in the new root.
@@ -377,6 +378,8 @@ fn proc(tree: &Tree<'_>, dst: &mut Path, pid_ns: bool) -> Result<(), PartFailed>
         host.set(&[tree.old, b"/proc"]).map_err(at(P::Source))?;
         let bound = sys::mount(host.as_cstr(), dst.as_cstr(), c"", BIND, None);
         bound.map_err(at(P::Mount))?;
+        let set = u64::from(k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV);
+        sys::restrict_mounts(dst.as_cstr(), set).map_err(at(P::Restrict))?;
     }
     let set = u64::from(k::MOUNT_ATTR_RDONLY | k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV);
     for name in PROC_COVERED {
