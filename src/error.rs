@@ -416,7 +416,7 @@ impl MountPart {
 }
 
 /// The message code of a [`SetupStep::Mount`]: these bits, the part above them, the index in
-/// the top 16.
+/// the top 16. Fieldless steps are numbered from 1 up and must stay below it.
 const MOUNT_CODE: u32 = 0xa0;
 
 impl SetupStep {

@@ -80,8 +80,10 @@ const UTS_LEN: usize = 64;
 ///
 /// Options that need a namespace bring it along, as util-linux `unshare` does: an id map or
 /// [`Namespaces::map_root`] the user namespace, a host or domain name the UTS namespace,
-/// [`Namespaces::mount_proc`] and [`Namespaces::root`] the mount namespace. A new mount namespace
-/// always gets private propagation first, so nothing mounted inside leaks out.
+/// [`Namespaces::mount_proc`], [`Namespaces::root`], [`Namespaces::tmpfs_root`] and
+/// [`Namespaces::mounts`] the mount namespace, [`Namespaces::loopback_up`] the network
+/// namespace. A new mount namespace always gets private propagation first, so nothing mounted
+/// inside leaks out.
 ///
 /// ```
 /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
