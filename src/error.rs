@@ -371,7 +371,8 @@ pub enum MountPart {
     Destination,
     /// The `mount(2)` itself: the bind, the tmpfs, the proc.
     Mount,
-    /// Restricting a bind (`mount_setattr(2)`: read-only, nosuid, nodev, over every submount).
+    /// Restricting a bind and its submounts (read-only, nosuid, nodev): `mount_setattr(2)`, or
+    /// before Linux 5.12 a remount of each, with the flags `/proc/self/mountinfo` gives it.
     Restrict,
     /// A device node of a minimal `/dev` (an empty file, then a bind of the host's node).
     DevNode,

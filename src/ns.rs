@@ -28,6 +28,7 @@
 
 mod mounts;
 mod path;
+mod restrict;
 
 use crate::clone::Builder;
 use crate::error::{Error, Result};

@@ -12,17 +12,16 @@
 //!
 //! Without a new root the mounts are made in place, in the child's mount namespace.
 //!
-//! Each bind is recursive and is then restricted with `mount_setattr(2)` (Linux 5.12+), on it
-//! and every submount: `nosuid` and `nodev` (not `nodev` for a device node of `/dev`), and
-//! `ro` for a read-only bind. Setting these bits keeps every other flag of the source, as
-//! bubblewrap's read-back-and-remount does: in a user namespace the kernel locks the flags of
-//! mounts that came from a more privileged namespace (`mount_namespaces(7)`), and a remount
-//! that dropped one would fail with EPERM. Missing destinations are created as bubblewrap
+//! Each bind is recursive and is then restricted, on it and every submount: `nosuid` and
+//! `nodev` (not `nodev` for a device node of `/dev`), and `ro` for a read-only bind, keeping
+//! every other flag of the source, which a user namespace may not drop (the `restrict`
+//! module). Missing destinations are created as bubblewrap
 //! creates them: directories on the way (mode 0755), then a directory, or an empty file (mode
 //! 0444) for a source that is not a directory. `mount(2)`, `pivot_root(2)`, `tmpfs(5)`,
 //! `proc(5)`, `pts(4)`.
 
 use super::path::{Path, make_dir, make_file};
+use super::restrict::restrict;
 use crate::error::{MountPart, SetupStep};
 use crate::sys::{self, MountFlags};
 use core::ffi::CStr;
@@ -124,6 +123,8 @@ struct Tree<'c> {
     new: &'static [u8],
     /// The working directory the caller had, for relative sources once staged.
     cwd: Option<&'c Path>,
+    /// Where `/proc/self/mountinfo` is, for [`restrict`] on kernels before 5.12.
+    mountinfo: &'static CStr,
 }
 
 impl Tree<'_> {
@@ -180,6 +181,7 @@ pub(super) fn set_up(
             old: b"",
             new: b"",
             cwd: None,
+            mountinfo: c"/proc/self/mountinfo",
         };
         apply_all(&tree, mounts, pid_ns)?;
         if proc {
@@ -201,6 +203,7 @@ pub(super) fn set_up(
         old: b"/oldroot",
         new: b"/newroot",
         cwd: needs_cwd.then_some(&cwd),
+        mountinfo: c"/oldroot/proc/self/mountinfo",
     };
     if let NewRoot::Dir(dir) = root {
         let mut src = Path::empty();
@@ -298,11 +301,11 @@ fn bind(tree: &Tree<'_>, src: &CStr, dst: &CStr, readonly: bool) -> Result<(), P
     };
     made.map_err(at(P::Destination))?;
     sys::mount(src, dst, c"", BIND, None).map_err(at(P::Mount))?;
-    let mut set = u64::from(k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV);
+    let mut set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
     if readonly {
-        set |= u64::from(k::MOUNT_ATTR_RDONLY);
+        set |= k::MOUNT_ATTR_RDONLY;
     }
-    sys::restrict_mounts(dst, set).map_err(at(P::Restrict))
+    restrict(dst, set, tree.mountinfo).map_err(at(P::Restrict))
 }
 
 /// A tmpfs with root directory `mode` and `size` bytes (0: the kernel's default).
@@ -342,11 +345,11 @@ fn dev(tree: &Tree<'_>, dst: &mut Path) -> Result<(), PartFailed> {
         host.set(&[tree.old, b"/dev/", node])
             .map_err(at(P::DevNode))?;
         let host = host.as_cstr();
-        let nosuid = u64::from(k::MOUNT_ATTR_NOSUID);
+        let nosuid = k::MOUNT_ATTR_NOSUID;
         in_child(dst, node, |here| {
             make_file(here)?;
             sys::mount(host, here, c"", BIND, None)?;
-            sys::restrict_mounts(here, nosuid)
+            restrict(here, nosuid, tree.mountinfo)
         })
         .map_err(at(P::DevNode))?;
     }
@@ -378,10 +381,10 @@ fn proc(tree: &Tree<'_>, dst: &mut Path, pid_ns: bool) -> Result<(), PartFailed>
         host.set(&[tree.old, b"/proc"]).map_err(at(P::Source))?;
         let bound = sys::mount(host.as_cstr(), dst.as_cstr(), c"", BIND, None);
         bound.map_err(at(P::Mount))?;
-        let set = u64::from(k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV);
-        sys::restrict_mounts(dst.as_cstr(), set).map_err(at(P::Restrict))?;
+        let set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+        restrict(dst.as_cstr(), set, tree.mountinfo).map_err(at(P::Restrict))?;
     }
-    let set = u64::from(k::MOUNT_ATTR_RDONLY | k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV);
+    let set = k::MOUNT_ATTR_RDONLY | k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
     for name in PROC_COVERED {
         in_child(dst, name, |part| {
             match sys::access(part, k::W_OK) {
@@ -391,7 +394,7 @@ fn proc(tree: &Tree<'_>, dst: &mut Path, pid_ns: bool) -> Result<(), PartFailed>
                 Err(e) => return Err(e),
             }
             sys::mount(part, part, c"", BIND, None)?;
-            sys::restrict_mounts(part, set)
+            restrict(part, set, tree.mountinfo)
         })
         .map_err(at(P::ProcCover))?;
     }
