@@ -2,7 +2,7 @@
 //! two overlap, and waiting for the program like `unshare --fork` does; sandbox mounts are
 //! spelled like bubblewrap's (`bwrap(1)`): `--bind`, `--ro-bind`, `--tmpfs`, `--dev`, `--proc`,
 //! and as with bwrap, any of them makes the root an empty tmpfs they are made in (unless
-//! `--root` names one).
+//! `--root` names one); so are `--setenv` and `--unsetenv` (the `env` module).
 //!
 //! This is the whole command, without allocation, so that the std `rawclone` binary and a
 //! static program without libc (which starts in a fraction of the time) share it. It takes the
@@ -16,6 +16,8 @@
 
 // There is no allocator to box a failure into: its line travels by value, on the stack.
 #![allow(clippy::result_large_err)]
+
+mod env;
 
 use crate::error::Error;
 use crate::error::ExitStatus;
@@ -69,6 +71,8 @@ tmpfs, or they go inside the --root DIR; made in the order given):
                           tty, a new devpts at pts, shm)
       --proc DST          a /proc on DST: fresh with --pid, else the current one bound
       --die-with-parent   accepted for bwrap compatibility: as --kill-child
+      --setenv VAR VALUE  set VAR to VALUE in the program's environment
+      --unsetenv VAR      remove VAR from it (both applied in the order given)
 ";
 
 /// What the command line asked for; strings borrow the arguments.
@@ -86,6 +90,7 @@ struct Options<'a> {
     hostname: Option<&'a str>,
     root: Option<&'a CStr>,
     mounts: MountList<'a>,
+    env: env::Changes<'a>,
     program: &'a [&'a CStr],
 }
 
@@ -102,7 +107,7 @@ const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
 ];
 
 /// The long options besides [`NAMESPACES`], and how many values each takes.
-const LONG: [(&str, u8); 19] = [
+const LONG: [(&str, u8); 21] = [
     ("help", 0),
     ("map-root-user", 0),
     ("map-user", 1),
@@ -122,6 +127,8 @@ const LONG: [(&str, u8); 19] = [
     ("dev", 1),
     ("proc", 1),
     ("die-with-parent", 0),
+    ("setenv", 2),
+    ("unsetenv", 1),
 ];
 
 /// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
@@ -355,6 +362,22 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     }
     // A name without a `/` is looked up in PATH by the child, inside its new root if any; an
     // empty one names no file (ENOENT, as with execvp), after the namespaces, as in unshare.
+    let mut arena = [0u8; env::ARENA];
+    let mut vars = [c""; env::MAX_VARS];
+    let envp = match options.env.is_empty() {
+        true => envp,
+        false => match options.env.apply(envp, &mut arena, &mut vars) {
+            Ok(changed) => changed,
+            Err(_) => {
+                return fail!(
+                    2,
+                    "--setenv: the environment outgrows {} variables or {} bytes",
+                    env::MAX_VARS,
+                    env::ARENA
+                );
+            }
+        },
+    };
     let program = options.program[0];
     let child = match ns.exec(program, options.program, envp) {
         Ok(child) => child,
@@ -471,6 +494,11 @@ fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
                 "dev" => o.mounts.push(Mount::Dev { dst: value })?,
                 "proc" => o.mounts.push(Mount::Proc { dst: value })?,
                 "die-with-parent" => {}
+                "setenv" => {
+                    let change = env::Change::Set(value, second()?);
+                    add_change(&mut o.env, change, name)?;
+                }
+                "unsetenv" => add_change(&mut o.env, env::Change::Unset(value), name)?,
                 // unshare options that rawclone does not offer: say so rather than ignore them.
                 other => return fail!(2, "--{other} is not supported by rawclone run"),
             }
@@ -530,6 +558,24 @@ fn number(value: &CStr, option: &str) -> Result<u32, Failure> {
     match value.to_str().ok().and_then(|t| t.parse().ok()) {
         Some(n) => Ok(n),
         None => fail!(2, "--{option}: '{}' is not a number", Lossy(value)),
+    }
+}
+
+/// Add a `--setenv` or `--unsetenv` `change` to `changes`.
+fn add_change<'a>(
+    changes: &mut env::Changes<'a>,
+    change: env::Change<'a>,
+    option: &str,
+) -> Result<(), Failure> {
+    let (env::Change::Set(name, _) | env::Change::Unset(name)) = change;
+    match changes.push(change) {
+        Ok(()) => Ok(()),
+        Err(env::Refused::BadName) => fail!(
+            2,
+            "--{option}: '{}' is not a variable name (empty, or with '=')",
+            Lossy(name)
+        ),
+        Err(_) => fail!(2, "at most {} --setenv and --unsetenv", env::MAX_CHANGES),
     }
 }
 

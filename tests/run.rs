@@ -764,6 +764,47 @@ fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
         assert_eq!(run, bwrap, "{options:?} {cmd:?}: rawclone run vs bwrap");
         assert!(!run.0.is_empty(), "{options:?} {cmd:?}: printed nothing");
     }
+    // --setenv and --unsetenv, in order, on an environment of our choosing (bwrap also sets
+    // PWD for the directory it starts the program in, which run leaves alone).
+    let env_changes = [
+        "--setenv",
+        "B",
+        "x",
+        "--setenv",
+        "D",
+        "y",
+        "--unsetenv",
+        "A",
+        "--setenv",
+        "A",
+        "z",
+        "--unsetenv",
+        "C",
+    ];
+    let mut options = FULL_ROOT.to_vec();
+    options.extend(env_changes);
+    // Through `env -i` and a shell that hides PWD: (tool and its namespace options).
+    let tools = [
+        (vec!["bwrap"], namespaces[0]),
+        (vec![bin(), "run"], namespaces[1]),
+    ];
+    let outputs = tools.map(|(mut tool, ns)| {
+        tool.extend(ns.iter().chain(&options));
+        tool.push("env");
+        let hide_pwd = "\"$@\" | grep -v ^PWD=";
+        let mut args = vec!["-i", "A=1", "B=2", "C=3", "sh", "-c", hide_pwd, "sh"];
+        args.extend(tool);
+        let out = output(unprivileged, "env", &args);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    assert_eq!(
+        outputs[1], "B=x\nD=y\nA=z\n",
+        "rawclone run --setenv/--unsetenv"
+    );
+    assert_eq!(
+        outputs[1], outputs[0],
+        "--setenv/--unsetenv: rawclone run vs bwrap"
+    );
     // --die-with-parent is accepted, and exit statuses come through.
     let mut dying = vec!["--die-with-parent"];
     dying.extend(FULL_ROOT);
@@ -821,6 +862,20 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
         "--bind takes two values",
     );
     assert_refused(bin, &["run", "--tmpfs"], false, 2, "--tmpfs needs a value");
+    assert_refused(
+        bin,
+        &["run", "--setenv", "A=B", "x", "true"],
+        false,
+        2,
+        "--setenv: 'A=B' is not a variable name",
+    );
+    assert_refused(
+        bin,
+        &["run", "--unsetenv", "", "true"],
+        false,
+        2,
+        "'' is not a variable",
+    );
     assert_refused(
         bin,
         &["run", "--die-with-parent=1", "true"],
