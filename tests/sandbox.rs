@@ -528,6 +528,38 @@ fn cgroup_fd_needs_clone3_and_is_refused_on_legacy_clone() {
 }
 
 #[test]
+fn cgroup_fd_is_refused_where_clone3_is_missing() {
+    let outcome = seccomp::under(seccomp::Profile::NoClone3, || {
+        let Ok(dir) = sys::open(c"/", k::O_DIRECTORY) else {
+            return 1;
+        };
+        let ns = Namespaces::new().map_root().cgroup_fd(dir.as_fd());
+        let fds = open_fds();
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 2;
+        };
+        // SAFETY: the child never runs: clone3 is missing and legacy clone cannot carry it.
+        match unsafe { ns.spawn(&mut stack, || 0) }.map(drop) {
+            Err(Error::Rule(Rule::NeedsClone3, _)) => {}
+            _ => return 3,
+        }
+        drop(stack);
+        if has_children() || open_fds() != fds {
+            4
+        } else {
+            0
+        }
+    });
+    match outcome {
+        seccomp::Outcome::Ran(ExitStatus::Exited(0)) => {}
+        seccomp::Outcome::Unsupported { step, errno } if qemu_user() => {
+            skip(&format!("qemu-user: cannot {step}: {errno}"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn cgroup_fd_starts_the_child_in_that_cgroup() {
     if qemu_user() {
         return skip("qemu-user: CLONE_NEW* flags give EINVAL");
