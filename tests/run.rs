@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use rawclone::Errno;
 use std::process::{Command, Output, Stdio};
 
 /// The `rawclone` binary, copied where any user may run it: an unprivileged run must reach it,
@@ -99,7 +100,16 @@ fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
     } else {
         Command::new(program)
     };
-    cmd.args(args).stdin(Stdio::null()).output().expect("run")
+    cmd.args(args).stdin(Stdio::null());
+    // A fresh copy of the binary cannot be executed (ETXTBSY) while a child that another test
+    // thread forked during the copy still holds the descriptor it was written through: wait.
+    for _ in 0..500 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(Errno::ETXTBSY.into_raw()) => sleep_ms(10),
+            done => return done.expect("run"),
+        }
+    }
+    panic!("{program}: still ETXTBSY after 5 s")
 }
 
 /// `unshare FLAGS CMD` and `rawclone run FLAGS CMD`: (stdout, exit code, stderr) of each.
