@@ -648,13 +648,17 @@ fn bwrap_skip_reason(unprivileged: bool, userns: &[&str]) -> Option<String> {
     })
 }
 
-/// A directory any user may write, for `--bind`; removed on drop.
+/// A directory any user may write, for `--bind`, of its own for each test; removed on drop.
 struct Scratch(std::path::PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Scratch {
+    fn new() -> Scratch {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("rawclone-run-{name}-{}", std::process::id()));
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        let name = format!("rawclone-run-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -734,7 +738,7 @@ fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
     if let Some(reason) = bwrap_skip_reason(unprivileged, namespaces[0]) {
         return skip(&reason);
     }
-    let scratch = Scratch::new(if unprivileged { "nobody" } else { "root" });
+    let scratch = Scratch::new();
     // A root of a few directories (those of them that exist here) and a writable bind.
     let mut small_root: Vec<&str> = Vec::new();
     for dir in ["/usr", "/bin", "/lib", "/lib64", "/sbin"] {

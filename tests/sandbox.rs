@@ -91,7 +91,11 @@ fn run_check(name: &str, unprivileged: bool, check: fn(Namespaces<'static>, &Fix
     } else {
         Namespaces::new()
     };
-    let fixture = Fixture::new(name);
+    // root::x and unprivileged::x run at once: each has a fixture of its own.
+    let fixture = Fixture::new(&format!(
+        "{name}-{}",
+        if unprivileged { "nobody" } else { "root" }
+    ));
     let status = in_fork(|| {
         if unprivileged && become_nobody().is_err() {
             return 90;
@@ -392,9 +396,11 @@ fn before_mount_setattr_binds_are_restricted_by_remounts(
             return 1;
         }
         for (i, check) in checks.iter().enumerate() {
-            let code = check(base, fx);
-            if code != 0 {
-                return 10 * (i as i32 + 1) + code.min(9);
+            // A check's code is below 11, or 101 to 103 for a failed spawn or wait.
+            match check(base, fx) {
+                0 => {}
+                code @ 101.. => return code + 10 * i as i32,
+                code => return 20 * (i as i32 + 1) + code,
             }
         }
         0
