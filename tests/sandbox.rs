@@ -421,7 +421,12 @@ fn failures_are_typed_and_leave_nothing_behind(base: Namespaces<'static>, fx: &F
         src: &fx.dir,
         dst: c"/data",
     };
-    let cases: [(&[Mount<'_>], u16, MountPart, Errno); 5] = [
+    // A directory bound onto the file `marker`: the mount itself fails.
+    let dir_on_file = Mount::Bind {
+        src: &fx.dir,
+        dst: c"/data/marker",
+    };
+    let cases: [(&[Mount<'_>], u16, MountPart, Errno); 6] = [
         (
             &[
                 Mount::tmpfs(c"/ok"),
@@ -461,6 +466,7 @@ fn failures_are_typed_and_leave_nothing_behind(base: Namespaces<'static>, fx: &F
             MountPart::Destination,
             Errno::ENAMETOOLONG,
         ),
+        (&[ro, dir_on_file], 1, MountPart::Mount, Errno::ENOTDIR),
     ];
     let fds = open_fds();
     for (i, (mounts, index, part, errno)) in cases.into_iter().enumerate() {
