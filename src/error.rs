@@ -169,6 +169,15 @@ impl fmt::Display for Error {
                 f,
                 "{call}: ENOMEM: out of memory (RLIMIT_AS, overcommit, or vm.max_map_count)"
             ),
+            Error::NamespaceSetup {
+                step: SetupStep::Mount { index, part },
+                errno,
+            } => write!(
+                f,
+                "namespace setup in the child, mount action {index}, {}: {}",
+                part.describe(),
+                Named(*errno)
+            ),
             Error::NamespaceSetup { step, errno } => write!(
                 f,
                 "namespace setup in the child, {}: {}",
@@ -477,11 +486,102 @@ pub enum SetupStep {
     PreExec,
     /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
     Seccomp,
+    // Sandbox steps (`Namespaces::tmpfs_root`, `mounts`, `loopback_up`).
+    /// Staging a new root as bubblewrap does: a tmpfs on `/tmp` with `newroot` and `oldroot`
+    /// in it, and `pivot_root` into it, which puts the old root at `/oldroot`.
+    StageRoot,
+    /// Bringing `lo` up (`SIOCSIFFLAGS` on an `AF_INET` socket).
+    LoopbackUp,
+    /// Action `index` of [`crate::ns::Namespaces::mounts`]: `part` of it failed.
+    Mount {
+        /// Its index in the slice.
+        index: u16,
+        /// What failed.
+        part: MountPart,
+    },
 }
 
+/// Which part of a mount action failed, in [`SetupStep::Mount`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum MountPart {
+    /// Looking up the source (`statx(2)`): missing, or its path too long (ENAMETOOLONG).
+    Source = 1,
+    /// Creating the destination or a directory on the way to it (`mkdir(2)`, `mknodat(2)`).
+    Destination,
+    /// The `mount(2)` itself: the bind, the tmpfs, the proc.
+    Mount,
+    /// Restricting a bind and its submounts (read-only, nosuid, nodev): `mount_setattr(2)`, or
+    /// before Linux 5.12 a remount of each, with the flags `/proc/self/mountinfo` gives it.
+    Restrict,
+    /// A device node of a minimal `/dev` (an empty file, then a bind of the host's node).
+    DevNode,
+    /// A symlink of a minimal `/dev` (`stdin`, `fd`, `ptmx`, …).
+    DevLink,
+    /// The devpts instance of a minimal `/dev` (`newinstance` at `pts`), or its `shm`.
+    DevPts,
+    /// Covering a proc's `sys`, `sysrq-trigger`, `irq` and `bus` with read-only binds.
+    ProcCover,
+}
+
+impl MountPart {
+    fn from_u8(n: u8) -> Option<MountPart> {
+        use MountPart::*;
+        [
+            Source,
+            Destination,
+            Mount,
+            Restrict,
+            DevNode,
+            DevLink,
+            DevPts,
+            ProcCover,
+        ]
+        .into_iter()
+        .find(|p| *p as u8 == n)
+    }
+
+    /// What the part does, in a few words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            MountPart::Source => "looking up the source",
+            MountPart::Destination => "creating the destination",
+            MountPart::Mount => "mounting",
+            MountPart::Restrict => "restricting the bind (read-only, nosuid, nodev)",
+            MountPart::DevNode => "binding a device node",
+            MountPart::DevLink => "creating a symlink in /dev",
+            MountPart::DevPts => "mounting devpts or making shm",
+            MountPart::ProcCover => "covering proc's sys, sysrq-trigger, irq and bus read-only",
+        }
+    }
+}
+
+/// The message code of a [`SetupStep::Mount`]: these bits, the part above them, the index in
+/// the top 16. Fieldless steps are numbered from 1 up and must stay below it.
+const MOUNT_CODE: u32 = 0xa0;
+
 impl SetupStep {
+    /// The step as the child sends it to its parent.
+    pub(crate) fn to_u32(self) -> u32 {
+        match self {
+            SetupStep::Mount { index, part } => {
+                MOUNT_CODE | (part as u32) << 8 | u32::from(index) << 16
+            }
+            // SAFETY: a `#[repr(u32)]` enum starts with its u32 discriminant, also when some
+            // variants have fields (the Reference, "Primitive representation of enums with
+            // fields").
+            other => unsafe { *(&raw const other).cast::<u32>() },
+        }
+    }
+
     pub(crate) fn from_u32(n: u32) -> Option<SetupStep> {
         use SetupStep::*;
+        if n & 0xff == MOUNT_CODE {
+            let part = MountPart::from_u8((n >> 8) as u8)?;
+            let index = (n >> 16) as u16;
+            return Some(Mount { index, part });
+        }
         [
             DeathSignal,
             Hostname,
@@ -499,9 +599,11 @@ impl SetupStep {
             NoNewPrivs,
             PreExec,
             Seccomp,
+            StageRoot,
+            LoopbackUp,
         ]
         .into_iter()
-        .find(|s| *s as u32 == n)
+        .find(|s| s.to_u32() == n)
     }
 
     /// What the step does, in a few words.
@@ -523,6 +625,9 @@ impl SetupStep {
             SetupStep::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             SetupStep::PreExec => "the pre_exec hook",
             SetupStep::Seccomp => "installing the seccomp filter",
+            SetupStep::StageRoot => "staging the new root (tmpfs on /tmp, pivot_root into it)",
+            SetupStep::LoopbackUp => "bringing lo up (SIOCSIFFLAGS)",
+            SetupStep::Mount { part, .. } => part.describe(),
         }
     }
 }

@@ -395,6 +395,9 @@ pub enum Rule {
     /// A seccomp filter of no instructions, or of more than `BPF_MAXINSNS` (4096), or one whose
     /// jumps cannot reach (`seccomp(2)`: EINVAL).
     SeccompFilterLength,
+    /// rawclone: `ns::Namespaces::mounts` takes at most 65,536 actions (a failure names its
+    /// index in 16 bits).
+    TooManyMounts,
 }
 
 impl Rule {
@@ -459,6 +462,7 @@ impl Rule {
             Rule::SeccompFilterLength => {
                 "a seccomp filter holds 1 to 4096 instructions, its jumps within 255 of them"
             }
+            Rule::TooManyMounts => "a namespaced child takes at most 65536 mount actions",
         }
     }
 }

@@ -14,7 +14,7 @@
 //! | vfork + exec | [`vfork_exec`], [`program::Program`] (file actions, environment, confinement) | `CLONE_VM \| CLONE_VFORK` | `waitid` |
 //! | any composition | [`Builder`] | yours | `waitid` / pidfd |
 //! | user-namespace root | [`ns::spawn_as_root`] | `CLONE_NEWUSER` + id maps | `waitid` |
-//! | namespaced child | [`ns::Namespaces`] | any `CLONE_NEW*`, maps, host name, `/proc`, new root | `waitid` |
+//! | namespaced child | [`ns::Namespaces`] | any `CLONE_NEW*`, maps, host name, `/proc`, new root, bubblewrap's mounts | `waitid` |
 //! | pooled tasks | [`Spawner`] ([`Backend::Thread`], [`Backend::Chimera`], [`Backend::Green`]) | thread or chimera with `CLONE_SETTLS`, or green contexts | [`JoinHandle::join`] |
 //!
 //! ## A first look

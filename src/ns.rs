@@ -1,13 +1,16 @@
 //! Namespaced children: any set of user, pid, uts, ipc, net, mount, cgroup and time namespaces,
-//! with id maps, host and domain names, private mounts, a fresh `/proc` and a new root.
+//! with id maps, host and domain names, private mounts, a fresh `/proc`, a new root, and the
+//! building blocks of a sandbox: bubblewrap's mount actions ([`Mount`], in the `mounts` module)
+//! on an empty tmpfs root, a loopback device that is up, and a start in a given cgroup.
 //!
 //! The child and its parent meet twice over a `SOCK_SEQPACKET` socketpair (close-on-exec, as the
 //! container seed does):
 //! 1. the child waits for "go" while the parent, which still holds its capabilities over a new
 //!    user namespace, writes the child's `/proc/PID/setgroups`, `uid_map` and `gid_map`;
-//! 2. the child sets itself up (parent-death signal, host and domain name, private propagation,
-//!    new root, `/proc`) and answers "ready", or the step that failed and its errno, which the
-//!    parent turns into [`Error::NamespaceSetup`] after reaping the child.
+//! 2. the child sets itself up (parent-death signal, host and domain name, `lo` up, private
+//!    propagation, new root and mounts, `/proc`) and answers "ready", or the step that failed
+//!    and its errno, which the parent turns into [`Error::NamespaceSetup`] after reaping the
+//!    child.
 //!
 //! For [`Namespaces::exec`] and [`Namespaces::exec_program`] a third message may follow: the
 //! socket's child end is closed by a successful `execve`, so the parent reads end-of-file; a
@@ -24,18 +27,24 @@
 //! comes back as [`Error::NamespacePermission`], which says whether the capability is missing.
 //! `user_namespaces(7)`, `pid_namespaces(7)`, `mount_namespaces(7)`, `pivot_root(2)`.
 
+mod mounts;
+mod path;
+mod restrict;
+
 use crate::clone::Builder;
-pub use crate::error::SetupStep;
 use crate::error::{Error, Result};
+pub use crate::error::{MountPart, SetupStep};
 use crate::flags::{CloneFlags, Rule, Syscall};
 use crate::program::{Failure, Program};
 use crate::signal::Signal;
 use crate::stack::Stack;
 use crate::sync::{GO, Gate, GateChild};
-use crate::sys::{self, Pid};
+use crate::sys::{self, BorrowedFd, Pid};
 use crate::task::Child;
 use core::ffi::CStr;
 use linux_raw_sys::general as k;
+pub use mounts::Mount;
+use mounts::NewRoot;
 use syscalls::Errno;
 
 /// One line of an id map: `count` ids from `inside` in the namespace are `outside` in its parent.
@@ -85,8 +94,10 @@ const UTS_LEN: usize = 64;
 ///
 /// Options that need a namespace bring it along, as util-linux `unshare` does: an id map or
 /// [`Namespaces::map_root`] the user namespace, a host or domain name the UTS namespace,
-/// [`Namespaces::mount_proc`] and [`Namespaces::root`] the mount namespace. A new mount namespace
-/// always gets private propagation first, so nothing mounted inside leaks out.
+/// [`Namespaces::mount_proc`], [`Namespaces::root`], [`Namespaces::tmpfs_root`] and
+/// [`Namespaces::mounts`] the mount namespace, [`Namespaces::loopback_up`] the network
+/// namespace. A new mount namespace always gets private propagation first, so nothing mounted
+/// inside leaks out.
 ///
 /// ```
 /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
@@ -106,7 +117,10 @@ pub struct Namespaces<'a> {
     hostname: Option<&'a [u8]>,
     domainname: Option<&'a [u8]>,
     mount_proc: bool,
-    root: Option<&'a CStr>,
+    new_root: NewRoot<'a>,
+    mounts: &'a [Mount<'a>],
+    loopback_up: bool,
+    cgroup: Option<BorrowedFd<'a>>,
     death_signal: Option<Signal>,
     syscall: Option<Syscall>,
 }
@@ -127,7 +141,10 @@ impl<'a> Namespaces<'a> {
             hostname: None,
             domainname: None,
             mount_proc: false,
-            root: None,
+            new_root: NewRoot::InPlace,
+            mounts: &[],
+            loopback_up: false,
+            cgroup: None,
             death_signal: None,
             syscall: None,
         }
@@ -234,10 +251,82 @@ impl<'a> Namespaces<'a> {
     }
 
     /// Make `dir` the root (`pivot_root`, the old root detached); brings a mount namespace.
-    /// A fresh `/proc` ([`Namespaces::mount_proc`]) is then mounted on `dir/proc`.
+    /// A fresh `/proc` ([`Namespaces::mount_proc`]) is then mounted on `dir/proc`, and
+    /// [`Namespaces::mounts`] go inside `dir` (missing destinations are created there, in the
+    /// caller's tree, as bubblewrap creates them under a bound root). Replaces
+    /// [`Namespaces::tmpfs_root`]. The setup stages the root as the [`Mount`] docs describe,
+    /// which needs a `/tmp` directory in the caller's root.
     pub const fn root(mut self, dir: &'a CStr) -> Namespaces<'a> {
-        self.root = Some(dir);
+        self.new_root = NewRoot::Dir(dir);
         self.mount()
+    }
+
+    /// Make an empty tmpfs the root, as bubblewrap does without `--bind / /`: only what
+    /// [`Namespaces::mounts`] puts there (and `/proc` with [`Namespaces::mount_proc`]) is in
+    /// it. Replaces [`Namespaces::root`]; brings a mount namespace.
+    ///
+    /// ```
+    /// use rawclone::{ns::{Mount, Namespaces}, sys, ExitStatus};
+    /// let mounts = [Mount::RoBind { src: c"/", dst: c"/host" }, Mount::tmpfs(c"/scratch")];
+    /// let ns = Namespaces::new().map_root().tmpfs_root().mounts(&mounts);
+    /// let mut stack = rawclone::Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe {
+    ///     ns.spawn(&mut stack, || {
+    ///         let host = sys::open(c"/host/proc/self", 0).is_ok();
+    ///         let scratch = sys::mkdir(c"/scratch/x", 0o755).is_ok();
+    ///         let read_only = sys::mkdir(c"/host/x", 0o755) == Err(rawclone::Errno::EROFS);
+    ///         (!host as i32) | (!scratch as i32) << 1 | (!read_only as i32) << 2
+    ///     })?
+    /// };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(0));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn tmpfs_root(mut self) -> Namespaces<'a> {
+        self.new_root = NewRoot::Tmpfs;
+        self.mount()
+    }
+
+    /// Make these mounts in the child, in order, after its mounts went private: in the new
+    /// root of [`Namespaces::tmpfs_root`] or [`Namespaces::root`], or else in place. A failure
+    /// is [`Error::NamespaceSetup`] with [`SetupStep::Mount`], which names the action by its
+    /// index and the part that failed. At most 65,536 actions ([`Rule::TooManyMounts`]).
+    /// Brings a mount namespace.
+    pub const fn mounts(mut self, mounts: &'a [Mount<'a>]) -> Namespaces<'a> {
+        self.mounts = mounts;
+        self.mount()
+    }
+
+    /// Bring the loopback device `lo` up in the child (`SIOCSIFFLAGS`, as `ip link set lo up`
+    /// and `bwrap --unshare-net` do); brings a network namespace.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus};
+    /// let ns = Namespaces::new().map_root().loopback_up();
+    /// let mut stack = rawclone::Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe {
+    ///     ns.spawn(&mut stack, || {
+    ///         let Ok(socket) = sys::inet_dgram_socket() else { return 2 };
+    ///         let flags = sys::interface_flags(socket.as_fd(), b"lo").unwrap_or(0);
+    ///         i32::from(flags & 1 == 0) // IFF_UP
+    ///     })?
+    /// };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(0));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn loopback_up(mut self) -> Namespaces<'a> {
+        self.loopback_up = true;
+        self.net()
+    }
+
+    /// Start the child in the cgroup (v2) directory `dir` (`CLONE_INTO_CGROUP`,
+    /// [`Builder::cgroup`]), so it never runs outside it. Only clone3 carries it: where clone3
+    /// is missing or [`Namespaces::syscall`] forces legacy clone, the spawn is refused with
+    /// [`Rule::NeedsClone3`] before any child exists.
+    pub const fn cgroup_fd(mut self, dir: BorrowedFd<'a>) -> Namespaces<'a> {
+        self.cgroup = Some(dir);
+        self
     }
 
     /// Have the kernel send `sig` to the child when the thread that spawned it exits
@@ -347,6 +436,8 @@ impl<'a> Namespaces<'a> {
             .any(|name| name.len() > UTS_LEN)
         {
             Some(Rule::HostnameTooLong)
+        } else if self.mounts.len() > usize::from(u16::MAX) + 1 {
+            Some(Rule::TooManyMounts)
         } else {
             None
         };
@@ -369,7 +460,7 @@ impl<'a> Namespaces<'a> {
         let child_side = move || {
             link.close_parent_end();
             if let Err((step, errno)) = ns.set_up(link) {
-                link.send((step as u32, errno.into_raw() as u32));
+                link.send((step.to_u32(), errno.into_raw() as u32));
                 return 127;
             }
             link.send((READY, 0));
@@ -378,6 +469,9 @@ impl<'a> Namespaces<'a> {
         let mut builder = Builder::new().flags(self.flags);
         if let Some(syscall) = self.syscall {
             builder = builder.syscall(syscall);
+        }
+        if let Some(dir) = self.cgroup {
+            builder = builder.cgroup(dir);
         }
         // SAFETY: forwarded from this function's contract.
         let child = unsafe { builder.spawn(stack, child_side)? };
@@ -447,28 +541,26 @@ impl<'a> Namespaces<'a> {
         if let Some(name) = self.domainname {
             sys::setdomainname(name).map_err(|e| (S::Domainname, e))?;
         }
-        if self.flags.contains(CloneFlags::NEWNS) {
-            let private = u64::from(k::MS_REC | k::MS_PRIVATE);
-            sys::mount(c"none", c"/", c"", private).map_err(|e| (S::PrivateMounts, e))?;
+        if self.loopback_up {
+            bring_loopback_up().map_err(|e| (S::LoopbackUp, e))?;
         }
-        let proc_flags = u64::from(k::MS_NOSUID | k::MS_NODEV | k::MS_NOEXEC);
-        if let Some(root) = self.root {
-            let bind = u64::from(k::MS_BIND | k::MS_REC);
-            sys::mount(root, root, c"", bind).map_err(|e| (S::BindRoot, e))?;
-            sys::chdir(root).map_err(|e| (S::PivotRoot, e))?;
-            // /proc goes in before the old root is detached: inside a user namespace the kernel
-            // mounts a new proc only while a fully visible one exists in the mount namespace.
-            if self.mount_proc {
-                sys::mount(c"proc", c"proc", c"proc", proc_flags).map_err(|e| (S::MountProc, e))?;
-            }
-            sys::pivot_root(c".", c".").map_err(|e| (S::PivotRoot, e))?;
-            sys::umount2(c".", k::MNT_DETACH).map_err(|e| (S::DetachOldRoot, e))?;
-            sys::chdir(c"/").map_err(|e| (S::PivotRoot, e))?;
-        } else if self.mount_proc {
-            sys::mount(c"proc", c"/proc", c"proc", proc_flags).map_err(|e| (S::MountProc, e))?;
+        if self.flags.contains(CloneFlags::NEWNS) {
+            let private = sys::MountFlags::REC | sys::MountFlags::PRIVATE;
+            let made = sys::mount(c"none", c"/", c"", private, None);
+            made.map_err(|e| (S::PrivateMounts, e))?;
+            let pid_ns = self.flags.contains(CloneFlags::NEWPID);
+            mounts::set_up(self.new_root, self.mounts, self.mount_proc, pid_ns)?;
         }
         Ok(())
     }
+}
+
+/// `lo`'s flags with `IFF_UP` added, through an `AF_INET` datagram socket.
+fn bring_loopback_up() -> core::result::Result<(), Errno> {
+    let socket = sys::inet_dgram_socket()?;
+    let flags = sys::interface_flags(socket.as_fd(), b"lo")?;
+    let up = linux_raw_sys::net::net_device_flags::IFF_UP as u16;
+    sys::set_interface_flags(socket.as_fd(), b"lo", flags | up)
 }
 
 /// Seed task 4: spawn `f` as root (uid 0, gid 0) of a new user namespace mapped onto the

@@ -508,7 +508,7 @@ impl Failure {
     pub(crate) fn message(self) -> (u32, u32) {
         match self {
             Failure::Exec(errno) => (EXEC_FAILED, errno.into_raw() as u32),
-            Failure::Setup(step, errno) => (step as u32, errno.into_raw() as u32),
+            Failure::Setup(step, errno) => (step.to_u32(), errno.into_raw() as u32),
         }
     }
 

@@ -1,5 +1,8 @@
 //! `rawclone run`: run a program in new namespaces, spelled like util-linux `unshare` where the
-//! two overlap, and waiting for the program like `unshare --fork` does.
+//! two overlap, and waiting for the program like `unshare --fork` does; sandbox mounts are
+//! spelled like bubblewrap's (`bwrap(1)`): `--bind`, `--ro-bind`, `--tmpfs`, `--dev`, `--proc`,
+//! and as with bwrap, any of them makes the root an empty tmpfs they are made in (unless
+//! `--root` names one); so are `--setenv` and `--unsetenv` (the `env` module).
 //!
 //! This is the whole command, without allocation, so that the std `rawclone` binary and a
 //! static program without libc (which starts in a fraction of the time) share it. It takes the
@@ -14,11 +17,13 @@
 // There is no allocator to box a failure into: its line travels by value, on the stack.
 #![allow(clippy::result_large_err)]
 
+mod env;
+
 use crate::error::Error;
 use crate::error::ExitStatus;
 use crate::flags::CloneFlags;
 use crate::line::Line;
-use crate::ns::{IdRange, Namespaces};
+use crate::ns::{IdRange, Mount, Namespaces};
 use crate::signal::Signal;
 use crate::sys;
 use core::ffi::CStr;
@@ -56,6 +61,18 @@ pub const USAGE: &str = "usage: rawclone run [options] [--] PROGRAM [ARGS...]
   -R, --root DIR          pivot_root into DIR (implies --mount)
       --kill-child        accepted for unshare compatibility: the program always gets
                           SIGKILL if run dies
+
+Sandbox mounts, as with bwrap (each implies --mount; the first makes the root an empty
+tmpfs, or they go inside the --root DIR; made in the order given):
+      --bind SRC DST      bind SRC on DST, nosuid and nodev
+      --ro-bind SRC DST   the same, read-only (submounts too)
+      --tmpfs DST         a fresh tmpfs on DST
+      --dev DST           a minimal /dev on DST (null, zero, full, random, urandom,
+                          tty, a new devpts at pts, shm)
+      --proc DST          a /proc on DST: fresh with --pid, else the current one bound
+      --die-with-parent   accepted for bwrap compatibility: as --kill-child
+      --setenv VAR VALUE  set VAR to VALUE in the program's environment
+      --unsetenv VAR      remove VAR from it (both applied in the order given)
 ";
 
 /// What the command line asked for; strings borrow the arguments.
@@ -72,6 +89,8 @@ struct Options<'a> {
     mount_proc: bool,
     hostname: Option<&'a str>,
     root: Option<&'a CStr>,
+    mounts: MountList<'a>,
+    env: env::Changes<'a>,
     program: &'a [&'a CStr],
 }
 
@@ -87,21 +106,29 @@ const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
     ("time", b'T', CloneFlags::NEWTIME),
 ];
 
-/// The long options besides [`NAMESPACES`], and whether each takes a value.
-const LONG: [(&str, bool); 13] = [
-    ("help", false),
-    ("map-root-user", false),
-    ("map-user", true),
-    ("map-group", true),
-    ("map-users", true),
-    ("map-groups", true),
-    ("fork", false),
-    ("kill-child", false),
-    ("mount-proc", false),
-    ("hostname", true),
-    ("root", true),
-    ("setgroups", true),
-    ("propagation", true),
+/// The long options besides [`NAMESPACES`], and how many values each takes.
+const LONG: [(&str, u8); 21] = [
+    ("help", 0),
+    ("map-root-user", 0),
+    ("map-user", 1),
+    ("map-group", 1),
+    ("map-users", 1),
+    ("map-groups", 1),
+    ("fork", 0),
+    ("kill-child", 0),
+    ("mount-proc", 0),
+    ("hostname", 1),
+    ("root", 1),
+    ("setgroups", 1),
+    ("propagation", 1),
+    ("bind", 2),
+    ("ro-bind", 2),
+    ("tmpfs", 1),
+    ("dev", 1),
+    ("proc", 1),
+    ("die-with-parent", 0),
+    ("setenv", 2),
+    ("unsetenv", 1),
 ];
 
 /// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
@@ -224,6 +251,40 @@ macro_rules! fail {
     }};
 }
 
+/// Most sandbox mount options one command line takes.
+const MAX_MOUNTS: usize = 256;
+
+/// The sandbox mounts, in the order given.
+struct MountList<'a> {
+    list: [Mount<'a>; MAX_MOUNTS],
+    len: usize,
+}
+
+impl Default for MountList<'_> {
+    fn default() -> Self {
+        MountList {
+            list: [Mount::Proc { dst: c"" }; MAX_MOUNTS],
+            len: 0,
+        }
+    }
+}
+
+impl<'a> MountList<'a> {
+    /// Append `mount`, or fail if all are taken.
+    fn push(&mut self, mount: Mount<'a>) -> Result<(), Failure> {
+        let Some(slot) = self.list.get_mut(self.len) else {
+            return fail!(2, "at most {MAX_MOUNTS} mount options");
+        };
+        *slot = mount;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn as_slice(&self) -> &[Mount<'a>] {
+        &self.list[..self.len]
+    }
+}
+
 /// Run the command: `args` are the arguments after `run`, `envp` the program's environment.
 /// Returns the exit status for the process that runs the command.
 pub fn main(args: &[&CStr], envp: &[&CStr]) -> u8 {
@@ -291,8 +352,32 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     if let Some(dir) = options.root {
         ns = ns.root(dir);
     }
+    // As with bwrap, mounts make the root a tmpfs, unless --root names one to make them in.
+    let mounts = options.mounts.as_slice();
+    if !mounts.is_empty() {
+        if options.root.is_none() {
+            ns = ns.tmpfs_root();
+        }
+        ns = ns.mounts(mounts);
+    }
     // A name without a `/` is looked up in PATH by the child, inside its new root if any; an
     // empty one names no file (ENOENT, as with execvp), after the namespaces, as in unshare.
+    let mut arena = [0u8; env::ARENA];
+    let mut vars = [c""; env::MAX_VARS];
+    let envp = match options.env.is_empty() {
+        true => envp,
+        false => match options.env.apply(envp, &mut arena, &mut vars) {
+            Ok(changed) => changed,
+            Err(_) => {
+                return fail!(
+                    2,
+                    "--setenv: the environment outgrows {} variables or {} bytes",
+                    env::MAX_VARS,
+                    env::ARENA
+                );
+            }
+        },
+    };
     let program = options.program[0];
     let child = match ns.exec(program, options.program, envp) {
         Ok(child) => child,
@@ -318,11 +403,11 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
 /// A handler that does nothing: the signal interrupts nothing but a restartable wait.
 extern "C" fn ignore_signal(_: i32) {}
 
-/// The long option `given` names, and whether it takes a value: itself, or, as with
+/// The long option `given` names, and how many values it takes: itself, or, as with
 /// getopt_long, the one option it is a prefix of.
-fn long_option(given: &str) -> Result<(&'static str, bool), Failure> {
+fn long_option(given: &str) -> Result<(&'static str, u8), Failure> {
     let all = || {
-        let namespaces = NAMESPACES.iter().map(|&(name, _, _)| (name, false));
+        let namespaces = NAMESPACES.iter().map(|&(name, _, _)| (name, 0));
         namespaces.chain(LONG.iter().copied())
     };
     if let Some(exact) = all().find(|(name, _)| *name == given) {
@@ -361,18 +446,27 @@ fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
             let Ok(given) = core::str::from_utf8(given) else {
                 return fail!(2, "unknown option '--{}' (try --help)", Lossy(arg));
             };
-            let (name, takes_value) = long_option(given)?;
-            let value = match (takes_value, inline) {
-                (false, Some(_)) => return fail!(2, "--{name} takes no value"),
-                (false, None) => c"",
-                (true, Some(v)) => v,
-                (true, None) => match args.get(i) {
+            let (name, values) = long_option(given)?;
+            let value = match (values, inline) {
+                (0, Some(_)) => return fail!(2, "--{name} takes no value"),
+                (0, None) => c"",
+                (1, Some(v)) => v,
+                (_, Some(_)) => return fail!(2, "--{name} takes two values, not --{name}=…"),
+                (_, None) => match args.get(i) {
                     Some(v) => {
                         i += 1;
                         v
                     }
                     None => return fail!(2, "--{name} needs a value"),
                 },
+            };
+            // The second value of --bind and --ro-bind.
+            let mut second = || match args.get(i) {
+                Some(v) => {
+                    i += 1;
+                    Ok(*v)
+                }
+                None => fail!(2, "--{name} needs two values (SRC DST)"),
             };
             if let Some(&(_, _, flag)) = NAMESPACES.iter().find(|(n, _, _)| *n == name) {
                 o.flags |= flag;
@@ -389,6 +483,23 @@ fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
                 "mount-proc" => o.mount_proc = true,
                 "hostname" => o.hostname = Some(text(value, name)?),
                 "root" => o.root = Some(value),
+                "bind" => o.mounts.push(Mount::Bind {
+                    src: value,
+                    dst: second()?,
+                })?,
+                "ro-bind" => o.mounts.push(Mount::RoBind {
+                    src: value,
+                    dst: second()?,
+                })?,
+                "tmpfs" => o.mounts.push(Mount::tmpfs(value))?,
+                "dev" => o.mounts.push(Mount::Dev { dst: value })?,
+                "proc" => o.mounts.push(Mount::Proc { dst: value })?,
+                "die-with-parent" => {}
+                "setenv" => {
+                    let change = env::Change::Set(value, second()?);
+                    add_change(&mut o.env, change, name)?;
+                }
+                "unsetenv" => add_change(&mut o.env, env::Change::Unset(value), name)?,
                 // unshare options that rawclone does not offer: say so rather than ignore them.
                 other => return fail!(2, "--{other} is not supported by rawclone run"),
             }
@@ -448,6 +559,24 @@ fn number(value: &CStr, option: &str) -> Result<u32, Failure> {
     match value.to_str().ok().and_then(|t| t.parse().ok()) {
         Some(n) => Ok(n),
         None => fail!(2, "--{option}: '{}' is not a number", Lossy(value)),
+    }
+}
+
+/// Add a `--setenv` or `--unsetenv` `change` to `changes`.
+fn add_change<'a>(
+    changes: &mut env::Changes<'a>,
+    change: env::Change<'a>,
+    option: &str,
+) -> Result<(), Failure> {
+    let (env::Change::Set(name, _) | env::Change::Unset(name)) = change;
+    match changes.push(change) {
+        Ok(()) => Ok(()),
+        Err(env::Refused::BadName) => fail!(
+            2,
+            "--{option}: '{}' is not a variable name (empty, or with '=')",
+            Lossy(name)
+        ),
+        Err(_) => fail!(2, "at most {} --setenv and --unsetenv", env::MAX_CHANGES),
     }
 }
 

@@ -22,6 +22,13 @@ use core::time::Duration;
 use linux_raw_sys::general as k;
 use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, syscall5};
 
+mod mount;
+mod net;
+pub use mount::{
+    MountFlags, access, create_file, file_type, mount, restrict_mounts, symlink, umount2,
+};
+pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
+
 /// A process or thread id as the kernel hands it out.
 ///
 /// ```
@@ -966,28 +973,6 @@ pub const CAP_SYS_ADMIN: u32 = k::CAP_SYS_ADMIN;
 pub fn effective_capabilities() -> Result<u64, Errno> {
     let data = capget()?;
     Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
-}
-
-/// `mount(2)`.
-pub fn mount(source: &CStr, target: &CStr, fstype: &CStr, flags: u64) -> Result<(), Errno> {
-    // SAFETY: three NUL-terminated strings that live for the call; no data argument.
-    unsafe {
-        syscall5(
-            Sysno::mount,
-            source.as_ptr() as usize,
-            target.as_ptr() as usize,
-            fstype.as_ptr() as usize,
-            flags as usize,
-            0,
-        )
-    }
-    .map(drop)
-}
-
-/// `umount2(2)`: detach the mount at `target` (`flags`: `MNT_DETACH`, …).
-pub fn umount2(target: &CStr, flags: u32) -> Result<(), Errno> {
-    // SAFETY: a NUL-terminated string that lives for the call.
-    unsafe { syscall2(Sysno::umount2, target.as_ptr() as usize, flags as usize) }.map(drop)
 }
 
 /// `pivot_root(2)`: make `new_root` the root of this mount namespace and move the old root to

@@ -156,11 +156,12 @@ fn cgroup_starts_the_child_in_that_cgroup() {
         // A cgroup2 hierarchy on a tmpfs of this private mount namespace (the host may mount
         // only v1 hierarchies); the cgroup made in it is removed again below.
         let none = c"none";
-        if sys::mount(none, c"/tmp", c"tmpfs", 0).is_err() || sys::mkdir(c"/tmp/cg", 0o755).is_err()
+        if sys::mount(none, c"/tmp", c"tmpfs", sys::MountFlags::EMPTY, None).is_err()
+            || sys::mkdir(c"/tmp/cg", 0o755).is_err()
         {
             return 10;
         }
-        if sys::mount(none, c"/tmp/cg", c"cgroup2", 0).is_err() {
+        if sys::mount(none, c"/tmp/cg", c"cgroup2", sys::MountFlags::EMPTY, None).is_err() {
             return 11;
         }
         let dir = c"/tmp/cg/rawclone-clone-slots";

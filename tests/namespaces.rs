@@ -151,11 +151,11 @@ fn tmpfs_mounted_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
         let scratch = unsafe {
             syscalls::syscall1(Sysno::unshare, linux_raw_sys::general::CLONE_NEWNS as usize)
         };
-        let bind = u64::from(linux_raw_sys::general::MS_BIND);
-        let shared = u64::from(linux_raw_sys::general::MS_SHARED);
+        let bind = sys::MountFlags::BIND;
+        let shared = sys::MountFlags::SHARED;
         if scratch.is_err()
-            || sys::mount(dir, dir, c"", bind).is_err()
-            || sys::mount(c"none", dir, c"", shared).is_err()
+            || sys::mount(dir, dir, c"", bind, None).is_err()
+            || sys::mount(c"none", dir, c"", shared, None).is_err()
         {
             let _ = rmdir(dir);
             return 22;
@@ -164,7 +164,7 @@ fn tmpfs_mounted_inside_is_invisible_outside(base: Namespaces<'static>) -> i32 {
     let mut file = [0u8; 64];
     let file = join(&mut file, dir, b"/made-inside");
     let code = in_ns(base.mount(), || {
-        if sys::mount(c"tmpfs", dir, c"tmpfs", 0).is_err() {
+        if sys::mount(c"tmpfs", dir, c"tmpfs", sys::MountFlags::EMPTY, None).is_err() {
             return 1;
         }
         match sys::open(
@@ -449,25 +449,10 @@ fn read_file<'b>(path: &core::ffi::CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> 
 
 /// Whether the interface `name` is up (`SIOCGIFFLAGS` on a datagram socket).
 fn interface_up(name: &[u8]) -> Option<bool> {
-    const SIOCGIFFLAGS: usize = 0x8913;
     const IFF_UP: u16 = 1;
-    // SAFETY: socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0) takes no pointers.
-    let fd = unsafe { syscall3(Sysno::socket, 2, 2 | 0o2000000, 0) }.ok()?;
-    // SAFETY: we own the new descriptor.
-    let fd = unsafe { sys::Fd::from_raw(fd as i32) };
-    let mut ifreq = [0u8; 40];
-    ifreq[..name.len()].copy_from_slice(name);
-    // SAFETY: the kernel reads the name and writes the flags inside our 40-byte ifreq.
-    unsafe {
-        syscall3(
-            Sysno::ioctl,
-            fd.as_raw() as usize,
-            SIOCGIFFLAGS,
-            ifreq.as_mut_ptr() as usize,
-        )
-    }
-    .ok()?;
-    Some(u16::from_ne_bytes([ifreq[16], ifreq[17]]) & IFF_UP != 0)
+    let socket = sys::inet_dgram_socket().ok()?;
+    let flags = sys::interface_flags(socket.as_fd(), name).ok()?;
+    Some(flags & IFF_UP != 0)
 }
 
 /// The inode of `path` (`statx(2)`, `STATX_INO`); 0 if it cannot be read.

@@ -1,9 +1,11 @@
-//! `rawclone run` beside util-linux `unshare`: the same commands with the matching flags must
-//! show the same things, exit statuses come through, bad input is one line and no child.
+//! `rawclone run` beside util-linux `unshare` and bubblewrap's `bwrap`: the same commands with
+//! the matching flags must show the same things, exit statuses come through, bad input is one
+//! line and no child.
 
 mod common;
 
 use common::*;
+use rawclone::Errno;
 use std::process::{Command, Output, Stdio};
 
 /// The `rawclone` binary, copied where any user may run it: an unprivileged run must reach it,
@@ -71,6 +73,9 @@ both_builds!(
     id_ranges_same_as_unshare_as_root,
     id_ranges_refused_as_nobody,
     an_empty_program_name_is_not_found_as_with_unshare,
+    same_results_as_bwrap_as_root,
+    same_results_as_bwrap_unprivileged,
+    sandbox_mount_errors_are_one_line,
 );
 
 /// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
@@ -95,7 +100,16 @@ fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
     } else {
         Command::new(program)
     };
-    cmd.args(args).stdin(Stdio::null()).output().expect("run")
+    cmd.args(args).stdin(Stdio::null());
+    // A fresh copy of the binary cannot be executed (ETXTBSY) while a child that another test
+    // thread forked during the copy still holds the descriptor it was written through: wait.
+    for _ in 0..500 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(Errno::ETXTBSY.into_raw()) => sleep_ms(10),
+            done => return done.expect("run"),
+        }
+    }
+    panic!("{program}: still ETXTBSY after 5 s")
 }
 
 /// `unshare FLAGS CMD` and `rawclone run FLAGS CMD`: (stdout, exit code, stderr) of each.
@@ -189,10 +203,16 @@ fn compare(bin: Bin, unprivileged: bool) {
         "rawclone run vs unshare, killed by SIGTERM"
     );
     // A new pid namespace: both show one that is not ours.
+    let cmd = ["-Urpf", "--mount-proc", "readlink", "/proc/self/ns/pid"];
+    assert_other_pid_namespaces(both(bin, unprivileged, &cmd[..2], &cmd[2..]));
+}
+
+/// Both tools' `readlink /proc/self/ns/pid` succeeded and named a pid namespace not ours.
+#[track_caller]
+fn assert_other_pid_namespaces(results: [(String, i32, String); 2]) {
     let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
     let ours = ours.to_string_lossy();
-    let cmd = ["-Urpf", "--mount-proc", "readlink", "/proc/self/ns/pid"];
-    for (seen, code, _) in both(bin, unprivileged, &cmd[..2], &cmd[2..]) {
+    for (seen, code, _) in results {
         assert_eq!(code, 0);
         assert!(
             seen.starts_with("pid:[") && seen.trim() != ours,
@@ -201,11 +221,16 @@ fn compare(bin: Bin, unprivileged: bool) {
     }
 }
 
-fn same_results_as_unshare_as_root(bin: Bin) {
+/// Run `check` as root (no user namespace needed), or skip where the suite is not root.
+fn as_root(check: impl FnOnce()) {
     if rawclone::sys::geteuid() != 0 {
         return skip("needs root (the suite runs unprivileged)");
     }
-    compare(bin, false);
+    check()
+}
+
+fn same_results_as_unshare_as_root(bin: Bin) {
+    as_root(|| compare(bin, false));
 }
 
 fn same_results_as_unshare_unprivileged(bin: Bin) {
@@ -599,4 +624,302 @@ fn an_empty_program_name_is_not_found_as_with_unshare(bin: Bin) {
         assert!(ours.2.contains("ENOENT"), "{ours:?}");
     }
     assert_refused(bin, &["run", "--", ""], true, 127, "failed to execute : ");
+}
+
+/// Skip where `bwrap` cannot be compared with: not installed, or refused here (its own message
+/// is the reason). `userns` is the namespace part of its command line.
+fn bwrap_skip_reason(unprivileged: bool, userns: &[&str]) -> Option<String> {
+    if let Some(reason) = skip_reason(false) {
+        return Some(reason.to_string());
+    }
+    let has_bwrap = Command::new("bwrap")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_bwrap {
+        return Some("bubblewrap (bwrap) is not installed".to_string());
+    }
+    let mut probe = userns.to_vec();
+    probe.extend(["--ro-bind", "/", "/", "true"]);
+    let out = output(unprivileged, "bwrap", &probe);
+    (!out.status.success()).then(|| {
+        let why = String::from_utf8_lossy(&out.stderr);
+        format!("bwrap refuses here: {}", why.trim())
+    })
+}
+
+/// A directory any user may write, for `--bind`, of its own for each test; removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let n = MADE.fetch_add(1, Ordering::Relaxed);
+        let name = format!("rawclone-run-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The mounts a shell in the sandbox sees: mount point, its per-mount options and file system
+/// type, for the mount on top at each point (a mount covered by a later one is out of sight,
+/// and the two tools restrict those differently), sorted.
+const VISIBLE_MOUNTS: &str = "cut -d' ' -f5,6,9 /proc/self/mountinfo \\
+    | awk '{ top[$1] = $0 } END { for (m in top) print top[m] }' | sort";
+
+/// A full root, read-only, with its own /tmp, /dev and /proc: bwrap's usual first options.
+const FULL_ROOT: [&str; 9] = [
+    "--ro-bind",
+    "/",
+    "/",
+    "--tmpfs",
+    "/tmp",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+];
+
+/// `bwrap USERNS OPTIONS CMD` and `rawclone run RUNNS OPTIONS CMD`: (stdout, exit code,
+/// stderr) of each.
+fn with_bwrap(
+    bin: Bin,
+    unprivileged: bool,
+    [userns, runns]: [&[&str]; 2],
+    options: &[&str],
+    cmd: &[&str],
+) -> [(String, i32, String); 2] {
+    let line = |front: &[&str]| -> Vec<String> {
+        let all = front.iter().chain(options).chain(cmd);
+        all.map(|a| a.to_string()).collect()
+    };
+    let mut run = vec!["run"];
+    run.extend(runns);
+    [
+        output(unprivileged, "bwrap", &refs(&line(userns))),
+        output(unprivileged, bin(), &refs(&line(&run))),
+    ]
+    .map(|o| {
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    })
+}
+
+/// The arguments as `&str`s.
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// Each implemented bwrap option through both tools, as root without a user namespace or as
+/// nobody with one mapped to root inside (`--uid 0 --gid 0` for bwrap, `-r` for run).
+fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
+    let namespaces: [&[&str]; 2] = match unprivileged {
+        true => [&["--unshare-user", "--uid", "0", "--gid", "0"], &["-r"]],
+        false => [&[], &[]],
+    };
+    if let Some(reason) = bwrap_skip_reason(unprivileged, namespaces[0]) {
+        return skip(&reason);
+    }
+    let scratch = Scratch::new();
+    // A root of a few directories (those of them that exist here) and a writable bind.
+    let mut small_root: Vec<&str> = Vec::new();
+    for dir in ["/usr", "/bin", "/lib", "/lib64", "/sbin"] {
+        if std::path::Path::new(dir).exists() {
+            small_root.extend(["--ro-bind", dir, dir]);
+        }
+    }
+    small_root.extend(["--bind", scratch.path(), "/data"]);
+    let cases: [(&[&str], &[&str]); 8] = [
+        (&FULL_ROOT, &["ls", "/dev"]),
+        (
+            &FULL_ROOT,
+            &["sh", "-c", "ls -l /dev | awk '{ print $1, $9, $10, $11 }'"],
+        ),
+        (&FULL_ROOT, &["sh", "-c", VISIBLE_MOUNTS]),
+        (&FULL_ROOT, &["id"]),
+        (
+            &FULL_ROOT,
+            &["sh", "-c", "touch /etc/rawclone 2>&1; echo $?"],
+        ),
+        (
+            &FULL_ROOT,
+            &["sh", "-c", "touch /tmp/x && ls -ld /tmp | cut -c1-10"],
+        ),
+        (&small_root, &["ls", "/"]),
+        (
+            &small_root,
+            &[
+                "sh",
+                "-c",
+                "echo written > /data/$0 && cat /data/$0; ls /data",
+            ],
+        ),
+    ];
+    for (options, cmd) in cases {
+        let [bwrap, run] = with_bwrap(bin, unprivileged, namespaces, options, cmd);
+        assert_eq!(run, bwrap, "{options:?} {cmd:?}: rawclone run vs bwrap");
+        assert!(!run.0.is_empty(), "{options:?} {cmd:?}: printed nothing");
+    }
+    // --setenv and --unsetenv, in order, on an environment of our choosing (bwrap also sets
+    // PWD for the directory it starts the program in, which run leaves alone).
+    let env_changes = [
+        "--setenv",
+        "B",
+        "x",
+        "--setenv",
+        "D",
+        "y",
+        "--unsetenv",
+        "A",
+        "--setenv",
+        "A",
+        "z",
+        "--unsetenv",
+        "C",
+    ];
+    let mut options = FULL_ROOT.to_vec();
+    options.extend(env_changes);
+    // Through `env -i` and a shell that hides PWD: (tool and its namespace options).
+    let tools = [
+        (vec!["bwrap"], namespaces[0]),
+        (vec![bin(), "run"], namespaces[1]),
+    ];
+    let outputs = tools.map(|(mut tool, ns)| {
+        tool.extend(ns.iter().chain(&options));
+        tool.push("env");
+        let hide_pwd = "\"$@\" | grep -v ^PWD=";
+        let mut args = vec!["-i", "A=1", "B=2", "C=3", "sh", "-c", hide_pwd, "sh"];
+        args.extend(tool);
+        let out = output(unprivileged, "env", &args);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    assert_eq!(
+        outputs[1], "B=x\nD=y\nA=z\n",
+        "rawclone run --setenv/--unsetenv"
+    );
+    assert_eq!(
+        outputs[1], outputs[0],
+        "--setenv/--unsetenv: rawclone run vs bwrap"
+    );
+    // --die-with-parent is accepted, and exit statuses come through.
+    let mut dying = vec!["--die-with-parent"];
+    dying.extend(FULL_ROOT);
+    let [bwrap, run] = with_bwrap(
+        bin,
+        unprivileged,
+        namespaces,
+        &dying,
+        &["sh", "-c", "exit 3"],
+    );
+    assert_eq!((bwrap.1, run.1), (3, 3), "{bwrap:?} {run:?}");
+    // With a pid namespace, both mount a fresh proc, and show a pid namespace not ours.
+    let mut bwrap_pid = namespaces[0].to_vec();
+    bwrap_pid.push("--unshare-pid");
+    let mut run_pid = namespaces[1].to_vec();
+    run_pid.push("-p");
+    let pid_ns = [bwrap_pid.as_slice(), &run_pid];
+    let fresh = ["--ro-bind", "/", "/", "--proc", "/proc"];
+    let [bwrap, run] = with_bwrap(
+        bin,
+        unprivileged,
+        pid_ns,
+        &fresh,
+        &["sh", "-c", VISIBLE_MOUNTS],
+    );
+    assert_eq!(run, bwrap, "a pid namespace: rawclone run vs bwrap");
+    let cmd = ["readlink", "/proc/self/ns/pid"];
+    assert_other_pid_namespaces(with_bwrap(bin, unprivileged, pid_ns, &fresh, &cmd));
+}
+
+fn same_results_as_bwrap_as_root(bin: Bin) {
+    as_root(|| compare_with_bwrap(bin, false));
+}
+
+fn same_results_as_bwrap_unprivileged(bin: Bin) {
+    compare_with_bwrap(bin, true);
+}
+
+fn sandbox_mount_errors_are_one_line(bin: Bin) {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    assert_refused(
+        bin,
+        &["run", "--bind", "/"],
+        false,
+        2,
+        "--bind needs two values",
+    );
+    assert_refused(
+        bin,
+        &["run", "--bind=/", "/x", "true"],
+        false,
+        2,
+        "--bind takes two values",
+    );
+    assert_refused(bin, &["run", "--tmpfs"], false, 2, "--tmpfs needs a value");
+    assert_refused(
+        bin,
+        &["run", "--setenv", "A=B", "x", "true"],
+        false,
+        2,
+        "--setenv: 'A=B' is not a variable name",
+    );
+    assert_refused(
+        bin,
+        &["run", "--unsetenv", "", "true"],
+        false,
+        2,
+        "'' is not a variable",
+    );
+    assert_refused(
+        bin,
+        &["run", "--die-with-parent=1", "true"],
+        false,
+        2,
+        "--die-with-parent takes no value",
+    );
+    // The kernel's answer, naming the action; as bwrap, exit status 1.
+    assert_refused(
+        bin,
+        &[
+            "run",
+            "-r",
+            "--tmpfs",
+            "/tmp",
+            "--ro-bind",
+            "/nonexistent-rawclone",
+            "/x",
+            "true",
+        ],
+        true,
+        1,
+        "mount action 1, looking up the source: ENOENT",
+    );
+    if bwrap_skip_reason(false, &[]).is_none() {
+        let theirs = output(
+            false,
+            "bwrap",
+            &["--ro-bind", "/nonexistent-rawclone", "/x", "true"],
+        );
+        assert_eq!(theirs.status.code(), Some(1), "{theirs:?}");
+    }
 }

@@ -8,6 +8,7 @@
 //! | [`Profile::NoPidfdThread`] | Linux < 6.9 | `CLONE_PIDFD \| CLONE_THREAD` → EINVAL (clone and clone3) |
 //! | [`Profile::NoPidfdWait`] | Linux 5.2–5.3 | `waitid(P_PIDFD)` → EINVAL |
 //! | [`Profile::NoPidfd`] | a profile without pidfds | `CLONE_PIDFD` → EINVAL (clone and clone3), `pidfd_open`, `pidfd_send_signal`, `pidfd_getfd` → ENOSYS, `waitid(P_PIDFD)` → EINVAL |
+//! | [`Profile::NoMountSetattr`] | Linux < 5.12 | `mount_setattr` → ENOSYS |
 //!
 //! Each profile takes away one thing; a real old kernel lacks several at once (5.4 lacks both
 //! CLEAR_SIGHAND and PIDFD with THREAD), and its outcomes are the union of those profiles'.
@@ -77,6 +78,8 @@ pub enum Profile {
     /// No pidfds at all (before 5.2, or a profile that forbids them): `CLONE_PIDFD` is EINVAL,
     /// the pidfd calls are ENOSYS, `waitid(P_PIDFD)` is EINVAL.
     NoPidfd,
+    /// Before Linux 5.12: no `mount_setattr` (ENOSYS).
+    NoMountSetattr,
 }
 
 impl fmt::Display for Profile {
@@ -87,6 +90,7 @@ impl fmt::Display for Profile {
             Profile::NoPidfdThread => "NoPidfdThread (< 6.9)",
             Profile::NoPidfdWait => "NoPidfdWait (5.2-5.3)",
             Profile::NoPidfd => "NoPidfd (< 5.2)",
+            Profile::NoMountSetattr => "NoMountSetattr (< 5.12)",
         })
     }
 }
@@ -122,12 +126,13 @@ const PIDFD_THREAD: u32 = k::CLONE_PIDFD | k::CLONE_THREAD;
 
 impl Profile {
     /// Every profile, in the order of the tables.
-    pub const ALL: [Profile; 5] = [
+    pub const ALL: [Profile; 6] = [
         Profile::NoClone3,
         Profile::NoClearSighand,
         Profile::NoPidfdThread,
         Profile::NoPidfdWait,
         Profile::NoPidfd,
+        Profile::NoMountSetattr,
     ];
 
     /// The filter's rules, first match wins.
@@ -191,12 +196,21 @@ impl Profile {
             },
             P_PIDFD_EINVAL,
         ];
+        const NO_MOUNT_SETATTR: &[Rule] = &[
+            PROBE,
+            Rule {
+                nr: Sysno::mount_setattr,
+                test: Test::Always,
+                action: errno(ENOSYS),
+            },
+        ];
         match self {
             Profile::NoClone3 => NO_CLONE3,
             Profile::NoClearSighand => NO_CLEAR_SIGHAND,
             Profile::NoPidfdThread => NO_PIDFD_THREAD,
             Profile::NoPidfdWait => NO_PIDFD_WAIT,
             Profile::NoPidfd => NO_PIDFD,
+            Profile::NoMountSetattr => NO_MOUNT_SETATTR,
         }
     }
 
@@ -208,7 +222,7 @@ impl Profile {
             Profile::NoClearSighand => flags & k::CLONE_CLEAR_SIGHAND != 0,
             Profile::NoPidfdThread => has_all(PIDFD_THREAD),
             Profile::NoPidfd => has_all(PIDFD),
-            Profile::NoClone3 | Profile::NoPidfdWait => false,
+            Profile::NoClone3 | Profile::NoPidfdWait | Profile::NoMountSetattr => false,
         }
     }
 }

@@ -101,7 +101,7 @@ fn main(args: &Args) -> i32 {
     let init = sys::getpid() == 1;
     if init {
         let _ = sys::mkdir(c"/proc", 0o555);
-        if let Err(e) = sys::mount(c"proc", c"/proc", c"proc", 0) {
+        if let Err(e) = sys::mount(c"proc", c"/proc", c"proc", sys::MountFlags::EMPTY, None) {
             rawclone_freestanding::outln!("init: mount /proc: {e}");
         }
     }

@@ -1,0 +1,402 @@
+//! Mount actions for a sandbox, made in the child as bubblewrap makes them (`bwrap(1)`):
+//! binds, read-only binds, tmpfs, a minimal `/dev` and a `/proc`, under a new root.
+//!
+//! With a new root ([`Namespaces::tmpfs_root`] or [`Namespaces::root`]) the child first stages
+//! one, as bubblewrap does: it mounts a tmpfs on `/tmp`, makes `newroot` and `oldroot` in it and
+//! `pivot_root`s into it, so the old root is at `/oldroot` (where sources are read) and the new
+//! one at `/newroot` (where destinations are made). The new root is the empty `newroot`
+//! itself, bound onto itself to be a mount point, or the given directory bound there. After the
+//! mounts the old root is detached and the child `pivot_root`s into `/newroot`, which detaches
+//! the staging tmpfs too. Resolving destinations under the staging root means that an absolute
+//! symlink in the new root leads into the staging tmpfs, never out to the host.
+//!
+//! Without a new root the mounts are made in place, in the child's mount namespace.
+//!
+//! Each bind is recursive and is then restricted, on it and every submount: `nosuid` and
+//! `nodev` (not `nodev` for a device node of `/dev`), and `ro` for a read-only bind, keeping
+//! every other flag of the source, which a user namespace may not drop (the `restrict`
+//! module). Missing destinations are created as bubblewrap
+//! creates them: directories on the way (mode 0755), then a directory, or an empty file (mode
+//! 0444) for a source that is not a directory. `mount(2)`, `pivot_root(2)`, `tmpfs(5)`,
+//! `proc(5)`, `pts(4)`.
+
+use super::path::{Path, make_dir, make_file};
+use super::restrict::restrict;
+use crate::error::{MountPart, SetupStep};
+use crate::sys::{self, MountFlags};
+use core::ffi::CStr;
+use core::fmt::Write;
+use linux_raw_sys::general as k;
+use syscalls::Errno;
+
+/// One mount action of a sandbox ([`Namespaces::mounts`]). Sources are paths in the caller's
+/// tree (a relative one from its working directory), destinations paths in the new root.
+///
+/// [`Namespaces::mounts`]: super::Namespaces::mounts
+/// [`Namespaces::tmpfs_root`]: super::Namespaces::tmpfs_root
+/// [`Namespaces::root`]: super::Namespaces::root
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mount<'a> {
+    /// Bind `src` on `dst`, with its submounts, made `nosuid` and `nodev` (`bwrap --bind`).
+    Bind {
+        /// What to show.
+        src: &'a CStr,
+        /// Where, in the new root.
+        dst: &'a CStr,
+    },
+    /// As [`Mount::Bind`], read-only too (`bwrap --ro-bind`); every submount also.
+    RoBind {
+        /// What to show.
+        src: &'a CStr,
+        /// Where, in the new root.
+        dst: &'a CStr,
+    },
+    /// A fresh tmpfs on `dst`, `nosuid` and `nodev` (`bwrap --tmpfs`, `--perms`, `--size`).
+    Tmpfs {
+        /// Where, in the new root.
+        dst: &'a CStr,
+        /// The mode of its root directory (bubblewrap's default is 0755).
+        mode: u32,
+        /// Its size limit in bytes; 0 for the kernel's default (half of RAM).
+        size: usize,
+    },
+    /// A minimal `/dev` on `dst` (`bwrap --dev`): a tmpfs with the host's `null`, `zero`,
+    /// `full`, `random`, `urandom` and `tty` bound in, the links `stdin`, `stdout`, `stderr`,
+    /// `fd`, `core` and `ptmx`, a new devpts instance at `pts`, and an empty `shm`.
+    Dev {
+        /// Where, in the new root.
+        dst: &'a CStr,
+    },
+    /// A `/proc` on `dst` (`bwrap --proc`): a fresh one with a new pid namespace, else a bind of
+    /// the caller's, nosuid and nodev (a user namespace may mount proc only for a pid namespace
+    /// it owns), with
+    /// `sys`, `sysrq-trigger`, `irq` and `bus` covered read-only where they are writable.
+    Proc {
+        /// Where, in the new root.
+        dst: &'a CStr,
+    },
+}
+
+impl<'a> Mount<'a> {
+    /// A tmpfs on `dst` with bubblewrap's defaults: mode 0755, the kernel's size.
+    ///
+    /// ```
+    /// use rawclone::ns::Mount;
+    /// assert_eq!(Mount::tmpfs(c"/tmp"), Mount::Tmpfs { dst: c"/tmp", mode: 0o755, size: 0 });
+    /// ```
+    pub const fn tmpfs(dst: &'a CStr) -> Mount<'a> {
+        Mount::Tmpfs {
+            dst,
+            mode: 0o755,
+            size: 0,
+        }
+    }
+
+    /// The source path, for the actions that read one.
+    fn source(&self) -> Option<&'a CStr> {
+        match *self {
+            Mount::Bind { src, .. } | Mount::RoBind { src, .. } => Some(src),
+            _ => None,
+        }
+    }
+}
+
+/// Where the child's new root comes from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum NewRoot<'a> {
+    /// None: mounts are made in place.
+    InPlace,
+    /// An empty tmpfs (bubblewrap without `--bind / /`).
+    Tmpfs,
+    /// This directory of the caller's tree.
+    Dir(&'a CStr),
+}
+
+/// A failed step and the kernel's answer, as the child reports it.
+type Failed = (SetupStep, Errno);
+
+/// Where sources and destinations are while the mounts are made.
+struct Tree<'c> {
+    /// Prefix of the old root: `/oldroot` once staged, empty in place.
+    old: &'static [u8],
+    /// Prefix of the new root: `/newroot` once staged, empty in place.
+    new: &'static [u8],
+    /// The working directory the caller had, for relative sources once staged.
+    cwd: Option<&'c Path>,
+    /// Where `/proc/self/mountinfo` is, for [`restrict`] on kernels before 5.12.
+    mountinfo: &'static CStr,
+}
+
+impl Tree<'_> {
+    /// Make `path` where `src` of the caller's tree is now.
+    fn source(&self, path: &mut Path, src: &CStr) -> Result<(), Errno> {
+        let src = src.to_bytes();
+        match self.cwd {
+            Some(cwd) if !src.starts_with(b"/") => path.set(&[self.old, cwd.bytes(), b"/", src]),
+            _ => path.set(&[self.old, src]),
+        }
+    }
+
+    /// Make `path` where `dst` of the new root is now.
+    fn dest(&self, path: &mut Path, dst: &CStr) -> Result<(), Errno> {
+        let dst = dst.to_bytes();
+        let start = dst.iter().position(|&b| b != b'/').unwrap_or(dst.len());
+        path.set(&[self.new, b"/", &dst[start..]])
+    }
+}
+
+/// Run `f` on `path/name`, then cut `path` back.
+fn in_child<T>(
+    path: &mut Path,
+    name: &[u8],
+    f: impl FnOnce(&CStr) -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    let len = path.len();
+    let done = path.push(b"/").and_then(|()| path.push(name));
+    let done = done.and_then(|()| f(path.as_cstr()));
+    path.truncate(len);
+    done
+}
+
+/// Flags of a fresh proc, as mount(8) and bubblewrap give it.
+const PROC_FLAGS: MountFlags = MountFlags::NOSUID
+    .union(MountFlags::NODEV)
+    .union(MountFlags::NOEXEC);
+/// Flags of a tmpfs: no set-user-id programs, no device nodes.
+const TMPFS_FLAGS: MountFlags = MountFlags::NOSUID.union(MountFlags::NODEV);
+/// A recursive bind.
+const BIND: MountFlags = MountFlags::BIND.union(MountFlags::REC);
+
+/// Make the new root and the mounts, after the mount namespace went private; `proc` asks for a
+/// fresh `/proc` in it ([`super::Namespaces::mount_proc`]), `pid_ns` says whether the child has
+/// a pid namespace of its own.
+pub(super) fn set_up(
+    root: NewRoot<'_>,
+    mounts: &[Mount<'_>],
+    proc: bool,
+    pid_ns: bool,
+) -> Result<(), Failed> {
+    if let NewRoot::InPlace = root {
+        let tree = Tree {
+            old: b"",
+            new: b"",
+            cwd: None,
+            mountinfo: c"/proc/self/mountinfo",
+        };
+        apply_all(&tree, mounts, pid_ns)?;
+        if proc {
+            let mount = sys::mount(c"proc", c"/proc", c"proc", PROC_FLAGS, None);
+            mount.map_err(|e| (SetupStep::MountProc, e))?;
+        }
+        return Ok(());
+    }
+    // Relative sources are read from the working directory, which the staging leaves.
+    let relative = |src: &CStr| !src.to_bytes().starts_with(b"/");
+    let dir_relative = matches!(root, NewRoot::Dir(dir) if relative(dir));
+    let mut cwd = Path::empty();
+    let needs_cwd = dir_relative || mounts.iter().filter_map(Mount::source).any(relative);
+    if needs_cwd {
+        working_directory(&mut cwd).map_err(|e| (SetupStep::StageRoot, e))?;
+    }
+    stage(root).map_err(|e| (SetupStep::StageRoot, e))?;
+    let tree = Tree {
+        old: b"/oldroot",
+        new: b"/newroot",
+        cwd: needs_cwd.then_some(&cwd),
+        mountinfo: c"/oldroot/proc/self/mountinfo",
+    };
+    if let NewRoot::Dir(dir) = root {
+        let mut src = Path::empty();
+        let bind = tree.source(&mut src, dir);
+        let bind = bind.and_then(|()| sys::mount(src.as_cstr(), c"/newroot", c"", BIND, None));
+        bind.map_err(|e| (SetupStep::BindRoot, e))?;
+    }
+    apply_all(&tree, mounts, pid_ns)?;
+    // /proc goes in before the old root is detached: inside a user namespace the kernel mounts
+    // a new proc only while a fully visible one exists in the mount namespace.
+    if proc {
+        let step = |e| (SetupStep::MountProc, e);
+        make_dir(c"/newroot/proc").map_err(step)?;
+        sys::mount(c"proc", c"/newroot/proc", c"proc", PROC_FLAGS, None).map_err(step)?;
+    }
+    sys::umount2(c"/oldroot", k::MNT_DETACH).map_err(|e| (SetupStep::DetachOldRoot, e))?;
+    // The staging tmpfs ends up stacked on the new root, and is detached the same way.
+    let pivot = |e| (SetupStep::PivotRoot, e);
+    sys::chdir(c"/newroot").map_err(pivot)?;
+    sys::pivot_root(c".", c".").map_err(pivot)?;
+    sys::umount2(c".", k::MNT_DETACH).map_err(|e| (SetupStep::DetachOldRoot, e))?;
+    sys::chdir(c"/").map_err(pivot)
+}
+
+/// Make `path` the working directory.
+fn working_directory(path: &mut Path) -> Result<(), Errno> {
+    let mut buf = [0u8; 4096];
+    let cwd = sys::getcwd(&mut buf)?;
+    path.set(&[cwd])
+}
+
+/// The staging root: a tmpfs on `/tmp` holding `newroot` and `oldroot`, made the root, the old
+/// one at `/oldroot`.
+fn stage(root: NewRoot<'_>) -> Result<(), Errno> {
+    sys::mount(c"tmpfs", c"/tmp", c"tmpfs", TMPFS_FLAGS, None)?;
+    sys::chdir(c"/tmp")?;
+    sys::mkdir(c"newroot", 0o755)?;
+    if let NewRoot::Tmpfs = root {
+        sys::mount(c"newroot", c"newroot", c"", BIND, None)?;
+    }
+    sys::mkdir(c"oldroot", 0o755)?;
+    sys::pivot_root(c".", c"oldroot")?;
+    sys::chdir(c"/")
+}
+
+/// Every action in order; a failure names its index.
+fn apply_all(tree: &Tree<'_>, mounts: &[Mount<'_>], pid_ns: bool) -> Result<(), Failed> {
+    for (index, mount) in mounts.iter().enumerate() {
+        // Namespaces::check refused more actions than a u16 counts.
+        let index = index as u16;
+        apply(tree, mount, pid_ns).map_err(|(part, e)| (SetupStep::Mount { index, part }, e))?;
+    }
+    Ok(())
+}
+
+/// A failed part of one action.
+type PartFailed = (MountPart, Errno);
+
+/// Tag an errno with the part that failed.
+fn at(part: MountPart) -> impl Fn(Errno) -> PartFailed {
+    move |e| (part, e)
+}
+
+fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFailed> {
+    use MountPart as P;
+    let dst = match *mount {
+        Mount::Bind { dst, .. }
+        | Mount::RoBind { dst, .. }
+        | Mount::Tmpfs { dst, .. }
+        | Mount::Dev { dst }
+        | Mount::Proc { dst } => dst,
+    };
+    let mut path = Path::empty();
+    tree.dest(&mut path, dst).map_err(at(P::Destination))?;
+    path.make_parents().map_err(at(P::Destination))?;
+    match *mount {
+        Mount::Bind { src, .. } => bind(tree, src, path.as_cstr(), false),
+        Mount::RoBind { src, .. } => bind(tree, src, path.as_cstr(), true),
+        Mount::Tmpfs { mode, size, .. } => tmpfs(path.as_cstr(), mode, size),
+        Mount::Dev { .. } => dev(tree, &mut path),
+        Mount::Proc { .. } => proc(tree, &mut path, pid_ns),
+    }
+}
+
+/// A recursive bind of `src` on `dst`, restricted (`readonly` too).
+fn bind(tree: &Tree<'_>, src: &CStr, dst: &CStr, readonly: bool) -> Result<(), PartFailed> {
+    use MountPart as P;
+    let mut path = Path::empty();
+    tree.source(&mut path, src).map_err(at(P::Source))?;
+    let src = path.as_cstr();
+    let kind = sys::file_type(src).map_err(at(P::Source))?;
+    let made = match kind {
+        k::S_IFDIR => make_dir(dst),
+        _ => make_file(dst),
+    };
+    made.map_err(at(P::Destination))?;
+    sys::mount(src, dst, c"", BIND, None).map_err(at(P::Mount))?;
+    let mut set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+    if readonly {
+        set |= k::MOUNT_ATTR_RDONLY;
+    }
+    restrict(dst, set, tree.mountinfo).map_err(at(P::Restrict))
+}
+
+/// A tmpfs with root directory `mode` and `size` bytes (0: the kernel's default).
+fn tmpfs(dst: &CStr, mode: u32, size: usize) -> Result<(), PartFailed> {
+    use MountPart as P;
+    make_dir(dst).map_err(at(P::Destination))?;
+    let mut options = crate::line::Line::new();
+    let _ = write!(options, "mode=0{:o}", mode & 0o7777);
+    if size > 0 {
+        let _ = write!(options, ",size={size}");
+    }
+    let _ = options.write_char('\0');
+    let data =
+        CStr::from_bytes_with_nul(options.as_bytes()).map_err(|_| (P::Mount, Errno::EINVAL))?;
+    sys::mount(c"tmpfs", dst, c"tmpfs", TMPFS_FLAGS, Some(data)).map_err(at(P::Mount))
+}
+
+/// The device nodes of a minimal `/dev`, bound from the host's.
+const DEV_NODES: [&[u8]; 6] = [b"null", b"zero", b"full", b"random", b"urandom", b"tty"];
+
+/// The symlinks of a minimal `/dev`: name and target.
+const DEV_LINKS: [(&[u8], &CStr); 6] = [
+    (b"stdin", c"/proc/self/fd/0"),
+    (b"stdout", c"/proc/self/fd/1"),
+    (b"stderr", c"/proc/self/fd/2"),
+    (b"fd", c"/proc/self/fd"),
+    (b"core", c"/proc/kcore"),
+    (b"ptmx", c"pts/ptmx"),
+];
+
+/// A minimal `/dev` on `dst`, as [`Mount::Dev`] describes it.
+fn dev(tree: &Tree<'_>, dst: &mut Path) -> Result<(), PartFailed> {
+    use MountPart as P;
+    tmpfs(dst.as_cstr(), 0o755, 0)?;
+    let mut host = Path::empty();
+    for node in DEV_NODES {
+        host.set(&[tree.old, b"/dev/", node])
+            .map_err(at(P::DevNode))?;
+        let host = host.as_cstr();
+        let nosuid = k::MOUNT_ATTR_NOSUID;
+        in_child(dst, node, |here| {
+            make_file(here)?;
+            sys::mount(host, here, c"", BIND, None)?;
+            restrict(here, nosuid, tree.mountinfo)
+        })
+        .map_err(at(P::DevNode))?;
+    }
+    for (name, target) in DEV_LINKS {
+        in_child(dst, name, |link| sys::symlink(target, link)).map_err(at(P::DevLink))?;
+    }
+    in_child(dst, b"shm", |shm| sys::mkdir(shm, 0o755)).map_err(at(P::DevPts))?;
+    let options = Some(c"newinstance,ptmxmode=0666,mode=620");
+    let flags = MountFlags::NOSUID | MountFlags::NOEXEC;
+    in_child(dst, b"pts", |pts| {
+        sys::mkdir(pts, 0o755)?;
+        sys::mount(c"devpts", pts, c"devpts", flags, options)
+    })
+    .map_err(at(P::DevPts))
+}
+
+/// The parts of proc that bubblewrap covers read-only: they reach the whole machine.
+const PROC_COVERED: [&[u8]; 4] = [b"sys", b"sysrq-trigger", b"irq", b"bus"];
+
+/// A `/proc` on `dst`, as [`Mount::Proc`] describes it.
+fn proc(tree: &Tree<'_>, dst: &mut Path, pid_ns: bool) -> Result<(), PartFailed> {
+    use MountPart as P;
+    make_dir(dst.as_cstr()).map_err(at(P::Destination))?;
+    if pid_ns {
+        let fresh = sys::mount(c"proc", dst.as_cstr(), c"proc", PROC_FLAGS, None);
+        fresh.map_err(at(P::Mount))?;
+    } else {
+        let mut host = Path::empty();
+        host.set(&[tree.old, b"/proc"]).map_err(at(P::Source))?;
+        let bound = sys::mount(host.as_cstr(), dst.as_cstr(), c"", BIND, None);
+        bound.map_err(at(P::Mount))?;
+        let set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+        restrict(dst.as_cstr(), set, tree.mountinfo).map_err(at(P::Restrict))?;
+    }
+    let set = k::MOUNT_ATTR_RDONLY | k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+    for name in PROC_COVERED {
+        in_child(dst, name, |part| {
+            match sys::access(part, k::W_OK) {
+                Ok(()) => {}
+                // Already out of reach (read-only, not ours) or not there.
+                Err(Errno::EACCES | Errno::ENOENT | Errno::EROFS) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            sys::mount(part, part, c"", BIND, None)?;
+            restrict(part, set, tree.mountinfo)
+        })
+        .map_err(at(P::ProcCover))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! `mount(2)` with typed flags, `mount_setattr(2)`, and the file calls a sandbox's mount setup
+//! needs to make its mount points: `statx(2)` for a source's type, `mknodat(2)` for an empty
+//! file, `symlinkat(2)`, `faccessat(2)`.
+
+use super::Errno;
+use core::ffi::CStr;
+use core::ops::{BitOr, BitOrAssign};
+use linux_raw_sys::general as k;
+use syscalls::{Sysno, syscall2, syscall3, syscall4, syscall5};
+
+/// A set of `MS_*` flags for [`mount`] (`mount(2)`).
+///
+/// ```
+/// use rawclone::sys::MountFlags;
+/// let bind = MountFlags::BIND | MountFlags::REC;
+/// assert!(bind.contains(MountFlags::REC));
+/// assert!(!bind.contains(MountFlags::RDONLY));
+/// assert_eq!(bind.bits(), 0x1000 | 0x4000);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct MountFlags(u64);
+
+macro_rules! mount_flags {
+    ($($(#[$doc:meta])* $name:ident = $value:expr;)*) => {
+        impl MountFlags {
+            $( $(#[$doc])* pub const $name: MountFlags = MountFlags($value as u64); )*
+        }
+    };
+}
+
+mount_flags! {
+    /// Read-only (`MS_RDONLY`).
+    RDONLY = k::MS_RDONLY;
+    /// Ignore set-user-id and set-group-id bits and file capabilities (`MS_NOSUID`).
+    NOSUID = k::MS_NOSUID;
+    /// No access to device nodes (`MS_NODEV`).
+    NODEV = k::MS_NODEV;
+    /// No program runs from it (`MS_NOEXEC`).
+    NOEXEC = k::MS_NOEXEC;
+    /// Change an existing mount (`MS_REMOUNT`); with `BIND`, only its per-mount flags.
+    REMOUNT = k::MS_REMOUNT;
+    /// Bind mount: make a file or directory visible at another place (`MS_BIND`).
+    BIND = k::MS_BIND;
+    /// Move a mount (`MS_MOVE`).
+    MOVE = k::MS_MOVE;
+    /// Recursive: with `BIND` the submounts too, with a propagation type the whole tree (`MS_REC`).
+    REC = k::MS_REC;
+    /// Leave out some kernel log messages (`MS_SILENT`).
+    SILENT = k::MS_SILENT;
+    /// Propagation: private (`MS_PRIVATE`).
+    PRIVATE = k::MS_PRIVATE;
+    /// Propagation: slave (`MS_SLAVE`).
+    SLAVE = k::MS_SLAVE;
+    /// Propagation: shared (`MS_SHARED`).
+    SHARED = k::MS_SHARED;
+    /// Do not update access times (`MS_NOATIME`).
+    NOATIME = k::MS_NOATIME;
+    /// Do not update directory access times (`MS_NODIRATIME`).
+    NODIRATIME = k::MS_NODIRATIME;
+    /// Update access times relative to modification times (`MS_RELATIME`).
+    RELATIME = k::MS_RELATIME;
+    /// Always update access times (`MS_STRICTATIME`).
+    STRICTATIME = k::MS_STRICTATIME;
+}
+
+impl MountFlags {
+    /// No flags.
+    pub const EMPTY: MountFlags = MountFlags(0);
+
+    /// Both sets (usable in `const` context, unlike `|`).
+    pub const fn union(self, other: MountFlags) -> MountFlags {
+        MountFlags(self.0 | other.0)
+    }
+
+    /// Whether every flag of `other` is set.
+    pub const fn contains(self, other: MountFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The raw bits, as `mount(2)` takes them.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+}
+
+impl BitOr for MountFlags {
+    type Output = MountFlags;
+    fn bitor(self, other: MountFlags) -> MountFlags {
+        self.union(other)
+    }
+}
+
+impl BitOrAssign for MountFlags {
+    fn bitor_assign(&mut self, other: MountFlags) {
+        *self = self.union(other);
+    }
+}
+
+/// `mount(2)`: `data` is the file system's option string (`mode=0755` for a tmpfs), or none.
+pub fn mount(
+    source: &CStr,
+    target: &CStr,
+    fstype: &CStr,
+    flags: MountFlags,
+    data: Option<&CStr>,
+) -> Result<(), Errno> {
+    let data = data.map_or(0, |d| d.as_ptr() as usize);
+    // SAFETY: three NUL-terminated strings, and `data` NULL or a fourth, live for the call.
+    unsafe {
+        syscall5(
+            Sysno::mount,
+            source.as_ptr() as usize,
+            target.as_ptr() as usize,
+            fstype.as_ptr() as usize,
+            flags.bits() as usize,
+            data,
+        )
+    }
+    .map(drop)
+}
+
+/// `mount_setattr(AT_FDCWD, path, AT_RECURSIVE, …)` (Linux 5.12+): set the `MOUNT_ATTR_*` bits
+/// `set` on the mount at `path` and every mount below it, leaving their other flags as they are.
+/// Setting only adds restrictions, which the kernel allows even on mounts whose flags a less
+/// privileged user namespace locked (`mount_namespaces(7)`).
+pub fn restrict_mounts(path: &CStr, set: u64) -> Result<(), Errno> {
+    let attr = k::mount_attr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `path` is NUL-terminated and `attr` a live local of the size passed.
+    unsafe {
+        syscalls::syscall5(
+            Sysno::mount_setattr,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            k::AT_RECURSIVE as usize,
+            &raw const attr as usize,
+            size_of::<k::mount_attr>(),
+        )
+    }
+    .map(drop)
+}
+
+/// The type bits (`S_IFMT` of `st_mode`: `S_IFDIR`, `S_IFREG`, …) of the file at `path`,
+/// following symlinks (`statx(2)` with `STATX_TYPE`).
+pub fn file_type(path: &CStr) -> Result<u32, Errno> {
+    // SAFETY: statx is plain old data, for which all zeroes is a valid value.
+    let mut stx: k::statx = unsafe { core::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and the kernel writes one `struct statx` into a live local.
+    unsafe {
+        syscall5(
+            Sysno::statx,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            0,
+            k::STATX_TYPE as usize,
+            &raw mut stx as usize,
+        )
+    }?;
+    Ok(u32::from(stx.stx_mode) & k::S_IFMT)
+}
+
+/// Create an empty regular file at `path` with permissions `mode` (`mknodat(2)` with
+/// `S_IFREG`, which opens nothing); EEXIST if anything is there.
+pub fn create_file(path: &CStr, mode: u32) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated and lives for the call.
+    unsafe {
+        syscall4(
+            Sysno::mknodat,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            (k::S_IFREG | (mode & 0o7777)) as usize,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+/// `symlinkat(2)`: a symbolic link at `path` whose text is `target`.
+pub fn symlink(target: &CStr, path: &CStr) -> Result<(), Errno> {
+    // SAFETY: two NUL-terminated strings that live for the call.
+    unsafe {
+        syscall3(
+            Sysno::symlinkat,
+            target.as_ptr() as usize,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `faccessat(AT_FDCWD, path, mode, 0)`: whether the real ids may access `path` as `mode`
+/// (`R_OK`, `W_OK`, `X_OK`, or `F_OK` for existence) says.
+pub fn access(path: &CStr, mode: u32) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated and lives for the call.
+    unsafe {
+        syscall3(
+            Sysno::faccessat,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            mode as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `umount2(2)`: detach the mount at `target` (`flags`: `MNT_DETACH`, …).
+pub fn umount2(target: &CStr, flags: u32) -> Result<(), Errno> {
+    // SAFETY: a NUL-terminated string that lives for the call.
+    unsafe { syscall2(Sysno::umount2, target.as_ptr() as usize, flags as usize) }.map(drop)
+}

@@ -1,0 +1,79 @@
+//! A network interface's flags through `ioctl(2)` on an `AF_INET` datagram socket
+//! (`SIOCGIFFLAGS`, `SIOCSIFFLAGS`, `netdevice(7)`): how `ip link set lo up` is done without
+//! netlink.
+
+use super::{BorrowedFd, Errno, Fd};
+use linux_raw_sys::{general as k, ioctl, net};
+use syscalls::{Sysno, syscall3};
+
+/// `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)`: a socket to name interfaces to `ioctl`.
+pub fn inet_dgram_socket() -> Result<Fd, Errno> {
+    // SAFETY: no memory is passed.
+    let fd = unsafe {
+        syscall3(
+            Sysno::socket,
+            net::AF_INET as usize,
+            (net::SOCK_DGRAM | k::O_CLOEXEC) as usize,
+            0,
+        )
+    }?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { Fd::from_raw(fd as i32) })
+}
+
+/// An `ifreq` naming interface `name` (at most 15 bytes, else ENAMETOOLONG).
+fn request(name: &[u8]) -> Result<net::ifreq, Errno> {
+    // SAFETY: ifreq is plain old data, for which all zeroes is a valid value.
+    let mut req: net::ifreq = unsafe { core::mem::zeroed() };
+    // SAFETY: the name is the union's only member in use, an array of bytes.
+    let slot = unsafe { &mut req.ifr_ifrn.ifrn_name };
+    if name.len() >= slot.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    for (to, &from) in slot.iter_mut().zip(name) {
+        *to = from as _;
+    }
+    Ok(req)
+}
+
+/// The flags (`IFF_UP`, `IFF_LOOPBACK`, …) of interface `name` (`SIOCGIFFLAGS`), asked through
+/// `socket` (from [`inet_dgram_socket`]).
+///
+/// ```
+/// use rawclone::sys;
+/// let socket = sys::inet_dgram_socket()?;
+/// let flags = sys::interface_flags(socket.as_fd(), b"lo")?;
+/// assert_ne!(flags & 0x8, 0); // IFF_LOOPBACK
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn interface_flags(socket: BorrowedFd<'_>, name: &[u8]) -> Result<u16, Errno> {
+    let mut req = request(name)?;
+    // SAFETY: the kernel reads the name from and writes the flags into a live `ifreq`.
+    unsafe {
+        syscall3(
+            Sysno::ioctl,
+            socket.as_raw() as usize,
+            ioctl::SIOCGIFFLAGS as usize,
+            &raw mut req as usize,
+        )
+    }?;
+    // SAFETY: SIOCGIFFLAGS filled the flags member.
+    Ok(unsafe { req.ifr_ifru.ifru_flags } as u16)
+}
+
+/// Set the flags of interface `name` (`SIOCSIFFLAGS`, needs `CAP_NET_ADMIN` over its network
+/// namespace): [`interface_flags`] with `IFF_UP` added brings it up.
+pub fn set_interface_flags(socket: BorrowedFd<'_>, name: &[u8], flags: u16) -> Result<(), Errno> {
+    let mut req = request(name)?;
+    req.ifr_ifru.ifru_flags = flags as _;
+    // SAFETY: the kernel reads a live `ifreq`.
+    unsafe {
+        syscall3(
+            Sysno::ioctl,
+            socket.as_raw() as usize,
+            ioctl::SIOCSIFFLAGS as usize,
+            &raw mut req as usize,
+        )
+    }
+    .map(drop)
+}

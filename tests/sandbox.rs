@@ -1,0 +1,703 @@
+//! Sandbox building blocks of `ns::Namespaces`: every `Mount` kind, an empty tmpfs root, a
+//! given root with mounts in it, mounts in place, `lo` up and a start in a cgroup, as root and
+//! as nobody (a user namespace mapped to root inside); every failure typed, with no child and
+//! no descriptor left behind.
+//!
+//! Checks run in a forked child with raw syscalls only (see tests/common): evidence comes back
+//! as numbered exit codes. Fixtures (a directory with a `marker` file, mode 0777 so nobody may
+//! write there too) are made by the test thread before the fork and removed after it.
+
+mod common;
+
+use common::*;
+use core::ffi::CStr;
+use linux_raw_sys::general as k;
+use rawclone::ns::{Mount, MountPart, Namespaces, SetupStep};
+use rawclone::{Errno, Error, ExitStatus, Rule, Stack, Syscall, sys};
+use std::ffi::CString;
+use syscalls::{Sysno, syscall2, syscall4};
+
+/// Each check twice: `root::x` as the suite's user when that is root (no user namespace),
+/// `unprivileged::x` as nobody with a user namespace mapped to root inside.
+macro_rules! as_root_and_unprivileged {
+    ($($check:ident),* $(,)?) => {
+        mod root {
+            $(#[test] fn $check() { super::run_check(stringify!($check), false, super::$check) })*
+        }
+        mod unprivileged {
+            $(#[test] fn $check() { super::run_check(stringify!($check), true, super::$check) })*
+        }
+    };
+}
+
+as_root_and_unprivileged!(
+    bind_shows_the_source_writable_nosuid_nodev,
+    ro_bind_is_read_only_with_its_submounts,
+    tmpfs_root_holds_only_the_mounts,
+    tmpfs_takes_mode_and_size,
+    dev_is_a_minimal_dev,
+    proc_is_fresh_with_a_pid_namespace,
+    proc_is_bound_without_a_pid_namespace,
+    root_dir_with_mounts_inside_it,
+    mounts_in_place_without_a_new_root,
+    relative_sources_are_read_from_the_working_directory,
+    loopback_is_up,
+    failures_are_typed_and_leave_nothing_behind,
+    before_mount_setattr_binds_are_restricted_by_remounts,
+);
+
+/// A directory for one check, with a `marker` file; removed on drop.
+struct Fixture {
+    dir: CString,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Fixture {
+        use std::os::unix::fs::PermissionsExt;
+        let dir =
+            std::env::temp_dir().join(format!("rawclone-sandbox-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("marker"), "here\n").unwrap();
+        for path in [dir.join("marker"), dir.clone()] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        Fixture {
+            dir: CString::new(dir.into_os_string().into_encoded_bytes()).unwrap(),
+        }
+    }
+
+    fn path(&self, tail: &str) -> CString {
+        CString::new(format!("{}/{tail}", self.dir.to_str().unwrap())).unwrap()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.dir.to_str().unwrap());
+    }
+}
+
+/// Run `check` in a fork with the base request for this privilege level.
+fn run_check(name: &str, unprivileged: bool, check: fn(Namespaces<'static>, &Fixture) -> i32) {
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    if !unprivileged && sys::geteuid() != 0 {
+        return skip("needs root (the suite runs unprivileged)");
+    }
+    let base = if unprivileged {
+        Namespaces::new().map_root()
+    } else {
+        Namespaces::new()
+    };
+    // root::x and unprivileged::x run at once: each has a fixture of its own.
+    let fixture = Fixture::new(&format!(
+        "{name}-{}",
+        if unprivileged { "nobody" } else { "root" }
+    ));
+    let status = in_fork(|| {
+        if unprivileged && become_nobody().is_err() {
+            return 90;
+        }
+        check(base, &fixture)
+    });
+    assert_eq!(
+        status,
+        ExitStatus::Exited(0),
+        "{name}: failed at step {status:?}"
+    );
+}
+
+/// Spawn `f` in `ns` on a 64 KiB stack and return its exit code, or 100 + a code for a failed
+/// spawn or wait.
+fn in_ns(ns: Namespaces<'_>, f: impl FnOnce() -> i32) -> i32 {
+    let Ok(mut stack) = Stack::map(64 * 1024) else {
+        return 101;
+    };
+    // SAFETY: every check's closure uses raw syscalls only.
+    match unsafe { ns.spawn(&mut stack, f) }.map(|c| c.wait()) {
+        Ok(Ok(ExitStatus::Exited(code))) => code,
+        Ok(_) => 102,
+        Err(_) => 103,
+    }
+}
+
+fn bind_shows_the_source_writable_nosuid_nodev(base: Namespaces<'static>, fx: &Fixture) -> i32 {
+    let mounts = [Mount::Bind {
+        src: &fx.dir,
+        dst: c"/data",
+    }];
+    let code = in_ns(base.tmpfs_root().mounts(&mounts), || {
+        if sys::open(c"/data/marker", 0).is_err() {
+            return 1;
+        }
+        if sys::mkdir(c"/data/made-inside", 0o755).is_err() {
+            return 2;
+        }
+        if !has_flags(c"/data", ST_NOSUID | ST_NODEV) || has_flags(c"/data", ST_RDONLY) {
+            return 3;
+        }
+        0
+    });
+    if code != 0 {
+        return code;
+    }
+    // The bind writes through to the source.
+    if sys::open(&fx.path("made-inside"), k::O_DIRECTORY).is_err() {
+        return 10;
+    }
+    0
+}
+
+fn ro_bind_is_read_only_with_its_submounts(base: Namespaces<'static>, fx: &Fixture) -> i32 {
+    let mounts = [
+        Mount::RoBind {
+            src: &fx.dir,
+            dst: c"/data",
+        },
+        Mount::RoBind {
+            src: c"/",
+            dst: c"/host",
+        },
+    ];
+    in_ns(base.tmpfs_root().mounts(&mounts), || {
+        if sys::mkdir(c"/data/x", 0o755) != Err(Errno::EROFS) {
+            return 1;
+        }
+        if sys::open(c"/data/marker", k::O_WRONLY).map(drop) != Err(Errno::EROFS) {
+            return 2;
+        }
+        if !has_flags(c"/data", ST_RDONLY | ST_NOSUID | ST_NODEV) {
+            return 3;
+        }
+        // /proc is a mount of its own below /: read-only too.
+        if !has_flags(c"/host/proc", ST_RDONLY | ST_NOSUID | ST_NODEV) {
+            return 4;
+        }
+        if sys::open(c"/host/proc/self/status", 0).is_err() {
+            return 5;
+        }
+        0
+    })
+}
+
+fn tmpfs_root_holds_only_the_mounts(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    let mounts = [Mount::tmpfs(c"/a/b"), Mount::tmpfs(c"c")];
+    in_ns(base.tmpfs_root().mounts(&mounts), || {
+        // `a` (made on the way to /a/b) and `c`: a relative destination is in the new root too.
+        if count_entries(c"/", |_| true) != 2 {
+            return 1;
+        }
+        if fs_type(c"/a/b") != Some(k::TMPFS_MAGIC as u64) || fs_type(c"/c").is_none() {
+            return 2;
+        }
+        // The old root is gone: nothing of it is reachable.
+        if sys::open(c"/proc/self", 0).is_ok() || sys::open(c"/oldroot", 0).is_ok() {
+            return 3;
+        }
+        0
+    })
+}
+
+fn tmpfs_takes_mode_and_size(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    let mounts = [Mount::Tmpfs {
+        dst: c"/t",
+        mode: 0o700,
+        size: 1 << 20,
+    }];
+    in_ns(base.tmpfs_root().mounts(&mounts), || {
+        let Some(st) = statfs(c"/t") else { return 1 };
+        if st.f_blocks as u64 * st.f_bsize as u64 != 1 << 20 {
+            return 2;
+        }
+        if mode(c"/t") != Some(0o700) {
+            return 3;
+        }
+        if !has_flags(c"/t", ST_NOSUID | ST_NODEV) {
+            return 4;
+        }
+        0
+    })
+}
+
+fn dev_is_a_minimal_dev(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    let mounts = [Mount::Dev { dst: c"/dev" }];
+    in_ns(base.tmpfs_root().mounts(&mounts), || {
+        // null zero full random urandom tty, stdin stdout stderr fd core ptmx, pts shm.
+        if count_entries(c"/dev", |_| true) != 14 {
+            return 1;
+        }
+        let Ok(null) = sys::open(c"/dev/null", k::O_WRONLY) else {
+            return 2;
+        };
+        if sys::write(null.as_fd(), b"gone") != Ok(4) {
+            return 3;
+        }
+        let Ok(zero) = sys::open(c"/dev/zero", 0) else {
+            return 4;
+        };
+        let mut buf = [1u8; 8];
+        if sys::read(zero.as_fd(), &mut buf) != Ok(8) || buf != [0; 8] {
+            return 5;
+        }
+        if !link_is(c"/dev/stdout", b"/proc/self/fd/1") || !link_is(c"/dev/ptmx", b"pts/ptmx") {
+            return 6;
+        }
+        if fs_type(c"/dev/pts") != Some(k::DEVPTS_SUPER_MAGIC as u64) {
+            return 7;
+        }
+        // A new devpts instance: a pseudo-terminal opens through the ptmx link.
+        if sys::open(c"/dev/ptmx", k::O_RDWR | k::O_NOCTTY).is_err() {
+            return 8;
+        }
+        if !has_flags(c"/dev", ST_NOSUID | ST_NODEV) {
+            return 9;
+        }
+        0
+    })
+}
+
+fn proc_is_fresh_with_a_pid_namespace(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    let mounts = [Mount::Proc { dst: c"/proc" }];
+    in_ns(base.pid().tmpfs_root().mounts(&mounts), || {
+        if count_entries(c"/proc", |n| n.iter().all(u8::is_ascii_digit)) != 1 {
+            return 1;
+        }
+        if !has_flags(c"/proc", ST_NOSUID | ST_NODEV) {
+            return 2;
+        }
+        0
+    })
+}
+
+fn proc_is_bound_without_a_pid_namespace(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    let mounts = [Mount::Proc { dst: c"/proc" }];
+    in_ns(base.tmpfs_root().mounts(&mounts), || {
+        // The caller's processes: at least the test process and its forked check.
+        if count_entries(c"/proc", |n| n.iter().all(u8::is_ascii_digit)) < 2 {
+            return 1;
+        }
+        if fs_type(c"/proc") != Some(k::PROC_SUPER_MAGIC as u64) {
+            return 2;
+        }
+        if !has_flags(c"/proc", ST_NOSUID | ST_NODEV) {
+            return 3;
+        }
+        0
+    })
+}
+
+fn root_dir_with_mounts_inside_it(base: Namespaces<'static>, fx: &Fixture) -> i32 {
+    let mounts = [Mount::tmpfs(c"/scratch/deep")];
+    let code = in_ns(
+        base.pid().root(&fx.dir).mount_proc().mounts(&mounts),
+        || {
+            if sys::open(c"/marker", 0).is_err() {
+                return 1;
+            }
+            if fs_type(c"/scratch/deep") != Some(k::TMPFS_MAGIC as u64) {
+                return 2;
+            }
+            if fs_type(c"/proc") != Some(k::PROC_SUPER_MAGIC as u64) {
+                return 3;
+            }
+            0
+        },
+    );
+    if code != 0 {
+        return code;
+    }
+    // As with bwrap, missing destinations are made in the given root, which is the caller's.
+    if sys::open(&fx.path("scratch/deep"), k::O_DIRECTORY).is_err() {
+        return 10;
+    }
+    0
+}
+
+fn mounts_in_place_without_a_new_root(base: Namespaces<'static>, fx: &Fixture) -> i32 {
+    let mounts = [Mount::tmpfs(&fx.dir)];
+    let marker = fx.path("marker");
+    let code = in_ns(base.mounts(&mounts), || {
+        // The tmpfs covers the fixture; the rest of the tree is still there.
+        if sys::open(&marker, 0) != Err(Errno::ENOENT) {
+            return 1;
+        }
+        if fs_type(&fx.dir) != Some(k::TMPFS_MAGIC as u64) {
+            return 2;
+        }
+        if sys::open(c"/proc/self/status", 0).is_err() {
+            return 3;
+        }
+        0
+    });
+    if code != 0 {
+        return code;
+    }
+    // Out here nothing covers it.
+    if sys::open(&marker, 0).is_err() {
+        10
+    } else {
+        0
+    }
+}
+
+fn relative_sources_are_read_from_the_working_directory(
+    base: Namespaces<'static>,
+    fx: &Fixture,
+) -> i32 {
+    if sys::chdir(&fx.dir).is_err() {
+        return 1;
+    }
+    let mounts = [Mount::RoBind {
+        src: c"marker",
+        dst: c"/seen",
+    }];
+    in_ns(base.tmpfs_root().mounts(&mounts), || {
+        let mut buf = [0u8; 16];
+        let Ok(file) = sys::open(c"/seen", 0) else {
+            return 2;
+        };
+        match sys::read(file.as_fd(), &mut buf) {
+            Ok(5) if &buf[..5] == b"here\n" => 0,
+            _ => 3,
+        }
+    })
+}
+
+fn loopback_is_up(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    in_ns(base.loopback_up(), || {
+        let Ok(socket) = sys::inet_dgram_socket() else {
+            return 1;
+        };
+        match sys::interface_flags(socket.as_fd(), b"lo") {
+            Ok(flags) if flags & IFF_UP != 0 => 0,
+            Ok(_) => 2,
+            Err(_) => 3,
+        }
+    })
+}
+
+/// Under a kernel without `mount_setattr` (Linux < 5.12, emulated with seccomp): binds are
+/// restricted by remounting each mount with the flags it has, submounts too, as bubblewrap
+/// does; the checks above pass the same.
+fn before_mount_setattr_binds_are_restricted_by_remounts(
+    base: Namespaces<'static>,
+    fx: &Fixture,
+) -> i32 {
+    let checks = [
+        bind_shows_the_source_writable_nosuid_nodev,
+        ro_bind_is_read_only_with_its_submounts,
+        dev_is_a_minimal_dev,
+        proc_is_bound_without_a_pid_namespace,
+    ];
+    let outcome = seccomp::under(seccomp::Profile::NoMountSetattr, || {
+        if sys::restrict_mounts(c"/", 0) != Err(Errno::ENOSYS) {
+            return 1;
+        }
+        for (i, check) in checks.iter().enumerate() {
+            // A check's code is below 11, or 101 to 103 for a failed spawn or wait.
+            match check(base, fx) {
+                0 => {}
+                code @ 101.. => return code + 10 * i as i32,
+                code => return 20 * (i as i32 + 1) + code,
+            }
+        }
+        0
+    });
+    match outcome {
+        seccomp::Outcome::Ran(ExitStatus::Exited(code)) => code,
+        _ => 99,
+    }
+}
+
+/// What each bad request must fail with: the action's index, the part, the errno.
+fn failures_are_typed_and_leave_nothing_behind(base: Namespaces<'static>, fx: &Fixture) -> i32 {
+    let long = [b'a'; 5000];
+    let mut long_path = [0u8; 5001];
+    long_path[..5000].copy_from_slice(&long);
+    let long_path = CStr::from_bytes_with_nul(&long_path).unwrap();
+    let ro = Mount::RoBind {
+        src: &fx.dir,
+        dst: c"/data",
+    };
+    // A directory bound onto the file `marker`: the mount itself fails.
+    let dir_on_file = Mount::Bind {
+        src: &fx.dir,
+        dst: c"/data/marker",
+    };
+    let cases: [(&[Mount<'_>], u16, MountPart, Errno); 6] = [
+        (
+            &[
+                Mount::tmpfs(c"/ok"),
+                Mount::Bind {
+                    src: c"/nonexistent-rawclone-source",
+                    dst: c"/x",
+                },
+            ],
+            1,
+            MountPart::Source,
+            Errno::ENOENT,
+        ),
+        (
+            &[Mount::Bind {
+                src: long_path,
+                dst: c"/x",
+            }],
+            0,
+            MountPart::Source,
+            Errno::ENAMETOOLONG,
+        ),
+        (
+            &[ro, Mount::tmpfs(c"/data/sub")],
+            1,
+            MountPart::Destination,
+            Errno::EROFS,
+        ),
+        (
+            &[ro, Mount::tmpfs(c"/data/marker/x")],
+            1,
+            MountPart::Destination,
+            Errno::ENOTDIR,
+        ),
+        (
+            &[Mount::tmpfs(long_path)],
+            0,
+            MountPart::Destination,
+            Errno::ENAMETOOLONG,
+        ),
+        (&[ro, dir_on_file], 1, MountPart::Mount, Errno::ENOTDIR),
+    ];
+    let fds = open_fds();
+    for (i, (mounts, index, part, errno)) in cases.into_iter().enumerate() {
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 100;
+        };
+        let ns = base.tmpfs_root().mounts(mounts);
+        // SAFETY: the child never runs: its setup fails.
+        let got = unsafe { ns.spawn(&mut stack, || 0) }.map(drop);
+        let step = SetupStep::Mount { index, part };
+        if got != Err(Error::NamespaceSetup { step, errno }) {
+            return 10 + i as i32;
+        }
+        drop(stack);
+        if has_children() || open_fds() != fds {
+            return 20 + i as i32;
+        }
+    }
+    0
+}
+
+#[test]
+fn more_mounts_than_an_index_counts_are_refused_before_any_syscall() {
+    let many = vec![Mount::tmpfs(c"/x"); 65537];
+    let ns = Namespaces::new().map_root().tmpfs_root().mounts(&many);
+    assert_refused_before_any_child(ns, Rule::TooManyMounts);
+}
+
+/// In a fork (so that no other test's child counts): spawning `ns` fails with `rule` and
+/// leaves no child.
+#[track_caller]
+fn assert_refused_before_any_child(ns: Namespaces<'_>, rule: Rule) {
+    assert_in_fork(|| {
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 1;
+        };
+        // SAFETY: the child never runs: the request is refused.
+        match unsafe { ns.spawn(&mut stack, || 0) }.map(drop) {
+            Err(Error::Rule(r, _)) if r == rule => {}
+            _ => return 2,
+        }
+        if has_children() { 3 } else { 0 }
+    });
+}
+
+#[test]
+fn a_mount_failure_names_the_action_in_its_message() {
+    let e = Error::NamespaceSetup {
+        step: SetupStep::Mount {
+            index: 3,
+            part: MountPart::Source,
+        },
+        errno: Errno::ENOENT,
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("mount action 3") && text.contains("source"),
+        "{text}"
+    );
+    assert!(text.contains("ENOENT"), "{text}");
+}
+
+#[test]
+fn cgroup_fd_needs_clone3_and_is_refused_on_legacy_clone() {
+    let dir = sys::open(c"/", k::O_DIRECTORY).unwrap();
+    let ns = Namespaces::new()
+        .map_root()
+        .cgroup_fd(dir.as_fd())
+        .syscall(Syscall::Clone);
+    assert_refused_before_any_child(ns, Rule::NeedsClone3);
+}
+
+#[test]
+fn cgroup_fd_is_refused_where_clone3_is_missing() {
+    let outcome = seccomp::under(seccomp::Profile::NoClone3, || {
+        let Ok(dir) = sys::open(c"/", k::O_DIRECTORY) else {
+            return 1;
+        };
+        let ns = Namespaces::new().map_root().cgroup_fd(dir.as_fd());
+        let fds = open_fds();
+        let Ok(mut stack) = Stack::map(64 * 1024) else {
+            return 2;
+        };
+        // SAFETY: the child never runs: clone3 is missing and legacy clone cannot carry it.
+        match unsafe { ns.spawn(&mut stack, || 0) }.map(drop) {
+            Err(Error::Rule(Rule::NeedsClone3, _)) => {}
+            _ => return 3,
+        }
+        drop(stack);
+        if has_children() || open_fds() != fds {
+            4
+        } else {
+            0
+        }
+    });
+    match outcome {
+        seccomp::Outcome::Ran(ExitStatus::Exited(0)) => {}
+        seccomp::Outcome::Unsupported { step, errno } if qemu_user() => {
+            skip(&format!("qemu-user: cannot {step}: {errno}"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn cgroup_fd_starts_the_child_in_that_cgroup() {
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    if sys::geteuid() != 0 {
+        return skip("needs root, to mount a cgroup2 hierarchy and make a cgroup in it");
+    }
+    if rawclone::clone3_available() == Some(false) {
+        return skip("clone3 is missing: CLONE_INTO_CGROUP needs it");
+    }
+    let status = in_fork(|| {
+        // A private mount namespace for this fork, with a cgroup2 hierarchy on a tmpfs (the
+        // host may mount only v1 hierarchies); the cgroup made in it is removed below.
+        // SAFETY: unshare and the mounts change only this forked, single-threaded process.
+        if unsafe { syscall2(Sysno::unshare, k::CLONE_NEWNS as usize, 0) }.is_err() {
+            return 1;
+        }
+        let private = sys::MountFlags::REC | sys::MountFlags::PRIVATE;
+        let none = sys::MountFlags::EMPTY;
+        if sys::mount(c"none", c"/", c"", private, None).is_err()
+            || sys::mount(c"none", c"/tmp", c"tmpfs", none, None).is_err()
+            || sys::mkdir(c"/tmp/cg", 0o755).is_err()
+        {
+            return 2;
+        }
+        if sys::mount(c"none", c"/tmp/cg", c"cgroup2", none, None).is_err() {
+            return 77;
+        }
+        let dir = c"/tmp/cg/rawclone-sandbox";
+        if sys::mkdir(dir, 0o755).is_err() {
+            return 3;
+        }
+        let code = match sys::open(dir, k::O_DIRECTORY) {
+            Ok(cgroup) => in_ns(
+                Namespaces::new().map_root().pid().cgroup_fd(cgroup.as_fd()),
+                || {
+                    let mut buf = [0u8; 4096];
+                    let Ok(f) = sys::open(c"/proc/self/cgroup", 0) else {
+                        return 2;
+                    };
+                    let n = sys::read(f.as_fd(), &mut buf).unwrap_or(0);
+                    let needle = b"0::/rawclone-sandbox\n";
+                    buf[..n].windows(needle.len()).any(|w| w == needle) as i32
+                },
+            ),
+            Err(_) => 4,
+        };
+        // SAFETY: rmdir of the cgroup made above, empty again.
+        let removed = unsafe {
+            syscall4(
+                Sysno::unlinkat,
+                k::AT_FDCWD as usize,
+                dir.as_ptr() as usize,
+                k::AT_REMOVEDIR as usize,
+                0,
+            )
+        };
+        match (code, removed) {
+            (1, Ok(_)) => 0,
+            (1, Err(_)) => 5,
+            (code, _) => 10 + code,
+        }
+    });
+    match status {
+        ExitStatus::Exited(77) => skip("this kernel cannot mount a cgroup2 hierarchy here"),
+        status => assert_eq!(status, ExitStatus::Exited(0)),
+    }
+}
+
+// ---- raw helpers, usable in a forked child ----
+
+const ST_RDONLY: u64 = 1;
+const ST_NOSUID: u64 = 2;
+const ST_NODEV: u64 = 4;
+const IFF_UP: u16 = 1;
+
+/// `statfs(2)` of `path`.
+fn statfs(path: &CStr) -> Option<k::statfs> {
+    // SAFETY: statfs is plain old data, for which all zeroes is a valid value.
+    let mut st: k::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel writes one struct statfs into a live local.
+    unsafe { syscall2(Sysno::statfs, path.as_ptr() as usize, &raw mut st as usize) }.ok()?;
+    Some(st)
+}
+
+/// The file system's magic number at `path`.
+fn fs_type(path: &CStr) -> Option<u64> {
+    statfs(path).map(|st| st.f_type as u64)
+}
+
+/// Whether the mount at `path` has all the `ST_*` flags `want`.
+fn has_flags(path: &CStr, want: u64) -> bool {
+    statfs(path).is_some_and(|st| st.f_flags as u64 & want == want)
+}
+
+/// The permission bits of `path` (`statx(2)`, `STATX_MODE`).
+fn mode(path: &CStr) -> Option<u32> {
+    // SAFETY: statx is plain old data, for which all zeroes is a valid value.
+    let mut stx: k::statx = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel writes one struct statx into a live local.
+    unsafe {
+        syscalls::syscall5(
+            Sysno::statx,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            0,
+            k::STATX_MODE as usize,
+            &raw mut stx as usize,
+        )
+    }
+    .ok()?;
+    Some(u32::from(stx.stx_mode) & 0o7777)
+}
+
+/// Whether the symlink at `path` reads `target`.
+fn link_is(path: &CStr, target: &[u8]) -> bool {
+    let mut buf = [0u8; 64];
+    // SAFETY: the kernel writes at most buf.len() bytes into a live local.
+    let n = unsafe {
+        syscall4(
+            Sysno::readlinkat,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )
+    };
+    n.is_ok_and(|n| &buf[..n] == target)
+}
