@@ -8,22 +8,11 @@ mod common;
 
 use common::*;
 use rawclone::ns::{IdRange, Namespaces, SetupStep};
-use rawclone::{CloneFlags, Errno, Error, ExitStatus, Rule, Stack, Syscall, sys};
+use rawclone::{CloneFlags, Errno, Error, Rule, Stack, Syscall, sys};
 use syscalls::{Sysno, syscall3, syscall5};
 
-/// Each check twice: `root::x` as the suite's user when that is root, `unprivileged::x` as
-/// nobody with a user namespace mapped to root inside.
-macro_rules! as_root_and_unprivileged {
-    ($($check:ident),* $(,)?) => {
-        mod root {
-            $(#[test] fn $check() { super::run_check(stringify!($check), false, super::$check) })*
-        }
-        mod unprivileged {
-            $(#[test] fn $check() { super::run_check(stringify!($check), true, super::$check) })*
-        }
-    };
-}
-
+// Each check twice: `root::x` as the suite's user when that is root, `unprivileged::x` as
+// nobody with a user namespace mapped to root inside.
 as_root_and_unprivileged!(
     pid_child_is_pid_1_and_sees_only_its_processes,
     hostname_stays_inside,
@@ -37,41 +26,7 @@ as_root_and_unprivileged!(
 
 /// Run `check` in a fork with the base request for this privilege level.
 fn run_check(name: &str, unprivileged: bool, check: fn(Namespaces<'static>) -> i32) {
-    if qemu_user() {
-        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
-    }
-    if !unprivileged && sys::geteuid() != 0 {
-        return skip("needs root (the suite runs unprivileged)");
-    }
-    let base = if unprivileged {
-        Namespaces::new().map_root()
-    } else {
-        Namespaces::new()
-    };
-    let status = in_fork(|| {
-        if unprivileged && become_nobody().is_err() {
-            return 90;
-        }
-        check(base)
-    });
-    assert_eq!(
-        status,
-        ExitStatus::Exited(0),
-        "{name}: failed at step {status:?}"
-    );
-}
-
-/// Spawn `f` in `ns` and return its exit code, or 100 + a code for a failed spawn or wait.
-fn in_ns(ns: Namespaces<'_>, f: impl FnOnce() -> i32) -> i32 {
-    let Ok(mut stack) = Stack::map(64 * 1024) else {
-        return 101;
-    };
-    // SAFETY: every check's closure uses raw syscalls only.
-    match unsafe { ns.spawn(&mut stack, f) }.map(|c| c.wait()) {
-        Ok(Ok(ExitStatus::Exited(code))) => code,
-        Ok(_) => 102,
-        Err(_) => 103,
-    }
+    run_ns_check(name, unprivileged, check);
 }
 
 fn pid_child_is_pid_1_and_sees_only_its_processes(base: Namespaces<'static>) -> i32 {

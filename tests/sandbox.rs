@@ -17,19 +17,8 @@ use rawclone::{Errno, Error, ExitStatus, Rule, Stack, Syscall, sys};
 use std::ffi::CString;
 use syscalls::{Sysno, syscall2, syscall4};
 
-/// Each check twice: `root::x` as the suite's user when that is root (no user namespace),
-/// `unprivileged::x` as nobody with a user namespace mapped to root inside.
-macro_rules! as_root_and_unprivileged {
-    ($($check:ident),* $(,)?) => {
-        mod root {
-            $(#[test] fn $check() { super::run_check(stringify!($check), false, super::$check) })*
-        }
-        mod unprivileged {
-            $(#[test] fn $check() { super::run_check(stringify!($check), true, super::$check) })*
-        }
-    };
-}
-
+// Each check twice: `root::x` as the suite's user when that is root (no user namespace),
+// `unprivileged::x` as nobody with a user namespace mapped to root inside.
 as_root_and_unprivileged!(
     bind_shows_the_source_writable_nosuid_nodev,
     ro_bind_is_read_only_with_its_submounts,
@@ -78,49 +67,14 @@ impl Drop for Fixture {
     }
 }
 
-/// Run `check` in a fork with the base request for this privilege level.
+/// Run `check` in a fork with the base request for this privilege level, and a fixture of its
+/// own: root::x and unprivileged::x run at once.
 fn run_check(name: &str, unprivileged: bool, check: fn(Namespaces<'static>, &Fixture) -> i32) {
-    if qemu_user() {
-        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
-    }
-    if !unprivileged && sys::geteuid() != 0 {
-        return skip("needs root (the suite runs unprivileged)");
-    }
-    let base = if unprivileged {
-        Namespaces::new().map_root()
-    } else {
-        Namespaces::new()
-    };
-    // root::x and unprivileged::x run at once: each has a fixture of its own.
     let fixture = Fixture::new(&format!(
         "{name}-{}",
         if unprivileged { "nobody" } else { "root" }
     ));
-    let status = in_fork(|| {
-        if unprivileged && become_nobody().is_err() {
-            return 90;
-        }
-        check(base, &fixture)
-    });
-    assert_eq!(
-        status,
-        ExitStatus::Exited(0),
-        "{name}: failed at step {status:?}"
-    );
-}
-
-/// Spawn `f` in `ns` on a 64 KiB stack and return its exit code, or 100 + a code for a failed
-/// spawn or wait.
-fn in_ns(ns: Namespaces<'_>, f: impl FnOnce() -> i32) -> i32 {
-    let Ok(mut stack) = Stack::map(64 * 1024) else {
-        return 101;
-    };
-    // SAFETY: every check's closure uses raw syscalls only.
-    match unsafe { ns.spawn(&mut stack, f) }.map(|c| c.wait()) {
-        Ok(Ok(ExitStatus::Exited(code))) => code,
-        Ok(_) => 102,
-        Err(_) => 103,
-    }
+    run_ns_check(name, unprivileged, |base| check(base, &fixture));
 }
 
 fn bind_shows_the_source_writable_nosuid_nodev(base: Namespaces<'static>, fx: &Fixture) -> i32 {

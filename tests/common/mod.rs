@@ -349,3 +349,64 @@ pub fn chimeras_run_here() -> bool {
     }
     true
 }
+
+/// Make a test module pair, `root::CHECK` and `unprivileged::CHECK`, for each check: each calls
+/// `run_check(name, unprivileged, CHECK)` of the file that uses it.
+#[macro_export]
+macro_rules! as_root_and_unprivileged {
+    ($($check:ident),* $(,)?) => {
+        mod root {
+            $(#[test] fn $check() { super::run_check(stringify!($check), false, super::$check) })*
+        }
+        mod unprivileged {
+            $(#[test] fn $check() { super::run_check(stringify!($check), true, super::$check) })*
+        }
+    };
+}
+
+/// Run a namespace check in a fork: as root (skipped with the reason when the suite is not
+/// root) with `Namespaces::new()`, or as nobody with `Namespaces::new().map_root()`. `check`
+/// returns 0 or the step that failed.
+pub fn run_ns_check(
+    name: &str,
+    unprivileged: bool,
+    check: impl FnOnce(rawclone::ns::Namespaces<'static>) -> i32,
+) {
+    use rawclone::ns::Namespaces;
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    if !unprivileged && sys::geteuid() != 0 {
+        return skip("needs root (the suite runs unprivileged)");
+    }
+    let base = if unprivileged {
+        Namespaces::new().map_root()
+    } else {
+        Namespaces::new()
+    };
+    let status = in_fork(|| {
+        if unprivileged && become_nobody().is_err() {
+            return 90;
+        }
+        check(base)
+    });
+    assert_eq!(
+        status,
+        ExitStatus::Exited(0),
+        "{name}: failed at step {status:?}"
+    );
+}
+
+/// Spawn `f` in `ns` on a 64 KiB stack and return its exit code, or 100 + a code for a failed
+/// spawn or wait.
+pub fn in_ns(ns: rawclone::ns::Namespaces<'_>, f: impl FnOnce() -> i32) -> i32 {
+    let Ok(mut stack) = rawclone::Stack::map(64 * 1024) else {
+        return 101;
+    };
+    // SAFETY: every check's closure uses raw syscalls only.
+    match unsafe { ns.spawn(&mut stack, f) }.map(|c| c.wait()) {
+        Ok(Ok(ExitStatus::Exited(code))) => code,
+        Ok(_) => 102,
+        Err(_) => 103,
+    }
+}
