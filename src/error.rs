@@ -433,72 +433,92 @@ impl From<ExitStatus> for std::process::ExitStatus {
     }
 }
 
-/// The step of the child's setup that failed, in [`Error::NamespaceSetup`] (the namespaces) or
-/// [`Error::ExecSetup`] (a [`crate::program::Program`]'s steps before `execve`). More steps will
-/// come with more setup (`#[non_exhaustive]`).
-///
-/// ```
-/// use rawclone::{ns::{Namespaces, SetupStep}, Error};
-/// // pivot_root into a directory that does not exist: the child names the step that failed.
-/// let ns = Namespaces::new().map_root().root(c"/nonexistent/root");
-/// match ns.exec(c"/bin/true", &[c"true"], &[]) {
-///     Err(Error::NamespaceSetup { step, errno }) => {
-///         assert_eq!(step, SetupStep::BindRoot);
-///         assert_eq!(errno, rawclone::Errno::ENOENT);
-///     }
-///     other => panic!("{other:?}"),
-/// }
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u32)]
-#[non_exhaustive]
-pub enum SetupStep {
+macro_rules! setup_steps {
+    ($($(#[$doc:meta])* $name:ident => $text:literal,)*) => {
+        /// The step of the child's setup that failed, in [`Error::NamespaceSetup`] (the namespaces) or
+        /// [`Error::ExecSetup`] (a [`crate::program::Program`]'s steps before `execve`). More steps will
+        /// come with more setup (`#[non_exhaustive]`).
+        ///
+        /// ```
+        /// use rawclone::{ns::{Namespaces, SetupStep}, Error};
+        /// // pivot_root into a directory that does not exist: the child names the step that failed.
+        /// let ns = Namespaces::new().map_root().root(c"/nonexistent/root");
+        /// match ns.exec(c"/bin/true", &[c"true"], &[]) {
+        ///     Err(Error::NamespaceSetup { step, errno }) => {
+        ///         assert_eq!(step, SetupStep::BindRoot);
+        ///         assert_eq!(errno, rawclone::Errno::ENOENT);
+        ///     }
+        ///     other => panic!("{other:?}"),
+        /// }
+        /// ```
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        #[non_exhaustive]
+        pub enum SetupStep {
+            $($(#[$doc])* $name,)*
+            /// Action `index` of [`crate::ns::Namespaces::mounts`]: `part` of it failed.
+            Mount {
+                /// Its index in the slice.
+                index: u16,
+                /// What failed.
+                part: MountPart,
+            },
+        }
+
+        impl SetupStep {
+            /// Every step without fields, in declaration order.
+            const FIELDLESS: &[SetupStep] = &[$(SetupStep::$name),*];
+
+            /// What the step does, in a few words.
+            pub const fn describe(self) -> &'static str {
+                match self {
+                    $(SetupStep::$name => $text,)*
+                    SetupStep::Mount { part, .. } => part.describe(),
+                }
+            }
+        }
+    };
+}
+
+setup_steps! {
     /// `prctl(PR_SET_PDEATHSIG)`.
-    DeathSignal = 1,
+    DeathSignal => "prctl(PR_SET_PDEATHSIG)",
     /// `sethostname(2)`.
-    Hostname,
+    Hostname => "sethostname",
     /// `setdomainname(2)`.
-    Domainname,
+    Domainname => "setdomainname",
     /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`.
-    PrivateMounts,
+    PrivateMounts => "making mounts private (mount MS_REC|MS_PRIVATE on /)",
     /// The bind mount of the new root onto itself (`pivot_root` needs a mount point).
-    BindRoot,
+    BindRoot => "bind-mounting the new root onto itself",
     /// `chdir` into the new root and `pivot_root(".", ".")`.
-    PivotRoot,
+    PivotRoot => "pivot_root into the new root",
     /// `umount2(".", MNT_DETACH)` of the old root.
-    DetachOldRoot,
+    DetachOldRoot => "detaching the old root (umount2 MNT_DETACH)",
     /// `mount("proc", "/proc", "proc")`.
-    MountProc,
+    MountProc => "mounting a fresh /proc",
     // A program's steps before execve, in the order the child takes them.
     /// A standard stream or file action: `dup3`, `fcntl(F_SETFD)`, `openat` or `close`.
-    FileAction,
+    FileAction => "a standard stream or file action (dup3, fcntl, open, close)",
     /// `chdir(2)` into the program's working directory.
-    Chdir,
+    Chdir => "chdir into the working directory",
     /// Marking the other descriptors close-on-exec (`close_range(2)` or a `/proc/self/fd` walk).
-    CloseFds,
+    CloseFds => "marking the other descriptors close-on-exec",
     /// `prlimit64(2)` of a resource limit.
-    Rlimit,
+    Rlimit => "setting a resource limit (prlimit64)",
     /// Dropping capabilities: `PR_CAPBSET_DROP`, `PR_CAP_AMBIENT_LOWER`, `capset(2)`.
-    CapDrop,
+    CapDrop => "dropping capabilities (bounding set, ambient, capset)",
     /// `prctl(PR_SET_NO_NEW_PRIVS)`.
-    NoNewPrivs,
+    NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
     /// The caller's `pre_exec` hook.
-    PreExec,
+    PreExec => "the pre_exec hook",
     /// `seccomp(SECCOMP_SET_MODE_FILTER)`.
-    Seccomp,
+    Seccomp => "installing the seccomp filter",
     // Sandbox steps (`Namespaces::tmpfs_root`, `mounts`, `loopback_up`).
     /// Staging a new root as bubblewrap does: a tmpfs on `/tmp` with `newroot` and `oldroot`
     /// in it, and `pivot_root` into it, which puts the old root at `/oldroot`.
-    StageRoot,
+    StageRoot => "staging the new root (tmpfs on /tmp, pivot_root into it)",
     /// Bringing `lo` up (`SIOCSIFFLAGS` on an `AF_INET` socket).
-    LoopbackUp,
-    /// Action `index` of [`crate::ns::Namespaces::mounts`]: `part` of it failed.
-    Mount {
-        /// Its index in the slice.
-        index: u16,
-        /// What failed.
-        part: MountPart,
-    },
+    LoopbackUp => "bringing lo up (SIOCSIFFLAGS)",
 }
 
 /// Which part of a mount action failed, in [`SetupStep::Mount`].
@@ -568,10 +588,11 @@ impl SetupStep {
             SetupStep::Mount { index, part } => {
                 MOUNT_CODE | (part as u32) << 8 | u32::from(index) << 16
             }
-            // SAFETY: a `#[repr(u32)]` enum starts with its u32 discriminant, also when some
-            // variants have fields (the Reference, "Primitive representation of enums with
-            // fields").
-            other => unsafe { *(&raw const other).cast::<u32>() },
+            // Numbered from 1 in declaration order: 0 is the handshake's "ready".
+            other => {
+                let at = Self::FIELDLESS.iter().position(|s| *s == other);
+                at.map_or(0, |i| i as u32 + 1)
+            }
         }
     }
 
@@ -582,53 +603,7 @@ impl SetupStep {
             let index = (n >> 16) as u16;
             return Some(Mount { index, part });
         }
-        [
-            DeathSignal,
-            Hostname,
-            Domainname,
-            PrivateMounts,
-            BindRoot,
-            PivotRoot,
-            DetachOldRoot,
-            MountProc,
-            FileAction,
-            Chdir,
-            CloseFds,
-            Rlimit,
-            CapDrop,
-            NoNewPrivs,
-            PreExec,
-            Seccomp,
-            StageRoot,
-            LoopbackUp,
-        ]
-        .into_iter()
-        .find(|s| s.to_u32() == n)
-    }
-
-    /// What the step does, in a few words.
-    pub const fn describe(self) -> &'static str {
-        match self {
-            SetupStep::DeathSignal => "prctl(PR_SET_PDEATHSIG)",
-            SetupStep::Hostname => "sethostname",
-            SetupStep::Domainname => "setdomainname",
-            SetupStep::PrivateMounts => "making mounts private (mount MS_REC|MS_PRIVATE on /)",
-            SetupStep::BindRoot => "bind-mounting the new root onto itself",
-            SetupStep::PivotRoot => "pivot_root into the new root",
-            SetupStep::DetachOldRoot => "detaching the old root (umount2 MNT_DETACH)",
-            SetupStep::MountProc => "mounting a fresh /proc",
-            SetupStep::FileAction => "a standard stream or file action (dup3, fcntl, open, close)",
-            SetupStep::Chdir => "chdir into the working directory",
-            SetupStep::CloseFds => "marking the other descriptors close-on-exec",
-            SetupStep::Rlimit => "setting a resource limit (prlimit64)",
-            SetupStep::CapDrop => "dropping capabilities (bounding set, ambient, capset)",
-            SetupStep::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
-            SetupStep::PreExec => "the pre_exec hook",
-            SetupStep::Seccomp => "installing the seccomp filter",
-            SetupStep::StageRoot => "staging the new root (tmpfs on /tmp, pivot_root into it)",
-            SetupStep::LoopbackUp => "bringing lo up (SIOCSIFFLAGS)",
-            SetupStep::Mount { part, .. } => part.describe(),
-        }
+        Self::FIELDLESS.iter().copied().find(|s| s.to_u32() == n)
     }
 }
 
