@@ -331,8 +331,9 @@ impl Spawner {
     /// Run `f` as a new task; the handle's [`JoinHandle::join`] returns its value.
     ///
     /// Fails with [`Error::OutOfTasks`] past `RLIMIT_NPROC` (or another task limit),
-    /// [`Error::OutOfMemory`] when no stack can be mapped, and a [`Rule::StackTooSmall`] error
-    /// when the closure and its result do not fit the configured stack. Nothing leaks on failure:
+    /// [`Error::OutOfMemory`] when no stack can be mapped, and [`Error::StackTooSmall`] (with
+    /// the bytes needed and the configured stack size) when the closure and its result do not
+    /// fit the stack. Nothing leaks on failure:
     /// the closure is dropped and the stack goes back to the pool.
     ///
     /// A Thread task's join returns as soon as the kernel wakes it, which is before the kernel
@@ -438,9 +439,12 @@ impl Spawner {
             live.fetch_add(1, Ordering::Relaxed);
         }
         let task = {
-            let mut below = below(&mut stack, (block as usize - alt) as *mut u8);
+            let end = block as usize - alt;
+            let reserved = stack.top() as usize - end;
+            let mut below = below(&mut stack, end as *mut u8);
             // SAFETY: forwarded; `below` is the part of `stack` under the block.
             unsafe { self.launch(block, header, &mut below, f) }
+                .map_err(|e| e.with_reserved_top(reserved))
         };
         match task {
             Ok(task) => Ok(JoinHandle {
@@ -550,11 +554,19 @@ impl Spawner {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        let base = below.base() as usize;
-        let closure = (below.top() as usize - size_of::<F>()) & !(align_of::<F>() - 1);
+        let end = below.top() as usize;
+        let closure = end.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
         let top = closure & !15;
-        if top < base + crate::arch::GREEN_FRAME + MIN_CHILD_FRAME {
-            return Err(Error::Rule(Rule::StackTooSmall, CloneFlags::EMPTY));
+        // As for a Thread task: the closure, moved once more into the task's first frame, the
+        // switch frame and the entry frame.
+        let needed = (end.wrapping_sub(top))
+            .saturating_mul(2)
+            .saturating_add(crate::arch::GREEN_FRAME + MIN_CHILD_FRAME);
+        if below.size() < needed {
+            return Err(Error::StackTooSmall {
+                needed,
+                usable: below.size(),
+            });
         }
         // SAFETY: `closure` is aligned for F, inside `below`, which nothing else uses.
         unsafe { (closure as *mut F).write(f) };
@@ -596,10 +608,16 @@ impl Drop for Spawner {
 /// Where a `Block<T>` goes at the top of `stack`, if it fits with `reserve` bytes under it and
 /// room for a frame below those.
 fn block_at<T>(stack: &Stack<'_>, reserve: usize) -> Result<*mut Block<T>> {
-    let (base, top) = (stack.base() as usize, stack.top() as usize);
+    let top = stack.top() as usize;
     let block = top.wrapping_sub(size_of::<Block<T>>()) & !(align_of::<Block<T>>() - 1);
-    if block > top || block < base + reserve + MIN_CHILD_FRAME {
-        return Err(Error::Rule(Rule::StackTooSmall, CloneFlags::EMPTY));
+    let needed = (top.wrapping_sub(block))
+        .saturating_add(reserve)
+        .saturating_add(MIN_CHILD_FRAME);
+    if block > top || stack.size() < needed {
+        return Err(Error::StackTooSmall {
+            needed,
+            usable: stack.size(),
+        });
     }
     Ok(block as *mut Block<T>)
 }
