@@ -54,9 +54,16 @@
 //!
 //! # Panics and faults in a task
 //! A panic runs std's panic machinery, which reads thread-local state; with a foreign thread
-//! pointer that is undefined, so task code must not panic (in a `no_std` program whose panic
-//! handler only uses raw syscalls, such as rawclone's freestanding programs, a panic ends the
-//! whole process with that handler's message and status).
+//! pointer that is undefined, so task code must not panic. When one does anyway, with the `std`
+//! feature, a panic hook that the first spawner installs (wrapping the one before it, which
+//! still handles every thread that is not rawclone's) names it in one line and aborts, such as
+//! `rawclone: task 7 (Thread) panicked at src/main.rs:9:13: boom: tasks may not panic, see
+//! Spawner::spawn's # Safety; SIGABRT ends the process` (the task only, for a Chimera task,
+//! whose join then returns [`Error::TaskEnded`] with SIGABRT). That line is best effort: std
+//! gets to the hook through state it keeps for the thread, and a hook the program sets later
+//! replaces it. In a `no_std` program whose panic handler only uses raw syscalls, such as
+//! rawclone's freestanding programs, a panic ends the whole process with that handler's message
+//! and status.
 //!
 //! A fault kills what the kernel delivers it to. A Chimera task is its own process: an overflow
 //! of its guard page, or any other fatal signal, ends only that task, and its join returns
@@ -210,6 +217,8 @@ impl Config {
         if self.backend != Backend::Chimera {
             overflow::install();
         }
+        #[cfg(feature = "std")]
+        crate::panic_report::install();
         if self.backend == Backend::Green {
             // On failure, dropping `spawner` stops the workers already started.
             for slot in 0..workers {
@@ -343,7 +352,14 @@ impl Spawner {
     /// # Safety
     /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with
     /// a thread pointer that is not libc's, so no libc, no `thread_local!`, no allocation, no
-    /// panic. The handle must not be leaked with `mem::forget` (its stack would never return
+    /// panic. Breaking them is often silent at first: an allocation or a `println!` "works",
+    /// and glibc finds its heap corrupted later, elsewhere. To have them caught where they
+    /// happen, install [`crate::GuardedAlloc`] as the global allocator in debug builds: a task
+    /// that allocates is then stopped with one line naming it. A panic is named as one by the
+    /// spawner's panic hook (see [panics](self#panics-and-faults-in-a-task)), an overflow by its
+    /// fault handler. None of these catches `thread_local!` or a libc call that does not
+    /// allocate, and a Chimera task aborted while it held something it shares with the process
+    /// (a lock, a `OnceLock` it was filling, as the first `println!` does) leaves it held. The handle must not be leaked with `mem::forget` (its stack would never return
     /// to the pool, and the task would never be reaped); a Chimera task killed while it holds
     /// handles leaks them the same way. On the Chimera backend the value must hold only memory,
     /// no descriptor or other per-process resource (see

@@ -372,15 +372,7 @@ fn reports_a_stack_overflow(backend: Backend) {
         assert_eq!(unsafe { spawner.spawn(|| 5) }.unwrap().join(), Ok(5));
         return;
     }
-    let (ours, theirs) = sys::seqpacket_pair().unwrap();
-    let status = in_fork(|| {
-        // stderr becomes our end of the socket, so the parent can read the message.
-        // SAFETY: dup3 onto fd 2 of this forked process.
-        let dup =
-            unsafe { syscalls::syscall3(syscalls::Sysno::dup3, theirs.as_raw() as usize, 2, 0) };
-        if dup.is_err() {
-            return 1;
-        }
+    let (status, lines) = in_fork_stderr(|| {
         let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
             return 2;
         };
@@ -389,7 +381,6 @@ fn reports_a_stack_overflow(backend: Backend) {
         let _ = h.map(|h| h.join());
         3
     });
-    drop(theirs);
     assert!(
         matches!(
             status,
@@ -400,9 +391,9 @@ fn reports_a_stack_overflow(backend: Backend) {
         ),
         "{backend:?}: {status:?}"
     );
-    let mut buf = [0u8; 256];
-    let n = sys::read(ours.as_fd(), &mut buf).unwrap();
-    let message = std::str::from_utf8(&buf[..n]).unwrap();
+    let [message] = lines.as_slice() else {
+        panic!("{backend:?}: one line, not {lines:?}");
+    };
     let stack_kib = if backend == Backend::Thread { 128 } else { 32 };
     assert!(
         message.starts_with("rawclone: task ")
