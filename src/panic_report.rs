@@ -15,6 +15,10 @@
 //! the task's entry, which has nowhere to unwind to. A Chimera task aborts alone and its join
 //! returns [`crate::Error::TaskEnded`] with SIGABRT.
 //!
+//! std runs the hook holding its hook lock for reading, so a Chimera task that aborts there
+//! leaves the lock read-held in the process (as it did when the task died in std's own hook): a
+//! later `panic::set_hook` or `take_hook` waits for good. Panics still reach the hooks.
+//!
 //! Installing takes no allocation (the previous hook is moved, ours has no state), so a forked
 //! child may build a spawner. A hook the program sets later replaces this one; a panic that
 //! faults before the hook runs is still reported as the fault it is.

@@ -350,20 +350,21 @@ impl Spawner {
     /// a join may still fail with [`Error::OutOfTasks`], and succeeds a moment later.
     ///
     /// # Safety
-    /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with
-    /// a thread pointer that is not libc's, so no libc, no `thread_local!`, no allocation, no
-    /// panic. Breaking them is often silent at first: an allocation or a `println!` "works",
-    /// and glibc finds its heap corrupted later, elsewhere. To have them caught where they
-    /// happen, install [`crate::GuardedAlloc`] as the global allocator in debug builds: a task
-    /// that allocates is then stopped with one line naming it. A panic is named as one by the
-    /// spawner's panic hook (see [panics](self#panics-and-faults-in-a-task)), an overflow by its
-    /// fault handler. None of these catches `thread_local!` or a libc call that does not
-    /// allocate, and a Chimera task aborted while it held something it shares with the process
-    /// (a lock, a `OnceLock` it was filling, as the first `println!` does) leaves it held. The handle must not be leaked with `mem::forget` (its stack would never return
-    /// to the pool, and the task would never be reaped); a Chimera task killed while it holds
-    /// handles leaks them the same way. On the Chimera backend the value must hold only memory,
-    /// no descriptor or other per-process resource (see
-    /// [what a task's value may hold](self#what-a-tasks-value-may-hold)).
+    /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with a
+    /// thread pointer that is not libc's, so no libc, no `thread_local!`, no allocation, no panic.
+    /// Breaking them is often silent at first: an allocation or a `println!` "works", and glibc
+    /// finds its heap corrupted later, elsewhere. To have them caught where they happen, install
+    /// [`crate::GuardedAlloc`] as the global allocator in debug builds: a task that allocates is
+    /// then stopped with one line naming it. A panic is named as one by the spawner's panic hook
+    /// (see [panics](self#panics-and-faults-in-a-task)), an overflow by its fault handler. None of
+    /// these catches `thread_local!` or a libc call that does not allocate, and a Chimera task
+    /// aborted while it held something it shares with the process leaves it held: a lock, a
+    /// `OnceLock` it was filling (as the first `println!` does), or after a panic std's panic-hook
+    /// lock (a later `panic::set_hook` or `take_hook` in the process then waits for good). The
+    /// handle must not be leaked with `mem::forget` (its stack would never return to the pool, and
+    /// the task would never be reaped); a Chimera task killed while it holds handles leaks them the
+    /// same way. On the Chimera backend the value must hold only memory, no descriptor or other
+    /// per-process resource (see [what a task's value may hold](self#what-a-tasks-value-may-hold)).
     pub unsafe fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<'_, T>>
     where
         F: FnOnce() -> T + Send + 'static,
