@@ -446,9 +446,11 @@ impl Builder {
         let (base, top) = (stack.base() as usize, stack.top() as usize);
         let ctl = match top.checked_sub(size_of::<ThreadControl>()) {
             Some(ctl) if ctl & !63 >= base.saturating_add(MIN_CHILD_FRAME) => ctl & !63,
-            _ => {
+            // At least: the block at its alignment and the entry frame (the closure comes on top).
+            place => {
+                let block = place.map_or(size_of::<ThreadControl>(), |ctl| top - (ctl & !63));
                 return Err(Error::StackTooSmall {
-                    needed: size_of::<ThreadControl>() + 63 + MIN_CHILD_FRAME,
+                    needed: block + MIN_CHILD_FRAME,
                     usable: stack.size(),
                 });
             }

@@ -14,9 +14,9 @@ pub use syscalls::Errno;
 /// and `OutOfTasks`, `OutOfMemory` and `NamespacePermission`, which stand for EAGAIN, ENOMEM
 /// and EPERM) becomes `io::Error::from_raw_os_error`, so `raw_os_error()` and `kind()` are
 /// std's own for that errno, and the call's name is dropped; the others become an
-/// `io::Error` of kind `InvalidInput` (a broken [`Rule`], a stack too small) or `Other` that holds this error
-/// (its text, and `get_ref`/`downcast` give it back). To keep the call's name in the text
-/// too, wrap instead: `io::Error::other(e)`.
+/// `io::Error` of kind `InvalidInput` (a broken [`Rule`], a stack too small) or `Other` that
+/// holds this error (its text, and `get_ref`/`downcast` give it back). To keep the call's name
+/// in the text too, wrap instead: `io::Error::other(e)`.
 ///
 /// ```
 /// # #[cfg(feature = "std")] {
@@ -56,7 +56,9 @@ pub enum Error {
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     StackTooSmall {
-        /// Bytes of stack the child needs at least.
+        /// Bytes of stack the child needs at least: all of it when the closure was counted,
+        /// else what was counted before the refusal (a stack this large may be refused again,
+        /// with the closure counted).
         needed: usize,
         /// Bytes the stack has.
         usable: usize,

@@ -342,8 +342,8 @@ impl Spawner {
     /// Fails with [`Error::OutOfTasks`] past `RLIMIT_NPROC` (or another task limit),
     /// [`Error::OutOfMemory`] when no stack can be mapped, and [`Error::StackTooSmall`] (with
     /// the bytes needed and the configured stack size) when the closure and its result do not
-    /// fit the stack. Nothing leaks on failure:
-    /// the closure is dropped and the stack goes back to the pool.
+    /// fit the stack. Nothing leaks on failure: the closure is dropped and the stack goes back
+    /// to the pool.
     ///
     /// A Thread task's join returns as soon as the kernel wakes it, which is before the kernel
     /// has released the thread's count against `RLIMIT_NPROC`: at the limit, a spawn right after

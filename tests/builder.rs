@@ -598,10 +598,14 @@ fn rawclone_own_rules_are_refused_before_any_syscall() {
 fn a_closure_larger_than_the_stack_is_refused() {
     let mut buf = [0u8; 4096];
     let mut small = Stack::from_buf(&mut buf);
-    let big = [7u8; 8192];
+    let (big, size) = ([7u8; 8192], small.size());
     // SAFETY: never runs.
     let err = unsafe { Builder::new().spawn(&mut small, move || big[100] as i32) }.unwrap_err();
-    assert!(matches!(err, Error::StackTooSmall { .. }), "{err}");
+    let Error::StackTooSmall { needed, usable } = err else {
+        panic!("{err}");
+    };
+    assert_eq!(usable, size, "{err}");
+    assert!(needed > 2 * big.len(), "the closure, twice: {err}");
 }
 
 #[test]
