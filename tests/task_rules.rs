@@ -147,3 +147,43 @@ fn a_panic_outside_tasks_still_unwinds() {
     let caught = std::panic::catch_unwind(|| panic!("expected by this test"));
     assert!(caught.is_err());
 }
+
+/// Eight tasks of one process that allocate at the same moment: the process ends with the first
+/// abort, and stderr has one line, not one from each task that got that far.
+fn eight_tasks_breaking_the_rule_at_once_say_one_line(backend: Backend) {
+    drop(Spawner::new(backend).unwrap());
+    let (status, lines) = in_fork_stderr(|| {
+        let Ok(spawner) = Spawner::config(backend).workers(8).build() else {
+            return 2;
+        };
+        static GO: AtomicBool = AtomicBool::new(false);
+        let task = || {
+            while !GO.load(SeqCst) {
+                core::hint::spin_loop();
+            }
+            *Box::new(core::hint::black_box(1u8))
+        };
+        // SAFETY: the tasks allocate on purpose; GuardedAlloc ends the process first.
+        let handles = [(); 8].map(|_| unsafe { spawner.spawn(task) });
+        GO.store(true, SeqCst);
+        drop(handles);
+        3
+    });
+    assert_eq!(
+        status.signal(),
+        Some(Signal::SIGABRT),
+        "{backend:?}: {lines:?}"
+    );
+    assert_eq!(lines.len(), 1, "{backend:?}: {lines:?}");
+}
+
+// Thread and Green: each Chimera task is a process of its own, and says its own line.
+#[test]
+fn eight_thread_tasks_breaking_the_rule_at_once_say_one_line() {
+    eight_tasks_breaking_the_rule_at_once_say_one_line(Backend::Thread);
+}
+
+#[test]
+fn eight_green_tasks_breaking_the_rule_at_once_say_one_line() {
+    eight_tasks_breaking_the_rule_at_once_say_one_line(Backend::Green);
+}
