@@ -446,7 +446,14 @@ impl Builder {
         let (base, top) = (stack.base() as usize, stack.top() as usize);
         let ctl = match top.checked_sub(size_of::<ThreadControl>()) {
             Some(ctl) if ctl & !63 >= base.saturating_add(MIN_CHILD_FRAME) => ctl & !63,
-            _ => return Err(Error::Rule(Rule::StackTooSmall, self.flags)),
+            // At least: the block at its alignment and the entry frame (the closure comes on top).
+            place => {
+                let block = place.map_or(size_of::<ThreadControl>(), |ctl| top - (ctl & !63));
+                return Err(Error::StackTooSmall {
+                    needed: block + MIN_CHILD_FRAME,
+                    usable: stack.size(),
+                });
+            }
         };
         let ctl = ctl as *mut ThreadControl;
         // SAFETY: `ctl` is aligned and inside the stack, which we borrow exclusively.
@@ -486,7 +493,8 @@ impl Builder {
         };
         // SAFETY: forwarded from this function's contract; the closure is moved onto `below`,
         // which is part of `stack`.
-        let (tid, _) = unsafe { self.launch(&mut below, raw, None, run)? };
+        let (tid, _) = unsafe { self.launch(&mut below, raw, None, run) }
+            .map_err(|e| e.with_reserved_top(top - ctl as usize))?;
         // SAFETY: with CLONE_PIDFD the kernel stored a fresh descriptor that only we own.
         let pidfd = (flags.contains(CloneFlags::PIDFD) && pidfd >= 0)
             .then(|| unsafe { Fd::from_raw(pidfd) });
@@ -524,12 +532,22 @@ impl Builder {
     ) -> Result<(Pid, bool)> {
         let (base, top) = (stack.base() as usize, stack.top() as usize);
         let align = align_of::<Packet<F>>().max(16);
-        let frame = size_of::<Packet<F>>() + align + MIN_CHILD_FRAME;
-        if stack.size() < frame {
-            return Err(Error::Rule(Rule::StackTooSmall, raw.flags));
+        // The packet takes `span` bytes at the top (aligned down); the child needs as much
+        // again below it, for the closure moved into its first frame, and the entry frame under
+        // that. `flags::validate` asks the same of `stack_size` and `frame` below, so once this
+        // passed it refuses no size.
+        let span =
+            size_of::<Packet<F>>() + (top.wrapping_sub(size_of::<Packet<F>>()) & (align - 1));
+        let needed = span.saturating_mul(2).saturating_add(MIN_CHILD_FRAME);
+        if stack.size() < needed {
+            return Err(Error::StackTooSmall {
+                needed,
+                usable: stack.size(),
+            });
         }
-        let packet = (top - size_of::<Packet<F>>()) & !(align - 1);
-        let sp = packet & !15;
+        // Aligned to at least 16, so the child's stack pointer starts right under it.
+        let packet = top - span;
+        let sp = packet;
         let mut plan = Plan {
             syscall: self.syscall.unwrap_or(match clone3_available() {
                 Some(false) => Syscall::Clone,

@@ -14,9 +14,9 @@ pub use syscalls::Errno;
 /// and `OutOfTasks`, `OutOfMemory` and `NamespacePermission`, which stand for EAGAIN, ENOMEM
 /// and EPERM) becomes `io::Error::from_raw_os_error`, so `raw_os_error()` and `kind()` are
 /// std's own for that errno, and the call's name is dropped; the others become an
-/// `io::Error` of kind `InvalidInput` (a broken [`Rule`]) or `Other` that holds this error
-/// (its text, and `get_ref`/`downcast` give it back). To keep the call's name in the text
-/// too, wrap instead: `io::Error::other(e)`.
+/// `io::Error` of kind `InvalidInput` (a broken [`Rule`], a stack too small) or `Other` that
+/// holds this error (its text, and `get_ref`/`downcast` give it back). To keep the call's name
+/// in the text too, wrap instead: `io::Error::other(e)`.
 ///
 /// ```
 /// # #[cfg(feature = "std")] {
@@ -38,6 +38,31 @@ pub use syscalls::Errno;
 pub enum Error {
     /// A flag rule was broken; nothing was asked of the kernel.
     Rule(Rule, CloneFlags),
+    /// The stack cannot hold what goes on it before the child runs: the closure (moved onto the
+    /// stack, then once more into the child's first frame), rawclone's control data at the top
+    /// (for a [`crate::Spawner`] task also its result and alternate signal stack) and
+    /// [`crate::MIN_CHILD_FRAME`] for the entry frame. Nothing was asked of the kernel. A
+    /// [`crate::Spawner`] counts both sizes over the whole stack of the task, as
+    /// [`crate::spawner::Config::stack_size`] set it.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Error, Spawner};
+    /// let spawner = Spawner::config(Backend::Thread).stack_size(64 * 1024).build()?;
+    /// let big = [1u8; 64 * 1024];
+    /// // SAFETY: never runs: refused before the clone.
+    /// let err = unsafe { spawner.spawn(move || big[7]) }.map(|_| ()).unwrap_err();
+    /// let Error::StackTooSmall { needed, usable } = err else { panic!("{err}") };
+    /// assert!(needed > 64 * 1024 && usable == 64 * 1024);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    StackTooSmall {
+        /// Bytes of stack the child needs at least: all of it when the closure was counted,
+        /// else what was counted before the refusal (a stack this large may be refused again,
+        /// with the closure counted).
+        needed: usize,
+        /// Bytes the stack has.
+        usable: usize,
+    },
     /// The kernel refused `call` with `errno`.
     Sys {
         /// The syscall, as named in section 2 of the manual.
@@ -123,6 +148,18 @@ impl Error {
         }
     }
 
+    /// The same error for a stack with `bytes` more at its top, set aside by the caller before
+    /// it passed the rest on: [`Error::StackTooSmall`] then counts the whole stack.
+    pub(crate) fn with_reserved_top(self, bytes: usize) -> Error {
+        match self {
+            Error::StackTooSmall { needed, usable } => Error::StackTooSmall {
+                needed: needed.saturating_add(bytes),
+                usable: usable + bytes,
+            },
+            e => e,
+        }
+    }
+
     /// The error for `call` failing with `errno`: [`Error::OutOfMemory`] for ENOMEM, else
     /// [`Error::Sys`].
     pub(crate) fn sys(call: &'static str, errno: Errno) -> Error {
@@ -139,6 +176,12 @@ impl fmt::Display for Error {
             Error::Rule(rule, flags) => {
                 write!(f, "refused before the syscall: {rule} (flags {flags})")
             }
+            Error::StackTooSmall { needed, usable } => write!(
+                f,
+                "refused before the syscall: the stack is too small: the child needs {needed} \
+                 bytes (its closure, twice, rawclone's data at the top and the entry frame) and \
+                 the stack has {usable}"
+            ),
             Error::Sys { call, errno } => write!(f, "{call}: {}", Named(*errno)),
             Error::NamespacePermission {
                 flags,
@@ -211,7 +254,9 @@ impl From<Error> for std::io::Error {
     fn from(e: Error) -> std::io::Error {
         match (e.raw_os_error(), e) {
             (Some(raw), _) => std::io::Error::from_raw_os_error(raw),
-            (None, e @ Error::Rule(..)) => std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+            (None, e @ (Error::Rule(..) | Error::StackTooSmall { .. })) => {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, e)
+            }
             (None, e) => std::io::Error::other(e),
         }
     }

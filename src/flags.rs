@@ -352,7 +352,8 @@ pub enum Rule {
     NeedsClone3,
     /// rawclone: a `CLONE_VM` child needs a stack of its own, or it runs on the parent's live one.
     VmNeedsStack,
-    /// rawclone: the stack cannot hold the child's entry frame.
+    /// rawclone: the stack cannot hold the child's entry frame ([`validate`]; where the sizes
+    /// are known, the `Builder` and the `Spawner` say them in [`crate::Error::StackTooSmall`]).
     StackTooSmall,
     /// rawclone: a gated child closes the parent's end of the handshake socket, which with
     /// `CLONE_FILES` would close it for the parent too.

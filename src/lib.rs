@@ -53,7 +53,10 @@
 //! In a std process, a child that shares memory also shares the parent's thread pointer unless
 //! `CLONE_SETTLS` gives it another, so libc calls, `println!`, allocation, `thread_local!` and
 //! panics are off limits in it: use [`sys`] and atomics. That is why every function that runs a
-//! closure in a child is `unsafe`, with the rules in its `# Safety` section.
+//! closure in a child is `unsafe`, with the rules in its `# Safety` section. For [`Spawner`]
+//! tasks, breaking them is made loud: [`GuardedAlloc`], installed as the global allocator, stops
+//! a task that allocates; a panic (with the `std` feature) or a stack overflow in a task is
+//! named in one line on stderr.
 //!
 //! ## Layers
 //! `arch/` (trampolines, context switch) → [`flags`] (the rules) → [`sys`] (raw syscalls) →
@@ -83,11 +86,14 @@ mod control;
 pub mod error;
 pub mod flags;
 mod green;
+mod guarded_alloc;
 mod line;
 mod modes;
 pub mod ns;
 mod orphans;
 mod overflow;
+#[cfg(feature = "std")]
+mod panic_report;
 mod pool;
 pub mod program;
 pub mod run;
@@ -100,6 +106,7 @@ pub mod start;
 pub mod sync;
 pub mod sys;
 mod task;
+mod task_report;
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]
@@ -111,6 +118,7 @@ pub use control::{Backend, Current, current};
 pub use error::{Errno, Error, ErrorPath, ExitStatus, Result};
 pub use flags::{CloneFlags, Rule, Syscall};
 pub use green::yield_now;
+pub use guarded_alloc::GuardedAlloc;
 pub use modes::{Fork, chimera, fork, thread, vfork_exec};
 pub use signal::{SigSet, Signal};
 pub use spawner::{JoinHandle, Scope, Spawner};

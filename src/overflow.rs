@@ -17,11 +17,10 @@
 //! then says that the task, not the process, ends.
 
 use crate::control;
-use crate::line::Line;
 use crate::signal::Signal;
 use crate::stack::PAGE_SIZE;
 use crate::sys;
-use core::fmt::Write;
+use crate::task_report;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use linux_raw_sys::general as k;
 
@@ -119,31 +118,14 @@ unsafe extern "C" fn on_fault(signo: i32, info: *mut u8, context: *mut u8) {
 
 /// Write the one-line report for a fault at `addr` on a rawclone thread.
 fn report(addr: usize) {
-    let mut line = Line::new();
-    let _ = match control::this_task() {
-        Some(task) => {
-            let guard = task.stack_base.wrapping_sub(PAGE_SIZE)..task.stack_base;
-            let ends = match task.backend {
-                crate::control::Backend::Chimera => "the task",
-                _ => "the process",
-            };
-            if guard.contains(&addr) {
-                writeln!(
-                    line,
-                    "rawclone: task {} ({:?}) overflowed its {} KiB stack; SIGSEGV ends {ends}",
-                    task.id,
-                    task.backend,
-                    task.stack_size / 1024
-                )
-            } else {
-                writeln!(
-                    line,
-                    "rawclone: task {} ({:?}) faulted at {addr:#x}; SIGSEGV ends {ends}",
-                    task.id, task.backend
-                )
-            }
-        }
-        None => writeln!(line, "rawclone: a green worker faulted at {addr:#x}"),
-    };
-    let _ = sys::write(sys::stderr(), line.as_bytes());
+    let task = control::this_task();
+    let guard = task.map(|t| t.stack_base.wrapping_sub(PAGE_SIZE)..t.stack_base);
+    match (task, guard) {
+        (Some(task), Some(guard)) if guard.contains(&addr) => task_report::say(
+            Some(task),
+            format_args!("overflowed its {} KiB stack", task.stack_size / 1024),
+            Signal::SIGSEGV,
+        ),
+        _ => task_report::say(task, format_args!("faulted at {addr:#x}"), Signal::SIGSEGV),
+    }
 }

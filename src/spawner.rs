@@ -54,9 +54,16 @@
 //!
 //! # Panics and faults in a task
 //! A panic runs std's panic machinery, which reads thread-local state; with a foreign thread
-//! pointer that is undefined, so task code must not panic (in a `no_std` program whose panic
-//! handler only uses raw syscalls, such as rawclone's freestanding programs, a panic ends the
-//! whole process with that handler's message and status).
+//! pointer that is undefined, so task code must not panic. When one does anyway, with the `std`
+//! feature, a panic hook that the first spawner installs (wrapping the one before it, which
+//! still handles every thread that is not rawclone's) names it in one line and aborts, such as
+//! `rawclone: task 7 (Thread) panicked at src/main.rs:9:13: boom: tasks may not panic, see
+//! Spawner::spawn's # Safety; SIGABRT ends the process` (the task only, for a Chimera task,
+//! whose join then returns [`Error::TaskEnded`] with SIGABRT). That line is best effort: std
+//! gets to the hook through state it keeps for the thread, and a hook the program sets later
+//! replaces it. In a `no_std` program whose panic handler only uses raw syscalls, such as
+//! rawclone's freestanding programs, a panic ends the whole process with that handler's message
+//! and status.
 //!
 //! A fault kills what the kernel delivers it to. A Chimera task is its own process: an overflow
 //! of its guard page, or any other fatal signal, ends only that task, and its join returns
@@ -218,6 +225,8 @@ impl Config {
         if self.backend != Backend::Chimera {
             overflow::install();
         }
+        #[cfg(feature = "std")]
+        crate::panic_report::install();
         if self.backend == Backend::Green {
             // On failure, dropping `spawner` stops the workers already started.
             for slot in 0..workers {
@@ -339,22 +348,31 @@ impl Spawner {
     /// Run `f` as a new task; the handle's [`JoinHandle::join`] returns its value.
     ///
     /// Fails with [`Error::OutOfTasks`] past `RLIMIT_NPROC` (or another task limit),
-    /// [`Error::OutOfMemory`] when no stack can be mapped, and a [`Rule::StackTooSmall`] error
-    /// when the closure and its result do not fit the configured stack. Nothing leaks on failure:
-    /// the closure is dropped and the stack goes back to the pool.
+    /// [`Error::OutOfMemory`] when no stack can be mapped, and [`Error::StackTooSmall`] (with
+    /// the bytes needed and the configured stack size) when the closure and its result do not
+    /// fit the stack. Nothing leaks on failure: the closure is dropped and the stack goes back
+    /// to the pool.
     ///
     /// A Thread task's join returns as soon as the kernel wakes it, which is before the kernel
     /// has released the thread's count against `RLIMIT_NPROC`: at the limit, a spawn right after
     /// a join may still fail with [`Error::OutOfTasks`], and succeeds a moment later.
     ///
     /// # Safety
-    /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with
-    /// a thread pointer that is not libc's, so no libc, no `thread_local!`, no allocation, no
-    /// panic. The handle must not be leaked with `mem::forget` (its stack would never return
-    /// to the pool, and the task would never be reaped); a Chimera task killed while it holds
-    /// handles leaks them the same way. On the Chimera backend the value must hold only memory,
-    /// no descriptor or other per-process resource (see
-    /// [what a task's value may hold](self#what-a-tasks-value-may-hold)).
+    /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with a
+    /// thread pointer that is not libc's, so no libc, no `thread_local!`, no allocation, no panic.
+    /// Breaking them is often silent at first: an allocation or a `println!` "works", and glibc
+    /// finds its heap corrupted later, elsewhere. To have them caught where they happen, install
+    /// [`crate::GuardedAlloc`] as the global allocator in debug builds: a task that allocates is
+    /// then stopped with one line naming it. A panic is named as one by the spawner's panic hook
+    /// (see [panics](self#panics-and-faults-in-a-task)), an overflow by its fault handler. None of
+    /// these catches `thread_local!` or a libc call that does not allocate, and a Chimera task
+    /// aborted while it held something it shares with the process leaves it held: a lock, a
+    /// `OnceLock` it was filling (as the first `println!` does), or after a panic std's panic-hook
+    /// lock (a later `panic::set_hook` or `take_hook` in the process then waits for good). The
+    /// handle must not be leaked with `mem::forget` (its stack would never return to the pool, and
+    /// the task would never be reaped); a Chimera task killed while it holds handles leaks them the
+    /// same way. On the Chimera backend the value must hold only memory, no descriptor or other
+    /// per-process resource (see [what a task's value may hold](self#what-a-tasks-value-may-hold)).
     pub unsafe fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<'_, T>>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -446,9 +464,12 @@ impl Spawner {
             live.fetch_add(1, Ordering::Relaxed);
         }
         let task = {
-            let mut below = below(&mut stack, (block as usize - alt) as *mut u8);
+            let end = block as usize - alt;
+            let reserved = stack.top() as usize - end;
+            let mut below = below(&mut stack, end as *mut u8);
             // SAFETY: forwarded; `below` is the part of `stack` under the block.
             unsafe { self.launch(block, header, &mut below, f) }
+                .map_err(|e| e.with_reserved_top(reserved))
         };
         match task {
             Ok(task) => Ok(JoinHandle {
@@ -558,11 +579,19 @@ impl Spawner {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        let base = below.base() as usize;
-        let closure = (below.top() as usize - size_of::<F>()) & !(align_of::<F>() - 1);
+        let end = below.top() as usize;
+        let closure = end.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
         let top = closure & !15;
-        if top < base + crate::arch::GREEN_FRAME + MIN_CHILD_FRAME {
-            return Err(Error::Rule(Rule::StackTooSmall, CloneFlags::EMPTY));
+        // As for a Thread task: the closure, moved once more into the task's first frame, the
+        // switch frame and the entry frame.
+        let needed = (end.wrapping_sub(top))
+            .saturating_mul(2)
+            .saturating_add(crate::arch::GREEN_FRAME + MIN_CHILD_FRAME);
+        if below.size() < needed {
+            return Err(Error::StackTooSmall {
+                needed,
+                usable: below.size(),
+            });
         }
         // SAFETY: `closure` is aligned for F, inside `below`, which nothing else uses.
         unsafe { (closure as *mut F).write(f) };
@@ -604,10 +633,16 @@ impl Drop for Spawner {
 /// Where a `Block<T>` goes at the top of `stack`, if it fits with `reserve` bytes under it and
 /// room for a frame below those.
 fn block_at<T>(stack: &Stack<'_>, reserve: usize) -> Result<*mut Block<T>> {
-    let (base, top) = (stack.base() as usize, stack.top() as usize);
+    let top = stack.top() as usize;
     let block = top.wrapping_sub(size_of::<Block<T>>()) & !(align_of::<Block<T>>() - 1);
-    if block > top || block < base + reserve + MIN_CHILD_FRAME {
-        return Err(Error::Rule(Rule::StackTooSmall, CloneFlags::EMPTY));
+    let needed = (top.wrapping_sub(block))
+        .saturating_add(reserve)
+        .saturating_add(MIN_CHILD_FRAME);
+    if block > top || stack.size() < needed {
+        return Err(Error::StackTooSmall {
+            needed,
+            usable: stack.size(),
+        });
     }
     Ok(block as *mut Block<T>)
 }

@@ -506,10 +506,10 @@ fn a_stack_too_small_for_the_entry_frame_is_refused() {
     let mut small = Stack::from_buf(&mut buf);
     // SAFETY: never runs.
     let err = unsafe { chimera(&mut small, || 0) }.unwrap_err();
-    assert!(matches!(err, Error::Rule(Rule::StackTooSmall, _)), "{err}");
+    assert!(matches!(err, Error::StackTooSmall { .. }), "{err}");
     // SAFETY: never runs.
     let err = unsafe { rawclone::thread(&mut small, || 0) }.unwrap_err();
-    assert!(matches!(err, Error::Rule(Rule::StackTooSmall, _)), "{err}");
+    assert!(matches!(err, Error::StackTooSmall { .. }), "{err}");
 }
 
 #[test]
@@ -522,19 +522,19 @@ fn an_empty_or_tiny_stack_is_refused_by_every_mode() {
         // SAFETY: never runs: refused before the syscall.
         let err = unsafe { rawclone::thread(&mut stack, || 0) }.unwrap_err();
         assert!(
-            matches!(err, Error::Rule(Rule::StackTooSmall, _)),
+            matches!(err, Error::StackTooSmall { .. }),
             "thread, {len} bytes: {err}"
         );
         // SAFETY: as above.
         let err = unsafe { chimera(&mut stack, || 0) }.unwrap_err();
         assert!(
-            matches!(err, Error::Rule(Rule::StackTooSmall, _)),
+            matches!(err, Error::StackTooSmall { .. }),
             "chimera, {len} bytes: {err}"
         );
         // SAFETY: as above.
         let err = unsafe { Builder::new().spawn(&mut stack, || 0) }.unwrap_err();
         assert!(
-            matches!(err, Error::Rule(Rule::StackTooSmall, _)),
+            matches!(err, Error::StackTooSmall { .. }),
             "spawn, {len} bytes: {err}"
         );
     }
@@ -598,10 +598,14 @@ fn rawclone_own_rules_are_refused_before_any_syscall() {
 fn a_closure_larger_than_the_stack_is_refused() {
     let mut buf = [0u8; 4096];
     let mut small = Stack::from_buf(&mut buf);
-    let big = [7u8; 8192];
+    let (big, size) = ([7u8; 8192], small.size());
     // SAFETY: never runs.
     let err = unsafe { Builder::new().spawn(&mut small, move || big[100] as i32) }.unwrap_err();
-    assert!(matches!(err, Error::Rule(Rule::StackTooSmall, _)), "{err}");
+    let Error::StackTooSmall { needed, usable } = err else {
+        panic!("{err}");
+    };
+    assert_eq!(usable, size, "{err}");
+    assert!(needed > 2 * big.len(), "the closure, twice: {err}");
 }
 
 #[test]

@@ -21,6 +21,7 @@ per_backend!(
     a_dropped_handle_leaves_no_zombie_and_no_stack,
     reports_a_stack_overflow,
     refuses_a_stack_too_small_for_the_closure_and_leaks_nothing,
+    a_closure_too_big_for_the_stack_is_refused_with_both_sizes,
     fails_typed_past_rlimit_nproc_and_leaks_nothing,
     fails_typed_out_of_memory_and_leaks_nothing,
     tasks_may_spawn_and_join_tasks,
@@ -371,15 +372,7 @@ fn reports_a_stack_overflow(backend: Backend) {
         assert_eq!(unsafe { spawner.spawn(|| 5) }.unwrap().join(), Ok(5));
         return;
     }
-    let (ours, theirs) = sys::seqpacket_pair().unwrap();
-    let status = in_fork(|| {
-        // stderr becomes our end of the socket, so the parent can read the message.
-        // SAFETY: dup3 onto fd 2 of this forked process.
-        let dup =
-            unsafe { syscalls::syscall3(syscalls::Sysno::dup3, theirs.as_raw() as usize, 2, 0) };
-        if dup.is_err() {
-            return 1;
-        }
+    let (status, lines) = in_fork_stderr(|| {
         let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
             return 2;
         };
@@ -388,7 +381,6 @@ fn reports_a_stack_overflow(backend: Backend) {
         let _ = h.map(|h| h.join());
         3
     });
-    drop(theirs);
     assert!(
         matches!(
             status,
@@ -399,9 +391,9 @@ fn reports_a_stack_overflow(backend: Backend) {
         ),
         "{backend:?}: {status:?}"
     );
-    let mut buf = [0u8; 256];
-    let n = sys::read(ours.as_fd(), &mut buf).unwrap();
-    let message = std::str::from_utf8(&buf[..n]).unwrap();
+    let [message] = lines.as_slice() else {
+        panic!("{backend:?}: one line, not {lines:?}");
+    };
     let stack_kib = if backend == Backend::Thread { 128 } else { 32 };
     assert!(
         message.starts_with("rawclone: task ")
@@ -434,9 +426,14 @@ fn refuses_a_stack_too_small_for_the_closure_and_leaks_nothing(backend: Backend)
             big.0[5]
         })
     };
+    let Err(e @ Error::StackTooSmall { needed, usable }) = r else {
+        panic!("{backend:?}: {r:?}");
+    };
+    assert!(needed > 16384 && usable == 8192, "{backend:?}: {e:?}");
+    let text = e.to_string();
     assert!(
-        matches!(r, Err(Error::Rule(Rule::StackTooSmall, _))),
-        "{backend:?}: {r:?}"
+        text.contains(&needed.to_string()) && text.contains("8192"),
+        "{backend:?}: says both sizes: {text}"
     );
     assert_eq!(
         DROPPED.load(SeqCst),
@@ -444,6 +441,38 @@ fn refuses_a_stack_too_small_for_the_closure_and_leaks_nothing(backend: Backend)
         "the refused closure is dropped"
     );
     assert_eq!(spawner.idle_stacks(), 1, "the stack went back to the pool");
+}
+
+/// A closure that fits the stack once but not twice (it is moved into the task's first frame)
+/// is refused before the clone, and the error counts over the whole configured stack.
+fn a_closure_too_big_for_the_stack_is_refused_with_both_sizes(backend: Backend) {
+    const STACK: usize = 64 * 1024;
+    let spawner = Spawner::config(backend)
+        .stack_size(STACK)
+        .workers(1)
+        .build()
+        .unwrap();
+    let big = [3u8; 40 * 1024];
+    // SAFETY: never runs: refused before the clone.
+    let r = unsafe { spawner.spawn(move || big[9]) }.map(|_| ());
+    let Err(e @ Error::StackTooSmall { needed, usable }) = r else {
+        panic!("{backend:?}: {r:?}");
+    };
+    assert_eq!(usable, STACK, "{backend:?}: the configured stack");
+    assert!(
+        needed > 2 * big.len(),
+        "{backend:?}: the closure twice: {e}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("needs {needed} bytes")) && text.contains(&format!("has {STACK}")),
+        "{backend:?}: {text}"
+    );
+    // SAFETY: the task only returns a small value: it fits.
+    let small = unsafe { spawner.spawn(|| 1u8) }.map(|h| h.join());
+    if backend != Backend::Chimera || !qemu_user() {
+        assert_eq!(small.unwrap(), Ok(1), "{backend:?}");
+    }
 }
 
 #[test]

@@ -32,6 +32,38 @@ pub fn in_fork(f: impl FnOnce() -> i32) -> ExitStatus {
     }
 }
 
+/// Exit status of [`in_fork_stderr`]'s child when its stderr could not be redirected.
+pub const NO_STDERR: i32 = 102;
+
+/// Run `f` as [`in_fork`] does, with the child's stderr a socket: its status, and every line it
+/// wrote to stderr (less qemu-user's own report of a signal that killed it).
+pub fn in_fork_stderr(f: impl FnOnce() -> i32) -> (ExitStatus, Vec<String>) {
+    let (ours, theirs) = sys::seqpacket_pair().expect("socketpair");
+    let status = in_fork(|| {
+        // SAFETY: dup3 onto fd 2 of this forked process.
+        let dup = unsafe { syscall3(Sysno::dup3, theirs.as_raw() as usize, 2, 0) };
+        if dup.is_err() {
+            return NO_STDERR;
+        }
+        f()
+    });
+    drop(theirs);
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sys::read(ours.as_fd(), &mut buf).expect("read") {
+            0 => break,
+            n => text.extend_from_slice(&buf[..n]),
+        }
+    }
+    let lines = String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|line| !(qemu_user() && line.starts_with("qemu:")))
+        .map(str::to_string)
+        .collect();
+    (status, lines)
+}
+
 /// Assert that a forked check passed; its exit code names the failed step.
 #[track_caller]
 pub fn assert_in_fork(f: impl FnOnce() -> i32) {

@@ -1,0 +1,189 @@
+//! A spawner task that breaks the rules of `Spawner::spawn` is named in one line on stderr, which
+//! says what it did, and then ends: a task that allocates is stopped by `GuardedAlloc` (this test
+//! binary's global allocator), a task that panics by the spawner's panic hook (`std` feature).
+//! (A task that overflows its stack is `spawner.rs`'s `reports_a_stack_overflow`.)
+
+mod common;
+
+use common::*;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use rawclone::{Backend, Error, ExitStatus, GuardedAlloc, Signal, Spawner};
+use std::alloc::System;
+
+#[global_allocator]
+static ALLOC: GuardedAlloc<System> = GuardedAlloc::new(System);
+
+per_backend!(
+    a_task_that_allocates_is_named_and_aborted,
+    a_task_that_panics_is_named_and_aborted,
+    a_formatted_panic_is_stopped_at_its_allocation,
+);
+
+/// What a forked child's run of one task left: how the child ended, the task's id, and each
+/// line its stderr received.
+struct Outcome {
+    status: ExitStatus,
+    id: u64,
+    lines: Vec<String>,
+}
+
+/// Run `task` on a `backend` spawner in a forked child, and collect what it wrote to stderr. The
+/// child exits 0 when a Chimera task's join says SIGABRT ended it; a Thread or Green task takes
+/// the child with it.
+fn run_in_fork(backend: Backend, task: fn() -> u64) -> Outcome {
+    // The first spawner of the process installs the panic hook; build it here, so the forked
+    // child finds it installed.
+    drop(Spawner::new(backend).unwrap());
+    let id = map_shared(8).cast::<AtomicU64>();
+    let (status, lines) = in_fork_stderr(|| {
+        let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
+            return 2;
+        };
+        // The task breaks its rule only once its id is noted: a Thread or Green task ends the
+        // child with it.
+        static NOTED: AtomicBool = AtomicBool::new(false);
+        let run = move || {
+            while !NOTED.load(SeqCst) {
+                core::hint::spin_loop();
+            }
+            task()
+        };
+        // SAFETY: the task breaks a rule on purpose; what catches it ends it before any harm.
+        let Ok(handle) = (unsafe { spawner.spawn(run) }) else {
+            return 3;
+        };
+        // SAFETY: the shared mapping is 8 bytes, aligned, and outlives this child.
+        unsafe { &*id }.store(handle.id(), SeqCst);
+        NOTED.store(true, SeqCst);
+        match handle.join() {
+            Err(Error::TaskEnded(Some(ExitStatus::Signaled {
+                signal: Signal::SIGABRT,
+                ..
+            }))) => 0,
+            _ => 4,
+        }
+    });
+    Outcome {
+        status,
+        // SAFETY: as above; the child is gone.
+        id: unsafe { &*id }.load(SeqCst),
+        lines,
+    }
+}
+
+/// Check that `backend`'s task said `did` in exactly one line naming it, and that SIGABRT ended
+/// the task (a Chimera task) or the process (the others).
+fn assert_named_and_aborted(backend: Backend, outcome: &Outcome, did: &str) {
+    let Outcome { status, id, lines } = outcome;
+    let ends = match backend {
+        Backend::Chimera => {
+            assert_eq!(*status, ExitStatus::Exited(0), "{backend:?}: {lines:?}");
+            "the task"
+        }
+        _ => {
+            assert_eq!(
+                status.signal(),
+                Some(Signal::SIGABRT),
+                "{backend:?}: {lines:?}"
+            );
+            "the process"
+        }
+    };
+    let [line] = lines.as_slice() else {
+        panic!("{backend:?}: one line, not {lines:?}");
+    };
+    let who = format!("rawclone: task {id} ({backend:?}) ");
+    assert!(
+        line.starts_with(&who) && line.contains(did),
+        "{backend:?}: {line:?}"
+    );
+    assert!(
+        line.ends_with(&format!("; SIGABRT ends {ends}")),
+        "{backend:?}: {line:?}"
+    );
+}
+
+fn a_task_that_allocates_is_named_and_aborted(backend: Backend) {
+    if backend == Backend::Chimera && !chimeras_run_here() {
+        return;
+    }
+    let outcome = run_in_fork(backend, || *Box::new(core::hint::black_box(7u64)));
+    assert_named_and_aborted(
+        backend,
+        &outcome,
+        "allocated 8 bytes (alloc; a formatted panic message allocates too): tasks may not allocate",
+    );
+}
+
+fn a_task_that_panics_is_named_and_aborted(backend: Backend) {
+    if backend == Backend::Chimera && !chimeras_run_here() {
+        return;
+    }
+    let outcome = run_in_fork(backend, || panic!("a task broke its rule"));
+    assert_named_and_aborted(backend, &outcome, "panicked at tests/task_rules.rs:");
+    assert!(
+        outcome.lines[0].contains(": a task broke its rule: tasks may not panic"),
+        "{backend:?}: the message: {:?}",
+        outcome.lines
+    );
+}
+
+/// std formats a panic's message (allocating it) before any panic hook runs, so under
+/// `GuardedAlloc` such a panic is stopped there, and the line says so.
+fn a_formatted_panic_is_stopped_at_its_allocation(backend: Backend) {
+    if backend == Backend::Chimera && !chimeras_run_here() {
+        return;
+    }
+    let outcome = run_in_fork(backend, || {
+        panic!("task value {}", core::hint::black_box(3))
+    });
+    assert_named_and_aborted(backend, &outcome, "a formatted panic message allocates too");
+}
+
+/// The hook names panics on tasks only: elsewhere a panic still unwinds as std's does.
+#[test]
+fn a_panic_outside_tasks_still_unwinds() {
+    drop(Spawner::new(Backend::Thread).unwrap());
+    let caught = std::panic::catch_unwind(|| panic!("expected by this test"));
+    assert!(caught.is_err());
+}
+
+/// Eight tasks of one process that allocate at the same moment: the process ends with the first
+/// abort, and stderr has one line, not one from each task that got that far.
+fn eight_tasks_breaking_the_rule_at_once_say_one_line(backend: Backend) {
+    drop(Spawner::new(backend).unwrap());
+    let (status, lines) = in_fork_stderr(|| {
+        let Ok(spawner) = Spawner::config(backend).workers(8).build() else {
+            return 2;
+        };
+        static GO: AtomicBool = AtomicBool::new(false);
+        let task = || {
+            while !GO.load(SeqCst) {
+                core::hint::spin_loop();
+            }
+            *Box::new(core::hint::black_box(1u8))
+        };
+        // SAFETY: the tasks allocate on purpose; GuardedAlloc ends the process first.
+        let handles = [(); 8].map(|_| unsafe { spawner.spawn(task) });
+        GO.store(true, SeqCst);
+        drop(handles);
+        3
+    });
+    assert_eq!(
+        status.signal(),
+        Some(Signal::SIGABRT),
+        "{backend:?}: {lines:?}"
+    );
+    assert_eq!(lines.len(), 1, "{backend:?}: {lines:?}");
+}
+
+// Thread and Green: each Chimera task is a process of its own, and says its own line.
+#[test]
+fn eight_thread_tasks_breaking_the_rule_at_once_say_one_line() {
+    eight_tasks_breaking_the_rule_at_once_say_one_line(Backend::Thread);
+}
+
+#[test]
+fn eight_green_tasks_breaking_the_rule_at_once_say_one_line() {
+    eight_tasks_breaking_the_rule_at_once_say_one_line(Backend::Green);
+}
