@@ -77,6 +77,17 @@ pub enum Error {
         /// Whether the caller holds CAP_SYS_ADMIN in its user namespace (read with `capget`).
         cap_sys_admin: bool,
     },
+    /// The parent could not write the child's `/proc/PID/setgroups`, `uid_map` or `gid_map`
+    /// (`user_namespaces(7)`): typically EPERM for a map of more than the caller's own id
+    /// without `CAP_SETUID`/`CAP_SETGID` over the parent namespace. The child is reaped.
+    IdMap {
+        /// The child's pid, as the file's path had it.
+        pid: i32,
+        /// `setgroups`, `uid_map` or `gid_map`.
+        file: &'static str,
+        /// The kernel's answer.
+        errno: Errno,
+    },
     /// The child could not exec its program: `execve`'s errno, which came back through shared
     /// memory (vfork-style) or the handshake socket (namespaced).
     Exec {
@@ -139,6 +150,7 @@ impl Error {
         match *self {
             Error::Sys { errno, .. }
             | Error::Exec { errno, .. }
+            | Error::IdMap { errno, .. }
             | Error::NamespaceSetup { errno, .. }
             | Error::ExecSetup { errno, .. } => Some(errno),
             Error::OutOfTasks => Some(Errno::EAGAIN),
@@ -200,6 +212,9 @@ impl fmt::Display for Error {
                 "clone: EPERM for {flags} although CAP_SYS_ADMIN is held: a sysctl or LSM limits \
                  namespaces here (see user.max_*_namespaces), or the caller is in a chroot"
             ),
+            Error::IdMap { pid, file, errno } => {
+                write!(f, "write /proc/{pid}/{file}: {}", Named(*errno))
+            }
             Error::Exec { path, errno } => {
                 write!(f, "execve of {path:?} in the child: {}", Named(*errno))
             }

@@ -507,22 +507,10 @@ impl<'a> Namespaces<'a> {
         // the caller's own gid gets the same (as util-linux `-r` does), so the namespace's root
         // cannot drop into supplementary groups that would bypass the caller's restrictions.
         if matches!(self.gid_map, IdMap::Root | IdMap::Single(_)) {
-            write_proc(pid, b"setgroups", "write /proc/PID/setgroups", b"deny")?;
+            write_proc(pid, "setgroups", b"deny")?;
         }
-        write_map(
-            pid,
-            b"uid_map",
-            "write /proc/PID/uid_map",
-            self.uid_map,
-            uid,
-        )?;
-        write_map(
-            pid,
-            b"gid_map",
-            "write /proc/PID/gid_map",
-            self.gid_map,
-            gid,
-        )
+        write_map(pid, "uid_map", self.uid_map, uid)?;
+        write_map(pid, "gid_map", self.gid_map, gid)
     }
 
     /// The child's part, before its body: everything that must happen inside the namespaces.
@@ -590,7 +578,7 @@ where
 }
 
 /// Write the map for one id kind; `own` is the caller's effective id.
-fn write_map(pid: Pid, file: &[u8], call: &'static str, map: IdMap<'_>, own: u32) -> Result<()> {
+fn write_map(pid: Pid, file: &'static str, map: IdMap<'_>, own: u32) -> Result<()> {
     let mut text = MapText::new();
     match map {
         IdMap::Unmapped => return Ok(()),
@@ -605,30 +593,30 @@ fn write_map(pid: Pid, file: &[u8], call: &'static str, map: IdMap<'_>, own: u32
             true
         }
     };
-    write_proc(pid, file, call, text.as_bytes())
+    write_proc(pid, file, text.as_bytes())
 }
 
 /// Write `data` to `/proc/<pid>/<file>` in one `write(2)`, as the id-map files require; an
-/// error names `call`.
-fn write_proc(pid: Pid, file: &[u8], call: &'static str, data: &[u8]) -> Result<()> {
+/// error is [`Error::IdMap`], naming the file.
+fn write_proc(pid: Pid, file: &'static str, data: &[u8]) -> Result<()> {
+    let failed = |errno| Error::IdMap { pid, file, errno };
     let mut path = [0u8; 64];
     let mut len = 0;
     for part in [
         b"/proc/" as &[u8],
         Decimal::new(pid as u32).as_bytes(),
         b"/",
-        file,
+        file.as_bytes(),
     ] {
         path[len..len + part.len()].copy_from_slice(part);
         len += part.len();
     }
-    let path =
-        CStr::from_bytes_until_nul(&path[..=len]).map_err(|_| Error::sys("open", Errno::EINVAL))?;
-    let fd = sys::open(path, k::O_WRONLY).map_err(|e| Error::sys(call, e))?;
+    let path = CStr::from_bytes_until_nul(&path[..=len]).map_err(|_| failed(Errno::EINVAL))?;
+    let fd = sys::open(path, k::O_WRONLY).map_err(failed)?;
     match sys::write(fd.as_fd(), data) {
         Ok(n) if n == data.len() => Ok(()),
-        Ok(_) => Err(Error::sys(call, Errno::EIO)),
-        Err(e) => Err(Error::sys(call, e)),
+        Ok(_) => Err(failed(Errno::EIO)),
+        Err(e) => Err(failed(e)),
     }
 }
 
