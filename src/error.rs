@@ -118,6 +118,9 @@ pub enum Error {
         step: SetupStep,
         /// The kernel's answer.
         errno: Errno,
+        /// The path the step was working on, where it had one: a mount action's destination
+        /// (its source when looking that up failed), or the new root.
+        path: Option<ErrorPath>,
     },
     /// The child of a [`crate::program::Program`] spawn failed a step before its `execve`: the
     /// step and the kernel's errno (or the `pre_exec` hook's), the child reaped.
@@ -227,21 +230,17 @@ impl fmt::Display for Error {
                 f,
                 "{call}: ENOMEM: out of memory (RLIMIT_AS, overcommit, or vm.max_map_count)"
             ),
-            Error::NamespaceSetup {
-                step: SetupStep::Mount { index, part },
-                errno,
-            } => write!(
-                f,
-                "namespace setup in the child, mount action {index}, {}: {}",
-                part.describe(),
-                Named(*errno)
-            ),
-            Error::NamespaceSetup { step, errno } => write!(
-                f,
-                "namespace setup in the child, {}: {}",
-                step.describe(),
-                Named(*errno)
-            ),
+            Error::NamespaceSetup { step, errno, path } => {
+                f.write_str("namespace setup in the child, ")?;
+                if let SetupStep::Mount { index, .. } = step {
+                    write!(f, "mount action {index}, ")?;
+                }
+                f.write_str(step.describe())?;
+                if let Some(path) = path {
+                    write!(f, " ({path})")?;
+                }
+                write!(f, ": {}", Named(*errno))
+            }
             Error::ExecSetup { step, errno } => write!(
                 f,
                 "setting up the program in the child, {}: {}",
@@ -504,9 +503,10 @@ macro_rules! setup_steps {
         /// // pivot_root into a directory that does not exist: the child names the step that failed.
         /// let ns = Namespaces::new().map_root().root(c"/nonexistent/root");
         /// match ns.exec(c"/bin/true", &[c"true"], &[]) {
-        ///     Err(Error::NamespaceSetup { step, errno }) => {
+        ///     Err(Error::NamespaceSetup { step, errno, path }) => {
         ///         assert_eq!(step, SetupStep::BindRoot);
         ///         assert_eq!(errno, rawclone::Errno::ENOENT);
+        ///         assert_eq!(path.unwrap().as_bytes(), b"/nonexistent/root");
         ///     }
         ///     other => panic!("{other:?}"),
         /// }

@@ -32,7 +32,7 @@ mod path;
 mod restrict;
 
 use crate::clone::Builder;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorPath, Result};
 pub use crate::error::{MountPart, SetupStep};
 use crate::flags::{CloneFlags, Rule, Syscall};
 use crate::program::{Failure, Program};
@@ -489,6 +489,7 @@ impl<'a> Namespaces<'a> {
                     Some(step) => Err(Error::NamespaceSetup {
                         step,
                         errno: Errno::new(errno as i32),
+                        path: self.path_of(step).map(|p| ErrorPath::new(p.to_bytes())),
                     }),
                     None => Err(Error::ChildGone),
                 }
@@ -497,6 +498,27 @@ impl<'a> Namespaces<'a> {
                 let _ = child.wait();
                 Err(Error::ChildGone)
             }
+        }
+    }
+
+    /// The path a failed setup step was working on, for its error: a mount action's source
+    /// (when looking it up failed) or destination, the new root.
+    fn path_of(&self, step: SetupStep) -> Option<&'a CStr> {
+        match step {
+            SetupStep::Mount {
+                index,
+                part: MountPart::Source,
+            } => self.mounts.get(usize::from(index))?.source(),
+            SetupStep::Mount { index, .. } => {
+                Some(self.mounts.get(usize::from(index))?.destination())
+            }
+            SetupStep::BindRoot | SetupStep::PivotRoot | SetupStep::DetachOldRoot => {
+                match self.new_root {
+                    NewRoot::Dir(dir) => Some(dir),
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use rawclone::ns::{IdRange, Namespaces, SetupStep};
-use rawclone::{CloneFlags, Errno, Error, Rule, Stack, Syscall, sys};
+use rawclone::{CloneFlags, Errno, Error, ErrorPath, Rule, Stack, Syscall, sys};
 use syscalls::{Sysno, syscall3, syscall5};
 
 // Each check twice: `root::x` as the suite's user when that is root, `unprivileged::x` as
@@ -271,6 +271,7 @@ fn a_failed_setup_step_is_a_typed_error_and_leaves_no_child() {
         *e == Error::NamespaceSetup {
             step: SetupStep::BindRoot,
             errno: Errno::ENOENT,
+            path: Some(ErrorPath::new(b"/nonexistent-rawclone-root")),
         }
     });
 }

@@ -897,7 +897,7 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
         2,
         "--die-with-parent takes no value",
     );
-    // The kernel's answer, naming the action; as bwrap, exit status 1.
+    // The kernel's answer, naming the action and its path; as bwrap, exit status 1.
     assert_refused(
         bin,
         &[
@@ -912,7 +912,7 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
         ],
         true,
         1,
-        "mount action 1, looking up the source: ENOENT",
+        "mount action 1, looking up the source (/nonexistent-rawclone): ENOENT",
     );
     if bwrap_skip_reason(false, &[]).is_none() {
         let theirs = output(

@@ -13,7 +13,7 @@ use common::*;
 use core::ffi::CStr;
 use linux_raw_sys::general as k;
 use rawclone::ns::{Mount, MountPart, Namespaces, SetupStep};
-use rawclone::{Errno, Error, ExitStatus, Rule, Stack, Syscall, sys};
+use rawclone::{Errno, Error, ErrorPath, ExitStatus, Rule, Stack, Syscall, sys};
 use std::ffi::CString;
 use syscalls::{Sysno, syscall2, syscall4};
 
@@ -431,7 +431,14 @@ fn failures_are_typed_and_leave_nothing_behind(base: Namespaces<'static>, fx: &F
         // SAFETY: the child never runs: its setup fails.
         let got = unsafe { ns.spawn(&mut stack, || 0) }.map(drop);
         let step = SetupStep::Mount { index, part };
-        if got != Err(Error::NamespaceSetup { step, errno }) {
+        // The error names the path the action was working on.
+        let path = match (part, mounts[usize::from(index)]) {
+            (MountPart::Source, Mount::Bind { src, .. } | Mount::RoBind { src, .. }) => src,
+            (_, Mount::Bind { dst, .. } | Mount::RoBind { dst, .. }) => dst,
+            (_, Mount::Tmpfs { dst, .. } | Mount::Dev { dst } | Mount::Proc { dst }) => dst,
+        };
+        let path = Some(ErrorPath::new(path.to_bytes()));
+        if got != Err(Error::NamespaceSetup { step, errno, path }) {
             return 10 + i as i32;
         }
         drop(stack);
@@ -474,10 +481,11 @@ fn a_mount_failure_names_the_action_in_its_message() {
             part: MountPart::Source,
         },
         errno: Errno::ENOENT,
+        path: Some(ErrorPath::new(b"/srv/data")),
     };
     let text = e.to_string();
     assert!(
-        text.contains("mount action 3") && text.contains("source"),
+        text.contains("mount action 3") && text.contains("source") && text.contains("/srv/data"),
         "{text}"
     );
     assert!(text.contains("ENOENT"), "{text}");

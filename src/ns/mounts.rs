@@ -92,8 +92,19 @@ impl<'a> Mount<'a> {
         }
     }
 
+    /// Where the action mounts, in the new root.
+    pub(crate) fn destination(&self) -> &'a CStr {
+        match *self {
+            Mount::Bind { dst, .. }
+            | Mount::RoBind { dst, .. }
+            | Mount::Tmpfs { dst, .. }
+            | Mount::Dev { dst }
+            | Mount::Proc { dst } => dst,
+        }
+    }
+
     /// The source path, for the actions that read one.
-    fn source(&self) -> Option<&'a CStr> {
+    pub(crate) fn source(&self) -> Option<&'a CStr> {
         match *self {
             Mount::Bind { src, .. } | Mount::RoBind { src, .. } => Some(src),
             _ => None,
