@@ -77,7 +77,9 @@ tmpfs, or they go inside the --root DIR; made in the order given):
       --die-with-parent   accepted for bwrap compatibility: as --kill-child
       --setenv VAR VALUE  set VAR to VALUE in the program's environment
       --unsetenv VAR      remove VAR from it (both applied in the order given)
-      --chdir DIR         start the program in DIR (after the mounts)
+      --chdir DIR         start the program in DIR, after the mounts (a relative DIR
+                          from / under a new root, where bwrap starts from the current
+                          directory)
       --cap-drop CAP      drop CAP (CAP_NET_RAW, NET_RAW, any case; ALL for every one)
                           from all the program's sets: bounding, permitted, effective,
                           inheritable and ambient; give it again for more. By default
