@@ -2,7 +2,10 @@
 //! two overlap, and waiting for the program like `unshare --fork` does; sandbox mounts are
 //! spelled like bubblewrap's (`bwrap(1)`): `--bind`, `--ro-bind`, `--tmpfs`, `--dev`, `--proc`,
 //! and as with bwrap, any of them makes the root an empty tmpfs they are made in (unless
-//! `--root` names one); so are `--setenv` and `--unsetenv` (the `env` module).
+//! `--root` names one); so are `--setenv` and `--unsetenv` (the `env` module), `--chdir` (the
+//! program's working directory, changed to after the mounts) and `--cap-drop` (capabilities
+//! taken from every set of the program's, see [`USAGE`]). The program is a
+//! [`crate::program::Program`] exec'd in the namespaces.
 //!
 //! This is the whole command, without allocation, so that the std `rawclone` binary and a
 //! static program without libc (which starts in a fraction of the time) share it. It takes the
@@ -12,18 +15,19 @@
 //! the signal that killed it, and the program gets SIGKILL if `run` dies first
 //! (`PR_SET_PDEATHSIG`). Bad input is one line on stderr and a non-zero exit, before any child
 //! exists or with the child reaped: 2 for a usage error, 127 when the program is not found,
-//! 126 when it cannot be executed, 1 for anything the kernel refuses.
+//! 126 when it cannot be executed, 1 for anything the kernel refuses (a setup step before the
+//! exec too, such as the `chdir` of `--chdir`, as bwrap exits 1).
 
 // There is no allocator to box a failure into: its line travels by value, on the stack.
 #![allow(clippy::result_large_err)]
 
 mod env;
 
-use crate::error::Error;
-use crate::error::ExitStatus;
+use crate::error::{Error, ExitStatus, SetupStep};
 use crate::flags::CloneFlags;
 use crate::line::Line;
 use crate::ns::{IdRange, Mount, Namespaces};
+use crate::program::{Capabilities, Program};
 use crate::signal::Signal;
 use crate::sys;
 use core::ffi::CStr;
@@ -73,6 +77,19 @@ tmpfs, or they go inside the --root DIR; made in the order given):
       --die-with-parent   accepted for bwrap compatibility: as --kill-child
       --setenv VAR VALUE  set VAR to VALUE in the program's environment
       --unsetenv VAR      remove VAR from it (both applied in the order given)
+      --chdir DIR         start the program in DIR, after the mounts (a relative DIR
+                          from / under a new root, where bwrap starts from the current
+                          directory)
+      --cap-drop CAP      drop CAP (CAP_NET_RAW, NET_RAW, any case; ALL for every one)
+                          from all the program's sets: bounding, permitted, effective,
+                          inheritable and ambient; give it again for more. By default
+                          run changes no capability: with -U or -r the program has the
+                          full set inside its user namespace, as with unshare (bwrap
+                          keeps none there unless --cap-add); as root it keeps root's
+                          (so does bwrap, whose --cap-drop as root leaves the bounding
+                          set alone and raises the ambient set to what is kept).
+                          Dropping from the bounding set needs CAP_SETPCAP: as a user
+                          without -U it fails (EPERM)
 ";
 
 /// What the command line asked for; strings borrow the arguments.
@@ -91,6 +108,10 @@ struct Options<'a> {
     root: Option<&'a CStr>,
     mounts: MountList<'a>,
     env: env::Changes<'a>,
+    /// `--chdir`.
+    cwd: Option<&'a CStr>,
+    /// Every `--cap-drop`, together.
+    cap_drop: Capabilities,
     program: &'a [&'a CStr],
 }
 
@@ -107,7 +128,7 @@ const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
 ];
 
 /// The long options besides [`NAMESPACES`], and how many values each takes.
-const LONG: [(&str, u8); 21] = [
+const LONG: [(&str, u8); 23] = [
     ("help", 0),
     ("map-root-user", 0),
     ("map-user", 1),
@@ -129,6 +150,8 @@ const LONG: [(&str, u8); 21] = [
     ("die-with-parent", 0),
     ("setenv", 2),
     ("unsetenv", 1),
+    ("chdir", 1),
+    ("cap-drop", 1),
 ];
 
 /// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
@@ -379,7 +402,14 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
         },
     };
     let program = options.program[0];
-    let child = match ns.exec(program, options.program, envp) {
+    let mut exec = Program::new(program)
+        .argv(options.program)
+        .env_exactly(envp)
+        .drop_capabilities(options.cap_drop);
+    if let Some(dir) = options.cwd {
+        exec = exec.current_dir(dir);
+    }
+    let child = match ns.exec_program(&exec) {
         Ok(child) => child,
         Err(Error::Exec { errno, .. }) => {
             let code = if errno == Errno::ENOENT { 127 } else { 126 };
@@ -391,6 +421,15 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
                 crate::error::Named(errno)
             );
         }
+        Err(Error::ExecSetup {
+            step: SetupStep::Chdir,
+            errno,
+        }) => {
+            // bwrap's words ("Can't chdir to DIR: …"), with the errno named.
+            let dir = Lossy(options.cwd.unwrap_or(c""));
+            return fail!(1, "can't chdir to {dir}: {}", crate::error::Named(errno));
+        }
+        // Any other step (--cap-drop's, say) names itself and the errno.
         Err(other) => return fail!(1, "{other}"),
     };
     match child.wait() {
@@ -500,6 +539,8 @@ fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
                     add_change(&mut o.env, change, name)?;
                 }
                 "unsetenv" => add_change(&mut o.env, env::Change::Unset(value), name)?,
+                "chdir" => o.cwd = Some(value),
+                "cap-drop" => o.cap_drop = o.cap_drop | capability(value)?,
                 // unshare options that rawclone does not offer: say so rather than ignore them.
                 other => return fail!(2, "--{other} is not supported by rawclone run"),
             }
@@ -559,6 +600,18 @@ fn number(value: &CStr, option: &str) -> Result<u32, Failure> {
     match value.to_str().ok().and_then(|t| t.parse().ok()) {
         Some(n) => Ok(n),
         None => fail!(2, "--{option}: '{}' is not a number", Lossy(value)),
+    }
+}
+
+/// The capability (or `ALL`) that a `--cap-drop` value names.
+fn capability(value: &CStr) -> Result<Capabilities, Failure> {
+    match value.to_str().ok().and_then(Capabilities::from_name) {
+        Some(caps) => Ok(caps),
+        None => fail!(
+            2,
+            "--cap-drop: unknown capability '{}' (CAP_NET_RAW, NET_RAW or ALL, say)",
+            Lossy(value)
+        ),
     }
 }
 

@@ -76,6 +76,11 @@ both_builds!(
     same_results_as_bwrap_as_root,
     same_results_as_bwrap_unprivileged,
     sandbox_mount_errors_are_one_line,
+    chdir_same_as_bwrap_as_root,
+    chdir_same_as_bwrap_unprivileged,
+    cap_drop_same_as_bwrap_as_root,
+    cap_drop_same_as_bwrap_unprivileged,
+    cap_drop_refusals_are_one_line,
 );
 
 /// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
@@ -728,13 +733,19 @@ fn refs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
+/// The namespace part of the command lines of bwrap and run: none as root, a user namespace
+/// mapped to root inside as nobody (`--uid 0 --gid 0` for bwrap, `-r` for run).
+fn bwrap_namespaces(unprivileged: bool) -> [&'static [&'static str]; 2] {
+    match unprivileged {
+        true => [&["--unshare-user", "--uid", "0", "--gid", "0"], &["-r"]],
+        false => [&[], &[]],
+    }
+}
+
 /// Each implemented bwrap option through both tools, as root without a user namespace or as
 /// nobody with one mapped to root inside (`--uid 0 --gid 0` for bwrap, `-r` for run).
 fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
-    let namespaces: [&[&str]; 2] = match unprivileged {
-        true => [&["--unshare-user", "--uid", "0", "--gid", "0"], &["-r"]],
-        false => [&[], &[]],
-    };
+    let namespaces = bwrap_namespaces(unprivileged);
     if let Some(reason) = bwrap_skip_reason(unprivileged, namespaces[0]) {
         return skip(&reason);
     }
@@ -922,4 +933,213 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
         );
         assert_eq!(theirs.status.code(), Some(1), "{theirs:?}");
     }
+}
+
+/// `--chdir` through both tools: the directory the program starts in, also one made by a mount
+/// before it; a directory that is missing (or, as nobody, closed) is one line and exit 1.
+fn compare_chdir_with_bwrap(bin: Bin, unprivileged: bool) {
+    let namespaces = bwrap_namespaces(unprivileged);
+    if let Some(reason) = bwrap_skip_reason(unprivileged, namespaces[0]) {
+        return skip(&reason);
+    }
+    for (dir, shown) in [("/etc", "/etc\n"), ("/tmp", "/tmp\n"), ("/", "/\n")] {
+        let mut options = FULL_ROOT.to_vec();
+        options.extend(["--chdir", dir]);
+        let cmd = ["sh", "-c", "pwd -P; touch here && ls"];
+        let [bwrap, run] = with_bwrap(bin, unprivileged, namespaces, &options, &cmd);
+        assert_eq!(run, bwrap, "--chdir {dir}: rawclone run vs bwrap");
+        assert!(run.0.starts_with(shown), "--chdir {dir}: {run:?}");
+    }
+    // /root is closed to nobody, also as root of a user namespace (its owner is not mapped).
+    let mut refused = vec![(
+        "/nonexistent-rawclone",
+        "ENOENT",
+        "No such file or directory",
+    )];
+    if unprivileged {
+        refused.push(("/root", "EACCES", "Permission denied"));
+    }
+    for (dir, errno, text) in refused {
+        let mut options = FULL_ROOT.to_vec();
+        options.extend(["--chdir", dir]);
+        let [bwrap, run] = with_bwrap(bin, unprivileged, namespaces, &options, &["pwd"]);
+        assert_eq!(
+            bwrap,
+            (
+                String::new(),
+                1,
+                format!("bwrap: Can't chdir to {dir}: {text}\n")
+            ),
+            "bwrap --chdir {dir}"
+        );
+        let says = format!("rawclone run: can't chdir to {dir}: {errno} ({text})\n");
+        assert_eq!(run, (String::new(), 1, says), "rawclone run --chdir {dir}");
+    }
+}
+
+fn chdir_same_as_bwrap_as_root(bin: Bin) {
+    as_root(|| compare_chdir_with_bwrap(bin, false));
+}
+
+fn chdir_same_as_bwrap_unprivileged(bin: Bin) {
+    compare_chdir_with_bwrap(bin, true);
+}
+
+/// The five `Cap*` lines of `/proc/self/status` (`CapInh`, `CapPrm`, `CapEff`, `CapBnd`,
+/// `CapAmb`), as numbers.
+fn capability_sets(status: &str) -> [u64; 5] {
+    let names = ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:"];
+    names.map(|name| {
+        let line = status.lines().find_map(|l| l.strip_prefix(name));
+        let line = line.unwrap_or_else(|| panic!("no {name} in {status:?}"));
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    })
+}
+
+const CAP_NET_RAW: u64 = 1 << 13;
+const CAP_SYS_ADMIN: u64 = 1 << 21;
+
+/// The `--cap-drop` options of each comparison and the bits they drop.
+const CAP_DROPS: [(&[&str], u64); 3] = [
+    (&["--cap-drop", "CAP_NET_RAW"], CAP_NET_RAW),
+    (
+        &["--cap-drop", "CAP_NET_RAW", "--cap-drop", "CAP_SYS_ADMIN"],
+        CAP_NET_RAW | CAP_SYS_ADMIN,
+    ),
+    (&["--cap-drop", "ALL"], u64::MAX),
+];
+
+/// The capability sets of `grep Cap /proc/self/status` under bwrap and rawclone run, with the
+/// root bound read-only and `options` given to both (after their namespace options).
+fn cap_sets_with_bwrap(
+    bin: Bin,
+    unprivileged: bool,
+    namespaces: [&[&str]; 2],
+    options: &[&str],
+) -> [[u64; 5]; 2] {
+    let mut all = vec!["--ro-bind", "/", "/"];
+    all.extend(options);
+    let cmd = ["grep", "^Cap", "/proc/self/status"];
+    with_bwrap(bin, unprivileged, namespaces, &all, &cmd).map(|(out, code, err)| {
+        assert_eq!(code, 0, "{options:?}: {err}");
+        capability_sets(&out)
+    })
+}
+
+fn cap_drop_same_as_bwrap_as_root(bin: Bin) {
+    as_root(|| {
+        if let Some(reason) = bwrap_skip_reason(false, &[]) {
+            return skip(&reason);
+        }
+        let ours = capability_sets(&std::fs::read_to_string("/proc/self/status").unwrap());
+        for (drop, bits) in CAP_DROPS {
+            let [bwrap, run] = cap_sets_with_bwrap(bin, false, [&[], &[]], drop);
+            let [inh, prm, eff, bnd, amb] = run;
+            // Permitted and effective: ours without the dropped ones, in both tools.
+            assert_eq!([prm, eff], [ours[1] & !bits; 2], "{drop:?}: rawclone run");
+            assert_eq!([bwrap[1], bwrap[2]], [prm, eff], "{drop:?}: vs bwrap");
+            // rawclone drops from the bounding set too, and leaves inheritable and ambient as
+            // they were, less the dropped ones. bwrap as root without a user namespace keeps the
+            // bounding set (it drops from it only with --unshare-user), and raises inheritable
+            // and ambient to all it keeps (as bwrap 0.8 does).
+            assert_eq!(
+                bnd,
+                ours[3] & !bits,
+                "{drop:?}: rawclone run's bounding set"
+            );
+            assert_eq!([inh, amb], [ours[0] & !bits, ours[4] & !bits], "{drop:?}");
+            assert_eq!(bwrap[3], ours[3], "{drop:?}: bwrap keeps the bounding set");
+            assert_eq!(
+                [bwrap[0], bwrap[4]],
+                [eff; 2],
+                "{drop:?}: bwrap's inh and amb"
+            );
+        }
+        // With a user namespace both drop from the bounding set as well; the rest differs
+        // by any capability we lack out here (bwrap keeps our effective set, run the full one
+        // of a new user namespace) and by bwrap's inheritable and ambient sets.
+        let namespaces = bwrap_namespaces(true);
+        if let Some(reason) = bwrap_skip_reason(false, namespaces[0]) {
+            return skip(&format!("with a user namespace: {reason}"));
+        }
+        for (drop, bits) in CAP_DROPS {
+            let [bwrap, run] = cap_sets_with_bwrap(bin, false, namespaces, drop);
+            assert_eq!(bwrap[3] & bits, 0, "{drop:?}: bwrap's bounding set");
+            assert_dropped(drop, bits, run);
+        }
+    });
+}
+
+/// None of `bits` is in any of the five `sets` (of run with `drop`).
+#[track_caller]
+fn assert_dropped(drop: &[&str], bits: u64, sets: [u64; 5]) {
+    for set in sets {
+        assert_eq!(set & bits, 0, "{drop:?}: {sets:x?}");
+    }
+}
+
+fn cap_drop_same_as_bwrap_unprivileged(bin: Bin) {
+    let namespaces = bwrap_namespaces(true);
+    if let Some(reason) = bwrap_skip_reason(true, namespaces[0]) {
+        return skip(&reason);
+    }
+    // Every capability this kernel knows: what a new user namespace's root has.
+    let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
+    let full = u64::MAX >> (63 - last.trim().parse::<u32>().unwrap());
+    for (drop, bits) in CAP_DROPS {
+        // By default bwrap keeps no capability in its user namespace, where rawclone run (as
+        // unshare -r) leaves the program the full set that the kernel gives it there: only the
+        // absence of the dropped ones compares.
+        let [bwrap, run] = cap_sets_with_bwrap(bin, true, namespaces, drop);
+        assert_eq!(bwrap, [0; 5], "{drop:?}: bwrap keeps none");
+        assert_dropped(drop, bits, run);
+        assert_eq!(
+            run[1..4],
+            [full & !bits; 3],
+            "{drop:?}: run -r keeps the rest"
+        );
+        // bwrap's --cap-add ALL is rawclone's default: permitted, effective and bounding sets
+        // compare (bwrap raises inheritable and ambient to the kept set too; run leaves them).
+        let mut add_all = namespaces[0].to_vec();
+        add_all.extend(["--cap-add", "ALL"]);
+        let [bwrap, run] = cap_sets_with_bwrap(bin, true, [&add_all, namespaces[1]], drop);
+        assert_eq!(run[1..4], bwrap[1..4], "{drop:?}: vs bwrap --cap-add ALL");
+        assert_eq!(
+            [run[0], run[4]],
+            [0, 0],
+            "{drop:?}: inheritable and ambient"
+        );
+    }
+}
+
+fn cap_drop_refusals_are_one_line(bin: Bin) {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    // A name rawclone does not know is a usage error (bwrap says "unknown cap: …", exit 1);
+    // it takes the name with or without CAP_, in any case (bwrap only CAP_NET_RAW's spelling).
+    for name in ["CAP_FLYING", "", "CAP_", "ALLX"] {
+        let says = format!("--cap-drop: unknown capability '{name}'");
+        assert_refused(bin, &["run", "--cap-drop", name, "true"], false, 2, &says);
+    }
+    assert_refused(
+        bin,
+        &["run", "--cap-drop"],
+        false,
+        2,
+        "--cap-drop needs a value",
+    );
+    for name in ["net_raw", "Cap_Net_Raw", "all"] {
+        let out = output(false, bin(), &["run", "-U", "--cap-drop", name, "true"]);
+        assert_eq!(out.status.code(), Some(0), "--cap-drop {name}: {out:?}");
+    }
+    // Without a user namespace, nobody may not drop from the bounding set (CAP_SETPCAP): the
+    // step and the kernel's EPERM, after the child is reaped.
+    assert_refused(
+        bin,
+        &["run", "--cap-drop", "CAP_NET_RAW", "true"],
+        true,
+        1,
+        "dropping capabilities (bounding set, ambient, capset): EPERM",
+    );
 }
