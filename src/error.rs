@@ -582,6 +582,19 @@ setup_steps! {
 }
 
 /// Which part of a mount action failed, in [`SetupStep::Mount`].
+///
+/// ```
+/// use rawclone::ns::{Mount, MountPart, Namespaces, SetupStep};
+/// use rawclone::{Errno, Error};
+/// let mounts = [Mount::tmpfs(c"/tmp"), Mount::Bind { src: c"/no/such/dir", dst: c"/data" }];
+/// let ns = Namespaces::new().map_root().tmpfs_root().mounts(&mounts);
+/// let Err(Error::NamespaceSetup { step, errno, path }) = ns.exec(c"/bin/true", &[c"true"], &[])
+/// else {
+///     panic!("the missing source must be refused")
+/// };
+/// assert_eq!(step, SetupStep::Mount { index: 1, part: MountPart::Source });
+/// assert_eq!((errno, path.unwrap().as_bytes()), (Errno::ENOENT, &b"/no/such/dir"[..]));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u8)]
 #[non_exhaustive]

@@ -45,6 +45,22 @@ use linux_raw_sys::general as k;
 use syscalls::Errno;
 
 /// Where a standard stream of the child comes from.
+///
+/// ```
+/// use rawclone::program::{Program, Stdio};
+/// let (read_end, write_end) = rawclone::sys::pipe().expect("pipe2");
+/// let program = Program::new(c"/bin/echo")
+///     .argv(&[c"echo", c"through the pipe"])
+///     .stdin(Stdio::Null)
+///     .stdout(Stdio::Fd(write_end.as_raw()));
+/// let child = program.spawn()?;
+/// drop(write_end); // the child holds its own copy: read until it closes it
+/// let mut buf = [0u8; 64];
+/// let n = rawclone::sys::read(read_end.as_fd(), &mut buf).expect("read");
+/// assert_eq!(&buf[..n], b"through the pipe\n");
+/// assert!(child.wait()?.success());
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Stdio {
     /// The caller's descriptor, as it is.
@@ -56,6 +72,25 @@ pub enum Stdio {
 }
 
 /// One file action, applied in the child in the order given, as `posix_spawn(3)` does.
+///
+/// ```
+/// use rawclone::program::{FdAction, Program};
+/// use linux_raw_sys::general::{O_CREAT, O_TRUNC, O_WRONLY};
+/// let path = c"/tmp/rawclone-fdaction-doc";
+/// let actions = [
+///     FdAction::Open { fd: 1, path, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600 },
+///     FdAction::Dup2 { from: 1, to: 2 }, // stderr to the same file
+///     FdAction::Close(0),
+/// ];
+/// let program = Program::new(c"/bin/sh")
+///     .argv(&[c"sh", c"-c", c"echo out; echo err >&2; cat 2>/dev/null || echo no-stdin"])
+///     .file_actions(&actions);
+/// assert!(program.spawn()?.wait()?.success());
+/// let text = std::fs::read_to_string("/tmp/rawclone-fdaction-doc").unwrap();
+/// std::fs::remove_file("/tmp/rawclone-fdaction-doc").unwrap();
+/// assert_eq!(text, "out\nerr\nno-stdin\n");
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum FdAction<'a> {
     /// Make `to` a copy of `from` (`dup2`), open across `execve`. With `from == to` the
@@ -94,6 +129,16 @@ impl FdAction<'_> {
 }
 
 /// A resource limit (`getrlimit(2)`'s `RLIMIT_*`).
+///
+/// ```
+/// use rawclone::program::{Program, Resource};
+/// let program = Program::new(c"/bin/sh")
+///     .argv(&[c"sh", c"-c", c"test $(ulimit -n) = 32 && test $(ulimit -c) = 0"])
+///     .rlimit(Resource::Nofile, 32, 32)
+///     .rlimit(Resource::Core, 0, 0);
+/// assert!(program.spawn()?.wait()?.success());
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 #[repr(u32)]
 pub enum Resource {
@@ -146,6 +191,16 @@ enum EnvBase<'a> {
 }
 
 /// The hook type of [`Program::pre_exec`].
+///
+/// ```
+/// use rawclone::{error::SetupStep, program::Program, Errno, Error};
+/// let refuse = || Err(Errno::EDOM);
+/// // SAFETY: the hook only returns: async-signal-safe.
+/// let program = unsafe { Program::new(c"/bin/true").pre_exec(&refuse) };
+/// let refused = program.spawn();
+/// assert!(matches!(refused, Err(Error::ExecSetup { step: SetupStep::PreExec, errno: Errno::EDOM })));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub type PreExec<'a> = &'a dyn Fn() -> core::result::Result<(), Errno>;
 
 /// A program to exec and how to set up the process first (see the module documentation).

@@ -35,6 +35,21 @@ use syscalls::Errno;
 /// [`Namespaces::mounts`]: super::Namespaces::mounts
 /// [`Namespaces::tmpfs_root`]: super::Namespaces::tmpfs_root
 /// [`Namespaces::root`]: super::Namespaces::root
+///
+/// ```
+/// use rawclone::ns::{Mount, Namespaces};
+/// // bwrap --ro-bind / / --tmpfs /tmp --proc /proc --unshare-user --unshare-pid
+/// let mounts = [
+///     Mount::RoBind { src: c"/", dst: c"/" },
+///     Mount::tmpfs(c"/tmp"),
+///     Mount::Proc { dst: c"/proc" },
+/// ];
+/// let ns = Namespaces::new().map_root().pid().tmpfs_root().mounts(&mounts);
+/// let script = c"touch /tmp/ok && ! touch /etc/no 2>/dev/null && test $$ = 1 && test -e /proc/1/ns";
+/// let child = ns.exec(c"/bin/sh", &[c"sh", c"-c", script], &[])?;
+/// assert!(child.wait()?.success());
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mount<'a> {
     /// Bind `src` on `dst`, with its submounts, made `nosuid` and `nodev` (`bwrap --bind`).
