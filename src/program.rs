@@ -9,8 +9,9 @@
 //! environment arrays before the clone (the environment is merged there, see
 //! [`Program::envs`]); the child only makes raw syscalls, in this order:
 //! 1. `SIGPIPE` back to its default (as `Command` does);
-//! 2. the standard streams ([`Program::stdin`], …), then the file actions in the order given
-//!    ([`FdAction`], as `posix_spawn_file_actions_add*`);
+//! 2. the standard streams ([`Program::stdin`], …; each source is the caller's descriptor, as
+//!    with `Command`), then the file actions in the order given ([`FdAction`], as
+//!    `posix_spawn_file_actions_add*`);
 //! 3. `chdir` ([`Program::current_dir`]);
 //! 4. every other descriptor from 3 up marked close-on-exec ([`Program::close_other_fds`]);
 //! 5. resource limits (`prlimit64(2)`), while a raised hard limit can still use
@@ -118,12 +119,27 @@ pub enum FdAction<'a> {
 }
 
 impl FdAction<'_> {
+    /// The descriptor this action opens, replaces or closes.
+    const fn fd(&self) -> i32 {
+        match *self {
+            FdAction::Dup2 { to, .. } => to,
+            FdAction::Open { fd, .. } | FdAction::Close(fd) => fd,
+        }
+    }
+
     /// The descriptor this action leaves open in the child, if any.
     const fn target(&self) -> Option<i32> {
         match *self {
-            FdAction::Dup2 { to, .. } => Some(to),
-            FdAction::Open { fd, .. } => Some(fd),
             FdAction::Close(_) => None,
+            _ => Some(self.fd()),
+        }
+    }
+
+    /// The caller's descriptor this action copies, if any.
+    const fn source(&self) -> Option<i32> {
+        match *self {
+            FdAction::Dup2 { from, .. } => Some(from),
+            _ => None,
         }
     }
 }
@@ -483,10 +499,7 @@ impl<'a> Program<'a> {
             Stdio::Fd(fd) => Some(*fd),
             _ => None,
         });
-        let actions = self.actions.iter().flat_map(|a| match *a {
-            FdAction::Dup2 { from, to } => [Some(from), Some(to)],
-            FdAction::Open { fd, .. } | FdAction::Close(fd) => [Some(fd), None],
-        });
+        let actions = self.actions.iter().flat_map(|a| [Some(a.fd()), a.source()]);
         let broken = if streams.chain(actions.flatten()).any(|fd| fd < 0) {
             Some(Rule::NegativeFd)
         } else if !env::well_formed(self) {

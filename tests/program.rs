@@ -482,69 +482,226 @@ fn pre_exec_runs_and_fails_typed(via: Via) {
     }
 }
 
-fn every_failure_typed_and_leak_free(via: Via) {
+/// [`assert_in_fork_or_skip`] for a check of failures, which under qemu-user a vfork child's
+/// cannot reach the parent.
+fn failures_in_fork(via: Via, f: impl FnOnce() -> i32) {
     assert_in_fork_or_skip(
         "a namespaced spawn is refused (EINVAL), a vfork child's failure cannot reach the parent",
         || {
             if via == Via::Vfork && qemu_user() {
                 return QEMU_REFUSED;
             }
-            let refuse = || Err(Errno::EDOM);
-            let empty: [rawclone::seccomp::SockFilter; 0] = [];
-            let base = Program::new(c"/bin/true").env_clear();
-            let bad_dup = [FdAction::Dup2 { from: 999, to: 5 }];
-            let bad_open = [FdAction::Open {
-                fd: 5,
-                path: c"/nonexistent/file",
-                flags: 0,
-                mode: 0,
-            }];
-            let negative = [FdAction::Close(-1)];
-            // SAFETY: the hook only returns.
-            let hooked = unsafe { base.pre_exec(&refuse) };
-            let cases: [(Program<'_>, Result<(), Error>); 10] = [
-                (
-                    base.file_actions(&bad_dup),
-                    setup(SetupStep::FileAction, Errno::EBADF),
-                ),
-                (
-                    base.file_actions(&bad_open),
-                    setup(SetupStep::FileAction, Errno::ENOENT),
-                ),
-                (
-                    base.current_dir(c"/nonexistent"),
-                    setup(SetupStep::Chdir, Errno::ENOENT),
-                ),
-                (hooked, setup(SetupStep::PreExec, Errno::EDOM)),
-                (
-                    Program::new(c"/nonexistent").env_clear(),
-                    Err(Error::Exec {
-                        path: ErrorPath::new(b"/nonexistent"),
-                        errno: Errno::ENOENT,
-                    }),
-                ),
-                (base.file_actions(&negative), rule(Rule::NegativeFd)),
-                (base.envs(&[c"NO_EQUALS"]), rule(Rule::BadEnvEntry)),
-                (base.env_remove(&[c"A=B"]), rule(Rule::BadEnvEntry)),
-                (
-                    base.rlimit(Resource::Core, 2, 1),
-                    rule(Rule::SoftLimitAboveHard),
-                ),
-                (base.seccomp_filter(&empty), rule(Rule::SeccompFilterLength)),
-            ];
-            // One spawn first, so that lazily made state (the clone3 probe) is not counted.
-            let _ = launch(via, &base).map(|c| c.wait());
-            let held = Holdings::now();
-            for (i, (program, expected)) in cases.iter().enumerate() {
-                match launch(via, program) {
-                    Err(e) if Err(e) == *expected => {}
-                    Err(e) if refused_by_qemu(&e) => return QEMU_REFUSED,
-                    _ => return 10 + i as i32,
-                }
-            }
-            held.leaked_since()
+            f()
         },
     );
+}
+
+fn every_failure_typed_and_leak_free(via: Via) {
+    failures_in_fork(via, || {
+        let refuse = || Err(Errno::EDOM);
+        let empty: [rawclone::seccomp::SockFilter; 0] = [];
+        let base = Program::new(c"/bin/true").env_clear();
+        let bad_dup = [FdAction::Dup2 { from: 999, to: 5 }];
+        let bad_open = [FdAction::Open {
+            fd: 5,
+            path: c"/nonexistent/file",
+            flags: 0,
+            mode: 0,
+        }];
+        let negative = [FdAction::Close(-1)];
+        // SAFETY: the hook only returns.
+        let hooked = unsafe { base.pre_exec(&refuse) };
+        let cases: [(Program<'_>, Result<(), Error>); 10] = [
+            (
+                base.file_actions(&bad_dup),
+                setup(SetupStep::FileAction, Errno::EBADF),
+            ),
+            (
+                base.file_actions(&bad_open),
+                setup(SetupStep::FileAction, Errno::ENOENT),
+            ),
+            (
+                base.current_dir(c"/nonexistent"),
+                setup(SetupStep::Chdir, Errno::ENOENT),
+            ),
+            (hooked, setup(SetupStep::PreExec, Errno::EDOM)),
+            (
+                Program::new(c"/nonexistent").env_clear(),
+                Err(Error::Exec {
+                    path: ErrorPath::new(b"/nonexistent"),
+                    errno: Errno::ENOENT,
+                }),
+            ),
+            (base.file_actions(&negative), rule(Rule::NegativeFd)),
+            (base.envs(&[c"NO_EQUALS"]), rule(Rule::BadEnvEntry)),
+            (base.env_remove(&[c"A=B"]), rule(Rule::BadEnvEntry)),
+            (
+                base.rlimit(Resource::Core, 2, 1),
+                rule(Rule::SoftLimitAboveHard),
+            ),
+            (base.seccomp_filter(&empty), rule(Rule::SeccompFilterLength)),
+        ];
+        // One spawn first, so that lazily made state (the clone3 probe) is not counted.
+        let _ = launch(via, &base).map(|c| c.wait());
+        let held = Holdings::now();
+        for (i, (program, expected)) in cases.iter().enumerate() {
+            match launch(via, program) {
+                Err(e) if Err(e) == *expected => {}
+                Err(e) if refused_by_qemu(&e) => return QEMU_REFUSED,
+                _ => return 10 + i as i32,
+            }
+        }
+        held.leaked_since()
+    });
+}
+
+/// The lowest `N` descriptor numbers from 3 up that are free here.
+fn free_numbers<const N: usize>() -> [i32; N] {
+    let mut free = [0; N];
+    let mut n = 3;
+    for slot in &mut free {
+        while sys::fd_flags(n).is_ok() {
+            n += 1;
+        }
+        *slot = n;
+        n += 1;
+    }
+    free
+}
+
+/// Every number the caller has free acts as a closed descriptor in the child, the namespaced
+/// launcher's report channel (a descriptor of the child's own, at a number free in the caller)
+/// included: closing it closes nothing of ours, copying it is EBADF, and a later failure is still
+/// reported.
+fn free_numbers_act_closed(via: Via) {
+    failures_in_fork(via, || {
+        // One thread here: the launcher's descriptors take the lowest free numbers.
+        let free = free_numbers::<16>();
+        let base = Program::new(c"/bin/true").env_clear();
+        // 0 if `program` fails as `expected`, else the exit code `code`.
+        let check = |program: Program<'_>, expected: Result<(), Error>, code: i32| match launch(
+            via, &program,
+        ) {
+            Err(e) if Err(e) == expected => 0,
+            Err(e) if refused_by_qemu(&e) => QEMU_REFUSED,
+            Err(_) => code,
+            Ok(child) => {
+                let _ = child.wait();
+                code + 1
+            }
+        };
+        let lost_dir = base.current_dir(c"/nonexistent");
+        let chdir_failed = || setup(SetupStep::Chdir, Errno::ENOENT);
+        let closes = free.map(FdAction::Close);
+        let opens = free.map(|fd| FdAction::Open {
+            fd,
+            path: c"/dev/null",
+            flags: 0,
+            mode: 0,
+        });
+        let bad_fd = || setup(SetupStep::FileAction, Errno::EBADF);
+        let mut code = check(lost_dir.file_actions(&closes), chdir_failed(), 10);
+        code = code.max(check(lost_dir.file_actions(&opens), chdir_failed(), 20));
+        for fd in free {
+            let dup = [FdAction::Dup2 { from: fd, to: 100 }];
+            let keep = [FdAction::Dup2 { from: fd, to: fd }];
+            code = code.max(check(base.file_actions(&dup), bad_fd(), 30));
+            code = code.max(check(base.file_actions(&keep), bad_fd(), 40));
+            code = code.max(check(base.stdin(Stdio::Fd(fd)), bad_fd(), 50));
+        }
+        code
+    });
+}
+
+/// The standard streams' sources are the caller's descriptors, all three read before any is
+/// replaced (as std's `Command`): stdout from the caller's 0 is not the child's new stdin.
+fn stream_sources_are_the_callers(via: Via) {
+    let program = sh!(c"echo out; echo err >&2")
+        .stdin(Stdio::Null)
+        .stdout(Stdio::Fd(0))
+        .stderr(Stdio::Fd(1));
+    assert_in_fork_or_skip("a namespaced spawn is refused (EINVAL)", || {
+        let (r0, w0) = sys::pipe().expect("pipe");
+        let (r1, w1) = sys::pipe().expect("pipe");
+        let null = sys::open(c"/dev/null", 0).expect("open");
+        // SAFETY: fds 0 and 1 of this forked process, which nothing here reads or writes.
+        let onto = |fd: &Fd, to| unsafe { sys::dup3(fd.as_fd(), to) }.expect("dup3");
+        onto(&w0, 0);
+        onto(&w1, 1);
+        drop((w0, w1));
+        let child = spawn_or_refused!(launch(via, &program));
+        let status = child.wait();
+        // Only the child's copies of the pipes' write ends remain: read to end-of-file.
+        onto(&null, 0);
+        onto(&null, 1);
+        let mut buf = [0u8; 64];
+        if read_all(&r0, &mut buf) != b"out\n" {
+            return 1;
+        }
+        if read_all(&r1, &mut buf) != b"err\n" {
+            return 2;
+        }
+        if status != Ok(ExitStatus::Exited(0)) {
+            return 3;
+        }
+        0
+    });
+}
+
+/// At the descriptor limit an `Open` onto an open descriptor still succeeds: the target is
+/// closed first (as POSIX asks and glibc does), never the namespaced launcher's report channel.
+fn open_at_descriptor_limit(via: Via) {
+    failures_in_fork(via, || {
+        use linux_raw_sys::general::RLIMIT_NOFILE;
+        // Fill every number up to the limit but the last few, which the launcher takes (its
+        // socket pair, pidfd, the parent's files after the clone) or the child's actions fill.
+        const SPARE: i32 = 8;
+        let highest = (0..4096).rev().find(|&fd| sys::fd_flags(fd).is_ok());
+        let limit = highest.unwrap_or(2) + 1 + 16 + SPARE;
+        let (_, hard) = sys::rlimit(RLIMIT_NOFILE).expect("getrlimit");
+        sys::set_rlimit(RLIMIT_NOFILE, limit as u64, hard).expect("setrlimit");
+        loop {
+            let fd = sys::open(c"/dev/null", 0).expect("open").into_raw();
+            if fd >= limit - SPARE {
+                // SAFETY: the descriptor just opened, ours alone.
+                let _ = unsafe { sys::close(fd) };
+                break;
+            }
+        }
+        // The child fills the spare numbers, all but the one of the namespaced launcher's
+        // socket end (the second number, after the parent's end); a channel met on the way moves
+        // to the free one.
+        let skipped = (via == Via::Namespaces).then_some(limit - SPARE + 1);
+        let mut actions = [FdAction::Close(0); SPARE as usize + 1];
+        let fills = (limit - SPARE..limit).filter(|&to| Some(to) != skipped);
+        let mut len = 0;
+        for (slot, to) in actions.iter_mut().zip(fills) {
+            *slot = FdAction::Dup2 { from: 0, to };
+            len += 1;
+        }
+        actions[len] = FdAction::Open {
+            fd: limit - SPARE - 1,
+            path: c"/dev/null",
+            flags: 0,
+            mode: 0,
+        };
+        let program = Program::new(c"/bin/true")
+            .env_clear()
+            .file_actions(&actions[..=len]);
+        let child = match launch(via, &program) {
+            Ok(child) => child,
+            Err(e) if refused_by_qemu(&e) => return QEMU_REFUSED,
+            Err(Error::ExecSetup {
+                step: SetupStep::FileAction,
+                errno: Errno::EMFILE,
+            }) => return 1,
+            Err(_) => return 2,
+        };
+        if child.wait() != Ok(ExitStatus::Exited(0)) {
+            return 3;
+        }
+        0
+    });
 }
 
 fn setup(step: SetupStep, errno: Errno) -> Result<(), Error> {
@@ -642,4 +799,7 @@ per_launcher!(
     seccomp_without_no_new_privs,
     pre_exec_runs_and_fails_typed,
     every_failure_typed_and_leak_free,
+    free_numbers_act_closed,
+    stream_sources_are_the_callers,
+    open_at_descriptor_limit,
 );

@@ -23,8 +23,9 @@ fn at(step: SetupStep) -> impl Fn(Errno) -> Failure {
 }
 
 impl ChildExec<'_> {
-    /// Set up and exec; returns only on failure. `channel`, the descriptor a failure is reported
-    /// on (if any), is moved out of the file actions' way first.
+    /// Set up and exec; returns only on failure. `channel` is the descriptor a failure is
+    /// reported on, if any: the child's own, at a number the caller has free, so the file
+    /// actions see that number as closed and move the channel out of their way (see [`apply`]).
     pub(crate) fn run(&self, channel: Option<&mut i32>) -> Failure {
         match self.set_up(channel) {
             Ok(()) => Failure::Exec(self.exec()),
@@ -32,28 +33,13 @@ impl ChildExec<'_> {
         }
     }
 
-    fn set_up(&self, channel: Option<&mut i32>) -> Result<(), Failure> {
+    fn set_up(&self, mut channel: Option<&mut i32>) -> Result<(), Failure> {
         use SetupStep as S;
         let p = &self.program;
         super::reset_for_exec();
-        if let Some(channel) = channel {
-            clear_of_targets(channel, p).map_err(at(S::FileAction))?;
-        }
-        for (fd, stdio) in (0..).zip(p.stdio) {
-            let action = match stdio {
-                Stdio::Inherit => continue,
-                Stdio::Null => FdAction::Open {
-                    fd,
-                    path: c"/dev/null",
-                    flags: k::O_RDWR,
-                    mode: 0,
-                },
-                Stdio::Fd(from) => FdAction::Dup2 { from, to: fd },
-            };
-            apply(&action).map_err(at(S::FileAction))?;
-        }
+        set_streams(p.stdio, &mut channel).map_err(at(S::FileAction))?;
         for action in p.actions {
-            apply(action).map_err(at(S::FileAction))?;
+            apply(action, channel.as_deref_mut()).map_err(at(S::FileAction))?;
         }
         if let Some(dir) = p.cwd {
             sys::chdir(dir).map_err(at(S::Chdir))?;
@@ -106,8 +92,64 @@ impl ChildExec<'_> {
     }
 }
 
-/// Apply one file action.
-fn apply(action: &FdAction<'_>) -> Result<(), Errno> {
+/// Set the standard streams. As std's `Command` does, every source is the caller's descriptor:
+/// one that is itself a standard stream is copied out of the way (above 2, close-on-exec, closed
+/// again on return) before any stream is replaced, so that `stdout(Stdio::Fd(0))` is the
+/// caller's 0 even when stdin changes too.
+fn set_streams(stdio: [Stdio; 3], channel: &mut Option<&mut i32>) -> Result<(), Errno> {
+    let mut copies = [None, None, None];
+    for (copy, stdio) in copies.iter_mut().zip(stdio) {
+        if let Stdio::Fd(from @ 0..=2) = stdio {
+            *copy = Some(sys::dup_at_least(callers(from, channel.as_deref())?, 3)?);
+        }
+    }
+    for ((fd, stdio), copy) in (0..).zip(stdio).zip(&copies) {
+        let action = match stdio {
+            Stdio::Inherit => continue,
+            Stdio::Null => FdAction::Open {
+                fd,
+                path: c"/dev/null",
+                flags: k::O_RDWR,
+                mode: 0,
+            },
+            Stdio::Fd(from) => FdAction::Dup2 {
+                from: copy.as_ref().map_or(from, sys::Fd::as_raw),
+                to: fd,
+            },
+        };
+        apply(&action, channel.as_deref_mut())?;
+    }
+    Ok(())
+}
+
+/// The caller's descriptor `fd`, as an action's source. The child's table is a copy of the
+/// caller's, so number `fd` here is the caller's `fd`, except the report `channel`'s number,
+/// which the caller has free: that one is EBADF, as it would be in the caller.
+fn callers(fd: i32, channel: Option<&i32>) -> Result<BorrowedFd<'static>, Errno> {
+    if channel == Some(&fd) {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: the caller's action names `fd`; the child owns its copy of the table and nothing
+    // in it outlives the exec.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// Apply one file action, as musl's `posix_spawn` does with its report pipe: a source at the
+/// report `channel`'s number is EBADF (see [`callers`]), and an action that opens, replaces or
+/// closes that number first moves the channel to the lowest free number (close-on-exec) and
+/// closes it at the old one, so that a `Close` of it closes nothing of ours and the channel still
+/// reports a later failure.
+fn apply(action: &FdAction<'_>, channel: Option<&mut i32>) -> Result<(), Errno> {
+    if let Some(from) = action.source() {
+        callers(from, channel.as_deref())?;
+    }
+    if let Some(channel) = channel.filter(|c| **c == action.fd()) {
+        // SAFETY: the channel is the child's own descriptor, open until exec.
+        let moved = sys::dup_at_least(unsafe { BorrowedFd::borrow_raw(*channel) }, 0)?;
+        // SAFETY: the old number is the channel's alone, and the channel now lives at `moved`.
+        let _ = unsafe { sys::close(*channel) };
+        *channel = moved.into_raw();
+    }
     match *action {
         FdAction::Dup2 { from, to } if from == to => sys::set_fd_flags(from, 0),
         // SAFETY: the caller's action names `from` and `to`; the child owns its copy of the
@@ -119,6 +161,9 @@ fn apply(action: &FdAction<'_>) -> Result<(), Errno> {
             flags,
             mode,
         } => {
+            // POSIX has an open target closed first (glibc does it), so that at the descriptor
+            // limit the file can take its place; the channel is out of the way (above).
+            close_quietly(fd)?;
             let opened = sys::open_mode(path, flags & !k::O_CLOEXEC, mode)?;
             if opened.as_raw() == fd {
                 let _ = opened.into_raw();
@@ -127,24 +172,17 @@ fn apply(action: &FdAction<'_>) -> Result<(), Errno> {
             // SAFETY: as for Dup2; `opened` is closed when it drops.
             unsafe { sys::dup3(opened.as_fd(), fd) }
         }
-        // SAFETY: the caller's action names `fd`; the child owns its copy of the table.
-        FdAction::Close(fd) => match unsafe { sys::close(fd) } {
-            Err(Errno::EBADF) | Ok(()) => Ok(()),
-            Err(e) => Err(e),
-        },
+        FdAction::Close(fd) => close_quietly(fd),
     }
 }
 
-/// Move the report channel to a number no file action targets (close-on-exec, as before).
-fn clear_of_targets(channel: &mut i32, p: &Program<'_>) -> Result<(), Errno> {
-    if !p.targets().any(|t| t == *channel) {
-        return Ok(());
+/// Close `fd`; one that is not open is no error (as glibc's `posix_spawn`).
+fn close_quietly(fd: i32) -> Result<(), Errno> {
+    // SAFETY: the caller's action names `fd`; the child owns its copy of the table.
+    match unsafe { sys::close(fd) } {
+        Err(Errno::EBADF) | Ok(()) => Ok(()),
+        Err(e) => Err(e),
     }
-    let above = p.targets().max().unwrap_or(0).saturating_add(1);
-    // SAFETY: the channel is open in the child until exec.
-    let moved = sys::dup_at_least(unsafe { BorrowedFd::borrow_raw(*channel) }, above)?;
-    *channel = moved.into_raw();
-    Ok(())
 }
 
 /// Mark every descriptor from 3 up that no stream or action targets close-on-exec.
