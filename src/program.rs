@@ -424,11 +424,22 @@ impl<'a> Program<'a> {
     /// Run `hook` in the child after the other setup and before the seccomp filter; an `Err`
     /// stops the spawn with [`Error::ExecSetup`] (step [`SetupStep::PreExec`]) and that errno.
     ///
+    /// The hook runs on the child's own stack of 64 KiB, of which rawclone's frames take a few:
+    /// it may use up to about 56 KiB. Deeper, it meets the guard page below and `SIGSEGV` kills
+    /// the child ([`Program::spawn`] then returns the child, which [`Child::wait`] shows
+    /// signalled). Before Linux 5.16 a core-dumping signal (`SIGSEGV`, `SIGBUS`, `SIGABRT`, …)
+    /// in a vfork child also kills every process sharing its memory: the caller of
+    /// [`Program::spawn`] (kernel commit 0258b5fd7c71, "coredump: Limit coredumps to a single
+    /// thread group"). On such kernels prefer [`crate::ns::Namespaces::exec_program`], whose
+    /// child has memory of its own, for a hook that might fault.
+    ///
     /// # Safety
     /// The hook runs in a child that shares the parent's memory (a vfork-style spawn) or is a
     /// one-thread copy of a possibly multi-threaded process: it must be async-signal-safe (raw
     /// syscalls, no allocation, no locks, no thread-locals), and in a vfork-style spawn it must
-    /// leave the parent's memory as the parent expects it.
+    /// leave the parent's memory as the parent expects it. It must not panic or unwind: in a
+    /// vfork child it runs on the parent's memory and thread-locals, where std's panic machinery
+    /// (its hook, its counts, the unwinder's locks) would corrupt the parent's state.
     pub const unsafe fn pre_exec(mut self, hook: PreExec<'a>) -> Program<'a> {
         self.pre_exec = Some(hook);
         self
@@ -440,6 +451,13 @@ impl<'a> Program<'a> {
     /// the parent through shared memory in a vfork-style spawn, but in namespaces through a
     /// `write(2)` on the handshake socket: a filter that refuses `write` turns that report into
     /// an apparent success, and the child exits 127.
+    ///
+    /// A `SECCOMP_RET_KILL_*` action on a call the child makes before its `execve` completes
+    /// (the exec itself, or the failure report) ends it with `SIGSYS`, a core-dumping signal.
+    /// Before Linux 5.16 that signal in a vfork child also kills the processes sharing its
+    /// memory, the caller of [`Program::spawn`] included (see [`Program::pre_exec`]): there,
+    /// prefer filters that return `SECCOMP_RET_ERRNO` (as [`crate::seccomp::Filter::deny`]
+    /// builds them), or the namespaced path.
     pub const fn seccomp_filter(mut self, filter: &'a [SockFilter]) -> Program<'a> {
         self.seccomp = Some(filter);
         self
@@ -524,7 +542,8 @@ impl<'a> Program<'a> {
     }
 
     /// Check the program, capture its environment, and map a stack of `room` bytes plus the
-    /// argument and environment arrays, which are written into its bottom.
+    /// argument and environment arrays, which are written into its top: the child's stack
+    /// starts below them, so an overflow meets the guard page, not them.
     pub(crate) fn prepare(&self, room: usize) -> Result<(Stack<'static>, Image<'a>)> {
         self.check()?;
         let base = env::Base::capture(self)?;
@@ -606,15 +625,15 @@ fn reset_for_exec() {
     );
 }
 
-/// Room for `len` pointers and a NULL at the bottom of `stack`.
+/// Room for `len` pointers and a NULL at the top of `stack`, above the child's stack.
 fn reserve_array(stack: &mut Stack<'_>, len: usize) -> Result<*mut *const u8> {
     let bytes = (len + 1) * size_of::<usize>();
-    let low = stack.reserve_bottom(bytes);
-    let low = low.ok_or(Error::Rule(Rule::StackTooSmall, CloneFlags::VFORK))?;
-    Ok(low.cast())
+    let array = stack.reserve_top(bytes);
+    let array = array.ok_or(Error::Rule(Rule::StackTooSmall, CloneFlags::VFORK))?;
+    Ok(array.cast())
 }
 
-/// Write `items` as a NULL-terminated array of pointers into the bottom of `stack`.
+/// Write `items` as a NULL-terminated array of pointers into the top of `stack`.
 fn pointer_array(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const u8> {
     let array = reserve_array(stack, items.len())?;
     for (i, item) in items.iter().enumerate() {

@@ -161,6 +161,19 @@ impl<'a> Stack<'a> {
         self.len -= bytes;
         Some(low)
     }
+
+    /// Set aside `bytes` (rounded to 16) at the top for the caller's own data and return their
+    /// address; the usable stack shrinks by that much and starts below them, so a child that
+    /// overflows its stack meets the guard page, never this data. `None` if the stack is not
+    /// that large.
+    pub(crate) fn reserve_top(&mut self, bytes: usize) -> Option<*mut u8> {
+        let bytes = round_up(bytes, 16);
+        if bytes > self.len {
+            return None;
+        }
+        self.len -= bytes;
+        Some(self.top())
+    }
 }
 
 impl Drop for Stack<'_> {

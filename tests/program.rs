@@ -704,6 +704,57 @@ fn open_at_descriptor_limit(via: Via) {
     });
 }
 
+/// Kernel release as (major, minor), from `/proc/sys/kernel/osrelease`.
+fn kernel_release() -> (u32, u32) {
+    let text = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
+    let mut numbers = text
+        .split(['.', '-'])
+        .map(|n| n.trim().parse().unwrap_or(0));
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+}
+
+/// A `pre_exec` hook that overflows its stack faults on the guard page below it, whatever the
+/// size of the environment: the argument and environment arrays are out of its way.
+fn hook_overflow_hits_the_guard(via: Via) {
+    if qemu_user() {
+        return skip("qemu-user: the guest's stack layout and faults are emulated");
+    }
+    if via == Via::Vfork && kernel_release() < (5, 16) {
+        // The SIGSEGV would kill every process sharing the child's memory: this test's own.
+        return skip("before Linux 5.16 a vfork child's core-dumping signal kills its parent");
+    }
+    // 4096 entries: 32 KiB of pointers, which before sat between the guard page and the stack.
+    let owned: Vec<std::ffi::CString> = (0..4096)
+        .map(|i| std::ffi::CString::new(format!("FILL{i}=x")).unwrap())
+        .collect();
+    let entries: Vec<&std::ffi::CStr> = owned.iter().map(|e| e.as_c_str()).collect();
+    // Past the 64 KiB stack by half the arrays' size.
+    let hook = || {
+        let mut deep = [0xffu8; 80 * 1024];
+        std::hint::black_box(&mut deep);
+        Ok(())
+    };
+    // SAFETY: the hook only fills a buffer on its own stack; in a vfork child the fault it meets
+    // ends the child alone (Linux 5.16 and later, checked above).
+    let program = unsafe {
+        Program::new(c"/bin/true")
+            .env_exactly(&entries)
+            .rlimit(Resource::Core, 0, 0)
+            .pre_exec(&hook)
+    };
+    assert_in_fork_or_skip("a namespaced spawn is refused (EINVAL)", || {
+        let child = spawn_or_refused!(launch(via, &program));
+        match child.wait() {
+            Ok(ExitStatus::Signaled {
+                signal: rawclone::Signal::SIGSEGV,
+                ..
+            }) => 0,
+            Ok(ExitStatus::Exited(_)) => 1,
+            _ => 2,
+        }
+    });
+}
+
 fn setup(step: SetupStep, errno: Errno) -> Result<(), Error> {
     Err(Error::ExecSetup { step, errno })
 }
@@ -802,4 +853,5 @@ per_launcher!(
     free_numbers_act_closed,
     stream_sources_are_the_callers,
     open_at_descriptor_limit,
+    hook_overflow_hits_the_guard,
 );
