@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use rawclone::Errno;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `rawclone` binary, copied where any user may run it: an unprivileged run must reach it,
 /// and the build directory may sit below a directory only root can enter.
@@ -81,6 +82,10 @@ both_builds!(
     cap_drop_same_as_bwrap_as_root,
     cap_drop_same_as_bwrap_unprivileged,
     cap_drop_refusals_are_one_line,
+    hostname_same_as_bwrap_as_root,
+    hostname_same_as_bwrap_unprivileged,
+    die_with_parent_same_as_bwrap_as_root,
+    die_with_parent_same_as_bwrap_unprivileged,
 );
 
 /// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
@@ -96,8 +101,14 @@ fn skip_reason(needs_unshare: bool) -> Option<&'static str> {
     (needs_unshare && !has_unshare).then_some("util-linux unshare is not installed")
 }
 
-/// Run a command line, as nobody (through `setpriv`) when `unprivileged` and we are root.
-fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
+/// How long a test waits for something that takes milliseconds on an idle machine (a program
+/// to start or to die, a busy binary to be released): generous, for a loaded CI machine running
+/// the tests in parallel threads. Only a failure waits this long.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A command line, as nobody (through `setpriv`) when `unprivileged` and we are root, with
+/// stdin closed.
+fn command(unprivileged: bool, program: &str, args: &[&str]) -> Command {
     let mut cmd = if unprivileged && rawclone::sys::geteuid() == 0 {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);
@@ -106,15 +117,36 @@ fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
         Command::new(program)
     };
     cmd.args(args).stdin(Stdio::null());
-    // A fresh copy of the binary cannot be executed (ETXTBSY) while a child that another test
-    // thread forked during the copy still holds the descriptor it was written through: wait.
-    for _ in 0..500 {
-        match cmd.output() {
-            Err(e) if e.raw_os_error() == Some(Errno::ETXTBSY.into_raw()) => sleep_ms(10),
-            done => return done.expect("run"),
+    cmd
+}
+
+/// `start()` (a spawn of `program`), again while it fails with ETXTBSY: a fresh copy of the
+/// binary cannot be executed while a child that another test thread forked during the copy
+/// still holds the descriptor it was written through.
+fn unbusy<T>(program: &str, mut start: impl FnMut() -> std::io::Result<T>) -> T {
+    let since = Instant::now();
+    loop {
+        match start() {
+            Err(e) if e.raw_os_error() == Some(Errno::ETXTBSY.into_raw()) => {
+                assert!(since.elapsed() < PATIENCE, "{program}: still ETXTBSY");
+                sleep_ms(10);
+            }
+            done => return done.unwrap_or_else(|e| panic!("{program}: {e}")),
         }
     }
-    panic!("{program}: still ETXTBSY after 5 s")
+}
+
+/// Run a command line to its end (see [`command`]).
+fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
+    let mut cmd = command(unprivileged, program, args);
+    unbusy(program, || cmd.output())
+}
+
+/// Start a command line (see [`command`]) with stdout closed.
+fn spawn(unprivileged: bool, program: &str, args: &[&str]) -> Child {
+    let mut cmd = command(unprivileged, program, args);
+    cmd.stdout(Stdio::null());
+    unbusy(program, || cmd.spawn())
 }
 
 /// `unshare FLAGS CMD` and `rawclone run FLAGS CMD`: (stdout, exit code, stderr) of each.
@@ -399,41 +431,106 @@ fn no_child_is_left_behind_by_a_refused_run(bin: Bin) {
     });
 }
 
+/// What the programs of the dying checks run.
+const SLEEPER: [&str; 2] = ["sleep", "30"];
+
+/// A tool's program, found as the tool's child and held by a pidfd, so that another process
+/// given the same pid can never pass for it; SIGKILLed on drop if it is still there, so that a
+/// failing check leaves nothing behind.
+struct Program {
+    pidfd: rawclone::sys::Fd,
+}
+
+/// The fields of `/proc/PID/stat` after the command name (which may hold spaces): the state
+/// (field 3) at 0, the parent's pid at 1, the start time (field 22) at 19.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after) = stat.rsplit_once(')')?;
+    Some(after.split_whitespace().map(String::from).collect())
+}
+
+impl Program {
+    /// The child of `tool` (not yet killed) that has exec'd `argv`, once there is one.
+    fn of(tool: &mut Child, argv: &[&str]) -> Program {
+        let parent = tool.id();
+        let cmdline: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        let children = format!("/proc/{parent}/task/{parent}/children");
+        let since = Instant::now();
+        loop {
+            let pids = std::fs::read_to_string(&children).unwrap_or_default();
+            let mut pids = pids.split_whitespace().filter_map(|p| p.parse().ok());
+            if let Some(program) = pids.find_map(|pid| Program::open(pid, parent, &cmdline)) {
+                return program;
+            }
+            if let Ok(Some(status)) = tool.try_wait() {
+                panic!("{parent} ended ({status}) before it ran {argv:?}");
+            }
+            assert!(
+                since.elapsed() < PATIENCE,
+                "no child of {parent} ran {argv:?}"
+            );
+            sleep_ms(10);
+        }
+    }
+
+    /// `pid` as a pidfd, if it is a child of `parent` running `cmdline` both before and after
+    /// the pidfd is opened, with the same start time: the same process, not one given its pid
+    /// in between.
+    fn open(pid: u32, parent: u32, cmdline: &[u8]) -> Option<Program> {
+        let identity = || {
+            let running = std::fs::read(format!("/proc/{pid}/cmdline")).ok()? == cmdline;
+            let fields = stat_fields(pid)?;
+            let child = fields.get(1)? == &parent.to_string();
+            (running && child).then(|| fields.get(19).cloned())?
+        };
+        let before = identity()?;
+        // SAFETY: pidfd_open(2) takes integers only; it returns a new descriptor or an error.
+        let fd = unsafe { syscalls::syscall2(syscalls::Sysno::pidfd_open, pid as usize, 0) };
+        // SAFETY: the kernel just made this descriptor for us, and nothing else holds it.
+        let pidfd = unsafe { rawclone::sys::Fd::from_raw(fd.ok()? as i32) };
+        (identity()? == before).then_some(Program { pidfd })
+    }
+
+    /// Whether the program ends within `limit` (its pidfd turns readable when it exits).
+    fn ends_within(&self, limit: Duration) -> bool {
+        let since = Instant::now();
+        loop {
+            let left = limit.saturating_sub(since.elapsed());
+            match rawclone::sys::poll_readable_timeout(self.pidfd.as_fd(), left) {
+                Err(Errno::EINTR) => continue,
+                done => return done.expect("ppoll on a pidfd"),
+            }
+        }
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        // ESRCH once it has ended: nothing to do.
+        let _ = rawclone::sys::pidfd_send_signal(&self.pidfd, rawclone::Signal::SIGKILL);
+    }
+}
+
+/// Start `tool ARGS sleep 30` (as nobody when `unprivileged`), find its program, SIGKILL the
+/// tool (which then cleans nothing up: only `PR_SET_PDEATHSIG` can end the program), and say
+/// whether the program ends within `limit`.
+fn program_ends_with(unprivileged: bool, tool: &str, args: &[&str], limit: Duration) -> bool {
+    let mut line = args.to_vec();
+    line.extend(SLEEPER);
+    let mut tool = spawn(unprivileged, tool, &line);
+    let program = Program::of(&mut tool, &SLEEPER);
+    tool.kill().unwrap();
+    tool.wait().unwrap();
+    program.ends_within(limit)
+}
+
 fn the_program_dies_with_run(bin: Bin) {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
     }
-    let mut run = Command::new(bin())
-        .args(["run", "-Up", "sleep", "30"])
-        .spawn()
-        .unwrap();
-    // Find the program: run's child, once it has exec'd sleep.
-    let children = format!("/proc/{}/task/{}/children", run.id(), run.id());
-    let mut program = None;
-    for _ in 0..200 {
-        let pid = std::fs::read_to_string(&children)
-            .ok()
-            .and_then(|s| s.split_whitespace().next().map(String::from));
-        if let Some(pid) = pid
-            && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
-        {
-            program = Some(pid);
-            break;
-        }
-        sleep_ms(10);
-    }
-    let program = program.expect("the program started (pid 1 of its own namespace)");
-    run.kill().unwrap(); // SIGKILL: run cannot clean up; PR_SET_PDEATHSIG must
-    run.wait().unwrap();
-    let gone = (0..200).any(|_| {
-        let alive = std::fs::read_to_string(format!("/proc/{program}/stat"))
-            .is_ok_and(|s| !s.contains(") Z "));
-        if alive {
-            sleep_ms(10);
-        }
-        !alive
-    });
-    assert!(gone, "the program {program} outlived run");
+    // The program is pid 1 of its own pid namespace here.
+    let ends = program_ends_with(false, bin(), &["run", "-Up"], PATIENCE);
+    assert!(ends, "the program outlived run");
 }
 
 fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
@@ -441,19 +538,13 @@ fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
         return skip(reason);
     }
     use std::os::unix::process::CommandExt;
-    // In a process group of its own, as a shell's foreground job would be.
-    let mut run = Command::new(bin())
-        .args([
-            "run",
-            "-U",
-            "sh",
-            "-c",
-            "trap 'exit 7' INT; echo ready; sleep 5 & wait",
-        ])
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // In a process group of its own, as a shell's foreground job would be. The background
+    // sleep ignores SIGINT (as any in a shell without job control): the trap ends it, and it is
+    // long enough for a loaded machine to deliver the signal first.
+    let trap = "trap 'kill $! 2>/dev/null; exit 7' INT; echo ready; sleep 30 & wait";
+    let mut cmd = command(false, bin(), &["run", "-U", "sh", "-c", trap]);
+    cmd.process_group(0).stdout(Stdio::piped());
+    let mut run = unbusy(bin(), || cmd.spawn());
     let mut ready = [0u8; 6];
     std::io::Read::read_exact(run.stdout.as_mut().unwrap(), &mut ready).unwrap();
     assert_eq!(&ready, b"ready\n");
@@ -868,6 +959,115 @@ fn same_results_as_bwrap_unprivileged(bin: Bin) {
     compare_with_bwrap(bin, true);
 }
 
+/// `--hostname` through both tools: the name the program sees, also an empty one and the
+/// longest the kernel takes; one byte more is refused by both (exit 1, one line each in its
+/// own words). bwrap wants `--unshare-uts` beside `--hostname`, and refuses it alone
+/// ("Specifying --hostname requires --unshare-uts", exit 1), where run's `--hostname` implies
+/// `--uts`; and bwrap needs a root to find the program in (`--ro-bind / /`), run none. (As
+/// nobody, bwrap makes a user namespace even without `--unshare-user`, where run without `-U`
+/// or `-r` gets EPERM: that is why nobody's lines here have both.)
+fn compare_hostname_with_bwrap(bin: Bin, unprivileged: bool) {
+    let [bwrap_ns, run_ns] = bwrap_namespaces(unprivileged);
+    if let Some(reason) = bwrap_skip_reason(unprivileged, bwrap_ns) {
+        return skip(&reason);
+    }
+    let ours = || std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let before = ours();
+    let mut bwrap_root = bwrap_ns.to_vec();
+    bwrap_root.extend(["--ro-bind", "/", "/"]);
+    let mut bwrap_uts = bwrap_root.clone();
+    bwrap_uts.push("--unshare-uts");
+    let cmd = ["sh", "-c", "hostname; uname -n"];
+    let (longest, too_long) = ("h".repeat(64), "h".repeat(65));
+    for name in ["elsewhere", "a b/c", "", &longest, &too_long] {
+        let options = ["--hostname", name];
+        let [bwrap, run] = with_bwrap(bin, unprivileged, [&bwrap_uts, run_ns], &options, &cmd);
+        let refused = name.len() > 64;
+        let shown = match refused {
+            true => String::new(),
+            false => format!("{name}\n{name}\n"),
+        };
+        assert_eq!(
+            (&bwrap.0, bwrap.1),
+            (&shown, i32::from(refused)),
+            "{bwrap:?}"
+        );
+        assert_eq!(
+            (&run.0, run.1),
+            (&bwrap.0, bwrap.1),
+            "--hostname {name:?}: vs bwrap"
+        );
+        for (tool, err) in [("bwrap", &bwrap.2), ("rawclone run", &run.2)] {
+            let lines = usize::from(refused);
+            assert_eq!(
+                err.lines().count(),
+                lines,
+                "{tool} --hostname {name:?}: {err}"
+            );
+        }
+    }
+    let options = ["--hostname", "elsewhere"];
+    let cmd = ["hostname"];
+    let [bwrap, run] = with_bwrap(bin, unprivileged, [&bwrap_root, run_ns], &options, &cmd);
+    let refusal = "bwrap: Specifying --hostname requires --unshare-uts\n";
+    assert_eq!(
+        (bwrap.1, bwrap.2.as_str()),
+        (1, refusal),
+        "bwrap --hostname alone"
+    );
+    assert_eq!(
+        (run.0.as_str(), run.1),
+        ("elsewhere\n", 0),
+        "run --hostname alone"
+    );
+    assert_eq!(ours(), before, "our own host name");
+}
+
+fn hostname_same_as_bwrap_as_root(bin: Bin) {
+    as_root(|| compare_hostname_with_bwrap(bin, false));
+}
+
+fn hostname_same_as_bwrap_unprivileged(bin: Bin) {
+    compare_hostname_with_bwrap(bin, true);
+}
+
+/// `--die-with-parent` through both tools: SIGKILL the tool, and its program (`sleep 30`) ends
+/// too. Without the option bwrap leaves the program running (seen for half a second, then
+/// killed), where run kills it all the same: its program always gets SIGKILL when run dies.
+fn compare_die_with_parent_with_bwrap(bin: Bin, unprivileged: bool) {
+    let [bwrap_ns, run_ns] = bwrap_namespaces(unprivileged);
+    if let Some(reason) = bwrap_skip_reason(unprivileged, bwrap_ns) {
+        return skip(&reason);
+    }
+    let run = bin();
+    for dying in [true, false] {
+        let mut options = vec!["--ro-bind", "/", "/"];
+        if dying {
+            options.push("--die-with-parent");
+        }
+        let bwrap_line = [bwrap_ns, &options].concat();
+        let run_line = [&["run"], run_ns, &options].concat();
+        for (tool, line, ends) in [("bwrap", bwrap_line, dying), (run, run_line, true)] {
+            // Only an ending is waited for: a program that goes on is seen going on at once.
+            let limit = if ends {
+                PATIENCE
+            } else {
+                Duration::from_millis(500)
+            };
+            let ended = program_ends_with(unprivileged, tool, &line, limit);
+            assert_eq!(ended, ends, "{tool} {line:?}: did the program end with it?");
+        }
+    }
+}
+
+fn die_with_parent_same_as_bwrap_as_root(bin: Bin) {
+    as_root(|| compare_die_with_parent_with_bwrap(bin, false));
+}
+
+fn die_with_parent_same_as_bwrap_unprivileged(bin: Bin) {
+    compare_die_with_parent_with_bwrap(bin, true);
+}
+
 fn sandbox_mount_errors_are_one_line(bin: Bin) {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
@@ -925,14 +1125,17 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
         1,
         "mount action 1, looking up the source (/nonexistent-rawclone): ENOENT",
     );
-    if bwrap_skip_reason(false, &[]).is_none() {
-        let theirs = output(
-            false,
-            "bwrap",
-            &["--ro-bind", "/nonexistent-rawclone", "/x", "true"],
-        );
-        assert_eq!(theirs.status.code(), Some(1), "{theirs:?}");
+    if let Some(reason) = bwrap_skip_reason(false, &[]) {
+        return skip(&format!("the bwrap half: {reason}"));
     }
+    let theirs = output(
+        false,
+        "bwrap",
+        &["--ro-bind", "/nonexistent-rawclone", "/x", "true"],
+    );
+    let err = String::from_utf8_lossy(&theirs.stderr);
+    assert_eq!(theirs.status.code(), Some(1), "{theirs:?}");
+    assert_eq!(err.lines().count(), 1, "bwrap: one line, got {err:?}");
 }
 
 /// `--chdir` through both tools: the directory the program starts in, also one made by a mount
