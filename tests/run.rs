@@ -88,6 +88,30 @@ both_builds!(
     die_with_parent_same_as_bwrap_unprivileged,
 );
 
+/// Each comparison `check(bin, unprivileged)` as two checks: `NAME_as_root` (skipped where the
+/// suite is not root) and `NAME_unprivileged` (as nobody, where the suite is root).
+macro_rules! as_root_and_as_nobody {
+    ($($check:ident => $as_root:ident, $unprivileged:ident;)*) => {$(
+        fn $as_root(bin: Bin) {
+            as_root(|| $check(bin, false));
+        }
+
+        fn $unprivileged(bin: Bin) {
+            $check(bin, true);
+        }
+    )*};
+}
+
+as_root_and_as_nobody! {
+    compare => same_results_as_unshare_as_root, same_results_as_unshare_unprivileged;
+    compare_with_bwrap => same_results_as_bwrap_as_root, same_results_as_bwrap_unprivileged;
+    compare_hostname_with_bwrap => hostname_same_as_bwrap_as_root,
+        hostname_same_as_bwrap_unprivileged;
+    compare_die_with_parent_with_bwrap => die_with_parent_same_as_bwrap_as_root,
+        die_with_parent_same_as_bwrap_unprivileged;
+    compare_chdir_with_bwrap => chdir_same_as_bwrap_as_root, chdir_same_as_bwrap_unprivileged;
+}
+
 /// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
 /// binaries without binfmt), and a machine may lack util-linux `unshare`.
 fn skip_reason(needs_unshare: bool) -> Option<&'static str> {
@@ -264,14 +288,6 @@ fn as_root(check: impl FnOnce()) {
         return skip("needs root (the suite runs unprivileged)");
     }
     check()
-}
-
-fn same_results_as_unshare_as_root(bin: Bin) {
-    as_root(|| compare(bin, false));
-}
-
-fn same_results_as_unshare_unprivileged(bin: Bin) {
-    compare(bin, true);
 }
 
 fn hostname_inside_does_not_change_ours(bin: Bin) {
@@ -833,13 +849,23 @@ fn bwrap_namespaces(unprivileged: bool) -> [&'static [&'static str]; 2] {
     }
 }
 
+/// The namespace parts of bwrap's and run's command lines ([`bwrap_namespaces`]), or `None`
+/// with the test skipped where bwrap cannot be compared with ([`bwrap_skip_reason`]).
+fn bwrap_or_skip(unprivileged: bool) -> Option<[&'static [&'static str]; 2]> {
+    let namespaces = bwrap_namespaces(unprivileged);
+    let reason = bwrap_skip_reason(unprivileged, namespaces[0]);
+    reason
+        .map(|reason| skip(&reason))
+        .is_none()
+        .then_some(namespaces)
+}
+
 /// Each implemented bwrap option through both tools, as root without a user namespace or as
 /// nobody with one mapped to root inside (`--uid 0 --gid 0` for bwrap, `-r` for run).
 fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
-    let namespaces = bwrap_namespaces(unprivileged);
-    if let Some(reason) = bwrap_skip_reason(unprivileged, namespaces[0]) {
-        return skip(&reason);
-    }
+    let Some(namespaces) = bwrap_or_skip(unprivileged) else {
+        return;
+    };
     let scratch = Scratch::new();
     // A root of a few directories (those of them that exist here) and a writable bind.
     let mut small_root: Vec<&str> = Vec::new();
@@ -951,14 +977,6 @@ fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
     assert_other_pid_namespaces(with_bwrap(bin, unprivileged, pid_ns, &fresh, &cmd));
 }
 
-fn same_results_as_bwrap_as_root(bin: Bin) {
-    as_root(|| compare_with_bwrap(bin, false));
-}
-
-fn same_results_as_bwrap_unprivileged(bin: Bin) {
-    compare_with_bwrap(bin, true);
-}
-
 /// `--hostname` through both tools: the name the program sees, also an empty one and the
 /// longest the kernel takes; one byte more is refused by both (exit 1, one line each in its
 /// own words). bwrap wants `--unshare-uts` beside `--hostname`, and refuses it alone
@@ -967,10 +985,9 @@ fn same_results_as_bwrap_unprivileged(bin: Bin) {
 /// nobody, bwrap makes a user namespace even without `--unshare-user`, where run without `-U`
 /// or `-r` gets EPERM: that is why nobody's lines here have both.)
 fn compare_hostname_with_bwrap(bin: Bin, unprivileged: bool) {
-    let [bwrap_ns, run_ns] = bwrap_namespaces(unprivileged);
-    if let Some(reason) = bwrap_skip_reason(unprivileged, bwrap_ns) {
-        return skip(&reason);
-    }
+    let Some([bwrap_ns, run_ns]) = bwrap_or_skip(unprivileged) else {
+        return;
+    };
     let ours = || std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let before = ours();
     let mut bwrap_root = bwrap_ns.to_vec();
@@ -1023,22 +1040,13 @@ fn compare_hostname_with_bwrap(bin: Bin, unprivileged: bool) {
     assert_eq!(ours(), before, "our own host name");
 }
 
-fn hostname_same_as_bwrap_as_root(bin: Bin) {
-    as_root(|| compare_hostname_with_bwrap(bin, false));
-}
-
-fn hostname_same_as_bwrap_unprivileged(bin: Bin) {
-    compare_hostname_with_bwrap(bin, true);
-}
-
 /// `--die-with-parent` through both tools: SIGKILL the tool, and its program (`sleep 30`) ends
 /// too. Without the option bwrap leaves the program running (seen for half a second, then
 /// killed), where run kills it all the same: its program always gets SIGKILL when run dies.
 fn compare_die_with_parent_with_bwrap(bin: Bin, unprivileged: bool) {
-    let [bwrap_ns, run_ns] = bwrap_namespaces(unprivileged);
-    if let Some(reason) = bwrap_skip_reason(unprivileged, bwrap_ns) {
-        return skip(&reason);
-    }
+    let Some([bwrap_ns, run_ns]) = bwrap_or_skip(unprivileged) else {
+        return;
+    };
     let run = bin();
     for dying in [true, false] {
         let mut options = vec!["--ro-bind", "/", "/"];
@@ -1058,14 +1066,6 @@ fn compare_die_with_parent_with_bwrap(bin: Bin, unprivileged: bool) {
             assert_eq!(ended, ends, "{tool} {line:?}: did the program end with it?");
         }
     }
-}
-
-fn die_with_parent_same_as_bwrap_as_root(bin: Bin) {
-    as_root(|| compare_die_with_parent_with_bwrap(bin, false));
-}
-
-fn die_with_parent_same_as_bwrap_unprivileged(bin: Bin) {
-    compare_die_with_parent_with_bwrap(bin, true);
 }
 
 fn sandbox_mount_errors_are_one_line(bin: Bin) {
@@ -1141,10 +1141,9 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
 /// `--chdir` through both tools: the directory the program starts in, also one made by a mount
 /// before it; a directory that is missing (or, as nobody, closed) is one line and exit 1.
 fn compare_chdir_with_bwrap(bin: Bin, unprivileged: bool) {
-    let namespaces = bwrap_namespaces(unprivileged);
-    if let Some(reason) = bwrap_skip_reason(unprivileged, namespaces[0]) {
-        return skip(&reason);
-    }
+    let Some(namespaces) = bwrap_or_skip(unprivileged) else {
+        return;
+    };
     for (dir, shown) in [("/etc", "/etc\n"), ("/tmp", "/tmp\n"), ("/", "/\n")] {
         let mut options = FULL_ROOT.to_vec();
         options.extend(["--chdir", dir]);
@@ -1178,14 +1177,6 @@ fn compare_chdir_with_bwrap(bin: Bin, unprivileged: bool) {
         let says = format!("rawclone run: can't chdir to {dir}: {errno} ({text})\n");
         assert_eq!(run, (String::new(), 1, says), "rawclone run --chdir {dir}");
     }
-}
-
-fn chdir_same_as_bwrap_as_root(bin: Bin) {
-    as_root(|| compare_chdir_with_bwrap(bin, false));
-}
-
-fn chdir_same_as_bwrap_unprivileged(bin: Bin) {
-    compare_chdir_with_bwrap(bin, true);
 }
 
 /// The five `Cap*` lines of `/proc/self/status` (`CapInh`, `CapPrm`, `CapEff`, `CapBnd`,
@@ -1282,10 +1273,9 @@ fn assert_dropped(drop: &[&str], bits: u64, sets: [u64; 5]) {
 }
 
 fn cap_drop_same_as_bwrap_unprivileged(bin: Bin) {
-    let namespaces = bwrap_namespaces(true);
-    if let Some(reason) = bwrap_skip_reason(true, namespaces[0]) {
-        return skip(&reason);
-    }
+    let Some(namespaces) = bwrap_or_skip(true) else {
+        return;
+    };
     // Every capability this kernel knows: what a new user namespace's root has.
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
     let full = u64::MAX >> (63 - last.trim().parse::<u32>().unwrap());
