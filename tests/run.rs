@@ -853,11 +853,13 @@ fn bwrap_namespaces(unprivileged: bool) -> [&'static [&'static str]; 2] {
 /// with the test skipped where bwrap cannot be compared with ([`bwrap_skip_reason`]).
 fn bwrap_or_skip(unprivileged: bool) -> Option<[&'static [&'static str]; 2]> {
     let namespaces = bwrap_namespaces(unprivileged);
-    let reason = bwrap_skip_reason(unprivileged, namespaces[0]);
-    reason
-        .map(|reason| skip(&reason))
-        .is_none()
-        .then_some(namespaces)
+    match bwrap_skip_reason(unprivileged, namespaces[0]) {
+        Some(reason) => {
+            skip(&reason);
+            None
+        }
+        None => Some(namespaces),
+    }
 }
 
 /// Each implemented bwrap option through both tools, as root without a user namespace or as
