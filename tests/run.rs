@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use rawclone::Errno;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `rawclone` binary, copied where any user may run it: an unprivileged run must reach it,
 /// and the build directory may sit below a directory only root can enter.
@@ -81,7 +82,35 @@ both_builds!(
     cap_drop_same_as_bwrap_as_root,
     cap_drop_same_as_bwrap_unprivileged,
     cap_drop_refusals_are_one_line,
+    hostname_same_as_bwrap_as_root,
+    hostname_same_as_bwrap_unprivileged,
+    die_with_parent_same_as_bwrap_as_root,
+    die_with_parent_same_as_bwrap_unprivileged,
 );
+
+/// Each comparison `check(bin, unprivileged)` as two checks: `NAME_as_root` (skipped where the
+/// suite is not root) and `NAME_unprivileged` (as nobody, where the suite is root).
+macro_rules! as_root_and_as_nobody {
+    ($($check:ident => $as_root:ident, $unprivileged:ident;)*) => {$(
+        fn $as_root(bin: Bin) {
+            as_root(|| $check(bin, false));
+        }
+
+        fn $unprivileged(bin: Bin) {
+            $check(bin, true);
+        }
+    )*};
+}
+
+as_root_and_as_nobody! {
+    compare => same_results_as_unshare_as_root, same_results_as_unshare_unprivileged;
+    compare_with_bwrap => same_results_as_bwrap_as_root, same_results_as_bwrap_unprivileged;
+    compare_hostname_with_bwrap => hostname_same_as_bwrap_as_root,
+        hostname_same_as_bwrap_unprivileged;
+    compare_die_with_parent_with_bwrap => die_with_parent_same_as_bwrap_as_root,
+        die_with_parent_same_as_bwrap_unprivileged;
+    compare_chdir_with_bwrap => chdir_same_as_bwrap_as_root, chdir_same_as_bwrap_unprivileged;
+}
 
 /// Skip where `run` cannot work: qemu-user refuses namespaces (and cannot exec this target's
 /// binaries without binfmt), and a machine may lack util-linux `unshare`.
@@ -96,8 +125,14 @@ fn skip_reason(needs_unshare: bool) -> Option<&'static str> {
     (needs_unshare && !has_unshare).then_some("util-linux unshare is not installed")
 }
 
-/// Run a command line, as nobody (through `setpriv`) when `unprivileged` and we are root.
-fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
+/// How long a test waits for something that takes milliseconds on an idle machine (a program
+/// to start or to die, a busy binary to be released): generous, for a loaded CI machine running
+/// the tests in parallel threads. Only a failure waits this long.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A command line, as nobody (through `setpriv`) when `unprivileged` and we are root, with
+/// stdin closed.
+fn command(unprivileged: bool, program: &str, args: &[&str]) -> Command {
     let mut cmd = if unprivileged && rawclone::sys::geteuid() == 0 {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program]);
@@ -106,15 +141,36 @@ fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
         Command::new(program)
     };
     cmd.args(args).stdin(Stdio::null());
-    // A fresh copy of the binary cannot be executed (ETXTBSY) while a child that another test
-    // thread forked during the copy still holds the descriptor it was written through: wait.
-    for _ in 0..500 {
-        match cmd.output() {
-            Err(e) if e.raw_os_error() == Some(Errno::ETXTBSY.into_raw()) => sleep_ms(10),
-            done => return done.expect("run"),
+    cmd
+}
+
+/// `start()` (a spawn of `program`), again while it fails with ETXTBSY: a fresh copy of the
+/// binary cannot be executed while a child that another test thread forked during the copy
+/// still holds the descriptor it was written through.
+fn unbusy<T>(program: &str, mut start: impl FnMut() -> std::io::Result<T>) -> T {
+    let since = Instant::now();
+    loop {
+        match start() {
+            Err(e) if e.raw_os_error() == Some(Errno::ETXTBSY.into_raw()) => {
+                assert!(since.elapsed() < PATIENCE, "{program}: still ETXTBSY");
+                sleep_ms(10);
+            }
+            done => return done.unwrap_or_else(|e| panic!("{program}: {e}")),
         }
     }
-    panic!("{program}: still ETXTBSY after 5 s")
+}
+
+/// Run a command line to its end (see [`command`]).
+fn output(unprivileged: bool, program: &str, args: &[&str]) -> Output {
+    let mut cmd = command(unprivileged, program, args);
+    unbusy(program, || cmd.output())
+}
+
+/// Start a command line (see [`command`]) with stdout closed.
+fn spawn(unprivileged: bool, program: &str, args: &[&str]) -> Child {
+    let mut cmd = command(unprivileged, program, args);
+    cmd.stdout(Stdio::null());
+    unbusy(program, || cmd.spawn())
 }
 
 /// `unshare FLAGS CMD` and `rawclone run FLAGS CMD`: (stdout, exit code, stderr) of each.
@@ -232,14 +288,6 @@ fn as_root(check: impl FnOnce()) {
         return skip("needs root (the suite runs unprivileged)");
     }
     check()
-}
-
-fn same_results_as_unshare_as_root(bin: Bin) {
-    as_root(|| compare(bin, false));
-}
-
-fn same_results_as_unshare_unprivileged(bin: Bin) {
-    compare(bin, true);
 }
 
 fn hostname_inside_does_not_change_ours(bin: Bin) {
@@ -399,41 +447,106 @@ fn no_child_is_left_behind_by_a_refused_run(bin: Bin) {
     });
 }
 
+/// What the programs of the dying checks run.
+const SLEEPER: [&str; 2] = ["sleep", "30"];
+
+/// A tool's program, found as the tool's child and held by a pidfd, so that another process
+/// given the same pid can never pass for it; SIGKILLed on drop if it is still there, so that a
+/// failing check leaves nothing behind.
+struct Program {
+    pidfd: rawclone::sys::Fd,
+}
+
+/// The fields of `/proc/PID/stat` after the command name (which may hold spaces): the state
+/// (field 3) at 0, the parent's pid at 1, the start time (field 22) at 19.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, after) = stat.rsplit_once(')')?;
+    Some(after.split_whitespace().map(String::from).collect())
+}
+
+impl Program {
+    /// The child of `tool` (not yet killed) that has exec'd `argv`, once there is one.
+    fn of(tool: &mut Child, argv: &[&str]) -> Program {
+        let parent = tool.id();
+        let cmdline: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+        let children = format!("/proc/{parent}/task/{parent}/children");
+        let since = Instant::now();
+        loop {
+            let pids = std::fs::read_to_string(&children).unwrap_or_default();
+            let mut pids = pids.split_whitespace().filter_map(|p| p.parse().ok());
+            if let Some(program) = pids.find_map(|pid| Program::open(pid, parent, &cmdline)) {
+                return program;
+            }
+            if let Ok(Some(status)) = tool.try_wait() {
+                panic!("{parent} ended ({status}) before it ran {argv:?}");
+            }
+            assert!(
+                since.elapsed() < PATIENCE,
+                "no child of {parent} ran {argv:?}"
+            );
+            sleep_ms(10);
+        }
+    }
+
+    /// `pid` as a pidfd, if it is a child of `parent` running `cmdline` both before and after
+    /// the pidfd is opened, with the same start time: the same process, not one given its pid
+    /// in between.
+    fn open(pid: u32, parent: u32, cmdline: &[u8]) -> Option<Program> {
+        let identity = || {
+            let running = std::fs::read(format!("/proc/{pid}/cmdline")).ok()? == cmdline;
+            let fields = stat_fields(pid)?;
+            let child = fields.get(1)? == &parent.to_string();
+            (running && child).then(|| fields.get(19).cloned())?
+        };
+        let before = identity()?;
+        // SAFETY: pidfd_open(2) takes integers only; it returns a new descriptor or an error.
+        let fd = unsafe { syscalls::syscall2(syscalls::Sysno::pidfd_open, pid as usize, 0) };
+        // SAFETY: the kernel just made this descriptor for us, and nothing else holds it.
+        let pidfd = unsafe { rawclone::sys::Fd::from_raw(fd.ok()? as i32) };
+        (identity()? == before).then_some(Program { pidfd })
+    }
+
+    /// Whether the program ends within `limit` (its pidfd turns readable when it exits).
+    fn ends_within(&self, limit: Duration) -> bool {
+        let since = Instant::now();
+        loop {
+            let left = limit.saturating_sub(since.elapsed());
+            match rawclone::sys::poll_readable_timeout(self.pidfd.as_fd(), left) {
+                Err(Errno::EINTR) => continue,
+                done => return done.expect("ppoll on a pidfd"),
+            }
+        }
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        // ESRCH once it has ended: nothing to do.
+        let _ = rawclone::sys::pidfd_send_signal(&self.pidfd, rawclone::Signal::SIGKILL);
+    }
+}
+
+/// Start `tool ARGS sleep 30` (as nobody when `unprivileged`), find its program, SIGKILL the
+/// tool (which then cleans nothing up: only `PR_SET_PDEATHSIG` can end the program), and say
+/// whether the program ends within `limit`.
+fn program_ends_with(unprivileged: bool, tool: &str, args: &[&str], limit: Duration) -> bool {
+    let mut line = args.to_vec();
+    line.extend(SLEEPER);
+    let mut tool = spawn(unprivileged, tool, &line);
+    let program = Program::of(&mut tool, &SLEEPER);
+    tool.kill().unwrap();
+    tool.wait().unwrap();
+    program.ends_within(limit)
+}
+
 fn the_program_dies_with_run(bin: Bin) {
     if let Some(reason) = skip_reason(false) {
         return skip(reason);
     }
-    let mut run = Command::new(bin())
-        .args(["run", "-Up", "sleep", "30"])
-        .spawn()
-        .unwrap();
-    // Find the program: run's child, once it has exec'd sleep.
-    let children = format!("/proc/{}/task/{}/children", run.id(), run.id());
-    let mut program = None;
-    for _ in 0..200 {
-        let pid = std::fs::read_to_string(&children)
-            .ok()
-            .and_then(|s| s.split_whitespace().next().map(String::from));
-        if let Some(pid) = pid
-            && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
-        {
-            program = Some(pid);
-            break;
-        }
-        sleep_ms(10);
-    }
-    let program = program.expect("the program started (pid 1 of its own namespace)");
-    run.kill().unwrap(); // SIGKILL: run cannot clean up; PR_SET_PDEATHSIG must
-    run.wait().unwrap();
-    let gone = (0..200).any(|_| {
-        let alive = std::fs::read_to_string(format!("/proc/{program}/stat"))
-            .is_ok_and(|s| !s.contains(") Z "));
-        if alive {
-            sleep_ms(10);
-        }
-        !alive
-    });
-    assert!(gone, "the program {program} outlived run");
+    // The program is pid 1 of its own pid namespace here.
+    let ends = program_ends_with(false, bin(), &["run", "-Up"], PATIENCE);
+    assert!(ends, "the program outlived run");
 }
 
 fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
@@ -441,19 +554,13 @@ fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
         return skip(reason);
     }
     use std::os::unix::process::CommandExt;
-    // In a process group of its own, as a shell's foreground job would be.
-    let mut run = Command::new(bin())
-        .args([
-            "run",
-            "-U",
-            "sh",
-            "-c",
-            "trap 'exit 7' INT; echo ready; sleep 5 & wait",
-        ])
-        .process_group(0)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    // In a process group of its own, as a shell's foreground job would be. The background
+    // sleep ignores SIGINT (as any in a shell without job control): the trap ends it, and it is
+    // long enough for a loaded machine to deliver the signal first.
+    let trap = "trap 'kill $! 2>/dev/null; exit 7' INT; echo ready; sleep 30 & wait";
+    let mut cmd = command(false, bin(), &["run", "-U", "sh", "-c", trap]);
+    cmd.process_group(0).stdout(Stdio::piped());
+    let mut run = unbusy(bin(), || cmd.spawn());
     let mut ready = [0u8; 6];
     std::io::Read::read_exact(run.stdout.as_mut().unwrap(), &mut ready).unwrap();
     assert_eq!(&ready, b"ready\n");
@@ -742,13 +849,25 @@ fn bwrap_namespaces(unprivileged: bool) -> [&'static [&'static str]; 2] {
     }
 }
 
+/// The namespace parts of bwrap's and run's command lines ([`bwrap_namespaces`]), or `None`
+/// with the test skipped where bwrap cannot be compared with ([`bwrap_skip_reason`]).
+fn bwrap_or_skip(unprivileged: bool) -> Option<[&'static [&'static str]; 2]> {
+    let namespaces = bwrap_namespaces(unprivileged);
+    match bwrap_skip_reason(unprivileged, namespaces[0]) {
+        Some(reason) => {
+            skip(&reason);
+            None
+        }
+        None => Some(namespaces),
+    }
+}
+
 /// Each implemented bwrap option through both tools, as root without a user namespace or as
 /// nobody with one mapped to root inside (`--uid 0 --gid 0` for bwrap, `-r` for run).
 fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
-    let namespaces = bwrap_namespaces(unprivileged);
-    if let Some(reason) = bwrap_skip_reason(unprivileged, namespaces[0]) {
-        return skip(&reason);
-    }
+    let Some(namespaces) = bwrap_or_skip(unprivileged) else {
+        return;
+    };
     let scratch = Scratch::new();
     // A root of a few directories (those of them that exist here) and a writable bind.
     let mut small_root: Vec<&str> = Vec::new();
@@ -860,12 +979,95 @@ fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
     assert_other_pid_namespaces(with_bwrap(bin, unprivileged, pid_ns, &fresh, &cmd));
 }
 
-fn same_results_as_bwrap_as_root(bin: Bin) {
-    as_root(|| compare_with_bwrap(bin, false));
+/// `--hostname` through both tools: the name the program sees, also an empty one and the
+/// longest the kernel takes; one byte more is refused by both (exit 1, one line each in its
+/// own words). bwrap wants `--unshare-uts` beside `--hostname`, and refuses it alone
+/// ("Specifying --hostname requires --unshare-uts", exit 1), where run's `--hostname` implies
+/// `--uts`; and bwrap needs a root to find the program in (`--ro-bind / /`), run none. (As
+/// nobody, bwrap makes a user namespace even without `--unshare-user`, where run without `-U`
+/// or `-r` gets EPERM: that is why nobody's lines here have both.)
+fn compare_hostname_with_bwrap(bin: Bin, unprivileged: bool) {
+    let Some([bwrap_ns, run_ns]) = bwrap_or_skip(unprivileged) else {
+        return;
+    };
+    let ours = || std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let before = ours();
+    let mut bwrap_root = bwrap_ns.to_vec();
+    bwrap_root.extend(["--ro-bind", "/", "/"]);
+    let mut bwrap_uts = bwrap_root.clone();
+    bwrap_uts.push("--unshare-uts");
+    let cmd = ["sh", "-c", "hostname; uname -n"];
+    let (longest, too_long) = ("h".repeat(64), "h".repeat(65));
+    for name in ["elsewhere", "a b/c", "", &longest, &too_long] {
+        let options = ["--hostname", name];
+        let [bwrap, run] = with_bwrap(bin, unprivileged, [&bwrap_uts, run_ns], &options, &cmd);
+        let refused = name.len() > 64;
+        let shown = match refused {
+            true => String::new(),
+            false => format!("{name}\n{name}\n"),
+        };
+        assert_eq!(
+            (&bwrap.0, bwrap.1),
+            (&shown, i32::from(refused)),
+            "{bwrap:?}"
+        );
+        assert_eq!(
+            (&run.0, run.1),
+            (&bwrap.0, bwrap.1),
+            "--hostname {name:?}: vs bwrap"
+        );
+        for (tool, err) in [("bwrap", &bwrap.2), ("rawclone run", &run.2)] {
+            let lines = usize::from(refused);
+            assert_eq!(
+                err.lines().count(),
+                lines,
+                "{tool} --hostname {name:?}: {err}"
+            );
+        }
+    }
+    let options = ["--hostname", "elsewhere"];
+    let cmd = ["hostname"];
+    let [bwrap, run] = with_bwrap(bin, unprivileged, [&bwrap_root, run_ns], &options, &cmd);
+    let refusal = "bwrap: Specifying --hostname requires --unshare-uts\n";
+    assert_eq!(
+        (bwrap.1, bwrap.2.as_str()),
+        (1, refusal),
+        "bwrap --hostname alone"
+    );
+    assert_eq!(
+        (run.0.as_str(), run.1),
+        ("elsewhere\n", 0),
+        "run --hostname alone"
+    );
+    assert_eq!(ours(), before, "our own host name");
 }
 
-fn same_results_as_bwrap_unprivileged(bin: Bin) {
-    compare_with_bwrap(bin, true);
+/// `--die-with-parent` through both tools: SIGKILL the tool, and its program (`sleep 30`) ends
+/// too. Without the option bwrap leaves the program running (seen for half a second, then
+/// killed), where run kills it all the same: its program always gets SIGKILL when run dies.
+fn compare_die_with_parent_with_bwrap(bin: Bin, unprivileged: bool) {
+    let Some([bwrap_ns, run_ns]) = bwrap_or_skip(unprivileged) else {
+        return;
+    };
+    let run = bin();
+    for dying in [true, false] {
+        let mut options = vec!["--ro-bind", "/", "/"];
+        if dying {
+            options.push("--die-with-parent");
+        }
+        let bwrap_line = [bwrap_ns, &options].concat();
+        let run_line = [&["run"], run_ns, &options].concat();
+        for (tool, line, ends) in [("bwrap", bwrap_line, dying), (run, run_line, true)] {
+            // Only an ending is waited for: a program that goes on is seen going on at once.
+            let limit = if ends {
+                PATIENCE
+            } else {
+                Duration::from_millis(500)
+            };
+            let ended = program_ends_with(unprivileged, tool, &line, limit);
+            assert_eq!(ended, ends, "{tool} {line:?}: did the program end with it?");
+        }
+    }
 }
 
 fn sandbox_mount_errors_are_one_line(bin: Bin) {
@@ -925,23 +1127,25 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
         1,
         "mount action 1, looking up the source (/nonexistent-rawclone): ENOENT",
     );
-    if bwrap_skip_reason(false, &[]).is_none() {
-        let theirs = output(
-            false,
-            "bwrap",
-            &["--ro-bind", "/nonexistent-rawclone", "/x", "true"],
-        );
-        assert_eq!(theirs.status.code(), Some(1), "{theirs:?}");
+    if let Some(reason) = bwrap_skip_reason(false, &[]) {
+        return skip(&format!("the bwrap half: {reason}"));
     }
+    let theirs = output(
+        false,
+        "bwrap",
+        &["--ro-bind", "/nonexistent-rawclone", "/x", "true"],
+    );
+    let err = String::from_utf8_lossy(&theirs.stderr);
+    assert_eq!(theirs.status.code(), Some(1), "{theirs:?}");
+    assert_eq!(err.lines().count(), 1, "bwrap: one line, got {err:?}");
 }
 
 /// `--chdir` through both tools: the directory the program starts in, also one made by a mount
 /// before it; a directory that is missing (or, as nobody, closed) is one line and exit 1.
 fn compare_chdir_with_bwrap(bin: Bin, unprivileged: bool) {
-    let namespaces = bwrap_namespaces(unprivileged);
-    if let Some(reason) = bwrap_skip_reason(unprivileged, namespaces[0]) {
-        return skip(&reason);
-    }
+    let Some(namespaces) = bwrap_or_skip(unprivileged) else {
+        return;
+    };
     for (dir, shown) in [("/etc", "/etc\n"), ("/tmp", "/tmp\n"), ("/", "/\n")] {
         let mut options = FULL_ROOT.to_vec();
         options.extend(["--chdir", dir]);
@@ -975,14 +1179,6 @@ fn compare_chdir_with_bwrap(bin: Bin, unprivileged: bool) {
         let says = format!("rawclone run: can't chdir to {dir}: {errno} ({text})\n");
         assert_eq!(run, (String::new(), 1, says), "rawclone run --chdir {dir}");
     }
-}
-
-fn chdir_same_as_bwrap_as_root(bin: Bin) {
-    as_root(|| compare_chdir_with_bwrap(bin, false));
-}
-
-fn chdir_same_as_bwrap_unprivileged(bin: Bin) {
-    compare_chdir_with_bwrap(bin, true);
 }
 
 /// The five `Cap*` lines of `/proc/self/status` (`CapInh`, `CapPrm`, `CapEff`, `CapBnd`,
@@ -1055,60 +1251,49 @@ fn cap_drop_same_as_bwrap_as_root(bin: Bin) {
                 "{drop:?}: bwrap's inh and amb"
             );
         }
-        // With a user namespace both drop from the bounding set as well; the rest differs
-        // by any capability we lack out here (bwrap keeps our effective set, run the full one
-        // of a new user namespace) and by bwrap's inheritable and ambient sets.
+        // With a user namespace mapped to root inside: as nobody's comparison, but bwrap keeps
+        // what root holds.
         let namespaces = bwrap_namespaces(true);
         if let Some(reason) = bwrap_skip_reason(false, namespaces[0]) {
             return skip(&format!("with a user namespace: {reason}"));
         }
-        for (drop, bits) in CAP_DROPS {
-            let [bwrap, run] = cap_sets_with_bwrap(bin, false, namespaces, drop);
-            assert_eq!(bwrap[3] & bits, 0, "{drop:?}: bwrap's bounding set");
-            assert_dropped(drop, bits, run);
-        }
+        compare_cap_drop_in_a_user_namespace(bin, false, namespaces);
     });
 }
 
-/// None of `bits` is in any of the five `sets` (of run with `drop`).
-#[track_caller]
-fn assert_dropped(drop: &[&str], bits: u64, sets: [u64; 5]) {
-    for set in sets {
-        assert_eq!(set & bits, 0, "{drop:?}: {sets:x?}");
-    }
+fn cap_drop_same_as_bwrap_unprivileged(bin: Bin) {
+    let Some(namespaces) = bwrap_or_skip(true) else {
+        return;
+    };
+    compare_cap_drop_in_a_user_namespace(bin, true, namespaces);
 }
 
-fn cap_drop_same_as_bwrap_unprivileged(bin: Bin) {
-    let namespaces = bwrap_namespaces(true);
-    if let Some(reason) = bwrap_skip_reason(true, namespaces[0]) {
-        return skip(&reason);
-    }
+/// `--cap-drop` with a user namespace mapped to root inside (`namespaces`: bwrap's
+/// `--unshare-user --uid 0 --gid 0`, run's `-r`), as root or as nobody: every `Cap` line of
+/// each tool, the same as bwrap's where the two agree by design, and each difference named.
+fn compare_cap_drop_in_a_user_namespace(bin: Bin, unprivileged: bool, namespaces: [&[&str]; 2]) {
     // Every capability this kernel knows: what a new user namespace's root has.
     let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
     let full = u64::MAX >> (63 - last.trim().parse::<u32>().unwrap());
+    // What bwrap keeps there unless told otherwise: as root, what we hold out here (our
+    // effective set, which may lack some, as in a container); as nobody, nothing.
+    let ours = capability_sets(&std::fs::read_to_string("/proc/self/status").unwrap());
+    let bwrap_keeps = if unprivileged { 0 } else { ours[2] };
+    let mut add_all = namespaces[0].to_vec();
+    add_all.extend(["--cap-add", "ALL"]);
     for (drop, bits) in CAP_DROPS {
-        // By default bwrap keeps no capability in its user namespace, where rawclone run (as
-        // unshare -r) leaves the program the full set that the kernel gives it there: only the
-        // absence of the dropped ones compares.
-        let [bwrap, run] = cap_sets_with_bwrap(bin, true, namespaces, drop);
-        assert_eq!(bwrap, [0; 5], "{drop:?}: bwrap keeps none");
-        assert_dropped(drop, bits, run);
-        assert_eq!(
-            run[1..4],
-            [full & !bits; 3],
-            "{drop:?}: run -r keeps the rest"
-        );
-        // bwrap's --cap-add ALL is rawclone's default: permitted, effective and bounding sets
-        // compare (bwrap raises inheritable and ambient to the kept set too; run leaves them).
-        let mut add_all = namespaces[0].to_vec();
-        add_all.extend(["--cap-add", "ALL"]);
-        let [bwrap, run] = cap_sets_with_bwrap(bin, true, [&add_all, namespaces[1]], drop);
-        assert_eq!(run[1..4], bwrap[1..4], "{drop:?}: vs bwrap --cap-add ALL");
-        assert_eq!(
-            [run[0], run[4]],
-            [0, 0],
-            "{drop:?}: inheritable and ambient"
-        );
+        let kept = full & !bits;
+        // run, as unshare -r, leaves the program the full set the kernel gives a new user
+        // namespace, less the dropped ones, in its permitted, effective and bounding sets; the
+        // kernel empties inheritable and ambient in a new user namespace, and run adds nothing.
+        let [bwrap, run] = cap_sets_with_bwrap(bin, unprivileged, namespaces, drop);
+        assert_eq!(run, [0, kept, kept, kept, 0], "{drop:?}: rawclone run");
+        // bwrap --cap-add ALL is run's default: the same permitted, effective and bounding
+        // sets; bwrap also raises inheritable and ambient to them (run leaves them empty).
+        let [all, _] = cap_sets_with_bwrap(bin, unprivileged, [&add_all, namespaces[1]], drop);
+        assert_eq!(all, [kept; 5], "{drop:?}: bwrap --cap-add ALL");
+        // Without --cap-add, bwrap keeps only what it keeps by default, in all five sets.
+        assert_eq!(bwrap, [kept & bwrap_keeps; 5], "{drop:?}: bwrap");
     }
 }
 
