@@ -62,6 +62,16 @@ pub struct Fd(i32);
 impl Fd {
     /// Take ownership of `fd`.
     ///
+    /// ```
+    /// use rawclone::sys::{self, Fd};
+    /// let (r, w) = sys::pipe()?;
+    /// // SAFETY: `into_raw` gave up `w`'s ownership: the new `Fd` is the only owner.
+    /// let w = unsafe { Fd::from_raw(w.into_raw()) };
+    /// sys::write(w.as_fd(), b"x")?;
+    /// assert_eq!(sys::read(r.as_fd(), &mut [0; 1])?, 1);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
+    ///
     /// # Safety
     /// `fd` must be an open descriptor that nothing else will close.
     pub const unsafe fn from_raw(fd: i32) -> Fd {
@@ -69,11 +79,26 @@ impl Fd {
     }
 
     /// The raw number, still owned by `self`.
+    ///
+    /// ```
+    /// use linux_raw_sys::general::FD_CLOEXEC;
+    /// let (r, w) = rawclone::sys::pipe()?;
+    /// assert!(r.as_raw() > 2 && r.as_raw() != w.as_raw());
+    /// assert_eq!(rawclone::sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     pub const fn as_raw(&self) -> i32 {
         self.0
     }
 
     /// Borrow the descriptor for calls such as [`read()`] and [`write()`].
+    ///
+    /// ```
+    /// let (_r, w) = rawclone::sys::pipe()?;
+    /// assert_eq!(w.as_fd().as_raw(), w.as_raw());
+    /// assert_eq!(rawclone::sys::write(w.as_fd(), b"x")?, 1);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     pub const fn as_fd(&self) -> BorrowedFd<'_> {
         BorrowedFd {
             fd: self.0,
@@ -82,6 +107,17 @@ impl Fd {
     }
 
     /// Give up ownership without closing.
+    ///
+    /// ```
+    /// use rawclone::{sys, Errno};
+    /// let (r, _w) = sys::pipe()?;
+    /// let n = r.into_raw();
+    /// assert!(sys::fd_flags(n).is_ok()); // still open: no owner closed it
+    /// // SAFETY: `n` came from `into_raw`, so nothing else owns it.
+    /// unsafe { sys::close(n)? };
+    /// assert_eq!(sys::fd_flags(n), Err(Errno::EBADF));
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     pub fn into_raw(self) -> i32 {
         let fd = self.0;
         core::mem::forget(self);
@@ -124,6 +160,15 @@ pub struct BorrowedFd<'fd> {
 impl BorrowedFd<'_> {
     /// Borrow the descriptor numbered `fd`.
     ///
+    /// ```
+    /// use rawclone::sys::{self, BorrowedFd};
+    /// let (_r, w) = sys::pipe()?;
+    /// // SAFETY: `w` owns the descriptor and outlives the borrow.
+    /// let b = unsafe { BorrowedFd::borrow_raw(w.as_raw()) };
+    /// assert_eq!(sys::write(b, b"x")?, 1);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
+    ///
     /// # Safety
     /// `fd` must stay open, and keep naming the same open file, for the whole borrow.
     pub const unsafe fn borrow_raw(fd: i32) -> Self {
@@ -134,6 +179,10 @@ impl BorrowedFd<'_> {
     }
 
     /// The raw number.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::stderr().as_raw(), 2);
+    /// ```
     pub const fn as_raw(self) -> i32 {
         self.fd
     }
@@ -155,14 +204,37 @@ macro_rules! stdio {
 
 stdio! {
     /// Descriptor 0, standard input.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::stdin().as_raw(), 0);
+    /// ```
     stdin = 0;
     /// Descriptor 1, standard output.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::write(rawclone::sys::stdout(), b"")?, 0);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     stdout = 1;
     /// Descriptor 2, standard error.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::stderr().as_raw(), 2);
+    /// ```
     stderr = 2;
 }
 
 /// `write(2)`.
+///
+/// ```
+/// use rawclone::{sys, Errno};
+/// let (r, w) = sys::pipe()?;
+/// assert_eq!(sys::write(w.as_fd(), b"hello")?, 5);
+/// drop(r);
+/// // No reader left: EPIPE (Rust programs ignore SIGPIPE, which would kill others).
+/// assert_eq!(sys::write(w.as_fd(), b"x"), Err(Errno::EPIPE));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
     let fd = fd.as_raw();
     // SAFETY: the kernel reads at most `buf.len()` bytes from a live slice.
@@ -170,6 +242,17 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
 }
 
 /// `read(2)`.
+///
+/// ```
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// sys::write(w.as_fd(), b"hello")?;
+/// drop(w);
+/// let mut buf = [0u8; 8];
+/// assert_eq!(sys::read(r.as_fd(), &mut buf)?, 5);
+/// assert_eq!(sys::read(r.as_fd(), &mut buf)?, 0); // writer gone: end of file
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     let fd = fd.as_raw();
     // SAFETY: the kernel writes at most `buf.len()` bytes into a live, exclusive slice.
@@ -231,6 +314,16 @@ pub unsafe fn exit(code: i32) -> ! {
 }
 
 /// `exit_group(2)`: ends every thread of the process.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // SAFETY: the child only exits.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => sys::exit_group(7),
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(7)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group never returns and touches no memory of ours.
     unsafe {
@@ -251,22 +344,80 @@ macro_rules! id_getters {
 
 id_getters!(
     /// `getpid(2)`: the thread-group id.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::getpid() as u32, std::process::id());
+    /// ```
     getpid,
     /// `gettid(2)`: the calling task's own id.
+    ///
+    /// ```
+    /// use rawclone::sys;
+    /// let other = std::thread::spawn(sys::gettid).join().unwrap();
+    /// assert!(other > 0 && other != sys::gettid());
+    /// ```
     gettid,
     /// `getppid(2)`.
+    ///
+    /// ```
+    /// use rawclone::{sys, ExitStatus, Fork};
+    /// let me = sys::getpid();
+    /// // SAFETY: the child only makes raw syscalls and exits.
+    /// match unsafe { rawclone::fork()? } {
+    ///     Fork::Child => sys::exit_group((sys::getppid() == me) as i32),
+    ///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     getppid,
     /// `getuid(2)`.
+    ///
+    /// ```
+    /// let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    /// assert!(status.contains(&format!("\nUid:\t{}\t", rawclone::sys::getuid())));
+    /// ```
     getuid,
     /// `getgid(2)`.
+    ///
+    /// ```
+    /// let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    /// assert!(status.contains(&format!("\nGid:\t{}\t", rawclone::sys::getgid())));
+    /// ```
     getgid,
     /// `geteuid(2)`.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { Namespaces::new().map_root().spawn(&mut stack, sys::geteuid)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(0)); // root of its user namespace
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     geteuid,
     /// `getegid(2)`.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { Namespaces::new().map_root().spawn(&mut stack, sys::getegid)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(0)); // group 0 of its user namespace
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     getegid
 );
 
 /// `nanosleep(2)` for `ms` milliseconds; returns early (with EINTR) if a handler ran.
+///
+/// ```
+/// use core::time::Duration;
+/// use rawclone::sys;
+/// let start = sys::monotonic_now();
+/// sys::sleep_ms(20)?;
+/// assert!(sys::monotonic_now() - start >= Duration::from_millis(20));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
     let ts = [(ms / 1000) as i64, ((ms % 1000) * 1_000_000) as i64];
     // SAFETY: the kernel reads one timespec (two i64 on 64-bit) from a live local.
@@ -274,6 +425,17 @@ pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
 }
 
 /// `sched_yield(2)`: let another runnable thread have this CPU.
+///
+/// ```
+/// use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
+/// let done = AtomicBool::new(false);
+/// std::thread::scope(|s| {
+///     s.spawn(|| done.store(true, SeqCst));
+///     while !done.load(SeqCst) {
+///         rawclone::sys::sched_yield(); // let the other thread run
+///     }
+/// });
+/// ```
 pub fn sched_yield() {
     // SAFETY: no arguments, no memory; it cannot fail.
     let _ = unsafe { syscall0(Sysno::sched_yield) };
@@ -296,6 +458,12 @@ impl CpuSet {
     pub const ALL: CpuSet = CpuSet([u64::MAX; 16]);
 
     /// The set holding only `cpu` (empty if `cpu` is past the set's 1024 bits).
+    ///
+    /// ```
+    /// use rawclone::sys::CpuSet;
+    /// assert_eq!(CpuSet::only(3).0[0], 1 << 3);
+    /// assert_eq!(CpuSet::only(1024).count(), 0); // past the set: empty
+    /// ```
     pub fn only(cpu: u32) -> CpuSet {
         let mut set = [0u64; 16];
         if let Some(word) = set.get_mut(cpu as usize / 64) {
@@ -305,12 +473,25 @@ impl CpuSet {
     }
 
     /// How many CPUs the set holds.
+    ///
+    /// ```
+    /// use rawclone::sys::CpuSet;
+    /// assert_eq!(CpuSet::ALL.count(), 1024);
+    /// assert_eq!(CpuSet::only(7).count(), 1);
+    /// ```
     pub fn count(&self) -> usize {
         self.0.iter().map(|w| w.count_ones() as usize).sum()
     }
 }
 
 /// The CPUs the calling thread may run on (`sched_getaffinity(2)`).
+///
+/// ```
+/// let set = rawclone::sys::affinity()?;
+/// assert!(set.count() >= 1);
+/// assert_eq!(set.count(), rawclone::sys::available_cpus());
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn affinity() -> Result<CpuSet, Errno> {
     let mut set = CpuSet([0; 16]);
     // SAFETY: the kernel writes at most size_of::<CpuSet>() bytes into a live local.
@@ -326,6 +507,20 @@ pub fn affinity() -> Result<CpuSet, Errno> {
 }
 
 /// Let the calling thread run only on `set` (`sched_setaffinity(2)`).
+///
+/// ```
+/// use rawclone::sys::{self, CpuSet};
+/// let cpu = sys::current_cpu()?;
+/// // Pin a thread of its own, so that the caller's mask stays as it was.
+/// std::thread::spawn(move || -> Result<(), rawclone::Errno> {
+///     sys::set_affinity(&CpuSet::only(cpu))?;
+///     assert_eq!((sys::affinity()?, sys::current_cpu()?), (CpuSet::only(cpu), cpu));
+///     Ok(())
+/// })
+/// .join()
+/// .unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn set_affinity(set: &CpuSet) -> Result<(), Errno> {
     // SAFETY: the kernel reads size_of::<CpuSet>() bytes from a live reference.
     unsafe {
@@ -341,6 +536,14 @@ pub fn set_affinity(set: &CpuSet) -> Result<(), Errno> {
 
 /// The CPU the calling thread runs on (`getcpu(2)`); stale as soon as it returns, unless the
 /// thread is pinned.
+///
+/// ```
+/// use rawclone::sys;
+/// let cpu = sys::current_cpu()?;
+/// // Wherever it runs, it is one of the CPUs it may run on.
+/// assert_ne!(sys::affinity()?.0[cpu as usize / 64] & 1 << (cpu % 64), 0);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn current_cpu() -> Result<u32, Errno> {
     let mut cpu = 0u32;
     // SAFETY: the kernel writes one u32 into a live local; node and cache pointers are null.
@@ -349,11 +552,29 @@ pub fn current_cpu() -> Result<u32, Errno> {
 }
 
 /// How many CPUs this thread may run on, at least 1.
+///
+/// ```
+/// assert!(rawclone::sys::available_cpus() >= 1);
+/// ```
 pub fn available_cpus() -> usize {
     affinity().map_or(1, |set| set.count().max(1))
 }
 
 /// `tgkill(2)`: send `sig` to thread `tid` of thread group `tgid`.
+///
+/// ```
+/// use rawclone::{sys, SigSet, Signal};
+/// // On a thread of its own with SIGUSR1 blocked: the signal waits, and goes with the thread.
+/// std::thread::spawn(|| -> Result<(), rawclone::Errno> {
+///     sys::set_signal_mask(SigSet::EMPTY.with(Signal::SIGUSR1))?;
+///     sys::tgkill(sys::getpid(), sys::gettid(), Signal::SIGUSR1)?;
+///     assert!(sys::pending_signals()?.contains(Signal::SIGUSR1));
+///     Ok(())
+/// })
+/// .join()
+/// .unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn tgkill(tgid: Pid, tid: Pid, sig: Signal) -> Result<(), Errno> {
     // SAFETY: sending a signal touches no memory of ours.
     unsafe {
@@ -368,12 +589,46 @@ pub fn tgkill(tgid: Pid, tid: Pid, sig: Signal) -> Result<(), Errno> {
 }
 
 /// `kill(2)`.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork, Signal};
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => loop {
+///         let _ = sys::sleep_ms(1000);
+///     },
+///     Fork::Parent(child) => {
+///         sys::kill(child.pid(), Signal::SIGKILL).expect("kill");
+///         let status = child.wait()?;
+///         assert_eq!(status, ExitStatus::Signaled { signal: Signal::SIGKILL, core_dumped: false });
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn kill(pid: Pid, sig: Signal) -> Result<(), Errno> {
     // SAFETY: sending a signal touches no memory of ours.
     unsafe { syscall2(Sysno::kill, pid as usize, sig.number() as usize) }.map(drop)
 }
 
 /// `pidfd_send_signal(2)` with no siginfo and no flags.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork, Signal};
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => loop {
+///         let _ = sys::sleep_ms(1000);
+///     },
+///     Fork::Parent(child) => {
+///         match child.pidfd() {
+///             Some(pidfd) => sys::pidfd_send_signal(pidfd, Signal::SIGTERM).expect("pidfd"),
+///             None => sys::kill(child.pid(), Signal::SIGTERM).expect("kill"), // before Linux 5.3
+///         }
+///         assert!(matches!(child.wait()?, ExitStatus::Signaled { signal: Signal::SIGTERM, .. }));
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn pidfd_send_signal(pidfd: &Fd, sig: Signal) -> Result<(), Errno> {
     // SAFETY: a null siginfo is allowed; no memory of ours is touched.
     unsafe {
@@ -390,6 +645,19 @@ pub fn pidfd_send_signal(pidfd: &Fd, sig: Signal) -> Result<(), Errno> {
 
 /// `ppoll(2)` on one descriptor for `POLLIN`, with no timeout and no signal mask change: returns
 /// once `fd` is readable (a pidfd: once its process has ended), or with EINTR.
+///
+/// ```
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// let writer = std::thread::spawn(move || {
+///     sys::sleep_ms(10)?;
+///     sys::write(w.as_fd(), b"x")
+/// });
+/// sys::poll_readable(r.as_fd())?; // returns once the thread has written
+/// assert_eq!(sys::read(r.as_fd(), &mut [0; 1])?, 1);
+/// writer.join().unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn poll_readable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     ppoll_in(fd, None).map(drop)
 }
