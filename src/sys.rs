@@ -818,6 +818,26 @@ pub enum WaitId<'a> {
 }
 
 /// `waitid(2)`. `options` are `WEXITED`, `WNOHANG`, `WNOWAIT`, `__WALL`, … from linux-raw-sys.
+///
+/// ```
+/// use linux_raw_sys::general::{WEXITED, WNOHANG};
+/// use rawclone::{sys, ExitStatus, Fork};
+/// let (r, w) = sys::pipe().expect("pipe");
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         drop(w); // the child's copy of the write end, else its read never ends
+///         sys::exit_group(sys::read(r.as_fd(), &mut [0; 1]).map_or(1, |_| 0))
+///     }
+///     Fork::Parent(child) => {
+///         let info = sys::waitid(sys::WaitId::Pid(child.pid()), WEXITED | WNOHANG);
+///         assert_eq!(info.map(|i| i.pid), Ok(0)); // still running: nothing to report
+///         drop(w); // the child's read ends
+///         assert_eq!(child.wait()?, ExitStatus::Exited(0));
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn waitid(id: WaitId<'_>, options: u32) -> Result<WaitInfo, Errno> {
     let (idtype, raw) = match id {
         WaitId::Pid(pid) => (k::P_PID, pid as usize),
@@ -844,6 +864,21 @@ pub fn waitid(id: WaitId<'_>, options: u32) -> Result<WaitInfo, Errno> {
 ///
 /// The *shared* (not `FUTEX_PRIVATE_FLAG`) variant, because the kernel's CLEARTID wake on thread
 /// exit is a shared wake and never reaches a private waiter.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+/// use rawclone::sys;
+/// let word = AtomicU32::new(0);
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         word.store(1, SeqCst);
+///         sys::futex_wake(&word, 1)
+///     });
+///     while word.load(SeqCst) == 0 {
+///         let _ = sys::futex_wait(&word, 0); // EAGAIN if it changed before the sleep
+///     }
+/// });
+/// ```
 pub fn futex_wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
     futex_wait_for(word, expected, None)
 }
@@ -902,12 +937,36 @@ pub(crate) fn futex_wait_until(
 ///
 /// The kernel reads the count as an `int`, so `u32::MAX` would mean -1 and wake just one
 /// waiter: counts are capped at `i32::MAX`, and `u32::MAX` means "all" as callers expect.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+/// use rawclone::sys;
+/// let word = AtomicU32::new(0);
+/// assert_eq!(sys::futex_wake(&word, u32::MAX)?, 0); // nobody waits
+/// std::thread::scope(|s| {
+///     s.spawn(|| while word.load(SeqCst) == 0 {
+///         let _ = sys::futex_wait(&word, 0);
+///     });
+///     word.store(1, SeqCst);
+///     assert!(sys::futex_wake(&word, u32::MAX).unwrap() <= 1);
+/// });
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn futex_wake(word: &AtomicU32, n: u32) -> Result<usize, Errno> {
     futex_wake_at(word, n)
 }
 
 /// [`futex_wake`] by address: for a word that its owner may free as soon as it sees the change
 /// this wake announces (the kernel uses the address only as a key; nothing is dereferenced).
+///
+/// ```
+/// use core::sync::atomic::AtomicU32;
+/// let word = Box::new(AtomicU32::new(0));
+/// let at: *const AtomicU32 = &*word;
+/// drop(word); // freed: the address is only a key to the kernel
+/// assert_eq!(rawclone::sys::futex_wake_at(at, 1)?, 0);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn futex_wake_at(word: *const AtomicU32, n: u32) -> Result<usize, Errno> {
     let n = n.min(i32::MAX as u32);
     // SAFETY: FUTEX_WAKE only uses the address as a key.
@@ -922,6 +981,22 @@ pub fn futex_wake_at(word: *const AtomicU32, n: u32) -> Result<usize, Errno> {
 }
 
 /// Anonymous private `mmap(2)` of `len` bytes with `prot`; `extra` flags are ORed in.
+///
+/// ```
+/// use linux_raw_sys::general::{PROT_READ, PROT_WRITE};
+/// use rawclone::sys;
+/// let len = 64 * 1024;
+/// let p = sys::mmap_anonymous(len, PROT_READ | PROT_WRITE, 0)?;
+/// // SAFETY: the `len` bytes at `p` are a fresh, zeroed, writable mapping of ours.
+/// unsafe {
+///     assert_eq!(*p.add(len - 1), 0);
+///     p.write(7);
+///     assert_eq!(*p, 7);
+/// }
+/// // SAFETY: nothing uses the mapping after this.
+/// unsafe { sys::munmap(p, len)? };
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn mmap_anonymous(len: usize, prot: u32, extra: u32) -> Result<*mut u8, Errno> {
     let flags = k::MAP_PRIVATE | k::MAP_ANONYMOUS | extra;
     // SAFETY: a fresh anonymous mapping at a kernel-chosen address aliases nothing of ours.
@@ -941,6 +1016,17 @@ pub fn mmap_anonymous(len: usize, prot: u32, extra: u32) -> Result<*mut u8, Errn
 
 /// `munmap(2)`.
 ///
+/// ```
+/// use linux_raw_sys::general::PROT_READ;
+/// use rawclone::{sys, Errno};
+/// let p = sys::mmap_anonymous(64 * 1024, PROT_READ, 0)?;
+/// // SAFETY: nothing uses the mapping after this.
+/// unsafe { sys::munmap(p, 64 * 1024)? };
+/// // SAFETY: a misaligned address is refused before anything is unmapped.
+/// assert_eq!(unsafe { sys::munmap(p.wrapping_add(1), 1) }, Err(Errno::EINVAL));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+///
 /// # Safety
 /// Nothing may use `[addr, addr + len)` afterwards.
 pub unsafe fn munmap(addr: *mut u8, len: usize) -> Result<(), Errno> {
@@ -949,6 +1035,21 @@ pub unsafe fn munmap(addr: *mut u8, len: usize) -> Result<(), Errno> {
 }
 
 /// `mprotect(2)`.
+///
+/// ```
+/// use linux_raw_sys::general::{PROT_READ, PROT_WRITE};
+/// use rawclone::sys;
+/// let len = 64 * 1024;
+/// let p = sys::mmap_anonymous(len, PROT_READ | PROT_WRITE, 0)?;
+/// // SAFETY: the mapping is ours; after the write it is only read, then unmapped.
+/// unsafe {
+///     p.write(7);
+///     sys::mprotect(p, len, PROT_READ)?;
+///     assert_eq!(*p, 7);
+///     sys::munmap(p, len)?;
+/// }
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 ///
 /// # Safety
 /// Nothing may rely on the old protection of `[addr, addr + len)`.
@@ -975,16 +1076,48 @@ fn sigprocmask(how: u32, new: Option<&SigSet>) -> Result<SigSet, Errno> {
 }
 
 /// Install `set` as the calling thread's signal mask (`SIG_SETMASK`); returns the previous one.
+///
+/// ```
+/// use rawclone::{sys, SigSet, Signal};
+/// let old = sys::set_signal_mask(SigSet::EMPTY.with(Signal::SIGUSR1))?;
+/// assert!(sys::signal_mask()?.contains(Signal::SIGUSR1));
+/// sys::set_signal_mask(old)?; // as it was
+/// assert_eq!(sys::signal_mask()?, old);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
     sigprocmask(k::SIG_SETMASK, Some(&set))
 }
 
 /// The calling thread's signal mask, read without changing it.
+///
+/// ```
+/// use rawclone::sys;
+/// let mask = sys::signal_mask()?;
+/// // A new thread starts with its creator's mask.
+/// assert_eq!(std::thread::spawn(sys::signal_mask).join().unwrap()?, mask);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn signal_mask() -> Result<SigSet, Errno> {
     sigprocmask(k::SIG_BLOCK, None)
 }
 
 /// The signals pending for the calling thread or its process (`rt_sigpending(2)`).
+///
+/// ```
+/// use rawclone::{sys, SigSet, Signal};
+/// // On a thread of its own, so that the blocked signal goes away with it.
+/// std::thread::spawn(|| -> Result<(), rawclone::Errno> {
+///     sys::set_signal_mask(SigSet::EMPTY.with(Signal::SIGUSR2))?;
+///     assert!(!sys::pending_signals()?.contains(Signal::SIGUSR2));
+///     sys::tgkill(sys::getpid(), sys::gettid(), Signal::SIGUSR2)?;
+///     assert!(sys::pending_signals()?.contains(Signal::SIGUSR2));
+///     Ok(())
+/// })
+/// .join()
+/// .unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn pending_signals() -> Result<SigSet, Errno> {
     let mut set = SigSet::EMPTY;
     // SAFETY: the kernel writes 8 bytes into `set`, a live local.
@@ -1080,12 +1213,29 @@ fn sigaction(sig: Signal, new: Option<&k::kernel_sigaction>) -> Result<Dispositi
 }
 
 /// Read a signal's disposition with `rt_sigaction(2)`.
+///
+/// ```
+/// use rawclone::{sys::{self, Disposition}, Signal};
+/// // Rust's runtime ignores SIGPIPE before `main`.
+/// assert_eq!(sys::signal_disposition(Signal::SIGPIPE)?, Disposition::Ignore);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn signal_disposition(sig: Signal) -> Result<Disposition, Errno> {
     sigaction(sig, None)
 }
 
 /// Set a signal to `SIG_DFL` or `SIG_IGN` (no handler, so no restorer is needed); returns the
 /// previous disposition. `Disposition::Handler` is refused with EINVAL.
+///
+/// ```
+/// use rawclone::{sys::{self, Disposition}, Errno, Signal};
+/// let old = sys::set_signal_disposition(Signal::SIGUSR1, Disposition::Ignore)?;
+/// sys::kill(sys::getpid(), Signal::SIGUSR1)?; // ignored: the process lives on
+/// sys::set_signal_disposition(Signal::SIGUSR1, old)?; // as it was (SIG_DFL here)
+/// let handler = sys::set_signal_disposition(Signal::SIGUSR1, Disposition::Handler(1));
+/// assert_eq!(handler, Err(Errno::EINVAL));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn set_signal_disposition(sig: Signal, to: Disposition) -> Result<Disposition, Errno> {
     // SAFETY: all-zero is a valid kernel_sigaction (SIG_DFL, no flags).
     let mut act: k::kernel_sigaction = unsafe { core::mem::zeroed() };
@@ -1102,6 +1252,22 @@ pub fn set_signal_disposition(sig: Signal, to: Disposition) -> Result<Dispositio
 
 /// `sigaltstack(2)`: deliver this thread's signals whose handler asks for it (`SA_ONSTACK`) on
 /// the `len` bytes at `low`.
+///
+/// ```
+/// use rawclone::{sys, Errno, ExitStatus, Fork};
+/// // SAFETY: the child only makes raw syscalls; the stack lives until it exits.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let mut alt = [0u8; 32 * 1024];
+///         // SAFETY: `alt` outlives the child, which exits in this frame.
+///         let small = unsafe { sys::set_alt_stack(alt.as_mut_ptr(), 1024) };
+///         let ok = unsafe { sys::set_alt_stack(alt.as_mut_ptr(), alt.len()) };
+///         sys::exit_group((small == Err(Errno::ENOMEM) && ok.is_ok()) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 ///
 /// # Safety
 /// The memory must stay valid, and be used for nothing else, while this thread lives or until
@@ -1120,6 +1286,21 @@ pub unsafe fn set_alt_stack(low: *mut u8, len: usize) -> Result<(), Errno> {
 /// architecture needs); returns the previous disposition. A caught signal reverts to `SIG_DFL`
 /// in a program this process execs, unlike an ignored one.
 ///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+/// use rawclone::{sys, Signal};
+/// static HITS: AtomicU32 = AtomicU32::new(0);
+/// extern "C" fn on_usr1(_: i32) {
+///     HITS.fetch_add(1, SeqCst);
+/// }
+/// // SAFETY: the handler only touches an atomic, which is async-signal-safe.
+/// let old = unsafe { sys::set_signal_handler(Signal::SIGUSR1, on_usr1)? };
+/// sys::tgkill(sys::getpid(), sys::gettid(), Signal::SIGUSR1)?; // handled before it returns
+/// assert_eq!(HITS.load(SeqCst), 1);
+/// sys::set_signal_disposition(Signal::SIGUSR1, old)?; // back to SIG_DFL
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+///
 /// # Safety
 /// `handler` runs on whichever thread the kernel picks, interrupting anything: it must be
 /// async-signal-safe (no allocation, no locks, no libc state).
@@ -1135,6 +1316,19 @@ pub unsafe fn set_signal_handler(
 
 /// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: message boundaries kept, and a peer that
 /// dies reads as end-of-file on the other side.
+///
+/// ```
+/// use rawclone::sys;
+/// let (a, b) = sys::seqpacket_pair()?;
+/// sys::write(a.as_fd(), b"one")?;
+/// sys::write(a.as_fd(), b"two")?;
+/// drop(a);
+/// let mut buf = [0u8; 16];
+/// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 3); // one message per read
+/// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 3);
+/// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 0); // peer gone: end of file
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn seqpacket_pair() -> Result<(Fd, Fd), Errno> {
     use linux_raw_sys::net;
     let mut fds = [0i32; 2];
@@ -1153,6 +1347,18 @@ pub fn seqpacket_pair() -> Result<(Fd, Fd), Errno> {
 }
 
 /// `openat(AT_FDCWD, path, flags | O_CLOEXEC)`.
+///
+/// ```
+/// use linux_raw_sys::general::{FD_CLOEXEC, O_RDONLY};
+/// use rawclone::{sys, Errno};
+/// let fd = sys::open(c"/proc/self/stat", O_RDONLY)?;
+/// let mut buf = [0u8; 64];
+/// let n = sys::read(fd.as_fd(), &mut buf)?;
+/// assert!(buf[..n].starts_with(format!("{} ", sys::getpid()).as_bytes()));
+/// assert_eq!(sys::fd_flags(fd.as_raw())?, FD_CLOEXEC);
+/// assert_eq!(sys::open(c"/no/such/file", O_RDONLY), Err(Errno::ENOENT));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn open(path: &CStr, flags: u32) -> Result<Fd, Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     let fd = unsafe {
@@ -1170,6 +1376,19 @@ pub fn open(path: &CStr, flags: u32) -> Result<Fd, Errno> {
 
 /// Call `f` with the name of each entry of directory `dir` (`.` and `..` included), read with
 /// `getdents64(2)` through `buf`, without allocation.
+///
+/// ```
+/// use linux_raw_sys::general::O_DIRECTORY;
+/// use rawclone::sys;
+/// let dir = sys::open(c"/proc/self", O_DIRECTORY)?;
+/// let (mut entries, mut status) = (0, false);
+/// sys::for_each_dir_entry(dir.as_fd(), &mut [0; 1024], |name| {
+///     entries += 1;
+///     status |= name == b"status";
+/// })?;
+/// assert!(status && entries > 2);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn for_each_dir_entry(
     dir: BorrowedFd<'_>,
     buf: &mut [u8],
@@ -1205,12 +1424,36 @@ pub fn for_each_dir_entry(
 }
 
 /// `chdir(2)`.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // In a child, so that this process's working directory stays as it is.
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let moved = sys::chdir(c"/proc").is_ok();
+///         sys::exit_group((moved && sys::getcwd(&mut [0; 64]) == Ok(b"/proc")) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn chdir(path: &CStr) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     unsafe { syscall1(Sysno::chdir, path.as_ptr() as usize) }.map(drop)
 }
 
 /// `getcwd(2)`: the working directory, written into `buf`, without its NUL.
+///
+/// ```
+/// use std::os::unix::ffi::OsStrExt;
+/// use rawclone::{sys, Errno};
+/// let mut buf = [0u8; 4096];
+/// let cwd = std::env::current_dir().unwrap();
+/// assert_eq!(sys::getcwd(&mut buf)?, cwd.as_os_str().as_bytes());
+/// assert_eq!(sys::getcwd(&mut [0; 1]), Err(Errno::ERANGE)); // no room even for "/"
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn getcwd(buf: &mut [u8]) -> Result<&[u8], Errno> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into a live, exclusive slice.
     let n = unsafe { syscall2(Sysno::getcwd, buf.as_mut_ptr() as usize, buf.len()) }?;
@@ -1218,6 +1461,20 @@ pub fn getcwd(buf: &mut [u8]) -> Result<&[u8], Errno> {
 }
 
 /// `execve(2)`: returns only on failure.
+///
+/// ```
+/// use core::ptr::null;
+/// use rawclone::{sys, ExitStatus, Fork};
+/// let argv: [*const u8; 4] = [c"sh".as_ptr().cast(), c"-c".as_ptr().cast(), c"exit 3".as_ptr().cast(), null()];
+/// let envp: [*const u8; 1] = [null()];
+/// // SAFETY: the child only makes raw syscalls, then execs or exits.
+/// match unsafe { rawclone::fork()? } {
+///     // SAFETY: both arrays are NULL-terminated and point to NUL-terminated strings.
+///     Fork::Child => sys::exit_group(unsafe { sys::execve(c"/bin/sh", argv.as_ptr(), envp.as_ptr()) }.into_raw()),
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(3)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 ///
 /// # Safety
 /// `argv` and `envp` must be NULL-terminated arrays of pointers to NUL-terminated strings.
@@ -1238,6 +1495,13 @@ pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8
 pub const CAP_SYS_ADMIN: u32 = k::CAP_SYS_ADMIN;
 
 /// The effective capability set (bits `CAP_*`) of the calling thread, from `capget(2)`.
+///
+/// ```
+/// let caps = rawclone::sys::effective_capabilities()?;
+/// let status = std::fs::read_to_string("/proc/self/status").unwrap();
+/// assert!(status.contains(&format!("\nCapEff:\t{caps:016x}\n")));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn effective_capabilities() -> Result<u64, Errno> {
     let data = capget()?;
     Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
