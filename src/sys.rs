@@ -1522,12 +1522,43 @@ pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
 }
 
 /// `sethostname(2)`: the UTS namespace's host name.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // Needs CAP_SYS_ADMIN over a UTS namespace: a child's own, unprivileged.
+/// let ns = Namespaces::new().map_root().uts();
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let set = sys::sethostname(b"sandbox").is_ok();
+///         (set && sys::hostname().is_ok_and(|n| n.as_bytes() == b"sandbox")) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn sethostname(name: &[u8]) -> Result<(), Errno> {
     // SAFETY: the kernel reads name.len() bytes from a live slice.
     unsafe { syscall2(Sysno::sethostname, name.as_ptr() as usize, name.len()) }.map(drop)
 }
 
 /// `setdomainname(2)`: the UTS namespace's NIS domain name.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// let ns = Namespaces::new().map_root().uts(); // a UTS namespace of the child's own
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let set = sys::setdomainname(b"example").is_ok();
+///         (set && sys::domainname().is_ok_and(|n| n.as_bytes() == b"example")) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
     // SAFETY: the kernel reads name.len() bytes from a live slice.
     unsafe { syscall2(Sysno::setdomainname, name.as_ptr() as usize, name.len()) }.map(drop)
@@ -1548,6 +1579,12 @@ pub struct UtsName {
 
 impl UtsName {
     /// The name's bytes, without the terminating NUL.
+    ///
+    /// ```
+    /// let name = rawclone::sys::hostname()?;
+    /// assert!(!name.as_bytes().contains(&0));
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
@@ -1565,17 +1602,42 @@ fn uname_field(n: usize) -> Result<UtsName, Errno> {
 }
 
 /// This UTS namespace's host name (`uname(2)`'s `nodename`).
+///
+/// ```
+/// let name = rawclone::sys::hostname()?;
+/// let proc = std::fs::read("/proc/sys/kernel/hostname").unwrap();
+/// assert_eq!(name.as_bytes(), proc.trim_ascii_end());
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn hostname() -> Result<UtsName, Errno> {
     uname_field(1)
 }
 
 /// This UTS namespace's NIS domain name (`uname(2)`'s `domainname`).
+///
+/// ```
+/// let name = rawclone::sys::domainname()?;
+/// let proc = std::fs::read("/proc/sys/kernel/domainname").unwrap();
+/// assert_eq!(name.as_bytes(), proc.trim_ascii_end());
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn domainname() -> Result<UtsName, Errno> {
     uname_field(5)
 }
 
 /// `prctl(PR_SET_PDEATHSIG)`: have the kernel send `sig` to this thread's process when the
 /// thread that created it exits.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork, Signal};
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     // In the child: killed if this thread (its parent) exits first.
+///     Fork::Child => sys::exit_group(sys::set_parent_death_signal(Signal::SIGKILL).is_ok() as i32),
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn set_parent_death_signal(sig: Signal) -> Result<(), Errno> {
     const PR_SET_PDEATHSIG: usize = 1;
     // SAFETY: no memory is passed.
@@ -1583,6 +1645,15 @@ pub fn set_parent_death_signal(sig: Signal) -> Result<(), Errno> {
 }
 
 /// `mkdir(2)` relative to the working directory (`mkdirat(AT_FDCWD, …)`).
+///
+/// ```
+/// use rawclone::{sys, Errno};
+/// let path = std::ffi::CString::new(format!("/tmp/rawclone-doc-mkdir-{}", sys::getpid())).unwrap();
+/// sys::mkdir(&path, 0o700)?;
+/// assert_eq!(sys::mkdir(&path, 0o700), Err(Errno::EEXIST));
+/// std::fs::remove_dir(path.to_str().unwrap()).unwrap();
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     unsafe {
@@ -1598,6 +1669,17 @@ pub fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
 
 /// `reboot(LINUX_REBOOT_CMD_POWER_OFF)`: for an init process that is done. Needs CAP_SYS_BOOT;
 /// returns only on failure.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // In a child PID namespace, "power off" only ends that namespace: its init dies of SIGINT.
+/// let ns = Namespaces::new().map_root().pid();
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe { ns.spawn(&mut stack, || sys::power_off().into_raw())? };
+/// assert!(matches!(child.wait()?, ExitStatus::Signaled { signal: rawclone::Signal::SIGINT, .. }));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn power_off() -> Errno {
     const MAGIC1: usize = 0xfee1_dead;
     const MAGIC2: usize = 0x2812_1969;
@@ -1608,6 +1690,16 @@ pub fn power_off() -> Errno {
 }
 
 /// `fcntl(fd, F_SETFD, 0)`: keep descriptor `fd` open across `execve` (clear `FD_CLOEXEC`).
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::sys;
+/// let (r, _w) = sys::pipe()?;
+/// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+/// sys::clear_cloexec(r.as_fd())?; // now an exec'd program would inherit it
+/// assert_eq!(sys::fd_flags(r.as_raw())?, 0);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     let fd = fd.as_raw();
     // SAFETY: F_SETFD touches no memory; it changes only whether `fd` survives an exec.
@@ -1616,6 +1708,15 @@ pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), Errno> {
 
 /// `fcntl(fd, F_GETFD)`: whether descriptor number `fd` is open (and its descriptor flags). A
 /// query of the table that changes no descriptor, so it takes a bare number.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::{sys, Errno};
+/// let (r, _w) = sys::pipe()?;
+/// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+/// assert_eq!(sys::fd_flags(-1), Err(Errno::EBADF)); // no such descriptor
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
     // SAFETY: F_GETFD touches no memory.
     unsafe { syscall2(Sysno::fcntl, fd as usize, k::F_GETFD as usize) }.map(|f| f as u32)
@@ -1624,6 +1725,17 @@ pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
 /// `fcntl(fd, F_SETFD, flags)`: set descriptor number `fd`'s flags (`FD_CLOEXEC` or none). Like
 /// [`fd_flags`] it takes a bare number: it changes whether a descriptor survives `execve`, never
 /// which file a number names, so no owner is harmed.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::sys;
+/// let (r, _w) = sys::pipe()?;
+/// sys::set_fd_flags(r.as_raw(), 0)?;
+/// assert_eq!(sys::fd_flags(r.as_raw())?, 0);
+/// sys::set_fd_flags(r.as_raw(), FD_CLOEXEC)?;
+/// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn set_fd_flags(fd: i32, flags: u32) -> Result<(), Errno> {
     // SAFETY: F_SETFD touches no memory.
     unsafe {
@@ -1639,6 +1751,18 @@ pub fn set_fd_flags(fd: i32, flags: u32) -> Result<(), Errno> {
 
 /// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`: a close-on-exec copy of `fd` at the lowest free number
 /// from `lowest` up.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// let copy = sys::dup_at_least(w.as_fd(), 100)?;
+/// assert!(copy.as_raw() >= 100);
+/// assert_eq!(sys::fd_flags(copy.as_raw())?, FD_CLOEXEC);
+/// sys::write(copy.as_fd(), b"x")?; // the same pipe
+/// assert_eq!(sys::read(r.as_fd(), &mut [0; 1])?, 1);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn dup_at_least(fd: BorrowedFd<'_>, lowest: i32) -> Result<Fd, Errno> {
     // SAFETY: F_DUPFD_CLOEXEC touches no memory; the new number is free.
     let new = unsafe {
@@ -1656,6 +1780,18 @@ pub fn dup_at_least(fd: BorrowedFd<'_>, lowest: i32) -> Result<Fd, Errno> {
 /// `dup3(from, to, 0)`: make descriptor number `to` a copy of `from`, without close-on-exec,
 /// closing what `to` named before. EINVAL if they are equal (use [`set_fd_flags`] then).
 ///
+/// ```
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// let (r2, _w2) = sys::pipe()?;
+/// // SAFETY: `r2` owns its number; from now on it names `r`'s pipe, and still owns it.
+/// unsafe { sys::dup3(r.as_fd(), r2.as_raw())? };
+/// sys::write(w.as_fd(), b"x")?;
+/// assert_eq!(sys::read(r2.as_fd(), &mut [0; 1])?, 1);
+/// assert_eq!(sys::fd_flags(r2.as_raw())?, 0); // no close-on-exec
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+///
 /// # Safety
 /// As for [`close`] on `to`: the caller must own whatever `to` names (or nothing must), since
 /// any owner would go on using the number for another file.
@@ -1666,6 +1802,17 @@ pub unsafe fn dup3(from: BorrowedFd<'_>, to: i32) -> Result<(), Errno> {
 
 /// `openat(AT_FDCWD, path, flags, mode)` exactly as given: no `O_CLOEXEC` is added (compare
 /// [`open`]), for a descriptor meant to survive `execve`.
+///
+/// ```
+/// use linux_raw_sys::general::{O_CREAT, O_EXCL, O_WRONLY};
+/// use rawclone::sys;
+/// let path = std::ffi::CString::new(format!("/tmp/rawclone-doc-open-{}", sys::getpid())).unwrap();
+/// let fd = sys::open_mode(&path, O_CREAT | O_EXCL | O_WRONLY, 0o600)?;
+/// assert_eq!(sys::fd_flags(fd.as_raw())?, 0); // no O_CLOEXEC added
+/// assert_eq!(sys::write(fd.as_fd(), b"hi")?, 2);
+/// std::fs::remove_file(path.to_str().unwrap()).unwrap();
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn open_mode(path: &CStr, flags: u32, mode: u32) -> Result<Fd, Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     let fd = unsafe {
@@ -1706,6 +1853,17 @@ pub fn pipe() -> Result<(Fd, Fd), Errno> {
 
 /// `close_range(first, last, CLOSE_RANGE_CLOEXEC)` (Linux 5.11): mark every open descriptor from
 /// `first` to `last` close-on-exec; none is closed now. ENOSYS or EINVAL on older kernels.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::sys;
+/// let (r, _w) = sys::pipe()?;
+/// sys::clear_cloexec(r.as_fd())?;
+/// let n = r.as_raw() as u32;
+/// sys::cloexec_range(n, n)?; // Linux 5.11+
+/// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn cloexec_range(first: u32, last: u32) -> Result<(), Errno> {
     /// `CLOSE_RANGE_CLOEXEC` (include/uapi/linux/close_range.h).
     const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
@@ -1723,6 +1881,22 @@ pub fn cloexec_range(first: u32, last: u32) -> Result<(), Errno> {
 
 /// `prlimit64(0, resource, new, NULL)`: set the calling process's soft and hard limit of
 /// `resource` (`RLIMIT_*`; `u64::MAX` is `RLIM_INFINITY`).
+///
+/// ```
+/// use linux_raw_sys::general::RLIMIT_NOFILE;
+/// use rawclone::{sys, Errno, ExitStatus, Fork};
+/// // In a child, so that this process keeps its limit.
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let hard = sys::rlimit(RLIMIT_NOFILE).map_or(0, |(_, hard)| hard);
+///         let lowered = sys::set_rlimit(RLIMIT_NOFILE, 3, hard).is_ok();
+///         sys::exit_group((lowered && sys::open(c"/", 0) == Err(Errno::EMFILE)) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
     let limit = k::rlimit64 {
         rlim_cur: soft,
@@ -1742,6 +1916,13 @@ pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
 }
 
 /// `prlimit64(0, resource, NULL, &old)`: the calling process's soft and hard limit of `resource`.
+///
+/// ```
+/// use linux_raw_sys::general::RLIMIT_NOFILE;
+/// let (soft, hard) = rawclone::sys::rlimit(RLIMIT_NOFILE)?;
+/// assert!(soft >= 3 && soft <= hard);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn rlimit(resource: u32) -> Result<(u64, u64), Errno> {
     let mut limit = k::rlimit64 {
         rlim_cur: 0,
@@ -1768,6 +1949,23 @@ fn prctl2(option: u32, arg: usize) -> Result<usize, Errno> {
 
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: `execve` grants no privilege from now on (set-user-ID bits
 /// and file capabilities are ignored), for this thread and everything it creates; irreversible.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // In a child: it cannot be undone.
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let set = sys::set_no_new_privs().is_ok();
+///         let mut buf = [0u8; 4096];
+///         let n = sys::open(c"/proc/self/status", 0).and_then(|f| sys::read(f.as_fd(), &mut buf));
+///         let shown = buf[..n.unwrap_or(0)].windows(13).any(|w| w == b"NoNewPrivs:\t1");
+///         sys::exit_group((set && shown) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn set_no_new_privs() -> Result<(), Errno> {
     prctl2(linux_raw_sys::prctl::PR_SET_NO_NEW_PRIVS, 1).map(drop)
 }
@@ -1775,6 +1973,21 @@ pub fn set_no_new_privs() -> Result<(), Errno> {
 /// Remove capability `cap` from the calling thread's bounding set for good: `PR_CAPBSET_READ`,
 /// then `PR_CAPBSET_DROP` (which needs `CAP_SETPCAP`) if it is there. A capability this kernel
 /// does not know is not there.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // In a user namespace of its own the child has CAP_SETPCAP there; this process keeps its set.
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     Namespaces::new().map_root().spawn(&mut stack, || {
+///         let dropped = sys::drop_bounding_capability(sys::CAP_SYS_ADMIN).is_ok();
+///         (dropped && sys::drop_bounding_capability(sys::CAP_SYS_ADMIN).is_ok()) as i32 // gone: no-op
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn drop_bounding_capability(cap: u32) -> Result<(), Errno> {
     use linux_raw_sys::prctl::{PR_CAPBSET_DROP, PR_CAPBSET_READ};
     match prctl2(PR_CAPBSET_READ, cap as usize) {
@@ -1786,6 +1999,13 @@ pub fn drop_bounding_capability(cap: u32) -> Result<(), Errno> {
 
 /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, cap)`: take `cap` out of the ambient set. A
 /// kernel without ambient capabilities (before 4.3) has nothing to lower.
+///
+/// ```
+/// use rawclone::sys;
+/// // Lowering needs no privilege; on a thread of its own (the ambient set is per thread).
+/// std::thread::spawn(|| sys::lower_ambient_capability(sys::CAP_SYS_ADMIN)).join().unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn lower_ambient_capability(cap: u32) -> Result<(), Errno> {
     use linux_raw_sys::prctl::{PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER};
     // SAFETY: numbers only, no memory.
@@ -1830,6 +2050,22 @@ fn capget() -> Result<[k::__user_cap_data_struct; 2], Errno> {
 
 /// Clear the capabilities in `caps` (bits `CAP_*`) from the calling thread's effective,
 /// permitted and inheritable sets (`capget(2)`, then `capset(2)`); lowering needs no privilege.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// const ADMIN: u64 = 1 << sys::CAP_SYS_ADMIN;
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     Namespaces::new().map_root().spawn(&mut stack, || {
+///         let had = sys::effective_capabilities().is_ok_and(|c| c & ADMIN != 0);
+///         let cleared = sys::clear_capabilities(ADMIN).is_ok();
+///         (had && cleared && sys::effective_capabilities().is_ok_and(|c| c & ADMIN == 0)) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn clear_capabilities(caps: u64) -> Result<(), Errno> {
     let mut data = capget()?;
     for (word, half) in data.iter_mut().enumerate() {
