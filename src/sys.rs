@@ -1509,6 +1509,25 @@ pub fn effective_capabilities() -> Result<u64, Errno> {
 
 /// `pivot_root(2)`: make `new_root` the root of this mount namespace and move the old root to
 /// `put_old` (which may be `new_root` itself: the old root is then stacked on top of it).
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// use rawclone::{sys::MountFlags, Errno};
+/// let ns = Namespaces::new().map_root().mount(); // needs a mount namespace: the child's own
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let steps = sys::mount(c"tmpfs", c"/tmp", c"tmpfs", MountFlags::EMPTY, None)
+///             .and_then(|()| sys::chdir(c"/tmp"))
+///             .and_then(|()| sys::pivot_root(c".", c".")) // the old root stacked on the new
+///             .and_then(|()| sys::umount2(c".", linux_raw_sys::general::MNT_DETACH));
+///         (steps.is_ok() && sys::open(c"/proc", 0) == Err(Errno::ENOENT)) as i32 // only the tmpfs
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
     // SAFETY: two NUL-terminated strings that live for the call.
     unsafe {
@@ -2093,6 +2112,26 @@ pub fn clear_capabilities(caps: u64) -> Result<(), Errno> {
 /// calling thread; without [`set_no_new_privs`] first the kernel wants `CAP_SYS_ADMIN` (EACCES).
 /// Returns what the kernel returns (a listener descriptor with
 /// `SECCOMP_FILTER_FLAG_NEW_LISTENER`, else 0). See [`crate::seccomp`].
+///
+/// ```
+/// use core::mem::offset_of;
+/// use rawclone::seccomp::*;
+/// use rawclone::{sys, ExitStatus, Fork};
+/// let mut deny = Filter::<5>::new(); // getppid fails with EPERM; a real filter checks `arch` first
+/// deny.stmt(BPF_LD | BPF_W | BPF_ABS, offset_of!(SeccompData, nr) as u32)?
+///     .jump(BPF_JMP | BPF_JEQ | BPF_K, Sysno::getppid.id() as u32, 0, 1)?
+///     .stmt(BPF_RET | BPF_K, ret_errno(Errno::EPERM))?
+///     .stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)?;
+/// // SAFETY: the child only makes raw syscalls; the filter is its own.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let on = sys::set_no_new_privs().and_then(|()| sys::seccomp_set_filter(deny.as_slice(), 0));
+///         sys::exit_group((on.is_ok() && sys::getppid() == 0) as i32) // getppid reads 0 on error
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn seccomp_set_filter(
     filter: &[crate::seccomp::SockFilter],
     flags: u32,
