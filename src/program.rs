@@ -272,7 +272,8 @@ impl<'a> Program<'a> {
     /// ```
     /// use rawclone::{program::Program, Errno, Error};
     /// assert!(Program::new(c"true").spawn()?.wait()?.success()); // found in PATH
-    /// let missing = Program::new(c"no-such-program-here").spawn();
+    /// let path = [c"PATH=/usr/bin:/bin"]; // no unreadable directory: EACCES would win
+    /// let missing = Program::new(c"no-such-program-here").env_exactly(&path).spawn();
     /// assert!(matches!(missing, Err(Error::Exec { errno: Errno::ENOENT, .. })));
     /// # Ok::<(), rawclone::Error>(())
     /// ```
