@@ -272,6 +272,15 @@ impl<'a> Namespaces<'a> {
 
     /// Map uid and gid 0 inside to the caller's effective uid and gid (util-linux
     /// `--map-root-user`); brings a user namespace.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { Namespaces::new().map_root().spawn(&mut stack, || sys::getuid() + sys::getgid() + 1)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1)); // uid 0, gid 0
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn map_root(mut self) -> Namespaces<'a> {
         self.uid_map = IdMap::Root;
         self.gid_map = IdMap::Root;

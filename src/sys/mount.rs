@@ -68,16 +68,34 @@ impl MountFlags {
     pub const EMPTY: MountFlags = MountFlags(0);
 
     /// Both sets (usable in `const` context, unlike `|`).
+    ///
+    /// ```
+    /// use rawclone::sys::MountFlags;
+    /// const RO_BIND: MountFlags = MountFlags::BIND.union(MountFlags::RDONLY); // `|` is not const
+    /// assert_eq!(RO_BIND, MountFlags::BIND | MountFlags::RDONLY);
+    /// ```
     pub const fn union(self, other: MountFlags) -> MountFlags {
         MountFlags(self.0 | other.0)
     }
 
     /// Whether every flag of `other` is set.
+    ///
+    /// ```
+    /// use rawclone::sys::MountFlags;
+    /// let flags = MountFlags::NOSUID | MountFlags::NODEV;
+    /// assert!(flags.contains(MountFlags::NOSUID) && !flags.contains(MountFlags::NOSUID | MountFlags::RDONLY));
+    /// ```
     pub const fn contains(self, other: MountFlags) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// The raw bits, as `mount(2)` takes them.
+    ///
+    /// ```
+    /// use rawclone::sys::MountFlags;
+    /// assert_eq!(MountFlags::RDONLY.bits(), 1); // MS_RDONLY
+    /// assert_eq!(MountFlags::EMPTY.bits(), 0);
+    /// ```
     pub const fn bits(self) -> u64 {
         self.0
     }
