@@ -133,6 +133,11 @@ impl Default for Namespaces<'_> {
 
 impl<'a> Namespaces<'a> {
     /// No namespaces yet: a child set up like this is a plain fork-like process.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, CloneFlags};
+    /// assert_eq!(Namespaces::new().namespace_flags(), CloneFlags::EMPTY);
+    /// ```
     pub const fn new() -> Namespaces<'a> {
         Namespaces {
             flags: CloneFlags::EMPTY,
@@ -152,22 +157,63 @@ impl<'a> Namespaces<'a> {
 
     /// Add namespace flags (`CloneFlags::NEW*` only; anything else is refused at spawn with
     /// [`Rule::NotANamespace`]).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// use rawclone::CloneFlags;
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().flags(CloneFlags::NEWUTS);
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::sethostname(b"x").is_ok() as i32)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn flags(mut self, flags: CloneFlags) -> Namespaces<'a> {
         self.flags = self.flags.union(flags);
         self
     }
 
     /// A new user namespace (`CLONE_NEWUSER`); without a map, ids inside read as 65534.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().user();
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::getuid())? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(65534 & 0xff)); // the overflow uid, unmapped
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn user(self) -> Namespaces<'a> {
         self.flags(CloneFlags::NEWUSER)
     }
 
     /// A new pid namespace: the child is its pid 1 (`CLONE_NEWPID`).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().pid();
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::getpid())? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn pid(self) -> Namespaces<'a> {
         self.flags(CloneFlags::NEWPID)
     }
 
     /// A new UTS namespace: host and domain name of its own (`CLONE_NEWUTS`).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().uts();
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::sethostname(b"inside").is_ok() as i32)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn uts(self) -> Namespaces<'a> {
         self.flags(CloneFlags::NEWUTS)
     }
@@ -178,11 +224,37 @@ impl<'a> Namespaces<'a> {
     }
 
     /// A new network namespace, with only a loopback device that is down (`CLONE_NEWNET`).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().net();
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || {
+    ///     let lo = sys::inet_dgram_socket().and_then(|s| sys::interface_flags(s.as_fd(), b"lo"));
+    ///     lo.is_ok_and(|flags| flags & 1 == 0) as i32 // IFF_UP clear
+    /// })? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn net(self) -> Namespaces<'a> {
         self.flags(CloneFlags::NEWNET)
     }
 
     /// A new mount namespace, its propagation made private (`CLONE_NEWNS`).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().mount();
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || {
+    ///     let tmpfs = sys::mount(c"tmpfs", c"/mnt", c"tmpfs", sys::MountFlags::EMPTY, None);
+    ///     tmpfs.is_ok() as i32 // seen only inside
+    /// })? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn mount(self) -> Namespaces<'a> {
         self.flags(CloneFlags::NEWNS)
     }
@@ -200,6 +272,15 @@ impl<'a> Namespaces<'a> {
 
     /// Map uid and gid 0 inside to the caller's effective uid and gid (util-linux
     /// `--map-root-user`); brings a user namespace.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { Namespaces::new().map_root().spawn(&mut stack, || sys::getuid() + sys::getgid() + 1)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1)); // uid 0, gid 0
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn map_root(mut self) -> Namespaces<'a> {
         self.uid_map = IdMap::Root;
         self.gid_map = IdMap::Root;
@@ -207,12 +288,32 @@ impl<'a> Namespaces<'a> {
     }
 
     /// Map `uid` inside to the caller's effective uid (util-linux `--map-user`).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_user(1000);
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::geteuid() - 1000)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(0));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn map_user(mut self, uid: u32) -> Namespaces<'a> {
         self.uid_map = IdMap::Single(uid);
         self.user()
     }
 
     /// Map `gid` inside to the caller's effective gid (util-linux `--map-group`).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_user(0).map_group(100);
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::getegid())? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(100));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn map_group(mut self, gid: u32) -> Namespaces<'a> {
         self.gid_map = IdMap::Single(gid);
         self.user()
@@ -232,12 +333,32 @@ impl<'a> Namespaces<'a> {
     }
 
     /// Set the host name inside (at most 64 bytes); brings a UTS namespace.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().hostname("box");
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::hostname().is_ok_and(|n| n.as_bytes() == b"box") as i32)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn hostname(mut self, name: &'a str) -> Namespaces<'a> {
         self.hostname = Some(name.as_bytes());
         self.uts()
     }
 
     /// Set the NIS domain name inside (at most 64 bytes); brings a UTS namespace.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().domainname("lan");
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::domainname().is_ok_and(|n| n.as_bytes() == b"lan") as i32)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn domainname(mut self, name: &'a str) -> Namespaces<'a> {
         self.domainname = Some(name.as_bytes());
         self.uts()
@@ -245,6 +366,16 @@ impl<'a> Namespaces<'a> {
 
     /// Mount a fresh `/proc` inside, which with a new pid namespace shows only its processes;
     /// brings a mount namespace.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().pid().mount_proc();
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, || sys::open(c"/proc/2", 0).is_err() as i32)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1)); // only pid 1 in its /proc
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn mount_proc(mut self) -> Namespaces<'a> {
         self.mount_proc = true;
         self.mount()
@@ -343,6 +474,12 @@ impl<'a> Namespaces<'a> {
     }
 
     /// The namespace flags the child will be created with.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, CloneFlags};
+    /// let flags = Namespaces::new().map_root().hostname("box").namespace_flags();
+    /// assert_eq!(flags, CloneFlags::NEWUSER | CloneFlags::NEWUTS); // brought by map_root, hostname
+    /// ```
     pub const fn namespace_flags(&self) -> CloneFlags {
         self.flags
     }

@@ -284,6 +284,15 @@ impl<'a> Program<'a> {
     /// `execvp(3)` does, after the setup (so under a new root, in the new root); EACCES from any
     /// directory wins over ENOENT, and a file without a `#!` line is not handed to `/bin/sh`
     /// (ENOEXEC). An empty `path` is not searched for.
+    ///
+    /// ```
+    /// use rawclone::{program::Program, Errno, Error};
+    /// assert!(Program::new(c"true").spawn()?.wait()?.success()); // found in PATH
+    /// let path = [c"PATH=/usr/bin:/bin"]; // no unreadable directory: EACCES would win
+    /// let missing = Program::new(c"no-such-program-here").env_exactly(&path).spawn();
+    /// assert!(matches!(missing, Err(Error::Exec { errno: Errno::ENOENT, .. })));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn new(path: &'a CStr) -> Program<'a> {
         Program {
             path,
@@ -314,12 +323,29 @@ impl<'a> Program<'a> {
     }
 
     /// The whole argument vector, `argv[0]` included (unlike `Command::args`).
+    ///
+    /// ```
+    /// use rawclone::{program::Program, ExitStatus};
+    /// let child = Program::new(c"/bin/sh").argv(&[c"sh", c"-c", c"exit 3"]).spawn()?;
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(3));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn argv(mut self, argv: &'a [&'a CStr]) -> Program<'a> {
         self.argv = Some(argv);
         self
     }
 
     /// Start from an empty environment instead of the inherited one (`Command::env_clear`).
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"test -z \"$HOME$USER$RAWCLONE_DOC\""])
+    ///     .env_clear()
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn env_clear(mut self) -> Program<'a> {
         self.env_base = EnvBase::Clear;
         self
@@ -327,6 +353,16 @@ impl<'a> Program<'a> {
 
     /// Start from exactly `entries` (`NAME=value` each) instead of the inherited environment:
     /// `execve`'s `envp`.
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"test \"$ONLY\" = 1 -a -z \"$HOME\""])
+    ///     .env_exactly(&[c"ONLY=1"])
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn env_exactly(mut self, entries: &'a [&'a CStr]) -> Program<'a> {
         self.env_base = EnvBase::Exactly(entries);
         self
@@ -342,6 +378,16 @@ impl<'a> Program<'a> {
     /// passes); else, in a freestanding program started by rawclone's `_start` (feature
     /// `start`), the `envp` the kernel handed it; else the environment the process started with
     /// ([`initial_environment`]), which misses later changes a libc made.
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"test \"$GREETING\" = hi"])
+    ///     .envs(&[c"GREETING=hello", c"GREETING=hi"]) // the last wins
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn envs(mut self, entries: &'a [&'a CStr]) -> Program<'a> {
         self.env_set = entries;
         self
@@ -349,24 +395,80 @@ impl<'a> Program<'a> {
 
     /// Take these names out of the base list, replacing an earlier list given here
     /// (`Command::env_remove`). A name holding `=` is refused with [`Rule::BadEnvEntry`].
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"test -z \"$A\" -a \"$B\" = 2"])
+    ///     .env_exactly(&[c"A=1", c"B=2"])
+    ///     .env_remove(&[c"A"])
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn env_remove(mut self, names: &'a [&'a CStr]) -> Program<'a> {
         self.env_remove = names;
         self
     }
 
     /// Standard input (descriptor 0); set before the file actions.
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// use rawclone::{program::Stdio, sys};
+    /// let (r, w) = sys::pipe().unwrap();
+    /// sys::write(w.as_fd(), b"hi\n").unwrap();
+    /// drop(w);
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"read line; test \"$line\" = hi"])
+    ///     .stdin(Stdio::Fd(r.as_raw()))
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn stdin(mut self, stdio: Stdio) -> Program<'a> {
         self.stdio[0] = stdio;
         self
     }
 
     /// Standard output (descriptor 1); set before the file actions.
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// use rawclone::{program::Stdio, sys};
+    /// let (r, w) = sys::pipe().unwrap();
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"echo hi"])
+    ///     .stdout(Stdio::Fd(w.as_raw()))
+    ///     .spawn()?;
+    /// drop(w); // the child has its own copy
+    /// assert!(child.wait()?.success());
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(sys::read(r.as_fd(), &mut out), Ok(3));
+    /// assert_eq!(&out[..3], b"hi\n");
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn stdout(mut self, stdio: Stdio) -> Program<'a> {
         self.stdio[1] = stdio;
         self
     }
 
     /// Standard error (descriptor 2); set before the file actions.
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// use rawclone::{program::Stdio, sys, ExitStatus};
+    /// let (r, w) = sys::pipe().unwrap();
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"echo oops >&2; exit 1"])
+    ///     .stderr(Stdio::Fd(w.as_raw()))
+    ///     .spawn()?;
+    /// drop(w);
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(sys::read(r.as_fd(), &mut out), Ok(5));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn stderr(mut self, stdio: Stdio) -> Program<'a> {
         self.stdio[2] = stdio;
         self
@@ -374,6 +476,23 @@ impl<'a> Program<'a> {
 
     /// The file actions, in order, replacing an earlier list given here. A negative descriptor
     /// is refused with [`Rule::NegativeFd`].
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// use rawclone::{program::FdAction, sys};
+    /// let (r, w) = sys::pipe().unwrap();
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"echo hi >&7; exec 7>&-; test ! -e /proc/self/fd/5"])
+    ///     .file_actions(&[
+    ///         FdAction::Dup2 { from: w.as_raw(), to: 7 },
+    ///         FdAction::Close(5),
+    ///     ])
+    ///     .spawn()?;
+    /// drop(w);
+    /// assert!(child.wait()?.success());
+    /// assert_eq!(sys::read(r.as_fd(), &mut [0; 8]), Ok(3));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn file_actions(mut self, actions: &'a [FdAction<'a>]) -> Program<'a> {
         self.actions = actions;
         self
@@ -381,6 +500,16 @@ impl<'a> Program<'a> {
 
     /// The working directory of the program, changed to after the file actions (a relative
     /// `PATH` entry is then found from it).
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"test \"$(pwd -P)\" = /proc"])
+    ///     .current_dir(c"/proc")
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn current_dir(mut self, dir: &'a CStr) -> Program<'a> {
         self.cwd = Some(dir);
         self
@@ -391,6 +520,16 @@ impl<'a> Program<'a> {
     /// (`close_range(2)` with `CLOSE_RANGE_CLOEXEC`, Linux 5.11, or a walk of `/proc/self/fd`
     /// where the kernel lacks it), so they close at `execve`, not before, and a failed exec is
     /// still reported.
+    ///
+    /// ```
+    /// use rawclone::{program::Program, sys};
+    /// let (_r, w) = sys::pipe().unwrap();
+    /// sys::clear_cloexec(w.as_fd()).unwrap(); // would be inherited
+    /// let script = std::ffi::CString::new(format!("test ! -e /proc/self/fd/{}", w.as_raw())).unwrap();
+    /// let child = Program::new(c"/bin/sh").argv(&[c"sh", c"-c", &script]).close_other_fds().spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn close_other_fds(mut self) -> Program<'a> {
         self.close_other_fds = true;
         self
@@ -399,6 +538,17 @@ impl<'a> Program<'a> {
     /// Set `resource`'s soft and hard limit ([`INFINITY`] for none); a second call for the
     /// same resource replaces the first. A soft value above the hard one is refused with
     /// [`Rule::SoftLimitAboveHard`]; raising a hard limit needs `CAP_SYS_RESOURCE` (EPERM).
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// use rawclone::program::Resource;
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"test $(ulimit -n) = 32"])
+    ///     .rlimit(Resource::Nofile, 32, 32)
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn rlimit(mut self, resource: Resource, soft: u64, hard: u64) -> Program<'a> {
         self.limits[resource as usize] = Some((soft, hard));
         self
@@ -408,6 +558,18 @@ impl<'a> Program<'a> {
     /// which needs `CAP_SETPCAP`: unprivileged outside a user namespace it fails with EPERM),
     /// the ambient set, and the effective, permitted and inheritable sets (`capset(2)`), so
     /// that neither the program nor anything it execs gets them back.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, program::{Capabilities, Program}};
+    /// // Dropping from the bounding set needs CAP_SETPCAP: the root of a user namespace has it.
+    /// let script = c"grep -Eq 'CapEff:[[:space:]]+0+$' /proc/self/status";
+    /// let argv = [c"sh", c"-c", script];
+    /// let program = Program::new(c"/bin/sh").argv(&argv);
+    /// let program = program.drop_capabilities(Capabilities::ALL);
+    /// let child = Namespaces::new().map_root().exec_program(&program)?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn drop_capabilities(mut self, caps: Capabilities) -> Program<'a> {
         self.cap_drop = self.cap_drop.union(caps);
         self
@@ -416,6 +578,16 @@ impl<'a> Program<'a> {
     /// Set `PR_SET_NO_NEW_PRIVS`: the program, and what it execs, gains no privilege from
     /// set-user-ID bits or file capabilities. A seccomp filter without it needs
     /// `CAP_SYS_ADMIN` (EACCES).
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"grep -Eq 'NoNewPrivs:[[:space:]]+1' /proc/self/status"])
+    ///     .no_new_privs()
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn no_new_privs(mut self) -> Program<'a> {
         self.no_new_privs = true;
         self
@@ -432,6 +604,17 @@ impl<'a> Program<'a> {
     /// [`Program::spawn`] (kernel commit 0258b5fd7c71, "coredump: Limit coredumps to a single
     /// thread group"). On such kernels prefer [`crate::ns::Namespaces::exec_program`], whose
     /// child has memory of its own, for a hook that might fault.
+    ///
+    /// ```
+    /// use linux_raw_sys::general::RLIMIT_NOFILE;
+    /// use rawclone::{program::Program, sys};
+    /// let hook = || sys::set_rlimit(RLIMIT_NOFILE, 16, 16);
+    /// let program = Program::new(c"/bin/sh").argv(&[c"sh", c"-c", c"test $(ulimit -n) = 16"]);
+    /// // SAFETY: the hook makes one raw syscall: async-signal-safe, and it touches no memory of ours.
+    /// let child = unsafe { program.pre_exec(&hook) }.spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     ///
     /// # Safety
     /// The hook runs in a child that shares the parent's memory (a vfork-style spawn) or is a
@@ -458,6 +641,16 @@ impl<'a> Program<'a> {
     /// memory, the caller of [`Program::spawn`] included (see [`Program::pre_exec`]): there,
     /// prefer filters that return `SECCOMP_RET_ERRNO` (as [`crate::seccomp::Filter::deny`]
     /// builds them), or the namespaced path.
+    ///
+    /// ```
+    /// use rawclone::{program::Program, seccomp::{Filter, Sysno}, Errno};
+    /// let no_uname = Filter::<16>::deny(&[Sysno::uname], Errno::EPERM)?;
+    /// let script = c"uname 2>&1 | grep -q 'not permitted'";
+    /// let argv = [c"sh", c"-c", script];
+    /// let program = Program::new(c"/bin/sh").argv(&argv).no_new_privs();
+    /// assert!(program.seccomp_filter(no_uname.as_slice()).spawn()?.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn seccomp_filter(mut self, filter: &'a [SockFilter]) -> Program<'a> {
         self.seccomp = Some(filter);
         self

@@ -30,6 +30,11 @@ pub const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_X86_64;
 pub const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_AARCH64;
 
 /// The action `SECCOMP_RET_ERRNO` with `errno`: the call fails with it, unexecuted.
+///
+/// ```
+/// use rawclone::seccomp::{ret_errno, Errno, SECCOMP_RET_ERRNO};
+/// assert_eq!(ret_errno(Errno::EPERM), SECCOMP_RET_ERRNO | 1);
+/// ```
 pub fn ret_errno(errno: Errno) -> u32 {
     SECCOMP_RET_ERRNO | (errno.into_raw() as u32 & SECCOMP_RET_DATA)
 }
@@ -57,6 +62,10 @@ impl<const N: usize> Default for Filter<N> {
 
 impl<const N: usize> Filter<N> {
     /// No instructions yet.
+    ///
+    /// ```
+    /// assert!(rawclone::seccomp::Filter::<8>::new().as_slice().is_empty());
+    /// ```
     pub const fn new() -> Filter<N> {
         const EMPTY: SockFilter = SockFilter {
             code: 0,
@@ -71,12 +80,29 @@ impl<const N: usize> Filter<N> {
     }
 
     /// Append `BPF_STMT(code, k)`.
+    ///
+    /// ```
+    /// use rawclone::seccomp::{Filter, BPF_K, BPF_RET, SECCOMP_RET_ALLOW};
+    /// let mut filter = Filter::<1>::new();
+    /// filter.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)?;
+    /// assert!(filter.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW).is_err()); // full
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn stmt(&mut self, code: u32, k: u32) -> Result<&mut Self> {
         self.jump(code, k, 0, 0)
     }
 
     /// Append `BPF_JUMP(code, k, jt, jf)`: the offsets count instructions after this one.
     /// [`Rule::SeccompFilterLength`] once `N` instructions are there.
+    ///
+    /// ```
+    /// use rawclone::seccomp::{Filter, BPF_JEQ, BPF_JMP, BPF_K};
+    /// let mut filter = Filter::<4>::new();
+    /// filter.jump(BPF_JMP | BPF_JEQ | BPF_K, 39, 0, 1)?; // if A == 39 go on, else skip one
+    /// let insn = filter.as_slice()[0];
+    /// assert_eq!((insn.k, insn.jt, insn.jf), (39, 0, 1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn jump(&mut self, code: u32, k: u32, jt: u8, jf: u8) -> Result<&mut Self> {
         let Some(slot) = self.insns.get_mut(self.len) else {
             return Err(too_long());
@@ -92,6 +118,14 @@ impl<const N: usize> Filter<N> {
     }
 
     /// The instructions so far.
+    ///
+    /// ```
+    /// use rawclone::seccomp::{Filter, BPF_K, BPF_RET, SECCOMP_RET_ALLOW};
+    /// let mut filter = Filter::<4>::new();
+    /// filter.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)?;
+    /// assert_eq!(filter.as_slice().len(), 1); // what `seccomp_set_filter` takes
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn as_slice(&self) -> &[SockFilter] {
         &self.insns[..self.len]
     }

@@ -61,11 +61,21 @@ impl Signal {
     }
 
     /// The raw number.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::Signal::SIGKILL.number(), 9);
+    /// ```
     pub const fn number(self) -> u32 {
         self.0 as u32
     }
 
     /// The conventional name (`"SIGCHLD"`), or `None` for a real-time signal (32..=64).
+    ///
+    /// ```
+    /// use rawclone::Signal;
+    /// assert_eq!(Signal::SIGCHLD.name(), Some("SIGCHLD"));
+    /// assert_eq!(Signal::new(40).unwrap().name(), None); // real-time
+    /// ```
     pub fn name(self) -> Option<&'static str> {
         standard_name(self.0)
     }
@@ -130,21 +140,44 @@ impl SigSet {
     pub const TASK_DEFAULT: SigSet = SigSet::FULL.without_all(SigSet::FAULTS);
 
     /// Whether `sig` is in the set.
+    ///
+    /// ```
+    /// use rawclone::{SigSet, Signal};
+    /// assert!(SigSet::FULL.contains(Signal::SIGKILL));
+    /// assert!(!SigSet::EMPTY.contains(Signal::SIGKILL));
+    /// ```
     pub const fn contains(self, sig: Signal) -> bool {
         self.0 & (1 << (sig.0 - 1)) != 0
     }
 
     /// The set with `sig` added.
+    ///
+    /// ```
+    /// use rawclone::{SigSet, Signal};
+    /// assert_eq!(SigSet::EMPTY.with(Signal::SIGHUP).0, 1); // signal 1: bit 0
+    /// ```
     pub const fn with(self, sig: Signal) -> SigSet {
         SigSet(self.0 | (1 << (sig.0 - 1)))
     }
 
     /// The set without `sig`.
+    ///
+    /// ```
+    /// use rawclone::{SigSet, Signal};
+    /// let set = SigSet::FULL.without(Signal::SIGTERM);
+    /// assert!(!set.contains(Signal::SIGTERM) && set.contains(Signal::SIGINT));
+    /// ```
     pub const fn without(self, sig: Signal) -> SigSet {
         SigSet(self.0 & !(1 << (sig.0 - 1)))
     }
 
     /// The set without any signal of `other`.
+    ///
+    /// ```
+    /// use rawclone::{SigSet, Signal};
+    /// let set = SigSet::FULL.without_all(SigSet::FAULTS);
+    /// assert!(!set.contains(Signal::SIGSEGV) && set.contains(Signal::SIGUSR1));
+    /// ```
     pub const fn without_all(self, other: SigSet) -> SigSet {
         SigSet(self.0 & !other.0)
     }

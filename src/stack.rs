@@ -106,16 +106,35 @@ impl<'a> Stack<'a> {
     }
 
     /// Usable bytes.
+    ///
+    /// ```
+    /// let stack = rawclone::Stack::map(64 * 1024)?;
+    /// assert!(stack.size() >= 64 * 1024);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn size(&self) -> usize {
         self.len
     }
 
     /// Lowest usable address (just above the guard page of a mapped stack).
+    ///
+    /// ```
+    /// let stack = rawclone::Stack::map(64 * 1024)?;
+    /// assert_eq!(stack.base().wrapping_add(stack.size()), stack.top());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn base(&self) -> *mut u8 {
         self.base
     }
 
     /// One past the highest usable byte: where the child's stack pointer starts, 16-byte aligned.
+    ///
+    /// ```
+    /// let mut buf = [0u8; 4096];
+    /// let stack = rawclone::Stack::from_buf(&mut buf);
+    /// assert_eq!(stack.top() as usize % 16, 0);
+    /// assert!(stack.top() as usize <= stack.base() as usize + 4096);
+    /// ```
     pub fn top(&self) -> *mut u8 {
         self.base.wrapping_add(self.len)
     }
@@ -145,12 +164,28 @@ impl<'a> Stack<'a> {
     }
 
     /// Whether a guard page protects the bottom.
+    ///
+    /// ```
+    /// use rawclone::Stack;
+    /// assert!(Stack::map(64 * 1024)?.has_guard());
+    /// assert!(!Stack::from_buf(&mut [0u8; 4096]).has_guard());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn has_guard(&self) -> bool {
         self.mapping.is_some()
     }
 
     /// Set aside `bytes` (rounded to 16) at the bottom for the caller's own data and return their
     /// address; the usable stack shrinks by that much. `None` if the stack is not that large.
+    ///
+    /// ```
+    /// let mut stack = rawclone::Stack::map(64 * 1024)?;
+    /// let (base, size) = (stack.base(), stack.size());
+    /// assert_eq!(stack.reserve_bottom(100), Some(base)); // rounded up to 112
+    /// assert_eq!((stack.base(), stack.size()), (base.wrapping_add(112), size - 112));
+    /// assert_eq!(stack.reserve_bottom(1 << 30), None);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn reserve_bottom(&mut self, bytes: usize) -> Option<*mut u8> {
         let bytes = round_up(bytes, 16);
         if bytes > self.len {

@@ -62,6 +62,16 @@ pub struct Fd(i32);
 impl Fd {
     /// Take ownership of `fd`.
     ///
+    /// ```
+    /// use rawclone::sys::{self, Fd};
+    /// let (r, w) = sys::pipe()?;
+    /// // SAFETY: `into_raw` gave up `w`'s ownership: the new `Fd` is the only owner.
+    /// let w = unsafe { Fd::from_raw(w.into_raw()) };
+    /// sys::write(w.as_fd(), b"x")?;
+    /// assert_eq!(sys::read(r.as_fd(), &mut [0; 1])?, 1);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
+    ///
     /// # Safety
     /// `fd` must be an open descriptor that nothing else will close.
     pub const unsafe fn from_raw(fd: i32) -> Fd {
@@ -69,11 +79,26 @@ impl Fd {
     }
 
     /// The raw number, still owned by `self`.
+    ///
+    /// ```
+    /// use linux_raw_sys::general::FD_CLOEXEC;
+    /// let (r, w) = rawclone::sys::pipe()?;
+    /// assert!(r.as_raw() > 2 && r.as_raw() != w.as_raw());
+    /// assert_eq!(rawclone::sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     pub const fn as_raw(&self) -> i32 {
         self.0
     }
 
     /// Borrow the descriptor for calls such as [`read()`] and [`write()`].
+    ///
+    /// ```
+    /// let (_r, w) = rawclone::sys::pipe()?;
+    /// assert_eq!(w.as_fd().as_raw(), w.as_raw());
+    /// assert_eq!(rawclone::sys::write(w.as_fd(), b"x")?, 1);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     pub const fn as_fd(&self) -> BorrowedFd<'_> {
         BorrowedFd {
             fd: self.0,
@@ -82,6 +107,17 @@ impl Fd {
     }
 
     /// Give up ownership without closing.
+    ///
+    /// ```
+    /// use rawclone::{sys, Errno};
+    /// let (r, _w) = sys::pipe()?;
+    /// let n = r.into_raw();
+    /// assert!(sys::fd_flags(n).is_ok()); // still open: no owner closed it
+    /// // SAFETY: `n` came from `into_raw`, so nothing else owns it.
+    /// unsafe { sys::close(n)? };
+    /// assert_eq!(sys::fd_flags(n), Err(Errno::EBADF));
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     pub fn into_raw(self) -> i32 {
         let fd = self.0;
         core::mem::forget(self);
@@ -124,6 +160,15 @@ pub struct BorrowedFd<'fd> {
 impl BorrowedFd<'_> {
     /// Borrow the descriptor numbered `fd`.
     ///
+    /// ```
+    /// use rawclone::sys::{self, BorrowedFd};
+    /// let (_r, w) = sys::pipe()?;
+    /// // SAFETY: `w` owns the descriptor and outlives the borrow.
+    /// let b = unsafe { BorrowedFd::borrow_raw(w.as_raw()) };
+    /// assert_eq!(sys::write(b, b"x")?, 1);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
+    ///
     /// # Safety
     /// `fd` must stay open, and keep naming the same open file, for the whole borrow.
     pub const unsafe fn borrow_raw(fd: i32) -> Self {
@@ -134,6 +179,10 @@ impl BorrowedFd<'_> {
     }
 
     /// The raw number.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::stderr().as_raw(), 2);
+    /// ```
     pub const fn as_raw(self) -> i32 {
         self.fd
     }
@@ -155,14 +204,37 @@ macro_rules! stdio {
 
 stdio! {
     /// Descriptor 0, standard input.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::stdin().as_raw(), 0);
+    /// ```
     stdin = 0;
     /// Descriptor 1, standard output.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::write(rawclone::sys::stdout(), b"")?, 0);
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     stdout = 1;
     /// Descriptor 2, standard error.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::stderr().as_raw(), 2);
+    /// ```
     stderr = 2;
 }
 
 /// `write(2)`.
+///
+/// ```
+/// use rawclone::{sys, Errno};
+/// let (r, w) = sys::pipe()?;
+/// assert_eq!(sys::write(w.as_fd(), b"hello")?, 5);
+/// drop(r);
+/// // No reader left: EPIPE (Rust programs ignore SIGPIPE, which would kill others).
+/// assert_eq!(sys::write(w.as_fd(), b"x"), Err(Errno::EPIPE));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
     let fd = fd.as_raw();
     // SAFETY: the kernel reads at most `buf.len()` bytes from a live slice.
@@ -170,6 +242,17 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
 }
 
 /// `read(2)`.
+///
+/// ```
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// sys::write(w.as_fd(), b"hello")?;
+/// drop(w);
+/// let mut buf = [0u8; 8];
+/// assert_eq!(sys::read(r.as_fd(), &mut buf)?, 5);
+/// assert_eq!(sys::read(r.as_fd(), &mut buf)?, 0); // writer gone: end of file
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, Errno> {
     let fd = fd.as_raw();
     // SAFETY: the kernel writes at most `buf.len()` bytes into a live, exclusive slice.
@@ -231,6 +314,16 @@ pub unsafe fn exit(code: i32) -> ! {
 }
 
 /// `exit_group(2)`: ends every thread of the process.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // SAFETY: the child only exits.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => sys::exit_group(7),
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(7)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group never returns and touches no memory of ours.
     unsafe {
@@ -251,22 +344,80 @@ macro_rules! id_getters {
 
 id_getters!(
     /// `getpid(2)`: the thread-group id.
+    ///
+    /// ```
+    /// assert_eq!(rawclone::sys::getpid() as u32, std::process::id());
+    /// ```
     getpid,
     /// `gettid(2)`: the calling task's own id.
+    ///
+    /// ```
+    /// use rawclone::sys;
+    /// let other = std::thread::spawn(sys::gettid).join().unwrap();
+    /// assert!(other > 0 && other != sys::gettid());
+    /// ```
     gettid,
     /// `getppid(2)`.
+    ///
+    /// ```
+    /// use rawclone::{sys, ExitStatus, Fork};
+    /// let me = sys::getpid();
+    /// // SAFETY: the child only makes raw syscalls and exits.
+    /// match unsafe { rawclone::fork()? } {
+    ///     Fork::Child => sys::exit_group((sys::getppid() == me) as i32),
+    ///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     getppid,
     /// `getuid(2)`.
+    ///
+    /// ```
+    /// let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    /// assert!(status.contains(&format!("\nUid:\t{}\t", rawclone::sys::getuid())));
+    /// ```
     getuid,
     /// `getgid(2)`.
+    ///
+    /// ```
+    /// let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    /// assert!(status.contains(&format!("\nGid:\t{}\t", rawclone::sys::getgid())));
+    /// ```
     getgid,
     /// `geteuid(2)`.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { Namespaces::new().map_root().spawn(&mut stack, sys::geteuid)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(0)); // root of its user namespace
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     geteuid,
     /// `getegid(2)`.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { Namespaces::new().map_root().spawn(&mut stack, sys::getegid)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(0)); // group 0 of its user namespace
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     getegid
 );
 
 /// `nanosleep(2)` for `ms` milliseconds; returns early (with EINTR) if a handler ran.
+///
+/// ```
+/// use core::time::Duration;
+/// use rawclone::sys;
+/// let start = sys::monotonic_now();
+/// sys::sleep_ms(20)?;
+/// assert!(sys::monotonic_now() - start >= Duration::from_millis(20));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
     let ts = [(ms / 1000) as i64, ((ms % 1000) * 1_000_000) as i64];
     // SAFETY: the kernel reads one timespec (two i64 on 64-bit) from a live local.
@@ -274,6 +425,17 @@ pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
 }
 
 /// `sched_yield(2)`: let another runnable thread have this CPU.
+///
+/// ```
+/// use core::sync::atomic::{AtomicBool, Ordering::SeqCst};
+/// let done = AtomicBool::new(false);
+/// std::thread::scope(|s| {
+///     s.spawn(|| done.store(true, SeqCst));
+///     while !done.load(SeqCst) {
+///         rawclone::sys::sched_yield(); // let the other thread run
+///     }
+/// });
+/// ```
 pub fn sched_yield() {
     // SAFETY: no arguments, no memory; it cannot fail.
     let _ = unsafe { syscall0(Sysno::sched_yield) };
@@ -296,6 +458,12 @@ impl CpuSet {
     pub const ALL: CpuSet = CpuSet([u64::MAX; 16]);
 
     /// The set holding only `cpu` (empty if `cpu` is past the set's 1024 bits).
+    ///
+    /// ```
+    /// use rawclone::sys::CpuSet;
+    /// assert_eq!(CpuSet::only(3).0[0], 1 << 3);
+    /// assert_eq!(CpuSet::only(1024).count(), 0); // past the set: empty
+    /// ```
     pub fn only(cpu: u32) -> CpuSet {
         let mut set = [0u64; 16];
         if let Some(word) = set.get_mut(cpu as usize / 64) {
@@ -305,12 +473,25 @@ impl CpuSet {
     }
 
     /// How many CPUs the set holds.
+    ///
+    /// ```
+    /// use rawclone::sys::CpuSet;
+    /// assert_eq!(CpuSet::ALL.count(), 1024);
+    /// assert_eq!(CpuSet::only(7).count(), 1);
+    /// ```
     pub fn count(&self) -> usize {
         self.0.iter().map(|w| w.count_ones() as usize).sum()
     }
 }
 
 /// The CPUs the calling thread may run on (`sched_getaffinity(2)`).
+///
+/// ```
+/// let set = rawclone::sys::affinity()?;
+/// assert!(set.count() >= 1);
+/// assert_eq!(set.count(), rawclone::sys::available_cpus());
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn affinity() -> Result<CpuSet, Errno> {
     let mut set = CpuSet([0; 16]);
     // SAFETY: the kernel writes at most size_of::<CpuSet>() bytes into a live local.
@@ -326,6 +507,20 @@ pub fn affinity() -> Result<CpuSet, Errno> {
 }
 
 /// Let the calling thread run only on `set` (`sched_setaffinity(2)`).
+///
+/// ```
+/// use rawclone::sys::{self, CpuSet};
+/// let cpu = sys::current_cpu()?;
+/// // Pin a thread of its own, so that the caller's mask stays as it was.
+/// std::thread::spawn(move || -> Result<(), rawclone::Errno> {
+///     sys::set_affinity(&CpuSet::only(cpu))?;
+///     assert_eq!((sys::affinity()?, sys::current_cpu()?), (CpuSet::only(cpu), cpu));
+///     Ok(())
+/// })
+/// .join()
+/// .unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn set_affinity(set: &CpuSet) -> Result<(), Errno> {
     // SAFETY: the kernel reads size_of::<CpuSet>() bytes from a live reference.
     unsafe {
@@ -341,6 +536,14 @@ pub fn set_affinity(set: &CpuSet) -> Result<(), Errno> {
 
 /// The CPU the calling thread runs on (`getcpu(2)`); stale as soon as it returns, unless the
 /// thread is pinned.
+///
+/// ```
+/// use rawclone::sys;
+/// let cpu = sys::current_cpu()?;
+/// // Wherever it runs, it is one of the CPUs it may run on.
+/// assert_ne!(sys::affinity()?.0[cpu as usize / 64] & 1 << (cpu % 64), 0);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn current_cpu() -> Result<u32, Errno> {
     let mut cpu = 0u32;
     // SAFETY: the kernel writes one u32 into a live local; node and cache pointers are null.
@@ -349,11 +552,29 @@ pub fn current_cpu() -> Result<u32, Errno> {
 }
 
 /// How many CPUs this thread may run on, at least 1.
+///
+/// ```
+/// assert!(rawclone::sys::available_cpus() >= 1);
+/// ```
 pub fn available_cpus() -> usize {
     affinity().map_or(1, |set| set.count().max(1))
 }
 
 /// `tgkill(2)`: send `sig` to thread `tid` of thread group `tgid`.
+///
+/// ```
+/// use rawclone::{sys, SigSet, Signal};
+/// // On a thread of its own with SIGUSR1 blocked: the signal waits, and goes with the thread.
+/// std::thread::spawn(|| -> Result<(), rawclone::Errno> {
+///     sys::set_signal_mask(SigSet::EMPTY.with(Signal::SIGUSR1))?;
+///     sys::tgkill(sys::getpid(), sys::gettid(), Signal::SIGUSR1)?;
+///     assert!(sys::pending_signals()?.contains(Signal::SIGUSR1));
+///     Ok(())
+/// })
+/// .join()
+/// .unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn tgkill(tgid: Pid, tid: Pid, sig: Signal) -> Result<(), Errno> {
     // SAFETY: sending a signal touches no memory of ours.
     unsafe {
@@ -368,12 +589,46 @@ pub fn tgkill(tgid: Pid, tid: Pid, sig: Signal) -> Result<(), Errno> {
 }
 
 /// `kill(2)`.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork, Signal};
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => loop {
+///         let _ = sys::sleep_ms(1000);
+///     },
+///     Fork::Parent(child) => {
+///         sys::kill(child.pid(), Signal::SIGKILL).expect("kill");
+///         let status = child.wait()?;
+///         assert_eq!(status, ExitStatus::Signaled { signal: Signal::SIGKILL, core_dumped: false });
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn kill(pid: Pid, sig: Signal) -> Result<(), Errno> {
     // SAFETY: sending a signal touches no memory of ours.
     unsafe { syscall2(Sysno::kill, pid as usize, sig.number() as usize) }.map(drop)
 }
 
 /// `pidfd_send_signal(2)` with no siginfo and no flags.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork, Signal};
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => loop {
+///         let _ = sys::sleep_ms(1000);
+///     },
+///     Fork::Parent(child) => {
+///         match child.pidfd() {
+///             Some(pidfd) => sys::pidfd_send_signal(pidfd, Signal::SIGTERM).expect("pidfd"),
+///             None => sys::kill(child.pid(), Signal::SIGTERM).expect("kill"), // before Linux 5.3
+///         }
+///         assert!(matches!(child.wait()?, ExitStatus::Signaled { signal: Signal::SIGTERM, .. }));
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn pidfd_send_signal(pidfd: &Fd, sig: Signal) -> Result<(), Errno> {
     // SAFETY: a null siginfo is allowed; no memory of ours is touched.
     unsafe {
@@ -390,6 +645,19 @@ pub fn pidfd_send_signal(pidfd: &Fd, sig: Signal) -> Result<(), Errno> {
 
 /// `ppoll(2)` on one descriptor for `POLLIN`, with no timeout and no signal mask change: returns
 /// once `fd` is readable (a pidfd: once its process has ended), or with EINTR.
+///
+/// ```
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// let writer = std::thread::spawn(move || {
+///     sys::sleep_ms(10)?;
+///     sys::write(w.as_fd(), b"x")
+/// });
+/// sys::poll_readable(r.as_fd())?; // returns once the thread has written
+/// assert_eq!(sys::read(r.as_fd(), &mut [0; 1])?, 1);
+/// writer.join().unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn poll_readable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     ppoll_in(fd, None).map(drop)
 }
@@ -550,6 +818,26 @@ pub enum WaitId<'a> {
 }
 
 /// `waitid(2)`. `options` are `WEXITED`, `WNOHANG`, `WNOWAIT`, `__WALL`, … from linux-raw-sys.
+///
+/// ```
+/// use linux_raw_sys::general::{WEXITED, WNOHANG};
+/// use rawclone::{sys, ExitStatus, Fork};
+/// let (r, w) = sys::pipe().expect("pipe");
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         drop(w); // the child's copy of the write end, else its read never ends
+///         sys::exit_group(sys::read(r.as_fd(), &mut [0; 1]).map_or(1, |_| 0))
+///     }
+///     Fork::Parent(child) => {
+///         let info = sys::waitid(sys::WaitId::Pid(child.pid()), WEXITED | WNOHANG);
+///         assert_eq!(info.map(|i| i.pid), Ok(0)); // still running: nothing to report
+///         drop(w); // the child's read ends
+///         assert_eq!(child.wait()?, ExitStatus::Exited(0));
+///     }
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn waitid(id: WaitId<'_>, options: u32) -> Result<WaitInfo, Errno> {
     let (idtype, raw) = match id {
         WaitId::Pid(pid) => (k::P_PID, pid as usize),
@@ -576,6 +864,21 @@ pub fn waitid(id: WaitId<'_>, options: u32) -> Result<WaitInfo, Errno> {
 ///
 /// The *shared* (not `FUTEX_PRIVATE_FLAG`) variant, because the kernel's CLEARTID wake on thread
 /// exit is a shared wake and never reaches a private waiter.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+/// use rawclone::sys;
+/// let word = AtomicU32::new(0);
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         word.store(1, SeqCst);
+///         sys::futex_wake(&word, 1)
+///     });
+///     while word.load(SeqCst) == 0 {
+///         let _ = sys::futex_wait(&word, 0); // EAGAIN if it changed before the sleep
+///     }
+/// });
+/// ```
 pub fn futex_wait(word: &AtomicU32, expected: u32) -> Result<(), Errno> {
     futex_wait_for(word, expected, None)
 }
@@ -634,12 +937,36 @@ pub(crate) fn futex_wait_until(
 ///
 /// The kernel reads the count as an `int`, so `u32::MAX` would mean -1 and wake just one
 /// waiter: counts are capped at `i32::MAX`, and `u32::MAX` means "all" as callers expect.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+/// use rawclone::sys;
+/// let word = AtomicU32::new(0);
+/// assert_eq!(sys::futex_wake(&word, u32::MAX)?, 0); // nobody waits
+/// std::thread::scope(|s| {
+///     s.spawn(|| while word.load(SeqCst) == 0 {
+///         let _ = sys::futex_wait(&word, 0);
+///     });
+///     word.store(1, SeqCst);
+///     assert!(sys::futex_wake(&word, u32::MAX).unwrap() <= 1);
+/// });
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn futex_wake(word: &AtomicU32, n: u32) -> Result<usize, Errno> {
     futex_wake_at(word, n)
 }
 
 /// [`futex_wake`] by address: for a word that its owner may free as soon as it sees the change
 /// this wake announces (the kernel uses the address only as a key; nothing is dereferenced).
+///
+/// ```
+/// use core::sync::atomic::AtomicU32;
+/// let word = Box::new(AtomicU32::new(0));
+/// let at: *const AtomicU32 = &*word;
+/// drop(word); // freed: the address is only a key to the kernel
+/// assert_eq!(rawclone::sys::futex_wake_at(at, 1)?, 0);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn futex_wake_at(word: *const AtomicU32, n: u32) -> Result<usize, Errno> {
     let n = n.min(i32::MAX as u32);
     // SAFETY: FUTEX_WAKE only uses the address as a key.
@@ -654,6 +981,22 @@ pub fn futex_wake_at(word: *const AtomicU32, n: u32) -> Result<usize, Errno> {
 }
 
 /// Anonymous private `mmap(2)` of `len` bytes with `prot`; `extra` flags are ORed in.
+///
+/// ```
+/// use linux_raw_sys::general::{PROT_READ, PROT_WRITE};
+/// use rawclone::sys;
+/// let len = 64 * 1024;
+/// let p = sys::mmap_anonymous(len, PROT_READ | PROT_WRITE, 0)?;
+/// // SAFETY: the `len` bytes at `p` are a fresh, zeroed, writable mapping of ours.
+/// unsafe {
+///     assert_eq!(*p.add(len - 1), 0);
+///     p.write(7);
+///     assert_eq!(*p, 7);
+/// }
+/// // SAFETY: nothing uses the mapping after this.
+/// unsafe { sys::munmap(p, len)? };
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn mmap_anonymous(len: usize, prot: u32, extra: u32) -> Result<*mut u8, Errno> {
     let flags = k::MAP_PRIVATE | k::MAP_ANONYMOUS | extra;
     // SAFETY: a fresh anonymous mapping at a kernel-chosen address aliases nothing of ours.
@@ -673,6 +1016,17 @@ pub fn mmap_anonymous(len: usize, prot: u32, extra: u32) -> Result<*mut u8, Errn
 
 /// `munmap(2)`.
 ///
+/// ```
+/// use linux_raw_sys::general::PROT_READ;
+/// use rawclone::{sys, Errno};
+/// let p = sys::mmap_anonymous(64 * 1024, PROT_READ, 0)?;
+/// // SAFETY: nothing uses the mapping after this.
+/// unsafe { sys::munmap(p, 64 * 1024)? };
+/// // SAFETY: a misaligned address is refused before anything is unmapped.
+/// assert_eq!(unsafe { sys::munmap(p.wrapping_add(1), 1) }, Err(Errno::EINVAL));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+///
 /// # Safety
 /// Nothing may use `[addr, addr + len)` afterwards.
 pub unsafe fn munmap(addr: *mut u8, len: usize) -> Result<(), Errno> {
@@ -681,6 +1035,21 @@ pub unsafe fn munmap(addr: *mut u8, len: usize) -> Result<(), Errno> {
 }
 
 /// `mprotect(2)`.
+///
+/// ```
+/// use linux_raw_sys::general::{PROT_READ, PROT_WRITE};
+/// use rawclone::sys;
+/// let len = 64 * 1024;
+/// let p = sys::mmap_anonymous(len, PROT_READ | PROT_WRITE, 0)?;
+/// // SAFETY: the mapping is ours; after the write it is only read, then unmapped.
+/// unsafe {
+///     p.write(7);
+///     sys::mprotect(p, len, PROT_READ)?;
+///     assert_eq!(*p, 7);
+///     sys::munmap(p, len)?;
+/// }
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 ///
 /// # Safety
 /// Nothing may rely on the old protection of `[addr, addr + len)`.
@@ -707,16 +1076,48 @@ fn sigprocmask(how: u32, new: Option<&SigSet>) -> Result<SigSet, Errno> {
 }
 
 /// Install `set` as the calling thread's signal mask (`SIG_SETMASK`); returns the previous one.
+///
+/// ```
+/// use rawclone::{sys, SigSet, Signal};
+/// let old = sys::set_signal_mask(SigSet::EMPTY.with(Signal::SIGUSR1))?;
+/// assert!(sys::signal_mask()?.contains(Signal::SIGUSR1));
+/// sys::set_signal_mask(old)?; // as it was
+/// assert_eq!(sys::signal_mask()?, old);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
     sigprocmask(k::SIG_SETMASK, Some(&set))
 }
 
 /// The calling thread's signal mask, read without changing it.
+///
+/// ```
+/// use rawclone::sys;
+/// let mask = sys::signal_mask()?;
+/// // A new thread starts with its creator's mask.
+/// assert_eq!(std::thread::spawn(sys::signal_mask).join().unwrap()?, mask);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn signal_mask() -> Result<SigSet, Errno> {
     sigprocmask(k::SIG_BLOCK, None)
 }
 
 /// The signals pending for the calling thread or its process (`rt_sigpending(2)`).
+///
+/// ```
+/// use rawclone::{sys, SigSet, Signal};
+/// // On a thread of its own, so that the blocked signal goes away with it.
+/// std::thread::spawn(|| -> Result<(), rawclone::Errno> {
+///     sys::set_signal_mask(SigSet::EMPTY.with(Signal::SIGUSR2))?;
+///     assert!(!sys::pending_signals()?.contains(Signal::SIGUSR2));
+///     sys::tgkill(sys::getpid(), sys::gettid(), Signal::SIGUSR2)?;
+///     assert!(sys::pending_signals()?.contains(Signal::SIGUSR2));
+///     Ok(())
+/// })
+/// .join()
+/// .unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn pending_signals() -> Result<SigSet, Errno> {
     let mut set = SigSet::EMPTY;
     // SAFETY: the kernel writes 8 bytes into `set`, a live local.
@@ -812,12 +1213,29 @@ fn sigaction(sig: Signal, new: Option<&k::kernel_sigaction>) -> Result<Dispositi
 }
 
 /// Read a signal's disposition with `rt_sigaction(2)`.
+///
+/// ```
+/// use rawclone::{sys::{self, Disposition}, Signal};
+/// // Rust's runtime ignores SIGPIPE before `main`.
+/// assert_eq!(sys::signal_disposition(Signal::SIGPIPE)?, Disposition::Ignore);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn signal_disposition(sig: Signal) -> Result<Disposition, Errno> {
     sigaction(sig, None)
 }
 
 /// Set a signal to `SIG_DFL` or `SIG_IGN` (no handler, so no restorer is needed); returns the
 /// previous disposition. `Disposition::Handler` is refused with EINVAL.
+///
+/// ```
+/// use rawclone::{sys::{self, Disposition}, Errno, Signal};
+/// let old = sys::set_signal_disposition(Signal::SIGUSR1, Disposition::Ignore)?;
+/// sys::kill(sys::getpid(), Signal::SIGUSR1)?; // ignored: the process lives on
+/// sys::set_signal_disposition(Signal::SIGUSR1, old)?; // as it was (SIG_DFL here)
+/// let handler = sys::set_signal_disposition(Signal::SIGUSR1, Disposition::Handler(1));
+/// assert_eq!(handler, Err(Errno::EINVAL));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn set_signal_disposition(sig: Signal, to: Disposition) -> Result<Disposition, Errno> {
     // SAFETY: all-zero is a valid kernel_sigaction (SIG_DFL, no flags).
     let mut act: k::kernel_sigaction = unsafe { core::mem::zeroed() };
@@ -834,6 +1252,22 @@ pub fn set_signal_disposition(sig: Signal, to: Disposition) -> Result<Dispositio
 
 /// `sigaltstack(2)`: deliver this thread's signals whose handler asks for it (`SA_ONSTACK`) on
 /// the `len` bytes at `low`.
+///
+/// ```
+/// use rawclone::{sys, Errno, ExitStatus, Fork};
+/// // SAFETY: the child only makes raw syscalls; the stack lives until it exits.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let mut alt = [0u8; 32 * 1024];
+///         // SAFETY: `alt` outlives the child, which exits in this frame.
+///         let small = unsafe { sys::set_alt_stack(alt.as_mut_ptr(), 1024) };
+///         let ok = unsafe { sys::set_alt_stack(alt.as_mut_ptr(), alt.len()) };
+///         sys::exit_group((small == Err(Errno::ENOMEM) && ok.is_ok()) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 ///
 /// # Safety
 /// The memory must stay valid, and be used for nothing else, while this thread lives or until
@@ -852,6 +1286,21 @@ pub unsafe fn set_alt_stack(low: *mut u8, len: usize) -> Result<(), Errno> {
 /// architecture needs); returns the previous disposition. A caught signal reverts to `SIG_DFL`
 /// in a program this process execs, unlike an ignored one.
 ///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering::SeqCst};
+/// use rawclone::{sys, Signal};
+/// static HITS: AtomicU32 = AtomicU32::new(0);
+/// extern "C" fn on_usr1(_: i32) {
+///     HITS.fetch_add(1, SeqCst);
+/// }
+/// // SAFETY: the handler only touches an atomic, which is async-signal-safe.
+/// let old = unsafe { sys::set_signal_handler(Signal::SIGUSR1, on_usr1)? };
+/// sys::tgkill(sys::getpid(), sys::gettid(), Signal::SIGUSR1)?; // handled before it returns
+/// assert_eq!(HITS.load(SeqCst), 1);
+/// sys::set_signal_disposition(Signal::SIGUSR1, old)?; // back to SIG_DFL
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+///
 /// # Safety
 /// `handler` runs on whichever thread the kernel picks, interrupting anything: it must be
 /// async-signal-safe (no allocation, no locks, no libc state).
@@ -867,6 +1316,19 @@ pub unsafe fn set_signal_handler(
 
 /// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`: message boundaries kept, and a peer that
 /// dies reads as end-of-file on the other side.
+///
+/// ```
+/// use rawclone::sys;
+/// let (a, b) = sys::seqpacket_pair()?;
+/// sys::write(a.as_fd(), b"one")?;
+/// sys::write(a.as_fd(), b"two")?;
+/// drop(a);
+/// let mut buf = [0u8; 16];
+/// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 3); // one message per read
+/// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 3);
+/// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 0); // peer gone: end of file
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn seqpacket_pair() -> Result<(Fd, Fd), Errno> {
     use linux_raw_sys::net;
     let mut fds = [0i32; 2];
@@ -885,6 +1347,18 @@ pub fn seqpacket_pair() -> Result<(Fd, Fd), Errno> {
 }
 
 /// `openat(AT_FDCWD, path, flags | O_CLOEXEC)`.
+///
+/// ```
+/// use linux_raw_sys::general::{FD_CLOEXEC, O_RDONLY};
+/// use rawclone::{sys, Errno};
+/// let fd = sys::open(c"/proc/self/stat", O_RDONLY)?;
+/// let mut buf = [0u8; 64];
+/// let n = sys::read(fd.as_fd(), &mut buf)?;
+/// assert!(buf[..n].starts_with(format!("{} ", sys::getpid()).as_bytes()));
+/// assert_eq!(sys::fd_flags(fd.as_raw())?, FD_CLOEXEC);
+/// assert_eq!(sys::open(c"/no/such/file", O_RDONLY), Err(Errno::ENOENT));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn open(path: &CStr, flags: u32) -> Result<Fd, Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     let fd = unsafe {
@@ -902,6 +1376,19 @@ pub fn open(path: &CStr, flags: u32) -> Result<Fd, Errno> {
 
 /// Call `f` with the name of each entry of directory `dir` (`.` and `..` included), read with
 /// `getdents64(2)` through `buf`, without allocation.
+///
+/// ```
+/// use linux_raw_sys::general::O_DIRECTORY;
+/// use rawclone::sys;
+/// let dir = sys::open(c"/proc/self", O_DIRECTORY)?;
+/// let (mut entries, mut status) = (0, false);
+/// sys::for_each_dir_entry(dir.as_fd(), &mut [0; 1024], |name| {
+///     entries += 1;
+///     status |= name == b"status";
+/// })?;
+/// assert!(status && entries > 2);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn for_each_dir_entry(
     dir: BorrowedFd<'_>,
     buf: &mut [u8],
@@ -937,12 +1424,36 @@ pub fn for_each_dir_entry(
 }
 
 /// `chdir(2)`.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // In a child, so that this process's working directory stays as it is.
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let moved = sys::chdir(c"/proc").is_ok();
+///         sys::exit_group((moved && sys::getcwd(&mut [0; 64]) == Ok(b"/proc")) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn chdir(path: &CStr) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     unsafe { syscall1(Sysno::chdir, path.as_ptr() as usize) }.map(drop)
 }
 
 /// `getcwd(2)`: the working directory, written into `buf`, without its NUL.
+///
+/// ```
+/// use std::os::unix::ffi::OsStrExt;
+/// use rawclone::{sys, Errno};
+/// let mut buf = [0u8; 4096];
+/// let cwd = std::env::current_dir().unwrap();
+/// assert_eq!(sys::getcwd(&mut buf)?, cwd.as_os_str().as_bytes());
+/// assert_eq!(sys::getcwd(&mut [0; 1]), Err(Errno::ERANGE)); // no room even for "/"
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn getcwd(buf: &mut [u8]) -> Result<&[u8], Errno> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into a live, exclusive slice.
     let n = unsafe { syscall2(Sysno::getcwd, buf.as_mut_ptr() as usize, buf.len()) }?;
@@ -950,6 +1461,20 @@ pub fn getcwd(buf: &mut [u8]) -> Result<&[u8], Errno> {
 }
 
 /// `execve(2)`: returns only on failure.
+///
+/// ```
+/// use core::ptr::null;
+/// use rawclone::{sys, ExitStatus, Fork};
+/// let argv: [*const u8; 4] = [c"sh".as_ptr().cast(), c"-c".as_ptr().cast(), c"exit 3".as_ptr().cast(), null()];
+/// let envp: [*const u8; 1] = [null()];
+/// // SAFETY: the child only makes raw syscalls, then execs or exits.
+/// match unsafe { rawclone::fork()? } {
+///     // SAFETY: both arrays are NULL-terminated and point to NUL-terminated strings.
+///     Fork::Child => sys::exit_group(unsafe { sys::execve(c"/bin/sh", argv.as_ptr(), envp.as_ptr()) }.into_raw()),
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(3)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 ///
 /// # Safety
 /// `argv` and `envp` must be NULL-terminated arrays of pointers to NUL-terminated strings.
@@ -970,6 +1495,13 @@ pub unsafe fn execve(path: &CStr, argv: *const *const u8, envp: *const *const u8
 pub const CAP_SYS_ADMIN: u32 = k::CAP_SYS_ADMIN;
 
 /// The effective capability set (bits `CAP_*`) of the calling thread, from `capget(2)`.
+///
+/// ```
+/// let caps = rawclone::sys::effective_capabilities()?;
+/// let status = std::fs::read_to_string("/proc/self/status").unwrap();
+/// assert!(status.contains(&format!("\nCapEff:\t{caps:016x}\n")));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn effective_capabilities() -> Result<u64, Errno> {
     let data = capget()?;
     Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
@@ -977,6 +1509,25 @@ pub fn effective_capabilities() -> Result<u64, Errno> {
 
 /// `pivot_root(2)`: make `new_root` the root of this mount namespace and move the old root to
 /// `put_old` (which may be `new_root` itself: the old root is then stacked on top of it).
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// use rawclone::{sys::MountFlags, Errno};
+/// let ns = Namespaces::new().map_root().mount(); // needs a mount namespace: the child's own
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let steps = sys::mount(c"tmpfs", c"/tmp", c"tmpfs", MountFlags::EMPTY, None)
+///             .and_then(|()| sys::chdir(c"/tmp"))
+///             .and_then(|()| sys::pivot_root(c".", c".")) // the old root stacked on the new
+///             .and_then(|()| sys::umount2(c".", linux_raw_sys::general::MNT_DETACH));
+///         (steps.is_ok() && sys::open(c"/proc", 0) == Err(Errno::ENOENT)) as i32 // only the tmpfs
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
     // SAFETY: two NUL-terminated strings that live for the call.
     unsafe {
@@ -990,12 +1541,43 @@ pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> Result<(), Errno> {
 }
 
 /// `sethostname(2)`: the UTS namespace's host name.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // Needs CAP_SYS_ADMIN over a UTS namespace: a child's own, unprivileged.
+/// let ns = Namespaces::new().map_root().uts();
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let set = sys::sethostname(b"sandbox").is_ok();
+///         (set && sys::hostname().is_ok_and(|n| n.as_bytes() == b"sandbox")) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn sethostname(name: &[u8]) -> Result<(), Errno> {
     // SAFETY: the kernel reads name.len() bytes from a live slice.
     unsafe { syscall2(Sysno::sethostname, name.as_ptr() as usize, name.len()) }.map(drop)
 }
 
 /// `setdomainname(2)`: the UTS namespace's NIS domain name.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// let ns = Namespaces::new().map_root().uts(); // a UTS namespace of the child's own
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let set = sys::setdomainname(b"example").is_ok();
+///         (set && sys::domainname().is_ok_and(|n| n.as_bytes() == b"example")) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
     // SAFETY: the kernel reads name.len() bytes from a live slice.
     unsafe { syscall2(Sysno::setdomainname, name.as_ptr() as usize, name.len()) }.map(drop)
@@ -1016,6 +1598,12 @@ pub struct UtsName {
 
 impl UtsName {
     /// The name's bytes, without the terminating NUL.
+    ///
+    /// ```
+    /// let name = rawclone::sys::hostname()?;
+    /// assert!(!name.as_bytes().contains(&0));
+    /// # Ok::<(), rawclone::Errno>(())
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
@@ -1033,17 +1621,42 @@ fn uname_field(n: usize) -> Result<UtsName, Errno> {
 }
 
 /// This UTS namespace's host name (`uname(2)`'s `nodename`).
+///
+/// ```
+/// let name = rawclone::sys::hostname()?;
+/// let proc = std::fs::read("/proc/sys/kernel/hostname").unwrap();
+/// assert_eq!(name.as_bytes(), proc.trim_ascii_end());
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn hostname() -> Result<UtsName, Errno> {
     uname_field(1)
 }
 
 /// This UTS namespace's NIS domain name (`uname(2)`'s `domainname`).
+///
+/// ```
+/// let name = rawclone::sys::domainname()?;
+/// let proc = std::fs::read("/proc/sys/kernel/domainname").unwrap();
+/// assert_eq!(name.as_bytes(), proc.trim_ascii_end());
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn domainname() -> Result<UtsName, Errno> {
     uname_field(5)
 }
 
 /// `prctl(PR_SET_PDEATHSIG)`: have the kernel send `sig` to this thread's process when the
 /// thread that created it exits.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork, Signal};
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     // In the child: killed if this thread (its parent) exits first.
+///     Fork::Child => sys::exit_group(sys::set_parent_death_signal(Signal::SIGKILL).is_ok() as i32),
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn set_parent_death_signal(sig: Signal) -> Result<(), Errno> {
     const PR_SET_PDEATHSIG: usize = 1;
     // SAFETY: no memory is passed.
@@ -1051,6 +1664,15 @@ pub fn set_parent_death_signal(sig: Signal) -> Result<(), Errno> {
 }
 
 /// `mkdir(2)` relative to the working directory (`mkdirat(AT_FDCWD, …)`).
+///
+/// ```
+/// use rawclone::{sys, Errno};
+/// let path = std::ffi::CString::new(format!("/tmp/rawclone-doc-mkdir-{}", sys::getpid())).unwrap();
+/// sys::mkdir(&path, 0o700)?;
+/// assert_eq!(sys::mkdir(&path, 0o700), Err(Errno::EEXIST));
+/// std::fs::remove_dir(path.to_str().unwrap()).unwrap();
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     unsafe {
@@ -1066,6 +1688,17 @@ pub fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
 
 /// `reboot(LINUX_REBOOT_CMD_POWER_OFF)`: for an init process that is done. Needs CAP_SYS_BOOT;
 /// returns only on failure.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // In a child PID namespace, "power off" only ends that namespace: its init dies of SIGINT.
+/// let ns = Namespaces::new().map_root().pid();
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe { ns.spawn(&mut stack, || sys::power_off().into_raw())? };
+/// assert!(matches!(child.wait()?, ExitStatus::Signaled { signal: rawclone::Signal::SIGINT, .. }));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn power_off() -> Errno {
     const MAGIC1: usize = 0xfee1_dead;
     const MAGIC2: usize = 0x2812_1969;
@@ -1076,6 +1709,16 @@ pub fn power_off() -> Errno {
 }
 
 /// `fcntl(fd, F_SETFD, 0)`: keep descriptor `fd` open across `execve` (clear `FD_CLOEXEC`).
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::sys;
+/// let (r, _w) = sys::pipe()?;
+/// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+/// sys::clear_cloexec(r.as_fd())?; // now an exec'd program would inherit it
+/// assert_eq!(sys::fd_flags(r.as_raw())?, 0);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     let fd = fd.as_raw();
     // SAFETY: F_SETFD touches no memory; it changes only whether `fd` survives an exec.
@@ -1084,6 +1727,15 @@ pub fn clear_cloexec(fd: BorrowedFd<'_>) -> Result<(), Errno> {
 
 /// `fcntl(fd, F_GETFD)`: whether descriptor number `fd` is open (and its descriptor flags). A
 /// query of the table that changes no descriptor, so it takes a bare number.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::{sys, Errno};
+/// let (r, _w) = sys::pipe()?;
+/// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+/// assert_eq!(sys::fd_flags(-1), Err(Errno::EBADF)); // no such descriptor
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
     // SAFETY: F_GETFD touches no memory.
     unsafe { syscall2(Sysno::fcntl, fd as usize, k::F_GETFD as usize) }.map(|f| f as u32)
@@ -1092,6 +1744,17 @@ pub fn fd_flags(fd: i32) -> Result<u32, Errno> {
 /// `fcntl(fd, F_SETFD, flags)`: set descriptor number `fd`'s flags (`FD_CLOEXEC` or none). Like
 /// [`fd_flags`] it takes a bare number: it changes whether a descriptor survives `execve`, never
 /// which file a number names, so no owner is harmed.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::sys;
+/// let (r, _w) = sys::pipe()?;
+/// sys::set_fd_flags(r.as_raw(), 0)?;
+/// assert_eq!(sys::fd_flags(r.as_raw())?, 0);
+/// sys::set_fd_flags(r.as_raw(), FD_CLOEXEC)?;
+/// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn set_fd_flags(fd: i32, flags: u32) -> Result<(), Errno> {
     // SAFETY: F_SETFD touches no memory.
     unsafe {
@@ -1107,6 +1770,18 @@ pub fn set_fd_flags(fd: i32, flags: u32) -> Result<(), Errno> {
 
 /// `fcntl(fd, F_DUPFD_CLOEXEC, lowest)`: a close-on-exec copy of `fd` at the lowest free number
 /// from `lowest` up.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// let copy = sys::dup_at_least(w.as_fd(), 100)?;
+/// assert!(copy.as_raw() >= 100);
+/// assert_eq!(sys::fd_flags(copy.as_raw())?, FD_CLOEXEC);
+/// sys::write(copy.as_fd(), b"x")?; // the same pipe
+/// assert_eq!(sys::read(r.as_fd(), &mut [0; 1])?, 1);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn dup_at_least(fd: BorrowedFd<'_>, lowest: i32) -> Result<Fd, Errno> {
     // SAFETY: F_DUPFD_CLOEXEC touches no memory; the new number is free.
     let new = unsafe {
@@ -1124,6 +1799,18 @@ pub fn dup_at_least(fd: BorrowedFd<'_>, lowest: i32) -> Result<Fd, Errno> {
 /// `dup3(from, to, 0)`: make descriptor number `to` a copy of `from`, without close-on-exec,
 /// closing what `to` named before. EINVAL if they are equal (use [`set_fd_flags`] then).
 ///
+/// ```
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// let (r2, _w2) = sys::pipe()?;
+/// // SAFETY: `r2` owns its number; from now on it names `r`'s pipe, and still owns it.
+/// unsafe { sys::dup3(r.as_fd(), r2.as_raw())? };
+/// sys::write(w.as_fd(), b"x")?;
+/// assert_eq!(sys::read(r2.as_fd(), &mut [0; 1])?, 1);
+/// assert_eq!(sys::fd_flags(r2.as_raw())?, 0); // no close-on-exec
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+///
 /// # Safety
 /// As for [`close`] on `to`: the caller must own whatever `to` names (or nothing must), since
 /// any owner would go on using the number for another file.
@@ -1134,6 +1821,17 @@ pub unsafe fn dup3(from: BorrowedFd<'_>, to: i32) -> Result<(), Errno> {
 
 /// `openat(AT_FDCWD, path, flags, mode)` exactly as given: no `O_CLOEXEC` is added (compare
 /// [`open`]), for a descriptor meant to survive `execve`.
+///
+/// ```
+/// use linux_raw_sys::general::{O_CREAT, O_EXCL, O_WRONLY};
+/// use rawclone::sys;
+/// let path = std::ffi::CString::new(format!("/tmp/rawclone-doc-open-{}", sys::getpid())).unwrap();
+/// let fd = sys::open_mode(&path, O_CREAT | O_EXCL | O_WRONLY, 0o600)?;
+/// assert_eq!(sys::fd_flags(fd.as_raw())?, 0); // no O_CLOEXEC added
+/// assert_eq!(sys::write(fd.as_fd(), b"hi")?, 2);
+/// std::fs::remove_file(path.to_str().unwrap()).unwrap();
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn open_mode(path: &CStr, flags: u32, mode: u32) -> Result<Fd, Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     let fd = unsafe {
@@ -1174,6 +1872,17 @@ pub fn pipe() -> Result<(Fd, Fd), Errno> {
 
 /// `close_range(first, last, CLOSE_RANGE_CLOEXEC)` (Linux 5.11): mark every open descriptor from
 /// `first` to `last` close-on-exec; none is closed now. ENOSYS or EINVAL on older kernels.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// use rawclone::sys;
+/// let (r, _w) = sys::pipe()?;
+/// sys::clear_cloexec(r.as_fd())?;
+/// let n = r.as_raw() as u32;
+/// sys::cloexec_range(n, n)?; // Linux 5.11+
+/// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn cloexec_range(first: u32, last: u32) -> Result<(), Errno> {
     /// `CLOSE_RANGE_CLOEXEC` (include/uapi/linux/close_range.h).
     const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
@@ -1191,6 +1900,22 @@ pub fn cloexec_range(first: u32, last: u32) -> Result<(), Errno> {
 
 /// `prlimit64(0, resource, new, NULL)`: set the calling process's soft and hard limit of
 /// `resource` (`RLIMIT_*`; `u64::MAX` is `RLIM_INFINITY`).
+///
+/// ```
+/// use linux_raw_sys::general::RLIMIT_NOFILE;
+/// use rawclone::{sys, Errno, ExitStatus, Fork};
+/// // In a child, so that this process keeps its limit.
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let hard = sys::rlimit(RLIMIT_NOFILE).map_or(0, |(_, hard)| hard);
+///         let lowered = sys::set_rlimit(RLIMIT_NOFILE, 3, hard).is_ok();
+///         sys::exit_group((lowered && sys::open(c"/", 0) == Err(Errno::EMFILE)) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
     let limit = k::rlimit64 {
         rlim_cur: soft,
@@ -1210,6 +1935,13 @@ pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
 }
 
 /// `prlimit64(0, resource, NULL, &old)`: the calling process's soft and hard limit of `resource`.
+///
+/// ```
+/// use linux_raw_sys::general::RLIMIT_NOFILE;
+/// let (soft, hard) = rawclone::sys::rlimit(RLIMIT_NOFILE)?;
+/// assert!(soft >= 3 && soft <= hard);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn rlimit(resource: u32) -> Result<(u64, u64), Errno> {
     let mut limit = k::rlimit64 {
         rlim_cur: 0,
@@ -1236,6 +1968,23 @@ fn prctl2(option: u32, arg: usize) -> Result<usize, Errno> {
 
 /// `prctl(PR_SET_NO_NEW_PRIVS, 1)`: `execve` grants no privilege from now on (set-user-ID bits
 /// and file capabilities are ignored), for this thread and everything it creates; irreversible.
+///
+/// ```
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // In a child: it cannot be undone.
+/// // SAFETY: the child only makes raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let set = sys::set_no_new_privs().is_ok();
+///         let mut buf = [0u8; 4096];
+///         let n = sys::open(c"/proc/self/status", 0).and_then(|f| sys::read(f.as_fd(), &mut buf));
+///         let shown = buf[..n.unwrap_or(0)].windows(13).any(|w| w == b"NoNewPrivs:\t1");
+///         sys::exit_group((set && shown) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn set_no_new_privs() -> Result<(), Errno> {
     prctl2(linux_raw_sys::prctl::PR_SET_NO_NEW_PRIVS, 1).map(drop)
 }
@@ -1243,6 +1992,21 @@ pub fn set_no_new_privs() -> Result<(), Errno> {
 /// Remove capability `cap` from the calling thread's bounding set for good: `PR_CAPBSET_READ`,
 /// then `PR_CAPBSET_DROP` (which needs `CAP_SETPCAP`) if it is there. A capability this kernel
 /// does not know is not there.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // In a user namespace of its own the child has CAP_SETPCAP there; this process keeps its set.
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     Namespaces::new().map_root().spawn(&mut stack, || {
+///         let dropped = sys::drop_bounding_capability(sys::CAP_SYS_ADMIN).is_ok();
+///         (dropped && sys::drop_bounding_capability(sys::CAP_SYS_ADMIN).is_ok()) as i32 // gone: no-op
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn drop_bounding_capability(cap: u32) -> Result<(), Errno> {
     use linux_raw_sys::prctl::{PR_CAPBSET_DROP, PR_CAPBSET_READ};
     match prctl2(PR_CAPBSET_READ, cap as usize) {
@@ -1254,6 +2018,13 @@ pub fn drop_bounding_capability(cap: u32) -> Result<(), Errno> {
 
 /// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, cap)`: take `cap` out of the ambient set. A
 /// kernel without ambient capabilities (before 4.3) has nothing to lower.
+///
+/// ```
+/// use rawclone::sys;
+/// // Lowering needs no privilege; on a thread of its own (the ambient set is per thread).
+/// std::thread::spawn(|| sys::lower_ambient_capability(sys::CAP_SYS_ADMIN)).join().unwrap()?;
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn lower_ambient_capability(cap: u32) -> Result<(), Errno> {
     use linux_raw_sys::prctl::{PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER};
     // SAFETY: numbers only, no memory.
@@ -1298,6 +2069,22 @@ fn capget() -> Result<[k::__user_cap_data_struct; 2], Errno> {
 
 /// Clear the capabilities in `caps` (bits `CAP_*`) from the calling thread's effective,
 /// permitted and inheritable sets (`capget(2)`, then `capset(2)`); lowering needs no privilege.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// const ADMIN: u64 = 1 << sys::CAP_SYS_ADMIN;
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     Namespaces::new().map_root().spawn(&mut stack, || {
+///         let had = sys::effective_capabilities().is_ok_and(|c| c & ADMIN != 0);
+///         let cleared = sys::clear_capabilities(ADMIN).is_ok();
+///         (had && cleared && sys::effective_capabilities().is_ok_and(|c| c & ADMIN == 0)) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn clear_capabilities(caps: u64) -> Result<(), Errno> {
     let mut data = capget()?;
     for (word, half) in data.iter_mut().enumerate() {
@@ -1325,6 +2112,26 @@ pub fn clear_capabilities(caps: u64) -> Result<(), Errno> {
 /// calling thread; without [`set_no_new_privs`] first the kernel wants `CAP_SYS_ADMIN` (EACCES).
 /// Returns what the kernel returns (a listener descriptor with
 /// `SECCOMP_FILTER_FLAG_NEW_LISTENER`, else 0). See [`crate::seccomp`].
+///
+/// ```
+/// use core::mem::offset_of;
+/// use rawclone::seccomp::*;
+/// use rawclone::{sys, ExitStatus, Fork};
+/// let mut deny = Filter::<5>::new(); // getppid fails with EPERM; a real filter checks `arch` first
+/// deny.stmt(BPF_LD | BPF_W | BPF_ABS, offset_of!(SeccompData, nr) as u32)?
+///     .jump(BPF_JMP | BPF_JEQ | BPF_K, Sysno::getppid.id() as u32, 0, 1)?
+///     .stmt(BPF_RET | BPF_K, ret_errno(Errno::EPERM))?
+///     .stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)?;
+/// // SAFETY: the child only makes raw syscalls; the filter is its own.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let on = sys::set_no_new_privs().and_then(|()| sys::seccomp_set_filter(deny.as_slice(), 0));
+///         sys::exit_group((on.is_ok() && sys::getppid() == 0) as i32) // getppid reads 0 on error
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn seccomp_set_filter(
     filter: &[crate::seccomp::SockFilter],
     flags: u32,

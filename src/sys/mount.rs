@@ -68,16 +68,34 @@ impl MountFlags {
     pub const EMPTY: MountFlags = MountFlags(0);
 
     /// Both sets (usable in `const` context, unlike `|`).
+    ///
+    /// ```
+    /// use rawclone::sys::MountFlags;
+    /// const RO_BIND: MountFlags = MountFlags::BIND.union(MountFlags::RDONLY); // `|` is not const
+    /// assert_eq!(RO_BIND, MountFlags::BIND | MountFlags::RDONLY);
+    /// ```
     pub const fn union(self, other: MountFlags) -> MountFlags {
         MountFlags(self.0 | other.0)
     }
 
     /// Whether every flag of `other` is set.
+    ///
+    /// ```
+    /// use rawclone::sys::MountFlags;
+    /// let flags = MountFlags::NOSUID | MountFlags::NODEV;
+    /// assert!(flags.contains(MountFlags::NOSUID) && !flags.contains(MountFlags::NOSUID | MountFlags::RDONLY));
+    /// ```
     pub const fn contains(self, other: MountFlags) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// The raw bits, as `mount(2)` takes them.
+    ///
+    /// ```
+    /// use rawclone::sys::MountFlags;
+    /// assert_eq!(MountFlags::RDONLY.bits(), 1); // MS_RDONLY
+    /// assert_eq!(MountFlags::EMPTY.bits(), 0);
+    /// ```
     pub const fn bits(self) -> u64 {
         self.0
     }
@@ -97,6 +115,23 @@ impl BitOrAssign for MountFlags {
 }
 
 /// `mount(2)`: `data` is the file system's option string (`mode=0755` for a tmpfs), or none.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// use rawclone::sys::MountFlags;
+/// let ns = Namespaces::new().map_root().mount(); // the child's own mount namespace
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let ro = MountFlags::RDONLY | MountFlags::NOSUID;
+///         let mounted = sys::mount(c"tmpfs", c"/tmp", c"tmpfs", ro, Some(c"size=1m"));
+///         (mounted.is_ok() && sys::mkdir(c"/tmp/x", 0o755) == Err(rawclone::Errno::EROFS)) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn mount(
     source: &CStr,
     target: &CStr,
@@ -123,6 +158,24 @@ pub fn mount(
 /// `set` on the mount at `path` and every mount below it, leaving their other flags as they are.
 /// Setting only adds restrictions, which the kernel allows even on mounts whose flags a less
 /// privileged user namespace locked (`mount_namespaces(7)`).
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// use linux_raw_sys::general::MOUNT_ATTR_RDONLY;
+/// use rawclone::sys::MountFlags;
+/// let ns = Namespaces::new().map_root().mount(); // the child's own mount namespace
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let made = sys::mount(c"tmpfs", c"/tmp", c"tmpfs", MountFlags::EMPTY, None)
+///             .and_then(|()| sys::restrict_mounts(c"/tmp", MOUNT_ATTR_RDONLY.into())); // 5.12+
+///         (made.is_ok() && sys::mkdir(c"/tmp/x", 0o755) == Err(rawclone::Errno::EROFS)) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn restrict_mounts(path: &CStr, set: u64) -> Result<(), Errno> {
     let attr = k::mount_attr {
         attr_set: set,
@@ -146,6 +199,15 @@ pub fn restrict_mounts(path: &CStr, set: u64) -> Result<(), Errno> {
 
 /// The type bits (`S_IFMT` of `st_mode`: `S_IFDIR`, `S_IFREG`, …) of the file at `path`,
 /// following symlinks (`statx(2)` with `STATX_TYPE`).
+///
+/// ```
+/// use linux_raw_sys::general::{S_IFDIR, S_IFREG};
+/// use rawclone::{sys, Errno};
+/// assert_eq!(sys::file_type(c"/proc/self")?, S_IFDIR); // a symlink, followed
+/// assert_eq!(sys::file_type(c"/proc/self/stat")?, S_IFREG);
+/// assert_eq!(sys::file_type(c"/no/such/file"), Err(Errno::ENOENT));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn file_type(path: &CStr) -> Result<u32, Errno> {
     // SAFETY: statx is plain old data, for which all zeroes is a valid value.
     let mut stx: k::statx = unsafe { core::mem::zeroed() };
@@ -165,6 +227,17 @@ pub fn file_type(path: &CStr) -> Result<u32, Errno> {
 
 /// Create an empty regular file at `path` with permissions `mode` (`mknodat(2)` with
 /// `S_IFREG`, which opens nothing); EEXIST if anything is there.
+///
+/// ```
+/// use linux_raw_sys::general::S_IFREG;
+/// use rawclone::{sys, Errno};
+/// let path = std::ffi::CString::new(format!("/tmp/rawclone-doc-file-{}", sys::getpid())).unwrap();
+/// sys::create_file(&path, 0o600)?;
+/// assert_eq!(sys::file_type(&path)?, S_IFREG);
+/// assert_eq!(sys::create_file(&path, 0o600), Err(Errno::EEXIST));
+/// std::fs::remove_file(path.to_str().unwrap()).unwrap();
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn create_file(path: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     unsafe {
@@ -180,6 +253,16 @@ pub fn create_file(path: &CStr, mode: u32) -> Result<(), Errno> {
 }
 
 /// `symlinkat(2)`: a symbolic link at `path` whose text is `target`.
+///
+/// ```
+/// use linux_raw_sys::general::S_IFDIR;
+/// use rawclone::sys;
+/// let path = std::ffi::CString::new(format!("/tmp/rawclone-doc-link-{}", sys::getpid())).unwrap();
+/// sys::symlink(c"/proc", &path)?;
+/// assert_eq!(sys::file_type(&path)?, S_IFDIR); // followed to /proc
+/// std::fs::remove_file(path.to_str().unwrap()).unwrap();
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn symlink(target: &CStr, path: &CStr) -> Result<(), Errno> {
     // SAFETY: two NUL-terminated strings that live for the call.
     unsafe {
@@ -195,6 +278,14 @@ pub fn symlink(target: &CStr, path: &CStr) -> Result<(), Errno> {
 
 /// `faccessat(AT_FDCWD, path, mode, 0)`: whether the real ids may access `path` as `mode`
 /// (`R_OK`, `W_OK`, `X_OK`, or `F_OK` for existence) says.
+///
+/// ```
+/// use linux_raw_sys::general::{F_OK, R_OK};
+/// use rawclone::{sys, Errno};
+/// sys::access(c"/proc/self/stat", R_OK)?;
+/// assert_eq!(sys::access(c"/no/such/file", F_OK), Err(Errno::ENOENT));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn access(path: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     unsafe {
@@ -209,6 +300,25 @@ pub fn access(path: &CStr, mode: u32) -> Result<(), Errno> {
 }
 
 /// `umount2(2)`: detach the mount at `target` (`flags`: `MNT_DETACH`, …).
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// use rawclone::{sys::MountFlags, Errno};
+/// let ns = Namespaces::new().map_root().mount(); // the child's own mount namespace
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     ns.spawn(&mut stack, || {
+///         let steps = sys::mount(c"tmpfs", c"/mnt", c"tmpfs", MountFlags::EMPTY, None)
+///             .and_then(|()| sys::create_file(c"/mnt/rawclone-umount2-doc", 0o600))
+///             .and_then(|()| sys::umount2(c"/mnt", 0)); // the file went with the tmpfs
+///         let gone = sys::access(c"/mnt/rawclone-umount2-doc", 0) == Err(Errno::ENOENT);
+///         (steps.is_ok() && gone) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn umount2(target: &CStr, flags: u32) -> Result<(), Errno> {
     // SAFETY: a NUL-terminated string that lives for the call.
     unsafe { syscall2(Sysno::umount2, target.as_ptr() as usize, flags as usize) }.map(drop)

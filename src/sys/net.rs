@@ -7,6 +7,13 @@ use linux_raw_sys::{general as k, ioctl, net};
 use syscalls::{Sysno, syscall3};
 
 /// `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)`: a socket to name interfaces to `ioctl`.
+///
+/// ```
+/// use linux_raw_sys::general::FD_CLOEXEC;
+/// let socket = rawclone::sys::inet_dgram_socket()?;
+/// assert_eq!(rawclone::sys::fd_flags(socket.as_raw())?, FD_CLOEXEC);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
 pub fn inet_dgram_socket() -> Result<Fd, Errno> {
     // SAFETY: no memory is passed.
     let fd = unsafe {
@@ -63,6 +70,24 @@ pub fn interface_flags(socket: BorrowedFd<'_>, name: &[u8]) -> Result<u16, Errno
 
 /// Set the flags of interface `name` (`SIOCSIFFLAGS`, needs `CAP_NET_ADMIN` over its network
 /// namespace): [`interface_flags`] with `IFF_UP` added brings it up.
+///
+/// ```
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// const IFF_UP: u16 = 1;
+/// // A network namespace of the child's own, whose loopback starts down.
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     Namespaces::new().map_root().net().spawn(&mut stack, || {
+///         let Ok(socket) = sys::inet_dgram_socket() else { return 2 };
+///         let flags = sys::interface_flags(socket.as_fd(), b"lo").unwrap_or(IFF_UP);
+///         let up = sys::set_interface_flags(socket.as_fd(), b"lo", flags | IFF_UP).is_ok();
+///         (flags & IFF_UP == 0 && up && sys::interface_flags(socket.as_fd(), b"lo").is_ok_and(|f| f & IFF_UP != 0)) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn set_interface_flags(socket: BorrowedFd<'_>, name: &[u8], flags: u16) -> Result<(), Errno> {
     let mut req = request(name)?;
     req.ifr_ifru.ifru_flags = flags as _;
