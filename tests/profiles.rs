@@ -9,7 +9,7 @@
 mod common;
 
 use common::seccomp::{Outcome, Profile, Shared, under};
-use common::{qemu_user, skip};
+use common::{kernel_before, qemu_user, skip};
 use core::fmt::{self, Write};
 use rawclone::ns::Namespaces;
 use rawclone::{
@@ -99,10 +99,7 @@ fn expected(profile: Option<Profile>, mode: Mode) -> Expect {
 /// the host kernel's version answers.
 fn kernel_gives_thread_pidfds() -> bool {
     if qemu_user() {
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
-        let mut numbers = release.split(|c: char| !c.is_ascii_digit());
-        let mut next = || numbers.next().and_then(|n| n.parse::<u32>().ok());
-        return (next(), next()) >= (Some(6), Some(9));
+        return !kernel_before(6, 9);
     }
     match emulation::clone_pidfd(true) {
         Errno::EINVAL => false,
