@@ -114,6 +114,24 @@ fn stranger_survives_a_stale_handle(kind: Handle, end: End) -> i32 {
     if sys::waitid(WaitId::Pid(pid), k::WEXITED | k::__WALL).map(drop) != Err(Errno::ECHILD) {
         return 16;
     }
+    // ECHILD comes once the kernel has marked the reaped child dead, a moment before it frees
+    // the pid (release_task, after exit_notify's wake-up): wait until the pid names no process
+    // (kill with signal 0 gives ESRCH), and a little more.
+    let mut released = false;
+    for _ in 0..1000 {
+        // SAFETY: signal 0 sends nothing; it only asks whether the pid exists.
+        if unsafe { syscalls::syscall2(syscalls::Sysno::kill, pid as usize, 0) }
+            == Err(Errno::ESRCH)
+        {
+            released = true;
+            break;
+        }
+        let _ = sys::sleep_ms(1);
+    }
+    if !released {
+        return 21;
+    }
+    let _ = sys::sleep_ms(10);
     // The next pid of this namespace is the reaped child's: the helper's stranger gets it.
     if write_number(c"/proc/sys/kernel/ns_last_pid", pid - 1).is_err() {
         return 17;

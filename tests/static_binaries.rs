@@ -83,6 +83,16 @@ fn selftest_passes_natively_with_nothing_skipped() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     assert!(out.status.success(), "selftest failed:\n{stdout}");
+    // Before Linux 5.16 the chimera overflow check cannot spare its creator, and says so.
+    let old_kernel = "[skip] chimera stack overflow: Linux < 5.16";
+    if common::kernel_before(5, 16)
+        && last.ends_with(" passed, 0 failed, 1 skipped")
+        && stdout.contains(old_kernel)
+    {
+        return common::skip(
+            "the selftest's chimera overflow check: Linux < 5.16 kills every process sharing the memory on a core dump",
+        );
+    }
     assert!(
         last.ends_with(" passed, 0 failed, 0 skipped"),
         "summary: {last}\n{stdout}"
