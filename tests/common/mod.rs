@@ -224,22 +224,20 @@ pub fn kernel_before(major: u32, minor: u32) -> bool {
     (next(), next()) < (Some(major), Some(minor))
 }
 
-/// Why a check whose forked creator died with its Chimera task's SIGSEGV is skipped: before
-/// Linux 5.16 a core-dumping signal kills every process sharing the dumping one's memory
-/// (coredump_wait's zap_threads), so a `CLONE_VM` child's overflow takes its creator along; 5.16
-/// limited the dump to the child's own thread group. `None` on a later kernel, where it is a
-/// failure.
+/// Why a check whose forked creator died with its Chimera task's core-dumping signal (SIGSEGV
+/// of an overflow, SIGABRT of a broken task rule) is skipped: before Linux 5.16 a core-dumping
+/// signal kills every process sharing the dumping one's memory (coredump_wait's zap_threads), so
+/// a `CLONE_VM` child's dump takes its creator along; 5.16 limited the dump to the child's own
+/// thread group. `None` on a later kernel, where it is a failure.
 pub fn core_dump_took_the_creator(status: ExitStatus) -> Option<&'static str> {
-    let sigsegv = matches!(
-        status,
-        ExitStatus::Signaled {
-            signal: rawclone::Signal::SIGSEGV,
-            ..
-        }
+    use rawclone::Signal;
+    let dumping = matches!(
+        status.signal(),
+        Some(Signal::SIGSEGV | Signal::SIGABRT | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE)
     );
-    (sigsegv && kernel_before(5, 16)).then_some(
+    (dumping && kernel_before(5, 16)).then_some(
         "Linux < 5.16: a core-dumping signal kills every process sharing the memory \
-         (zap_threads), so the Chimera task's overflow took its creator too",
+         (zap_threads), so the Chimera task's signal took its creator too",
     )
 }
 
