@@ -67,7 +67,10 @@
 //!
 //! A fault kills what the kernel delivers it to. A Chimera task is its own process: an overflow
 //! of its guard page, or any other fatal signal, ends only that task, and its join returns
-//! [`Error::TaskEnded`] naming the signal. A Thread or Green task is a thread of this process, so
+//! [`Error::TaskEnded`] naming the signal; except that before Linux 5.16 a core-dumping signal
+//! (SIGSEGV of an overflow, SIGABRT of a broken rule) kills every process sharing the memory,
+//! so there the creator dies with the task (kernel commit 0258b5fd7c71 limited the dump to one
+//! thread group). A Thread or Green task is a thread of this process, so
 //! the same fault ends the whole process with SIGSEGV; first, a handler the spawner installs
 //! (on an alternate signal stack at the top of each task or worker stack) writes one line to
 //! stderr, such as `rawclone: task 7 (Thread) overflowed its 128 KiB stack; SIGSEGV ends the
