@@ -25,7 +25,7 @@ use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, s
 mod mount;
 mod net;
 pub use mount::{
-    MountFlags, access, create_file, file_type, mount, restrict_mounts, symlink, umount2,
+    MountFlags, access, create_file, file_mode, mount, restrict_mounts, symlink, umount2,
 };
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
 

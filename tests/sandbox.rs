@@ -629,23 +629,9 @@ fn has_flags(path: &CStr, want: u64) -> bool {
     statfs(path).is_some_and(|st| st.f_flags as u64 & want == want)
 }
 
-/// The permission bits of `path` (`statx(2)`, `STATX_MODE`).
+/// The permission bits of `path`.
 fn mode(path: &CStr) -> Option<u32> {
-    // SAFETY: statx is plain old data, for which all zeroes is a valid value.
-    let mut stx: k::statx = unsafe { core::mem::zeroed() };
-    // SAFETY: the kernel writes one struct statx into a live local.
-    unsafe {
-        syscalls::syscall5(
-            Sysno::statx,
-            k::AT_FDCWD as usize,
-            path.as_ptr() as usize,
-            0,
-            k::STATX_MODE as usize,
-            &raw mut stx as usize,
-        )
-    }
-    .ok()?;
-    Some(u32::from(stx.stx_mode) & 0o7777)
+    sys::file_mode(path).ok().map(|m| m & 0o7777)
 }
 
 /// Whether the symlink at `path` reads `target`.

@@ -320,7 +320,7 @@ fn bind(tree: &Tree<'_>, src: &CStr, dst: &CStr, readonly: bool) -> Result<(), P
     let mut path = Path::empty();
     tree.source(&mut path, src).map_err(at(P::Source))?;
     let src = path.as_cstr();
-    let kind = sys::file_type(src).map_err(at(P::Source))?;
+    let kind = sys::file_mode(src).map_err(at(P::Source))? & k::S_IFMT;
     let made = match kind {
         k::S_IFDIR => make_dir(dst),
         _ => make_file(dst),

@@ -197,18 +197,20 @@ pub fn restrict_mounts(path: &CStr, set: u64) -> Result<(), Errno> {
     .map(drop)
 }
 
-/// The type bits (`S_IFMT` of `st_mode`: `S_IFDIR`, `S_IFREG`, …) of the file at `path`,
-/// following symlinks (`statx(2)` with `STATX_TYPE`).
+/// The mode (`st_mode`: the type bits of `S_IFMT`, `S_IFDIR`, `S_IFREG`, …, and the
+/// permission bits) of the file at `path`, following symlinks (`statx(2)` with `STATX_TYPE` and
+/// `STATX_MODE`).
 ///
 /// ```
-/// use linux_raw_sys::general::{S_IFDIR, S_IFREG};
+/// use linux_raw_sys::general::{S_IFDIR, S_IFMT, S_IFREG};
 /// use rawclone::{sys, Errno};
-/// assert_eq!(sys::file_type(c"/proc/self")?, S_IFDIR); // a symlink, followed
-/// assert_eq!(sys::file_type(c"/proc/self/stat")?, S_IFREG);
-/// assert_eq!(sys::file_type(c"/no/such/file"), Err(Errno::ENOENT));
+/// assert_eq!(sys::file_mode(c"/proc/self")? & S_IFMT, S_IFDIR); // a symlink, followed
+/// assert_eq!(sys::file_mode(c"/proc/self/stat")? & S_IFMT, S_IFREG);
+/// assert_eq!(sys::file_mode(c"/proc/self/stat")? & 0o777, 0o444);
+/// assert_eq!(sys::file_mode(c"/no/such/file"), Err(Errno::ENOENT));
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
-pub fn file_type(path: &CStr) -> Result<u32, Errno> {
+pub fn file_mode(path: &CStr) -> Result<u32, Errno> {
     // SAFETY: statx is plain old data, for which all zeroes is a valid value.
     let mut stx: k::statx = unsafe { core::mem::zeroed() };
     // SAFETY: `path` is NUL-terminated and the kernel writes one `struct statx` into a live local.
@@ -218,22 +220,22 @@ pub fn file_type(path: &CStr) -> Result<u32, Errno> {
             k::AT_FDCWD as usize,
             path.as_ptr() as usize,
             0,
-            k::STATX_TYPE as usize,
+            (k::STATX_TYPE | k::STATX_MODE) as usize,
             &raw mut stx as usize,
         )
     }?;
-    Ok(u32::from(stx.stx_mode) & k::S_IFMT)
+    Ok(u32::from(stx.stx_mode))
 }
 
 /// Create an empty regular file at `path` with permissions `mode` (`mknodat(2)` with
 /// `S_IFREG`, which opens nothing); EEXIST if anything is there.
 ///
 /// ```
-/// use linux_raw_sys::general::S_IFREG;
+/// use linux_raw_sys::general::{S_IFMT, S_IFREG};
 /// use rawclone::{sys, Errno};
 /// let path = std::ffi::CString::new(format!("/tmp/rawclone-doc-file-{}", sys::getpid())).unwrap();
 /// sys::create_file(&path, 0o600)?;
-/// assert_eq!(sys::file_type(&path)?, S_IFREG);
+/// assert_eq!(sys::file_mode(&path)? & S_IFMT, S_IFREG);
 /// assert_eq!(sys::create_file(&path, 0o600), Err(Errno::EEXIST));
 /// std::fs::remove_file(path.to_str().unwrap()).unwrap();
 /// # Ok::<(), rawclone::Errno>(())
@@ -255,11 +257,11 @@ pub fn create_file(path: &CStr, mode: u32) -> Result<(), Errno> {
 /// `symlinkat(2)`: a symbolic link at `path` whose text is `target`.
 ///
 /// ```
-/// use linux_raw_sys::general::S_IFDIR;
+/// use linux_raw_sys::general::{S_IFDIR, S_IFMT};
 /// use rawclone::sys;
 /// let path = std::ffi::CString::new(format!("/tmp/rawclone-doc-link-{}", sys::getpid())).unwrap();
 /// sys::symlink(c"/proc", &path)?;
-/// assert_eq!(sys::file_type(&path)?, S_IFDIR); // followed to /proc
+/// assert_eq!(sys::file_mode(&path)? & S_IFMT, S_IFDIR); // followed to /proc
 /// std::fs::remove_file(path.to_str().unwrap()).unwrap();
 /// # Ok::<(), rawclone::Errno>(())
 /// ```

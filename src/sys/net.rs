@@ -55,15 +55,7 @@ fn request(name: &[u8]) -> Result<net::ifreq, Errno> {
 /// ```
 pub fn interface_flags(socket: BorrowedFd<'_>, name: &[u8]) -> Result<u16, Errno> {
     let mut req = request(name)?;
-    // SAFETY: the kernel reads the name from and writes the flags into a live `ifreq`.
-    unsafe {
-        syscall3(
-            Sysno::ioctl,
-            socket.as_raw() as usize,
-            ioctl::SIOCGIFFLAGS as usize,
-            &raw mut req as usize,
-        )
-    }?;
+    ifreq_ioctl(socket, ioctl::SIOCGIFFLAGS, &mut req)?;
     // SAFETY: SIOCGIFFLAGS filled the flags member.
     Ok(unsafe { req.ifr_ifru.ifru_flags } as u16)
 }
@@ -91,13 +83,19 @@ pub fn interface_flags(socket: BorrowedFd<'_>, name: &[u8]) -> Result<u16, Errno
 pub fn set_interface_flags(socket: BorrowedFd<'_>, name: &[u8], flags: u16) -> Result<(), Errno> {
     let mut req = request(name)?;
     req.ifr_ifru.ifru_flags = flags as _;
-    // SAFETY: the kernel reads a live `ifreq`.
+    ifreq_ioctl(socket, ioctl::SIOCSIFFLAGS, &mut req)
+}
+
+/// One interface `ioctl(2)` (`netdevice(7)`) on `req`, which names the interface and holds what
+/// the request reads or writes.
+fn ifreq_ioctl(socket: BorrowedFd<'_>, request: u32, req: &mut net::ifreq) -> Result<(), Errno> {
+    // SAFETY: the kernel reads and writes one live `ifreq`, as the request defines.
     unsafe {
         syscall3(
             Sysno::ioctl,
             socket.as_raw() as usize,
-            ioctl::SIOCSIFFLAGS as usize,
-            &raw mut req as usize,
+            request as usize,
+            req as *mut net::ifreq as usize,
         )
     }
     .map(drop)
