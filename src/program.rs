@@ -379,6 +379,12 @@ impl<'a> Program<'a> {
     /// `start`), the `envp` the kernel handed it; else the environment the process started with
     /// ([`initial_environment`]), which misses later changes a libc made.
     ///
+    /// With the `std` feature an inherited environment is read as `Command` reads it: under
+    /// std's environment lock, into allocated strings, in the caller. In a forked copy of a
+    /// multi-threaded process (where another thread may have held that lock or `malloc`'s at the
+    /// fork) give the base list with [`Program::env_clear`] or [`Program::env_exactly`]: then
+    /// the spawn takes no lock and allocates nothing.
+    ///
     /// ```
     /// use rawclone::program::Program;
     /// let child = Program::new(c"/bin/sh")

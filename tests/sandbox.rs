@@ -35,9 +35,13 @@ as_root_and_unprivileged!(
     before_mount_setattr_binds_are_restricted_by_remounts,
 );
 
-/// A directory for one check, with a `marker` file; removed on drop.
+/// A directory for one check, with a `marker` file; removed on drop. The paths a check names
+/// are made here, before its fork: a forked check may not allocate (tests/common/alloc_guard.rs).
 struct Fixture {
     dir: CString,
+    marker: CString,
+    made_inside: CString,
+    scratch_deep: CString,
 }
 
 impl Fixture {
@@ -51,13 +55,13 @@ impl Fixture {
         for path in [dir.join("marker"), dir.clone()] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
         }
+        let path = |tail: &str| CString::new(dir.join(tail).into_os_string().into_encoded_bytes());
         Fixture {
-            dir: CString::new(dir.into_os_string().into_encoded_bytes()).unwrap(),
+            dir: CString::new(dir.clone().into_os_string().into_encoded_bytes()).unwrap(),
+            marker: path("marker").unwrap(),
+            made_inside: path("made-inside").unwrap(),
+            scratch_deep: path("scratch/deep").unwrap(),
         }
-    }
-
-    fn path(&self, tail: &str) -> CString {
-        CString::new(format!("{}/{tail}", self.dir.to_str().unwrap())).unwrap()
     }
 }
 
@@ -98,7 +102,7 @@ fn bind_shows_the_source_writable_nosuid_nodev(base: Namespaces<'static>, fx: &F
         return code;
     }
     // The bind writes through to the source.
-    if sys::open(&fx.path("made-inside"), k::O_DIRECTORY).is_err() {
+    if sys::open(&fx.made_inside, k::O_DIRECTORY).is_err() {
         return 10;
     }
     0
@@ -263,7 +267,7 @@ fn root_dir_with_mounts_inside_it(base: Namespaces<'static>, fx: &Fixture) -> i3
         return code;
     }
     // As with bwrap, missing destinations are made in the given root, which is the caller's.
-    if sys::open(&fx.path("scratch/deep"), k::O_DIRECTORY).is_err() {
+    if sys::open(&fx.scratch_deep, k::O_DIRECTORY).is_err() {
         return 10;
     }
     0
@@ -271,10 +275,9 @@ fn root_dir_with_mounts_inside_it(base: Namespaces<'static>, fx: &Fixture) -> i3
 
 fn mounts_in_place_without_a_new_root(base: Namespaces<'static>, fx: &Fixture) -> i32 {
     let mounts = [Mount::tmpfs(&fx.dir)];
-    let marker = fx.path("marker");
     let code = in_ns(base.mounts(&mounts), || {
         // The tmpfs covers the fixture; the rest of the tree is still there.
-        if sys::open(&marker, 0) != Err(Errno::ENOENT) {
+        if sys::open(&fx.marker, 0) != Err(Errno::ENOENT) {
             return 1;
         }
         if fs_type(&fx.dir) != Some(k::TMPFS_MAGIC as u64) {
@@ -289,7 +292,7 @@ fn mounts_in_place_without_a_new_root(base: Namespaces<'static>, fx: &Fixture) -
         return code;
     }
     // Out here nothing covers it.
-    if sys::open(&marker, 0).is_err() {
+    if sys::open(&fx.marker, 0).is_err() {
         10
     } else {
         0
@@ -544,6 +547,10 @@ fn cgroup_fd_starts_the_child_in_that_cgroup() {
     if rawclone::clone3_available() == Some(false) {
         return skip("clone3 is missing: CLONE_INTO_CGROUP needs it");
     }
+    // A cgroup of this run's own: the cgroup2 hierarchy is one for the whole machine.
+    let name = format!("rawclone-sandbox-{}", std::process::id());
+    let dir = CString::new(format!("/tmp/cg/{name}")).unwrap();
+    let needle = format!("0::/{name}\n");
     let status = in_fork(|| {
         // A private mount namespace for this fork, with a cgroup2 hierarchy on a tmpfs (the
         // host may mount only v1 hierarchies); the cgroup made in it is removed below.
@@ -562,7 +569,7 @@ fn cgroup_fd_starts_the_child_in_that_cgroup() {
         if sys::mount(c"none", c"/tmp/cg", c"cgroup2", none, None).is_err() {
             return 77;
         }
-        let dir = c"/tmp/cg/rawclone-sandbox";
+        let dir = dir.as_c_str();
         if sys::mkdir(dir, 0o755).is_err() {
             return 3;
         }
@@ -575,7 +582,7 @@ fn cgroup_fd_starts_the_child_in_that_cgroup() {
                         return 2;
                     };
                     let n = sys::read(f.as_fd(), &mut buf).unwrap_or(0);
-                    let needle = b"0::/rawclone-sandbox\n";
+                    let needle = needle.as_bytes();
                     buf[..n].windows(needle.len()).any(|w| w == needle) as i32
                 },
             ),

@@ -1,17 +1,13 @@
 //! A spawner task that breaks the rules of `Spawner::spawn` is named in one line on stderr, which
-//! says what it did, and then ends: a task that allocates is stopped by `GuardedAlloc` (this test
-//! binary's global allocator), a task that panics by the spawner's panic hook (`std` feature).
+//! says what it did, and then ends: a task that allocates is stopped by `GuardedAlloc` (in every
+//! test binary's global allocator, tests/common/alloc_guard.rs), a task that panics by the spawner's panic hook (`std` feature).
 //! (A task that overflows its stack is `spawner.rs`'s `reports_a_stack_overflow`.)
 
 mod common;
 
 use common::*;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use rawclone::{Backend, Error, ExitStatus, GuardedAlloc, Signal, Spawner};
-use std::alloc::System;
-
-#[global_allocator]
-static ALLOC: GuardedAlloc<System> = GuardedAlloc::new(System);
+use rawclone::{Backend, Error, ExitStatus, Signal, Spawner};
 
 per_backend!(
     a_task_that_allocates_is_named_and_aborted,

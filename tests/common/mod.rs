@@ -3,9 +3,11 @@
 //! Tests that change process-wide state (cwd, uid, signal dispositions, the clone3 cache) or count
 //! fds and zombies run inside a forked child, so the test harness's other threads neither disturb
 //! them nor are disturbed. Such a child uses only raw syscalls and atomics: it is a one-thread copy
-//! of a multi-threaded process, where allocation or locks could deadlock.
+//! of a multi-threaded process, where allocation or locks could deadlock; `alloc_guard`, every
+//! test binary's allocator, ends one that allocates.
 #![allow(dead_code)]
 
+pub mod alloc_guard;
 pub mod seccomp;
 
 use rawclone::sys::{self, Fd, WaitId};
@@ -18,6 +20,7 @@ pub fn in_fork(f: impl FnOnce() -> i32) -> ExitStatus {
     // without returning into the harness.
     match unsafe { fork() }.expect("fork") {
         Fork::Child => {
+            alloc_guard::forbid_allocation();
             // A panic in `f` must end this copy, never unwind into the copied test harness.
             struct ExitOnUnwind;
             impl Drop for ExitOnUnwind {
