@@ -11,10 +11,9 @@
 //! - on any other thread, hands the signal to the handler that was installed before (std's
 //!   stack-overflow report, say), or, if there was none, restores `SIG_DFL` and returns.
 //!
-//! Chimera tasks are processes with no alternate stack (the kernel drops it for a `CLONE_VM`
-//! child): an overflow kills the chimera at once and its join reports it. A chimera created after
-//! the handler was installed has a copy of it, so another fault there prints its line, which
-//! then says that the task, not the process, ends.
+//! Chimera tasks start with every signal handler reset (see [`crate::Builder::reset_signal_handlers`]):
+//! no handler of ours runs on their thread pointer, so a fault ends the chimera at once, with no
+//! line, and its join reports the SIGSEGV ([`crate::Error::TaskEnded`]).
 
 use crate::control;
 use crate::signal::Signal;

@@ -588,6 +588,21 @@ pub fn tgkill(tgid: Pid, tid: Pid, sig: Signal) -> Result<(), Errno> {
     .map(drop)
 }
 
+/// Whether thread `tid` is a live thread of thread group `tgid`: `tgkill(2)` with signal 0,
+/// which checks without sending (ESRCH: no such thread there; EPERM still means it lives).
+///
+/// ```
+/// use rawclone::sys;
+/// assert!(sys::thread_lives(sys::getpid(), sys::gettid()));
+/// let other = std::thread::spawn(sys::gettid).join().unwrap();
+/// assert!(!sys::thread_lives(sys::getpid(), other)); // joined: gone
+/// ```
+pub fn thread_lives(tgid: Pid, tid: Pid) -> bool {
+    // SAFETY: signal 0 is only a check; nothing is sent and no memory of ours is touched.
+    let probe = unsafe { syscall3(Sysno::tgkill, tgid as usize, tid as usize, 0) };
+    probe != Err(Errno::ESRCH)
+}
+
 /// `kill(2)`.
 ///
 /// ```

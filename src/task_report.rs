@@ -18,22 +18,25 @@ use crate::sys;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicI32, Ordering};
 
-/// The process (thread-group id) whose end a line announced: tasks of one process that break
-/// rules at once then write one line between them, the first, for the process ends with it.
-/// Each Chimera task is a process of its own, and says its own line.
-static SAID_FOR: AtomicI32 = AtomicI32::new(0);
+/// The thread (tid) saying or having said the line of the process it belongs to, 0 before any:
+/// the tasks of one process that break rules at once then write one line between them, the
+/// first, for the process ends with it. Chimera tasks stay out of it: each is a process of its
+/// own, ended alone, and says its own line. The word outlives the thread that set it in two
+/// ways, both told apart by asking whether it is a live thread of the caller's process: a
+/// forked child copies it from its parent, and a Chimera task shares it with its creator.
+static SPEAKER: AtomicI32 = AtomicI32::new(0);
 
 /// Write `rawclone: <who> <what>; <signal> ends <the task or the process>` to stderr, where
 /// `who` names `task`, or a green worker between tasks when it is `None`.
 ///
-/// If another thread of this process said its line already, this one says nothing and waits
-/// for the end that line announced (the caller's own end could come first and cut it off).
+/// If another thread of this process says or said its line, this one says nothing and waits
+/// for the end that line announced (the caller's own end could come first and cut it off). The
+/// speaker itself may come back: a task that faults while formatting its line (a panic with its
+/// stack nearly spent) reaches here again from the SIGSEGV handler, and says at once what ends
+/// it, instead of waiting for itself.
 pub(crate) fn say(task: Option<&Header>, what: fmt::Arguments<'_>, signal: Signal) {
-    let me = sys::getpid();
-    if SAID_FOR.swap(me, Ordering::AcqRel) == me {
-        loop {
-            let _ = sys::sleep_ms(1000);
-        }
+    if task.map(|t| t.backend) != Some(Backend::Chimera) {
+        speak_for_the_process();
     }
     let mut line = Line::new();
     let _ = match task {
@@ -46,6 +49,27 @@ pub(crate) fn say(task: Option<&Header>, what: fmt::Arguments<'_>, signal: Signa
     };
     let _ = writeln!(line, "{what}; {signal} ends {ends}");
     let _ = sys::write(sys::stderr(), line.as_bytes());
+}
+
+/// Return once the calling thread is its process's speaker; wait for good while another live
+/// thread of the process is.
+fn speak_for_the_process() {
+    let (me, process) = (sys::gettid(), sys::getpid());
+    loop {
+        let speaker = SPEAKER.load(Ordering::Acquire);
+        if speaker == me {
+            return;
+        }
+        if speaker != 0 && sys::thread_lives(process, speaker) {
+            let _ = sys::sleep_ms(10);
+            continue;
+        }
+        // No speaker, or one of another process: this thread takes the word.
+        let taken = SPEAKER.compare_exchange(speaker, me, Ordering::AcqRel, Ordering::Acquire);
+        if taken.is_ok() {
+            return;
+        }
+    }
 }
 
 /// End the calling task with SIGABRT, as `abort(3)` would, with raw syscalls only: its default

@@ -13,6 +13,7 @@ per_backend!(
     a_task_that_allocates_is_named_and_aborted,
     a_task_that_panics_is_named_and_aborted,
     a_formatted_panic_is_stopped_at_its_allocation,
+    a_panic_with_its_stack_nearly_spent_is_named_once,
 );
 
 /// What a forked child's run of one task left: how the child ended, the task's id, and each
@@ -26,12 +27,14 @@ struct Outcome {
 /// Run `task` on a `backend` spawner in a forked child, and collect what it wrote to stderr. The
 /// child exits 0 when a Chimera task's join says SIGABRT ended it; a Thread or Green task takes
 /// the child with it.
-fn run_in_fork(backend: Backend, task: fn() -> u64) -> Outcome {
+fn run_in_fork(backend: Backend, task: impl FnOnce() -> u64 + Send + 'static) -> Outcome {
     // The first spawner of the process installs the panic hook; build it here, so the forked
     // child finds it installed.
     drop(Spawner::new(backend).unwrap());
     let id = map_shared(8).cast::<AtomicU64>();
     let (status, lines) = in_fork_stderr(|| {
+        // A child that hangs ends with SIGALRM, which the callers' checks name.
+        alarm_in(60);
         let Ok(spawner) = Spawner::config(backend).workers(1).build() else {
             return 2;
         };
@@ -56,6 +59,10 @@ fn run_in_fork(backend: Backend, task: fn() -> u64) -> Outcome {
                 signal: Signal::SIGABRT,
                 ..
             }))) => 0,
+            Err(Error::TaskEnded(Some(ExitStatus::Signaled {
+                signal: Signal::SIGSEGV,
+                ..
+            }))) => CHIMERA_SIGSEGV,
             _ => 4,
         }
     });
@@ -66,6 +73,9 @@ fn run_in_fork(backend: Backend, task: fn() -> u64) -> Outcome {
         lines,
     }
 }
+
+/// A forked child's exit status when its Chimera task ended with SIGSEGV.
+const CHIMERA_SIGSEGV: i32 = 11;
 
 /// Check that `backend`'s task said `did` in exactly one line naming it, and that SIGABRT ended
 /// the task (a Chimera task) or the process (the others).
@@ -137,6 +147,91 @@ fn a_formatted_panic_is_stopped_at_its_allocation(backend: Backend) {
         panic!("task value {}", core::hint::black_box(3))
     });
     assert_named_and_aborted(backend, &outcome, "a formatted panic message allocates too");
+}
+
+/// Recurse `depth` frames of at least 256 bytes each, then panic.
+#[inline(never)]
+fn descend_and_panic(depth: u32) -> u64 {
+    let frame = core::hint::black_box([depth as u8; 256]);
+    if depth == 0 {
+        panic!("at the bottom");
+    }
+    descend_and_panic(depth - 1) + u64::from(core::hint::black_box(frame)[0])
+}
+
+/// A task that panics with little stack left, so little that the report of the panic overflows
+/// it: every depth ends with one line naming the task, the panic or the overflow, and never
+/// hangs. (The report once faulted inside itself and waited for its own line for good.) A
+/// binary search finds the first depth that overflows; the depths up to 32 frames below it
+/// (the last 8 KiB at least, where the report runs out of stack) are each tried, and the
+/// shallowest of them must still reach its panic.
+fn a_panic_with_its_stack_nearly_spent_is_named_once(backend: Backend) {
+    if backend == Backend::Chimera && !chimeras_run_here() {
+        return;
+    }
+    let spawner = Spawner::config(backend).workers(1).build().unwrap();
+    let (mut fits, mut overflows) = (0, (spawner.stack_size() / 256) as u32);
+    let Some(outcome) = ended_by(backend, fits) else {
+        return;
+    };
+    assert_eq!(outcome, Signal::SIGABRT, "{backend:?}: depth 0 panics");
+    assert_eq!(ended_by(backend, overflows), Some(Signal::SIGSEGV));
+    while overflows - fits > 1 {
+        let depth = (fits + overflows) / 2;
+        match ended_by(backend, depth) {
+            Some(Signal::SIGSEGV) => overflows = depth,
+            _ => fits = depth,
+        }
+    }
+    let from = overflows.saturating_sub(32);
+    assert_eq!(
+        ended_by(backend, from),
+        Some(Signal::SIGABRT),
+        "{backend:?}: depth {from}"
+    );
+    for depth in from + 1..overflows + 3 {
+        ended_by(backend, depth);
+    }
+}
+
+/// Run [`descend_and_panic`] to `depth` on a `backend` task, check that it ended with one line
+/// naming it and what happened (none for a Chimera task's overflow: it starts with every
+/// handler reset, so only its join reports the SIGSEGV), and say which signal ended it; `None`
+/// when the check was skipped.
+fn ended_by(backend: Backend, depth: u32) -> Option<Signal> {
+    let outcome = run_in_fork(backend, move || descend_and_panic(depth));
+    let Outcome { status, id, lines } = &outcome;
+    if backend == Backend::Chimera
+        && let Some(reason) = core_dump_took_the_creator(*status)
+    {
+        skip(reason);
+        return None;
+    }
+    let context = format!("{backend:?} at depth {depth}: {status:?} {lines:?}");
+    if status.signal() == Some(Signal::SIGALRM) {
+        panic!("hung until the child's alarm: {context}");
+    }
+    let signal = match (backend, status) {
+        (Backend::Chimera, ExitStatus::Exited(0)) => Signal::SIGABRT,
+        (Backend::Chimera, ExitStatus::Exited(CHIMERA_SIGSEGV)) => Signal::SIGSEGV,
+        (Backend::Chimera, _) => panic!("{context}"),
+        (_, status) => status.signal().unwrap_or_else(|| panic!("{context}")),
+    };
+    let said = match (signal, backend) {
+        (Signal::SIGABRT, _) => Some("panicked at"),
+        (Signal::SIGSEGV, Backend::Chimera) => None,
+        (Signal::SIGSEGV, _) => Some("overflowed its"),
+        _ => panic!("{context}"),
+    };
+    match (said, lines.as_slice()) {
+        (Some(said), [line]) => assert!(
+            line.starts_with(&format!("rawclone: task {id} ({backend:?}) ")) && line.contains(said),
+            "{context}"
+        ),
+        (None, []) => {}
+        _ => panic!("{context}"),
+    }
+    Some(signal)
 }
 
 /// The hook names panics on tasks only: elsewhere a panic still unwinds as std's does.

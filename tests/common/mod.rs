@@ -35,6 +35,32 @@ pub fn in_fork(f: impl FnOnce() -> i32) -> ExitStatus {
     }
 }
 
+/// End the calling process with SIGALRM after `seconds` (`setitimer(2)`, `ITIMER_REAL`): a
+/// forked check that could hang then ends with a status that says so.
+pub fn alarm_in(seconds: i64) {
+    use linux_raw_sys::general as k;
+    let timer = k::itimerval {
+        it_interval: k::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: k::timeval {
+            tv_sec: seconds as _,
+            tv_usec: 0,
+        },
+    };
+    // SAFETY: the kernel reads one itimerval, live across the call; no old value is asked for.
+    let armed = unsafe {
+        syscall3(
+            Sysno::setitimer,
+            k::ITIMER_REAL as usize,
+            (&raw const timer) as usize,
+            0,
+        )
+    };
+    armed.expect("setitimer");
+}
+
 /// Exit status of [`in_fork_stderr`]'s child when its stderr could not be redirected.
 pub const NO_STDERR: i32 = 102;
 
