@@ -79,9 +79,18 @@ capabilities! {
 impl Capabilities {
     /// No capability.
     pub const EMPTY: Capabilities = Capabilities(0);
-    /// Every capability named here (up to `CAP_LAST_CAP` of the headers rawclone is built
-    /// with); one a newer kernel adds is not in it.
-    pub const ALL: Capabilities = Capabilities((1 << NAMES.len()) - 1);
+    /// Every capability number there can be (all 64 bits), so a capability a newer kernel adds
+    /// past the ones named here is in it too (bubblewrap reads the running kernel's last one
+    /// from `/proc/sys/kernel/cap_last_cap` for the same end). Dropping a capability the
+    /// kernel does not know succeeds: no one holds it.
+    ///
+    /// ```
+    /// use rawclone::program::Capabilities;
+    /// assert!(Capabilities::ALL.contains(Capabilities::CAP_CHECKPOINT_RESTORE));
+    /// assert!(Capabilities::ALL.contains(Capabilities::from_bits(1 << 45))); // not named yet
+    /// assert_eq!(format!("{:?}", Capabilities::ALL), "ALL");
+    /// ```
+    pub const ALL: Capabilities = Capabilities(u64::MAX);
 
     /// The capability named `name`, with or without `CAP_`, in any case (`"CAP_SYS_ADMIN"`,
     /// `"sys_admin"`), or every one for `"ALL"`; `None` for a name it does not know.
@@ -137,11 +146,15 @@ impl BitOr for Capabilities {
     }
 }
 
-/// The names, `CAP_CHOWN | CAP_KILL`, or `(none)`.
+/// The names, `CAP_CHOWN | CAP_KILL` (`CAP_45` for a number without a name here), `ALL`, or
+/// `(none)`.
 impl fmt::Debug for Capabilities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_empty() {
             return f.write_str("(none)");
+        }
+        if *self == Capabilities::ALL {
+            return f.write_str("ALL");
         }
         for (i, n) in self.numbers().enumerate() {
             if i > 0 {
