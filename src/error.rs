@@ -581,72 +581,72 @@ setup_steps! {
     LoopbackUp => "bringing lo up (SIOCSIFFLAGS)",
 }
 
-/// Which part of a mount action failed, in [`SetupStep::Mount`].
-///
-/// ```
-/// use rawclone::ns::{Mount, MountPart, Namespaces, SetupStep};
-/// use rawclone::{Errno, Error};
-/// let mounts = [Mount::tmpfs(c"/tmp"), Mount::Bind { src: c"/no/such/dir", dst: c"/data" }];
-/// let ns = Namespaces::new().map_root().tmpfs_root().mounts(&mounts);
-/// let Err(Error::NamespaceSetup { step, errno, path }) = ns.exec(c"/bin/true", &[c"true"], &[])
-/// else {
-///     panic!("the missing source must be refused")
-/// };
-/// assert_eq!(step, SetupStep::Mount { index: 1, part: MountPart::Source });
-/// assert_eq!((errno, path.unwrap().as_bytes()), (Errno::ENOENT, &b"/no/such/dir"[..]));
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
-#[non_exhaustive]
-pub enum MountPart {
+macro_rules! mount_parts {
+    ($($(#[$doc:meta])* $name:ident = $number:literal => $text:literal,)*) => {
+        /// Which part of a mount action failed, in [`SetupStep::Mount`].
+        ///
+        /// ```
+        /// use rawclone::ns::{Mount, MountPart, Namespaces, SetupStep};
+        /// use rawclone::{Errno, Error};
+        /// let mounts = [Mount::tmpfs(c"/tmp"), Mount::Bind { src: c"/no/such/dir", dst: c"/data" }];
+        /// let ns = Namespaces::new().map_root().tmpfs_root().mounts(&mounts);
+        /// let Err(Error::NamespaceSetup { step, errno, path }) = ns.exec(c"/bin/true", &[c"true"], &[])
+        /// else {
+        ///     panic!("the missing source must be refused")
+        /// };
+        /// assert_eq!(step, SetupStep::Mount { index: 1, part: MountPart::Source });
+        /// assert_eq!((errno, path.unwrap().as_bytes()), (Errno::ENOENT, &b"/no/such/dir"[..]));
+        /// ```
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        #[repr(u8)]
+        #[non_exhaustive]
+        pub enum MountPart {
+            $($(#[$doc])* $name = $number,)*
+        }
+
+        impl MountPart {
+            /// Every part, in declaration order.
+            const ALL: &[MountPart] = &[$(MountPart::$name),*];
+
+            /// What the part does, in a few words.
+            ///
+            /// ```
+            /// use rawclone::ns::MountPart;
+            /// assert_eq!(MountPart::Source.describe(), "looking up the source");
+            /// ```
+            pub const fn describe(self) -> &'static str {
+                match self {
+                    $(MountPart::$name => $text,)*
+                }
+            }
+        }
+    };
+}
+
+// The numbers travel from the child to its parent in `SetupStep::Mount`'s message code.
+mount_parts! {
     /// Looking up the source (`statx(2)`): missing, or its path too long (ENAMETOOLONG).
-    Source = 1,
+    Source = 1 => "looking up the source",
     /// Creating the destination or a directory on the way to it (`mkdir(2)`, `mknodat(2)`).
-    Destination,
+    Destination = 2 => "creating the destination",
     /// The `mount(2)` itself: the bind, the tmpfs, the proc.
-    Mount,
+    Mount = 3 => "mounting",
     /// Restricting a bind and its submounts (read-only, nosuid, nodev): `mount_setattr(2)`, or
     /// before Linux 5.12 a remount of each, with the flags `/proc/self/mountinfo` gives it.
-    Restrict,
+    Restrict = 4 => "restricting the bind (read-only, nosuid, nodev)",
     /// A device node of a minimal `/dev` (an empty file, then a bind of the host's node).
-    DevNode,
+    DevNode = 5 => "binding a device node",
     /// A symlink of a minimal `/dev` (`stdin`, `fd`, `ptmx`, …).
-    DevLink,
+    DevLink = 6 => "creating a symlink in /dev",
     /// The devpts instance of a minimal `/dev` (`newinstance` at `pts`), or its `shm`.
-    DevPts,
+    DevPts = 7 => "mounting devpts or making shm",
     /// Covering a proc's `sys`, `sysrq-trigger`, `irq` and `bus` with read-only binds.
-    ProcCover,
+    ProcCover = 8 => "covering proc's sys, sysrq-trigger, irq and bus read-only",
 }
 
 impl MountPart {
     fn from_u8(n: u8) -> Option<MountPart> {
-        use MountPart::*;
-        [
-            Source,
-            Destination,
-            Mount,
-            Restrict,
-            DevNode,
-            DevLink,
-            DevPts,
-            ProcCover,
-        ]
-        .into_iter()
-        .find(|p| *p as u8 == n)
-    }
-
-    /// What the part does, in a few words.
-    pub const fn describe(self) -> &'static str {
-        match self {
-            MountPart::Source => "looking up the source",
-            MountPart::Destination => "creating the destination",
-            MountPart::Mount => "mounting",
-            MountPart::Restrict => "restricting the bind (read-only, nosuid, nodev)",
-            MountPart::DevNode => "binding a device node",
-            MountPart::DevLink => "creating a symlink in /dev",
-            MountPart::DevPts => "mounting devpts or making shm",
-            MountPart::ProcCover => "covering proc's sys, sysrq-trigger, irq and bus read-only",
-        }
+        MountPart::ALL.iter().copied().find(|p| *p as u8 == n)
     }
 }
 
@@ -693,3 +693,26 @@ impl SetupStep {
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::{MountPart, SetupStep};
+
+    /// Every step comes back from the number the child sends, and no two share a number.
+    #[test]
+    fn every_setup_step_round_trips() {
+        let steps = || {
+            let mounts = MountPart::ALL
+                .iter()
+                .flat_map(|&part| [0, 1, u16::MAX].map(|index| SetupStep::Mount { index, part }));
+            SetupStep::FIELDLESS.iter().copied().chain(mounts)
+        };
+        for (i, step) in steps().enumerate() {
+            assert_ne!(step.to_u32(), 0, "{step:?}: 0 is the handshake's ready");
+            assert_eq!(SetupStep::from_u32(step.to_u32()), Some(step));
+            for other in steps().skip(i + 1) {
+                assert_ne!(step.to_u32(), other.to_u32(), "{step:?} and {other:?}");
+            }
+        }
+    }
+}
