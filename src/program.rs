@@ -757,7 +757,7 @@ impl<'a> Program<'a> {
         let argv = pointer_array(&mut stack, argv)?;
         let envp = reserve_array(&mut stack, envc)?;
         // SAFETY: `envp` has room for envc + 1 pointers, reserved above.
-        unsafe { env::merge(&base, self, envp) };
+        unsafe { env::merge(&base, self, envp, envc) };
         let exec = child::ChildExec {
             program: *self,
             argv,

@@ -177,19 +177,27 @@ pub(crate) fn bound(base: &Base<'_>, program: &Program<'_>) -> usize {
     n
 }
 
-/// Write the merged list, NULL-terminated, into `out` (room for [`bound`] + 1 pointers): the base
-/// entries whose name is neither removed nor set, then the entries set (the last of a name
-/// wins).
+/// Write the merged list, NULL-terminated, into `out`: the base entries whose name is neither
+/// removed nor set, then the entries set (the last of a name wins). At most `room` entries are
+/// written (the rest left out), so a base that grew since [`bound`] counted it cannot overrun
+/// `out`.
 ///
 /// # Safety
-/// `out` must have room for `bound(base, program) + 1` pointers.
-pub(crate) unsafe fn merge(base: &Base<'_>, program: &Program<'_>, out: *mut *const u8) {
+/// `out` must have room for `room + 1` pointers.
+pub(crate) unsafe fn merge(
+    base: &Base<'_>,
+    program: &Program<'_>,
+    out: *mut *const u8,
+    room: usize,
+) {
     let set = program.env_set;
     let mut len = 0;
     let mut push = |entry: &CStr| {
-        // SAFETY: at most bound() entries are pushed, and the caller gave room for them.
-        unsafe { out.add(len).write(entry.as_ptr().cast()) };
-        len += 1;
+        if len < room {
+            // SAFETY: slot `len` is below `room`, within the caller's room.
+            unsafe { out.add(len).write(entry.as_ptr().cast()) };
+            len += 1;
+        }
     };
     base.for_each(|entry| {
         let n = name(entry.to_bytes());
@@ -205,7 +213,7 @@ pub(crate) unsafe fn merge(base: &Base<'_>, program: &Program<'_>, out: *mut *co
             push(entry);
         }
     }
-    // SAFETY: the last slot, within the caller's room.
+    // SAFETY: slot `len` is at most `room`, the last of the caller's room.
     unsafe { out.add(len).write(core::ptr::null()) };
 }
 
