@@ -72,7 +72,7 @@ tmpfs, or they go inside the --root DIR; made in the order given):
       --ro-bind SRC DST   the same, read-only (submounts too)
       --tmpfs DST         a fresh tmpfs on DST
       --dev DST           a minimal /dev on DST (null, zero, full, random, urandom,
-                          tty, a new devpts at pts, shm)
+                          tty, a new devpts at pts, shm; console if stdout is a terminal)
       --proc DST          a /proc on DST: fresh with --pid, else the current one bound
       --die-with-parent   accepted for bwrap compatibility: as --kill-child
       --setenv VAR VALUE  set VAR to VALUE in the program's environment

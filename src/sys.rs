@@ -24,10 +24,12 @@ use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, s
 
 mod mount;
 mod net;
+mod tty;
 pub use mount::{
-    MountFlags, access, create_file, file_mode, mount, restrict_mounts, symlink, umount2,
+    MountFlags, access, create_file, file_mode, mount, read_link, restrict_mounts, symlink, umount2,
 };
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
+pub use tty::is_terminal;
 
 /// A process or thread id as the kernel hands it out.
 ///

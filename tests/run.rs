@@ -908,6 +908,7 @@ fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
         assert_eq!(run, bwrap, "{options:?} {cmd:?}: rawclone run vs bwrap");
         assert!(!run.0.is_empty(), "{options:?} {cmd:?}: printed nothing");
     }
+    compare_console_with_bwrap(bin, unprivileged, namespaces);
     // --setenv and --unsetenv, in order, on an environment of our choosing (bwrap also sets
     // PWD for the directory it starts the program in, which run leaves alone).
     let env_changes = [
@@ -977,6 +978,30 @@ fn compare_with_bwrap(bin: Bin, unprivileged: bool) {
     assert_eq!(run, bwrap, "a pid namespace: rawclone run vs bwrap");
     let cmd = ["readlink", "/proc/self/ns/pid"];
     assert_other_pid_namespaces(with_bwrap(bin, unprivileged, pid_ns, &fresh, &cmd));
+}
+
+/// With a terminal on stdout (util-linux's `script` gives each tool a pseudo-terminal of its
+/// own), both tools' `--dev` bind it at `/dev/console`: the same `/dev`, and a character
+/// device of the pseudo-terminals' major number there.
+fn compare_console_with_bwrap(bin: Bin, unprivileged: bool, [bwrap_ns, run_ns]: [&[&str]; 2]) {
+    let has_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        return skip("util-linux's script is not installed: no terminal to compare --dev with");
+    }
+    let check = "sh -c 'ls -1 /dev; stat -c %F/%t /dev/console'";
+    let on_a_terminal = |tool: &[&str]| {
+        let line = format!("{} {} {check}", tool.join(" "), FULL_ROOT.join(" "));
+        let out = output(unprivileged, "script", &["-qec", &line, "/dev/null"]);
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+    };
+    let bwrap = on_a_terminal(&[&["bwrap"], bwrap_ns].concat());
+    let run = on_a_terminal(&[&[bin(), "run"], run_ns].concat());
+    assert!(run.lines().any(|l| l == "console"), "{run:?}");
+    assert!(run.ends_with("character special file/88\n"), "{run:?}");
+    assert_eq!(run, bwrap, "--dev on a terminal: rawclone run vs bwrap");
 }
 
 /// `--hostname` through both tools: the name the program sees, also an empty one and the

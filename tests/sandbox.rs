@@ -15,7 +15,7 @@ use linux_raw_sys::general as k;
 use rawclone::ns::{Mount, MountPart, Namespaces, SetupStep};
 use rawclone::{Errno, Error, ErrorPath, ExitStatus, Rule, Stack, Syscall, sys};
 use std::ffi::CString;
-use syscalls::{Sysno, syscall2, syscall4};
+use syscalls::{Sysno, syscall2, syscall3, syscall4};
 
 // Each check twice: `root::x` as the suite's user when that is root (no user namespace),
 // `unprivileged::x` as nobody with a user namespace mapped to root inside.
@@ -25,6 +25,7 @@ as_root_and_unprivileged!(
     tmpfs_root_holds_only_the_mounts,
     tmpfs_takes_mode_and_size,
     dev_is_a_minimal_dev,
+    dev_binds_the_terminal_on_stdout_as_console,
     proc_is_fresh_with_a_pid_namespace,
     proc_is_bound_without_a_pid_namespace,
     root_dir_with_mounts_inside_it,
@@ -180,6 +181,14 @@ fn tmpfs_takes_mode_and_size(base: Namespaces<'static>, _: &Fixture) -> i32 {
 }
 
 fn dev_is_a_minimal_dev(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    // Not a terminal on stdout (a developer's would be the console).
+    let Ok(null) = sys::open(c"/dev/null", k::O_WRONLY) else {
+        return 10;
+    };
+    // SAFETY: fd 1 of this forked check, which writes nothing to it.
+    if unsafe { sys::dup3(null.as_fd(), 1) }.is_err() {
+        return 10;
+    }
     let mounts = [Mount::Dev { dst: c"/dev" }];
     in_ns(base.tmpfs_root().mounts(&mounts), || {
         // null zero full random urandom tty, stdin stdout stderr fd core ptmx, pts shm.
@@ -210,6 +219,62 @@ fn dev_is_a_minimal_dev(base: Namespaces<'static>, _: &Fixture) -> i32 {
             return 8;
         }
         if !has_flags(c"/dev", ST_NOSUID | ST_NODEV) {
+            return 9;
+        }
+        0
+    })
+}
+
+/// With a terminal on stdout, as bubblewrap does: that terminal is bound at `/dev/console`.
+fn dev_binds_the_terminal_on_stdout_as_console(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    use linux_raw_sys::ioctl::{TIOCGPTPEER, TIOCSPTLCK};
+    let Ok(ptmx) = sys::open(c"/dev/ptmx", k::O_RDWR | k::O_NOCTTY) else {
+        return 1;
+    };
+    let unlock = 0i32;
+    // SAFETY: TIOCSPTLCK reads one int, live across the call.
+    let unlocked = unsafe {
+        syscall3(
+            Sysno::ioctl,
+            ptmx.as_raw() as usize,
+            TIOCSPTLCK as usize,
+            (&raw const unlock) as usize,
+        )
+    };
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor, ours from now on.
+    let peer = unlocked.and_then(|_| unsafe {
+        syscall3(
+            Sysno::ioctl,
+            ptmx.as_raw() as usize,
+            TIOCGPTPEER as usize,
+            (k::O_RDWR | k::O_NOCTTY) as usize,
+        )
+    });
+    let Ok(peer) = peer else { return 2 };
+    // SAFETY: the descriptor TIOCGPTPEER just returned, owned by nobody else.
+    let terminal = unsafe { sys::Fd::from_raw(peer as i32) };
+    // SAFETY: fd 1 of this forked check, which writes nothing else to it.
+    if unsafe { sys::dup3(terminal.as_fd(), 1) }.is_err() {
+        return 3;
+    }
+    let Some(device) = device_number(c"/proc/self/fd/1") else {
+        return 4;
+    };
+    let mounts = [Mount::Dev { dst: c"/dev" }];
+    in_ns(base.tmpfs_root().mounts(&mounts), || {
+        if count_entries(c"/dev", |_| true) != 15 {
+            return 5;
+        }
+        if sys::file_mode(c"/dev/console").map(|m| m & k::S_IFMT) != Ok(k::S_IFCHR) {
+            return 6;
+        }
+        if device_number(c"/dev/console") != Some(device) {
+            return 7;
+        }
+        let Ok(console) = sys::open(c"/dev/console", k::O_WRONLY | k::O_NOCTTY) else {
+            return 8;
+        };
+        if sys::write(console.as_fd(), b"x") != Ok(1) {
             return 9;
         }
         0
@@ -641,18 +706,26 @@ fn mode(path: &CStr) -> Option<u32> {
     sys::file_mode(path).ok().map(|m| m & 0o7777)
 }
 
+/// The device number (major, minor) of the node at `path`, following links.
+fn device_number(path: &CStr) -> Option<(u32, u32)> {
+    // SAFETY: statx is plain old data, for which all zeroes is a valid value.
+    let mut st: k::statx = unsafe { core::mem::zeroed() };
+    // SAFETY: the kernel writes one struct statx into a live local.
+    let done = unsafe {
+        syscalls::syscall5(
+            Sysno::statx,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            0,
+            k::STATX_TYPE as usize,
+            (&raw mut st) as usize,
+        )
+    };
+    done.ok().map(|_| (st.stx_rdev_major, st.stx_rdev_minor))
+}
+
 /// Whether the symlink at `path` reads `target`.
 fn link_is(path: &CStr, target: &[u8]) -> bool {
     let mut buf = [0u8; 64];
-    // SAFETY: the kernel writes at most buf.len() bytes into a live local.
-    let n = unsafe {
-        syscall4(
-            Sysno::readlinkat,
-            k::AT_FDCWD as usize,
-            path.as_ptr() as usize,
-            buf.as_mut_ptr() as usize,
-            buf.len(),
-        )
-    };
-    n.is_ok_and(|n| &buf[..n] == target)
+    sys::read_link(path, &mut buf).is_ok_and(|text| text == target)
 }

@@ -77,7 +77,8 @@ pub enum Mount<'a> {
     },
     /// A minimal `/dev` on `dst` (`bwrap --dev`): a tmpfs with the host's `null`, `zero`,
     /// `full`, `random`, `urandom` and `tty` bound in, the links `stdin`, `stdout`, `stderr`,
-    /// `fd`, `core` and `ptmx`, a new devpts instance at `pts`, and an empty `shm`.
+    /// `fd`, `core` and `ptmx`, a new devpts instance at `pts`, and an empty `shm`; and, when
+    /// the child's stdout is a terminal at setup, that terminal bound at `console`.
     Dev {
         /// Where, in the new root.
         dst: &'a CStr,
@@ -376,6 +377,23 @@ fn dev(tree: &Tree<'_>, dst: &mut Path) -> Result<(), PartFailed> {
             make_file(here)?;
             sys::mount(host, here, c"", BIND, None)?;
             restrict(here, nosuid, tree.mountinfo)
+        })
+        .map_err(at(P::DevNode))?;
+    }
+    // As bubblewrap does: the terminal on stdout, if it is one, is the sandbox's console. Its
+    // name (`ttyname(3)`'s way), not the descriptor's magic link, is bound: the descriptor's
+    // mount belongs to the caller's mount namespace, which mount(2) refuses (EINVAL).
+    if sys::is_terminal(sys::stdout()) == Ok(true) {
+        let mut name = [0u8; 128];
+        host.set(&[tree.old, b"/proc/self/fd/1"])
+            .map_err(at(P::DevNode))?;
+        let name = sys::read_link(host.as_cstr(), &mut name).map_err(at(P::DevNode))?;
+        host.set(&[tree.old, name]).map_err(at(P::DevNode))?;
+        let terminal = host.as_cstr();
+        in_child(dst, b"console", |here| {
+            make_file(here)?;
+            sys::mount(terminal, here, c"", BIND, None)?;
+            restrict(here, k::MOUNT_ATTR_NOSUID, tree.mountinfo)
         })
         .map_err(at(P::DevNode))?;
     }

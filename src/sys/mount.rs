@@ -1,6 +1,6 @@
 //! `mount(2)` with typed flags, `mount_setattr(2)`, and the file calls a sandbox's mount setup
 //! needs to make its mount points: `statx(2)` for a source's type, `mknodat(2)` for an empty
-//! file, `symlinkat(2)`, `faccessat(2)`.
+//! file, `symlinkat(2)` and `readlinkat(2)`, `faccessat(2)`.
 
 use super::Errno;
 use core::ffi::CStr;
@@ -276,6 +276,34 @@ pub fn symlink(target: &CStr, path: &CStr) -> Result<(), Errno> {
         )
     }
     .map(drop)
+}
+
+/// `readlinkat(2)`: the text of the symbolic link at `path`, read into `buf`. ENAMETOOLONG
+/// when it may not fit (the kernel filled all of `buf`).
+///
+/// ```
+/// use rawclone::sys;
+/// let mut buf = [0u8; 64];
+/// let (r, _w) = sys::pipe()?;
+/// let text = sys::read_link(&std::ffi::CString::new(format!("/proc/self/fd/{}", r.as_raw())).unwrap(), &mut buf)?;
+/// assert!(text.starts_with(b"pipe:["));
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn read_link<'b>(path: &CStr, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+    // SAFETY: the kernel writes at most buf.len() bytes into `buf`; `path` is NUL-terminated.
+    let n = unsafe {
+        syscall4(
+            Sysno::readlinkat,
+            k::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            buf.as_mut_ptr() as usize,
+            buf.len(),
+        )
+    }?;
+    match buf.get(..n) {
+        Some(text) if n < buf.len() => Ok(text),
+        _ => Err(Errno::ENAMETOOLONG),
+    }
 }
 
 /// `faccessat(AT_FDCWD, path, mode, 0)`: whether the real ids may access `path` as `mode`
