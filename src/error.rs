@@ -35,6 +35,7 @@ pub use syscalls::Errno;
 /// # }
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// A flag rule was broken; nothing was asked of the kernel.
     Rule(Rule, CloneFlags),

@@ -63,6 +63,7 @@ use syscalls::Errno;
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum Stdio {
     /// The caller's descriptor, as it is.
     Inherit,
@@ -93,6 +94,7 @@ pub enum Stdio {
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum FdAction<'a> {
     /// Make `to` a copy of `from` (`dup2`), open across `execve`. With `from == to` the
     /// descriptor's close-on-exec flag is cleared instead, as

@@ -504,6 +504,7 @@ fn failures_are_typed_and_leave_nothing_behind(base: Namespaces<'static>, fx: &F
             (MountPart::Source, Mount::Bind { src, .. } | Mount::RoBind { src, .. }) => src,
             (_, Mount::Bind { dst, .. } | Mount::RoBind { dst, .. }) => dst,
             (_, Mount::Tmpfs { dst, .. } | Mount::Dev { dst } | Mount::Proc { dst }) => dst,
+            (_, other) => panic!("no case here for {other:?}"),
         };
         let path = Some(ErrorPath::new(path.to_bytes()));
         if got != Err(Error::NamespaceSetup { step, errno, path }) {

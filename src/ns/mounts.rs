@@ -51,6 +51,7 @@ use syscalls::Errno;
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
 pub enum Mount<'a> {
     /// Bind `src` on `dst`, with its submounts, made `nosuid` and `nodev` (`bwrap --bind`).
     Bind {
