@@ -1,12 +1,19 @@
 //! Spawn-and-join costs of each rawclone mode against the baselines std and libc offer.
 //!
 //! Group and function ids are fixed so results compare across commits:
-//! - `spawn_join`: `std_thread`, `libc_fork`, `raw_thread` (fresh stack each time),
-//!   `raw_thread_static` (one pre-faulted stack: the floor the kernel allows), `raw_chimera`,
-//!   `raw_fork`, `spawner_thread`, `spawner_chimera` (both starting tasks on the spawning CPU),
-//!   `spawner_thread_spread` (the default: the kernel places the task), `spawner_green` (one
-//!   worker);
-//! - `spawn_exec`: `std_command`, `raw_vfork_exec`, both running `/bin/true`;
+//! - `spawn_join`: `std_thread`, `pthread` (glibc's `pthread_create` + `pthread_join`, default
+//!   attributes), `libc_fork`, `raw_thread` (fresh stack each time), `raw_thread_static` (one
+//!   pre-faulted stack), `raw_thread_floor` (the same with parent and child held on one CPU: the
+//!   kernel's own minimum for a thread), `raw_chimera`, `raw_fork`, `spawner_thread`,
+//!   `spawner_chimera` (both starting tasks on the spawning CPU), `spawner_thread_spread` (the
+//!   default: the kernel places the task), `spawner_green` (one worker);
+//! - `spawn_exec`: `std_command`, `posix_spawn` (glibc's, then `waitpid`), `raw_vfork_exec`, all
+//!   running `/bin/true`;
+//! - `green`: `tokio_current_thread` (spawn and await inside one `block_on`), `corosensei`
+//!   (create and run to completion on a reused stack), `corosensei_switch` (one resume/suspend
+//!   pair),
+//!   `rawclone_green` (spawn + join on a one-worker spawner), `rawclone_yield` (one `yield_now`
+//!   between two tasks of one worker);
 //! - `fork_by_rss`: `raw_fork`, `raw_chimera`, `raw_vfork_exec`, each with the parent holding 1,
 //!   64 and 256 MiB of touched memory (parameter `1MiB`, `64MiB`, `256MiB`).
 //!
@@ -24,6 +31,21 @@ fn spawn_join(c: &mut Criterion) {
     let mut g = c.benchmark_group("spawn_join");
     g.bench_function("std_thread", |b| {
         b.iter(|| std::thread::spawn(|| black_box(1usize)).join().unwrap())
+    });
+    g.bench_function("pthread", |b| {
+        extern "C" fn run(arg: *mut libc::c_void) -> *mut libc::c_void {
+            black_box(arg)
+        }
+        b.iter(|| {
+            let mut id: libc::pthread_t = 0;
+            // SAFETY: default attributes; `run` only returns its argument.
+            let made = unsafe { libc::pthread_create(&mut id, std::ptr::null(), run, 1 as _) };
+            assert_eq!(made, 0);
+            let mut out = std::ptr::null_mut();
+            // SAFETY: joining the thread just created, once.
+            unsafe { libc::pthread_join(id, &mut out) };
+            out
+        })
     });
     g.bench_function("libc_fork", |b| {
         b.iter(|| {
@@ -67,6 +89,19 @@ fn spawn_join(c: &mut Criterion) {
                 .join()
         })
     });
+    // The floor: as raw_thread_static, with this thread (and so each child) held on the CPU it
+    // is on, so no wake-up crosses CPUs; the affinity comes back after.
+    let all = sys::affinity().unwrap();
+    sys::set_affinity(&sys::CpuSet::only(sys::current_cpu().unwrap())).unwrap();
+    g.bench_function("raw_thread_floor", |b| {
+        b.iter(|| {
+            // SAFETY: the thread only returns a value.
+            unsafe { thread(&mut stack, || black_box(1usize)) }
+                .unwrap()
+                .join()
+        })
+    });
+    sys::set_affinity(&all).unwrap();
     g.bench_function("raw_chimera", |b| {
         b.iter(|| {
             // SAFETY: the child only returns.
@@ -110,12 +145,107 @@ fn spawn_exec(c: &mut Criterion) {
     g.bench_function("std_command", |b| {
         b.iter(|| std::process::Command::new("/bin/true").status().unwrap())
     });
+    g.bench_function("posix_spawn", |b| {
+        let path = c"/bin/true";
+        let argv = [c"true".as_ptr().cast_mut(), std::ptr::null_mut()];
+        let envp = [std::ptr::null_mut()];
+        b.iter(|| {
+            let mut pid = 0;
+            // SAFETY: NUL-terminated path and NULL-terminated arrays that outlive the call; no
+            // file actions or attributes.
+            let spawned = unsafe {
+                libc::posix_spawn(
+                    &mut pid,
+                    path.as_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    argv.as_ptr(),
+                    envp.as_ptr(),
+                )
+            };
+            assert_eq!(spawned, 0);
+            let mut status = 0;
+            // SAFETY: waiting for our own child with a live status word.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            status
+        })
+    });
     g.bench_function("raw_vfork_exec", |b| {
         b.iter(|| {
             vfork_exec(c"/bin/true", &[c"true"], &[])
                 .unwrap()
                 .wait()
                 .unwrap()
+        })
+    });
+    g.finish();
+}
+
+fn green(c: &mut Criterion) {
+    use corosensei::stack::DefaultStack;
+    use corosensei::{Coroutine, CoroutineResult};
+    let mut g = c.benchmark_group("green");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    g.bench_function("tokio_current_thread", |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    black_box(tokio::spawn(async { black_box(1usize) }).await.unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
+    // The stack goes into each coroutine and comes back out once it has returned.
+    let mut stack = Some(DefaultStack::new(64 * 1024).unwrap());
+    g.bench_function("corosensei", |b| {
+        b.iter(|| {
+            let reused = stack.take().unwrap();
+            let mut co = Coroutine::with_stack(reused, |_, ()| black_box(1usize));
+            let n = match co.resume(()) {
+                CoroutineResult::Return(n) => n,
+                CoroutineResult::Yield(()) => unreachable!("it only returns"),
+            };
+            stack = Some(co.into_stack());
+            n
+        })
+    });
+    let mut co: Coroutine<(), (), ()> =
+        Coroutine::with_stack(stack.take().unwrap(), |yielder, ()| {
+            loop {
+                yielder.suspend(());
+            }
+        });
+    g.bench_function("corosensei_switch", |b| b.iter(|| co.resume(())));
+    drop(co);
+    let spawner = Spawner::config(Backend::Green).workers(1).build().unwrap();
+    g.bench_function("rawclone_green", |b| {
+        b.iter(|| {
+            // SAFETY: the task only returns a value.
+            unsafe { spawner.spawn(|| black_box(1usize)) }
+                .unwrap()
+                .join()
+                .unwrap()
+        })
+    });
+    g.bench_function("rawclone_yield", |b| {
+        b.iter_custom(|iters| {
+            let yields = move || {
+                for _ in 0..iters {
+                    rawclone::yield_now();
+                }
+            };
+            let start = std::time::Instant::now();
+            // SAFETY: both tasks only yield.
+            let tasks = [(); 2].map(|()| unsafe { spawner.spawn(yields) }.unwrap());
+            for task in tasks {
+                task.join().unwrap();
+            }
+            // Two tasks took `iters` turns each: one yield is half of it.
+            start.elapsed() / 2
         })
     });
     g.finish();
@@ -168,5 +298,5 @@ fn fork_by_rss(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spawn_join, spawn_exec, fork_by_rss);
+criterion_group!(benches, spawn_join, spawn_exec, green, fork_by_rss);
 criterion_main!(benches);

@@ -54,10 +54,31 @@ const ROWS: &[Row] = &[
         "spawn_join/std_thread",
         Goal::Ratio(0.45),
     ),
+    row("spawn_join/pthread", "spawn_join/std_thread", Goal::None),
+    row(
+        "spawn_join/raw_thread_floor",
+        "spawn_join/pthread",
+        Goal::None,
+    ),
     row(
         "spawn_join/spawner_thread",
-        "spawn_join/raw_thread_static",
+        "spawn_join/pthread",
+        Goal::Ratio(0.60),
+    ),
+    row(
+        "spawn_join/spawner_thread",
+        "spawn_join/raw_thread_floor",
         Goal::Ratio(1.10),
+    ),
+    row(
+        "spawn_join/spawner_thread_spread",
+        "spawn_join/pthread",
+        Goal::Ratio(0.85),
+    ),
+    row(
+        "spawn_join/spawner_chimera",
+        "spawn_join/pthread",
+        Goal::Ratio(0.80),
     ),
     row(
         "spawn_join/spawner_thread_spread",
@@ -85,6 +106,38 @@ const ROWS: &[Row] = &[
         "spawn_exec/raw_vfork_exec",
         "spawn_exec/std_command",
         Goal::Ratio(0.95),
+    ),
+    row(
+        "spawn_exec/posix_spawn",
+        "spawn_exec/std_command",
+        Goal::None,
+    ),
+    row(
+        "spawn_exec/raw_vfork_exec",
+        "spawn_exec/posix_spawn",
+        Goal::Ratio(0.90),
+    ),
+    row(
+        "green/tokio_current_thread",
+        "green/tokio_current_thread",
+        Goal::None,
+    ),
+    row("green/corosensei", "green/tokio_current_thread", Goal::None),
+    row(
+        "green/rawclone_green",
+        "green/tokio_current_thread",
+        Goal::Ratio(0.5),
+    ),
+    row("green/rawclone_green", "green/corosensei", Goal::Ratio(3.0)),
+    row(
+        "green/corosensei_switch",
+        "green/corosensei_switch",
+        Goal::None,
+    ),
+    row(
+        "green/rawclone_yield",
+        "green/corosensei_switch",
+        Goal::Ratio(3.0),
     ),
     row(
         "fork_by_rss/raw_fork/1MiB",
@@ -140,12 +193,12 @@ const ROWS: &[Row] = &[
     row(
         "ns_run/rawclone_run_true_dynamic",
         "ns_run/unshare_true",
-        Goal::None,
+        Goal::Ratio(0.7),
     ),
 ];
 
 /// Groups whose violin plots `--plots` copies.
-const GROUPS: [&str; 4] = ["spawn_join", "spawn_exec", "fork_by_rss", "ns_run"];
+const GROUPS: [&str; 5] = ["spawn_join", "spawn_exec", "green", "fork_by_rss", "ns_run"];
 
 const USAGE: &str = "usage: rawclone bench-report [--criterion DIR] [--plots DIR]
 
