@@ -11,7 +11,8 @@
 //!   running `/bin/true`;
 //! - `green`: `tokio_current_thread` (spawn and await inside one `block_on`), `corosensei`
 //!   (create and run to completion on a reused stack), `corosensei_switch` (one resume/suspend
-//!   pair),
+//!   pair), `rawclone_local` (spawn + join on a [`rawclone::LocalSpawner`], on this thread),
+//!   `rawclone_local_yield` (one `Yielder::yield_now` between two local tasks),
 //!   `rawclone_green` (spawn + join on a one-worker spawner), `rawclone_yield` (one `yield_now`
 //!   between two tasks of one worker);
 //! - `fork_by_rss`: `raw_fork`, `raw_chimera`, `raw_vfork_exec`, each with the parent holding 1,
@@ -221,6 +222,26 @@ fn green(c: &mut Criterion) {
         });
     g.bench_function("corosensei_switch", |b| b.iter(|| co.resume(())));
     drop(co);
+    let local = rawclone::LocalSpawner::new();
+    g.bench_function("rawclone_local", |b| {
+        b.iter(|| local.spawn(|_| black_box(1usize)).unwrap().join())
+    });
+    g.bench_function("rawclone_local_yield", |b| {
+        b.iter_custom(|iters| {
+            let yields = move |y: &rawclone::local::Yielder| {
+                for _ in 0..iters {
+                    y.yield_now();
+                }
+            };
+            let start = std::time::Instant::now();
+            let tasks = [(); 2].map(|()| local.spawn(yields).unwrap());
+            for task in tasks {
+                task.join();
+            }
+            // Two tasks took `iters` turns each: one yield is half of it.
+            start.elapsed() / 2
+        })
+    });
     let spawner = Spawner::config(Backend::Green).workers(1).build().unwrap();
     g.bench_function("rawclone_green", |b| {
         b.iter(|| {

@@ -124,20 +124,30 @@ const ROWS: &[Row] = &[
     ),
     row("green/corosensei", "green/tokio_current_thread", Goal::None),
     row(
-        "green/rawclone_green",
+        "green/rawclone_local",
         "green/tokio_current_thread",
         Goal::Ratio(0.5),
     ),
-    row("green/rawclone_green", "green/corosensei", Goal::Ratio(3.0)),
+    row("green/rawclone_local", "green/corosensei", Goal::Ratio(3.0)),
+    row(
+        "green/rawclone_green",
+        "green/tokio_current_thread",
+        Goal::None,
+    ),
     row(
         "green/corosensei_switch",
         "green/corosensei_switch",
         Goal::None,
     ),
     row(
-        "green/rawclone_yield",
+        "green/rawclone_local_yield",
         "green/corosensei_switch",
         Goal::Ratio(3.0),
+    ),
+    row(
+        "green/rawclone_yield",
+        "green/corosensei_switch",
+        Goal::None,
     ),
     row(
         "fork_by_rss/raw_fork/1MiB",

@@ -1,0 +1,560 @@
+//! Green tasks that run on the thread that spawns them: the shape of tokio's current-thread
+//! runtime, but stackful. [`LocalSpawner::spawn`] queues a task on a pooled stack; the tasks run
+//! when the thread waits for one ([`LocalHandle::join`]), each until it returns or yields
+//! ([`Yielder::yield_now`]), and the join returns once its task has.
+//!
+//! # Why a second green backend
+//! [`crate::Backend::Green`] runs its tasks on worker threads: a spawn wakes a worker on a futex
+//! and a join sleeps on another, so each costs a cross-thread wake-up whenever the worker has
+//! gone idle. Here nothing crosses threads: the run queue is a plain list in a `Cell` (the
+//! spawner is neither `Send` nor `Sync`), a spawn is a stack from the pool and a frame written on
+//! it, and a join or a yield is one context switch ([`crate::arch::green_switch`]) per task run.
+//!
+//! # What a task may do
+//! A task runs on the spawning thread itself, with its thread pointer: unlike a
+//! [`crate::Spawner`] task it may allocate, print and use thread-locals. What it must not do:
+//! - overflow its stack ([`LocalSpawner::with_stack_size`]): the guard page below it ends the
+//!   process with SIGSEGV;
+//! - panic: a panic cannot unwind out of a task (its first frame is `extern "C"`), so it aborts
+//!   the process (std prints the panic first);
+//! - block on something only another task of this spawner can provide (a lock, a channel's
+//!   receive): the thread would wait for itself. Tasks wait for each other by joining, which
+//!   yields.
+//!
+//! The closure and its result are `'static`, so nothing a task borrows can go away under it: a
+//! task whose handle was dropped still runs when a later join drives the queue, and one that
+//! never ran when the spawner goes is dropped unrun.
+
+use crate::arch;
+use crate::error::{Error, Result};
+use crate::pool::StackPool;
+use crate::spawner::DEFAULT_GREEN_STACK;
+use crate::stack::Stack;
+use core::cell::{Cell, UnsafeCell};
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::{MaybeUninit, align_of, size_of};
+use core::ptr;
+
+/// The part of a task's record that the queue and the switches use, whatever its result type.
+#[repr(C)]
+struct Link {
+    /// The task's saved stack pointer (or its first frame, before it ran).
+    sp: Cell<*mut u8>,
+    /// The next task in the run queue.
+    next: Cell<*mut Link>,
+    /// The spawner the task was queued on.
+    spawner: *const LocalSpawner,
+    /// Usable base of the task's stack, a [`StackPool`] stack given up to the task.
+    stack: *mut u8,
+    /// The closure, on the task's stack, until the task reads it.
+    closure: *mut u8,
+    started: Cell<bool>,
+    finished: Cell<bool>,
+    /// Its handle was dropped: whoever sees it finish (or the spawner's drop) cleans up.
+    detached: Cell<bool>,
+    /// Drop the closure in place (a task that never ran) or the result (one that finished).
+    drop_closure: unsafe fn(*mut u8),
+    drop_result: unsafe fn(*mut Link),
+}
+
+/// A task's record, at the top of its stack: the link, then the result slot.
+#[repr(C)]
+struct Slot<T> {
+    link: Link,
+    result: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A spawner of green tasks that run on the calling thread. See the [module
+/// documentation](self).
+///
+/// ```
+/// use rawclone::local::LocalSpawner;
+/// let spawner = LocalSpawner::new();
+/// let a = spawner.spawn(|y| {
+///     y.yield_now(); // lets `b` run
+///     vec![1, 2, 3].into_iter().sum::<u32>() // tasks may allocate
+/// })?;
+/// let b = spawner.spawn(|_| 10)?;
+/// assert_eq!(a.join() + b.join(), 16);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub struct LocalSpawner {
+    pool: StackPool,
+    /// One idle stack kept out of the pool (its usable base, or null), so a spawn after a join
+    /// takes no lock.
+    spare: Cell<*mut u8>,
+    /// First and last task ready to run.
+    head: Cell<*mut Link>,
+    tail: Cell<*mut Link>,
+    /// The task running now, or null when the thread is on its own stack.
+    current: Cell<*mut Link>,
+    /// The thread's own stack pointer while tasks run: a finishing task switches there.
+    home: UnsafeCell<*mut u8>,
+    /// Neither `Send` nor `Sync`: the queue and the tasks belong to one thread.
+    _one_thread: PhantomData<*mut ()>,
+}
+
+impl fmt::Debug for LocalSpawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalSpawner")
+            .field("stack_size", &self.stack_size())
+            .field("idle_stacks", &self.pool.idle())
+            .finish()
+    }
+}
+
+impl Default for LocalSpawner {
+    fn default() -> Self {
+        LocalSpawner::new()
+    }
+}
+
+impl LocalSpawner {
+    /// A spawner whose tasks get [`DEFAULT_GREEN_STACK`] bytes of stack each. Maps nothing
+    /// until the first spawn.
+    ///
+    /// ```
+    /// let spawner = rawclone::local::LocalSpawner::new();
+    /// assert_eq!(spawner.spawn(|_| 7)?.join(), 7);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn new() -> LocalSpawner {
+        LocalSpawner::with_stack_size(DEFAULT_GREEN_STACK)
+    }
+
+    /// A spawner whose tasks get stacks of `bytes` usable bytes (rounded up to whole pages),
+    /// each with a guard page below it. The task's record, its closure and its first frame
+    /// take a few hundred bytes of it; a spawn that does not fit is
+    /// [`Error::StackTooSmall`].
+    ///
+    /// ```
+    /// use rawclone::local::LocalSpawner;
+    /// let spawner = LocalSpawner::with_stack_size(256 * 1024);
+    /// assert_eq!(spawner.stack_size(), 256 * 1024);
+    /// let deep = spawner.spawn(|_| [1u8; 100_000].iter().map(|&b| u32::from(b)).sum::<u32>())?;
+    /// assert_eq!(deep.join(), 100_000);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn with_stack_size(bytes: usize) -> LocalSpawner {
+        LocalSpawner {
+            pool: StackPool::new(bytes),
+            spare: Cell::new(ptr::null_mut()),
+            head: Cell::new(ptr::null_mut()),
+            tail: Cell::new(ptr::null_mut()),
+            current: Cell::new(ptr::null_mut()),
+            home: UnsafeCell::new(ptr::null_mut()),
+            _one_thread: PhantomData,
+        }
+    }
+
+    /// Usable bytes of each task's stack.
+    ///
+    /// ```
+    /// let spawner = rawclone::local::LocalSpawner::new();
+    /// assert_eq!(spawner.stack_size(), rawclone::spawner::DEFAULT_GREEN_STACK);
+    /// ```
+    pub fn stack_size(&self) -> usize {
+        self.pool.stack_size()
+    }
+
+    /// Queue `f` as a task; it runs when this thread next waits in a [`LocalHandle::join`],
+    /// after the tasks queued before it, and gets a [`Yielder`] to let the others run.
+    ///
+    /// Errors: [`Error::OutOfMemory`] when no stack can be mapped, [`Error::StackTooSmall`] when
+    /// the closure does not fit on one.
+    ///
+    /// ```
+    /// use rawclone::local::LocalSpawner;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let spawner = LocalSpawner::new();
+    /// let order = Rc::new(RefCell::new(Vec::new())); // not Send: fine, tasks stay here
+    /// let handles: Vec<_> = (0..3)
+    ///     .map(|i| {
+    ///         let order = order.clone();
+    ///         spawner.spawn(move |y| {
+    ///             order.borrow_mut().push((i, 'a'));
+    ///             y.yield_now();
+    ///             order.borrow_mut().push((i, 'b'));
+    ///         })
+    ///     })
+    ///     .collect::<Result<_, _>>()?;
+    /// handles.into_iter().for_each(|h| h.join());
+    /// let expected = [(0, 'a'), (1, 'a'), (2, 'a'), (0, 'b'), (1, 'b'), (2, 'b')];
+    /// assert_eq!(*order.borrow(), expected);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn spawn<F, T>(&self, f: F) -> Result<LocalHandle<'_, T>>
+    where
+        F: FnOnce(&Yielder) -> T + 'static,
+        T: 'static,
+    {
+        let stack = self.take_stack()?;
+        let top = stack.top() as usize;
+        let slot = top.wrapping_sub(size_of::<Slot<T>>()) & !(align_of::<Slot<T>>() - 1);
+        let closure = slot.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
+        let frame_top = closure & !15;
+        // The record and the closure, the closure again in the task's first frame, the switch
+        // frame and a little room for the entry's own frame.
+        let needed = (top - frame_top)
+            .saturating_add(size_of::<F>())
+            .saturating_add(arch::GREEN_FRAME + crate::MIN_CHILD_FRAME);
+        if closure > slot || stack.size() < needed {
+            let usable = stack.size();
+            self.give_stack(stack);
+            return Err(Error::StackTooSmall { needed, usable });
+        }
+        let Some(base) = stack.into_mapped_base() else {
+            unreachable!("the pool hands out mapped stacks")
+        };
+        let slot = slot as *mut Slot<T>;
+        // SAFETY: `closure` and `slot` are aligned, inside the stack just taken (room checked
+        // above), which nothing else uses; the first frame goes below both.
+        unsafe {
+            (closure as *mut F).write(f);
+            let sp = arch::green_frame(frame_top as *mut u8, run::<F, T>, slot.cast());
+            slot.write(Slot {
+                link: Link {
+                    sp: Cell::new(sp),
+                    next: Cell::new(ptr::null_mut()),
+                    spawner: self,
+                    stack: base,
+                    closure: closure as *mut u8,
+                    started: Cell::new(false),
+                    finished: Cell::new(false),
+                    detached: Cell::new(false),
+                    drop_closure: drop_in_place_as::<F>,
+                    drop_result: drop_result::<T>,
+                },
+                result: UnsafeCell::new(MaybeUninit::uninit()),
+            });
+        }
+        self.push(slot.cast());
+        Ok(LocalHandle {
+            slot,
+            _spawner: PhantomData,
+        })
+    }
+
+    /// The spare stack, else one from the pool.
+    fn take_stack(&self) -> Result<Stack<'static>> {
+        let spare = self.spare.replace(ptr::null_mut());
+        if spare.is_null() {
+            return self.pool.take();
+        }
+        // SAFETY: the spare is a pool stack that `give_stack` gave up, owned by no one else.
+        Ok(unsafe { Stack::from_mapped_base(spare, self.pool.stack_size()) })
+    }
+
+    /// Keep `stack` as the spare, or give it back to the pool when there is one already.
+    fn give_stack(&self, stack: Stack<'static>) {
+        if self.spare.get().is_null() {
+            if let Some(base) = stack.into_mapped_base() {
+                self.spare.set(base);
+            }
+        } else {
+            self.pool.give(stack);
+        }
+    }
+
+    /// Give back the stack of a task that is done with it (its usable base).
+    ///
+    /// # Safety
+    /// The stack came from [`LocalSpawner::take_stack`] and nothing runs or reads on it.
+    unsafe fn give_base(&self, base: *mut u8) {
+        // SAFETY: the caller's contract.
+        self.give_stack(unsafe { Stack::from_mapped_base(base, self.pool.stack_size()) });
+    }
+
+    /// Append `task` to the run queue.
+    fn push(&self, task: *mut Link) {
+        // SAFETY: `task` is a live record in no queue; the tail, if any, is a live record.
+        unsafe {
+            (*task).next.set(ptr::null_mut());
+            match self.tail.get().as_ref() {
+                Some(tail) => tail.next.set(task),
+                None => self.head.set(task),
+            }
+        }
+        self.tail.set(task);
+    }
+
+    /// Take the first task of the run queue.
+    fn pop(&self) -> Option<*mut Link> {
+        let task = self.head.get();
+        // SAFETY: a non-null head is a live queued record.
+        let next = unsafe { task.as_ref() }?.next.get();
+        self.head.set(next);
+        if next.is_null() {
+            self.tail.set(ptr::null_mut());
+        }
+        Some(task)
+    }
+
+    /// From a task: queue it behind the others and switch to the first of them; nothing
+    /// happens when no other task is ready. Returns when the task is switched in again.
+    fn yield_task(&self) {
+        let me = self.current.get();
+        let Some(next) = self.pop() else {
+            return;
+        };
+        self.push(me);
+        self.current.set(next);
+        // SAFETY: `me` is the running task (current), whose `sp` slot is its own; `next` was
+        // queued, so its `sp` holds a stack pointer it saved or its first frame.
+        unsafe { arch::green_switch((*me).sp.as_ptr(), (*next).sp.get()) };
+    }
+
+    /// Run tasks until `target` has finished: on the thread's own stack, switch to each in turn
+    /// until a task finishes; from a task, yield until then.
+    fn run_until_finished(&self, target: &Link) {
+        if !self.current.get().is_null() {
+            while !target.finished.get() {
+                self.yield_task();
+            }
+            return;
+        }
+        while !target.finished.get() {
+            let Some(next) = self.pop() else {
+                unreachable!("an unfinished task is queued while the thread is on its own stack")
+            };
+            self.current.set(next);
+            // SAFETY: we are on the thread's own stack (no task is current), so `home` is ours
+            // to save into; `next` was queued with a saved stack pointer or its first frame.
+            unsafe { arch::green_switch(self.home.get(), (*next).sp.get()) };
+            // Only a finishing task switches here, and it is `current`.
+            let done = self.current.replace(ptr::null_mut());
+            // SAFETY: a finished task's record lives until its handle or we clean it up; it is
+            // off its stack now.
+            if unsafe { (*done).detached.get() } {
+                // SAFETY: as above: nothing will read it again.
+                unsafe { self.clean_up(done) };
+            }
+        }
+    }
+
+    /// Drop what a task left (its result, or its closure if it never ran) and give its stack
+    /// back.
+    ///
+    /// # Safety
+    /// `task` is finished or never ran, and nothing will touch it again.
+    unsafe fn clean_up(&self, task: *mut Link) {
+        // SAFETY: the caller's contract; the record is on the stack given back last.
+        unsafe {
+            let link = &*task;
+            if link.finished.get() {
+                (link.drop_result)(task);
+            } else if !link.started.get() {
+                (link.drop_closure)(link.closure);
+            }
+            self.give_base(link.stack);
+        }
+    }
+}
+
+impl Drop for LocalSpawner {
+    /// Tasks still queued have no handle any more (each borrows the spawner): one that never
+    /// ran is dropped unrun; one that yielded and was never resumed is left as it is, its stack
+    /// unmapped and what it held leaked. Then the pool unmaps the idle stacks.
+    fn drop(&mut self) {
+        while let Some(task) = self.pop() {
+            // SAFETY: queued and without a handle: no one runs or reads it again.
+            unsafe { self.clean_up(task) };
+        }
+        let spare = self.spare.replace(ptr::null_mut());
+        if !spare.is_null() {
+            // SAFETY: the spare is ours alone; dropping it unmaps it.
+            drop(unsafe { Stack::from_mapped_base(spare, self.pool.stack_size()) });
+        }
+    }
+}
+
+/// What a [`LocalSpawner`] task gets to let the spawner's other tasks run.
+///
+/// ```
+/// use rawclone::local::LocalSpawner;
+/// let spawner = LocalSpawner::new();
+/// let alone = spawner.spawn(|y| {
+///     y.yield_now(); // no other task is ready: returns at once
+///     1
+/// })?;
+/// assert_eq!(alone.join(), 1);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub struct Yielder {
+    spawner: *const LocalSpawner,
+}
+
+impl fmt::Debug for Yielder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Yielder")
+    }
+}
+
+impl Yielder {
+    /// Queue this task behind the spawner's other ready tasks and run them; returns when this
+    /// task's turn comes again, or at once when no other task is ready. ([`crate::yield_now`]
+    /// in a local task yields the thread to the kernel instead: it cannot know the spawner.)
+    ///
+    /// ```
+    /// use rawclone::local::LocalSpawner;
+    /// use std::{cell::Cell, rc::Rc};
+    /// let spawner = LocalSpawner::new();
+    /// let turns = Rc::new(Cell::new(0));
+    /// let t = turns.clone();
+    /// let counter = spawner.spawn(move |y| {
+    ///     for _ in 0..3 {
+    ///         t.set(t.get() + 1);
+    ///         y.yield_now();
+    ///     }
+    /// })?;
+    /// let seen = turns.clone();
+    /// let watcher = spawner.spawn(move |y| {
+    ///     // The counter, queued first, counted once before this task started.
+    ///     y.yield_now(); // the counter's second turn
+    ///     let first = seen.get();
+    ///     y.yield_now(); // its third
+    ///     (first, seen.get())
+    /// })?;
+    /// assert_eq!(watcher.join(), (2, 3));
+    /// counter.join();
+    /// assert_eq!(turns.get(), 3);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn yield_now(&self) {
+        // SAFETY: a Yielder exists only inside a task of this spawner, which outlives it.
+        unsafe { (*self.spawner).yield_task() }
+    }
+}
+
+/// A [`LocalSpawner`] task: join it for its result. Dropping the handle detaches the task: it
+/// still runs when another join drives the queue, and what it returns is dropped.
+///
+/// ```
+/// use rawclone::local::LocalSpawner;
+/// let spawner = LocalSpawner::new();
+/// let task = spawner.spawn(|_| String::from("done"))?;
+/// assert!(!task.is_finished()); // queued: nothing ran yet
+/// assert_eq!(task.join(), "done");
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub struct LocalHandle<'s, T> {
+    slot: *mut Slot<T>,
+    _spawner: PhantomData<(&'s LocalSpawner, T)>,
+}
+
+impl<T> fmt::Debug for LocalHandle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> LocalHandle<'_, T> {
+    /// Whether the task has returned (its result waits for the join).
+    ///
+    /// ```
+    /// use rawclone::local::LocalSpawner;
+    /// let spawner = LocalSpawner::new();
+    /// let quick = spawner.spawn(|_| 1)?;
+    /// let slow = spawner.spawn(|y| y.yield_now())?;
+    /// slow.join(); // ran `quick` to its end on the way
+    /// assert!(quick.is_finished());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.link().finished.get()
+    }
+
+    /// Run the spawner's tasks until this one has returned, and take its result. Called from
+    /// another task of the spawner, it yields until then.
+    ///
+    /// ```
+    /// use rawclone::local::LocalSpawner;
+    /// let spawner = Box::leak(Box::new(LocalSpawner::new())); // tasks may hold it
+    /// let outer = spawner.spawn(|_| {
+    ///     let inner = spawner.spawn(|_| 20).unwrap();
+    ///     inner.join() + 1 // yields until `inner` is done
+    /// })?;
+    /// assert_eq!(outer.join(), 21);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn join(self) -> T {
+        let link = self.link();
+        // SAFETY: the record lives until this handle or the spawner cleans it up.
+        let spawner = unsafe { &*link.spawner };
+        spawner.run_until_finished(link);
+        // SAFETY: the task finished, so the result is written; read once, then the stack goes
+        // back (the handle is forgotten so its drop does not clean up again).
+        unsafe {
+            let value = (*(*self.slot).result.get()).assume_init_read();
+            let task: *mut Link = self.slot.cast();
+            core::mem::forget(self);
+            spawner.give_base((*task).stack);
+            value
+        }
+    }
+
+    fn link(&self) -> &Link {
+        // SAFETY: the record lives until this handle or the spawner cleans it up.
+        unsafe { &(*self.slot).link }
+    }
+}
+
+impl<T> Drop for LocalHandle<'_, T> {
+    fn drop(&mut self) {
+        let link = self.link();
+        if link.finished.get() {
+            // SAFETY: finished and joined by no one: nothing reads the record again.
+            unsafe { (*link.spawner).clean_up(self.slot.cast()) };
+        } else {
+            link.detached.set(true);
+        }
+    }
+}
+
+/// Where a task begins: take the closure, run it, store its result, and switch to the thread's
+/// own stack for good.
+///
+/// # Safety
+/// `slot` is a `Slot<T>` that [`LocalSpawner::spawn`] wrote with an `F` at its `closure`.
+unsafe extern "C" fn run<F, T>(slot: *mut u8) -> !
+where
+    F: FnOnce(&Yielder) -> T,
+{
+    let slot = slot.cast::<Slot<T>>();
+    // SAFETY: the caller's contract; the closure is read once, here.
+    unsafe {
+        let link = &(*slot).link;
+        link.started.set(true);
+        let f = ptr::read(link.closure.cast::<F>());
+        let value = f(&Yielder {
+            spawner: link.spawner,
+        });
+        (*slot).result.get().write(MaybeUninit::new(value));
+        link.finished.set(true);
+        let spawner = &*link.spawner;
+        // A finished task is never switched in again: the save slot is a dead one.
+        arch::green_switch(link.sp.as_ptr(), *spawner.home.get());
+    }
+    unreachable!("a finished task was switched in again")
+}
+
+/// Drop the `F` at `closure`.
+///
+/// # Safety
+/// `closure` holds an `F` that nothing else reads or drops.
+unsafe fn drop_in_place_as<F>(closure: *mut u8) {
+    // SAFETY: the caller's contract.
+    unsafe { ptr::drop_in_place(closure.cast::<F>()) }
+}
+
+/// Drop the result of the finished task `task` (a `Slot<T>`).
+///
+/// # Safety
+/// The task finished and its result was not read.
+unsafe fn drop_result<T>(task: *mut Link) {
+    // SAFETY: the caller's contract.
+    unsafe { (*(*task.cast::<Slot<T>>()).result.get()).assume_init_drop() }
+}
