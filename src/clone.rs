@@ -5,12 +5,15 @@
 //! 1. the request is checked against [`crate::flags::validate`]: a broken rule costs no syscall;
 //! 2. the closure and the caller's signal mask are written to the top of the child's stack (the
 //!    child reads nothing of the parent's stack frame, which may be gone by then);
-//! 3. every signal is blocked, so no handler can run in a child that is half set up or that shares
-//!    the parent's memory with handlers meant for the parent;
+//! 3. the parent holds the mask the child is born with: every signal when the child has steps
+//!    to take before its closure (a gate, handlers reset by hand), so no handler of the parent's
+//!    runs in a child that is half set up; else the child's own mask, added to the caller's (see
+//!    `HeldMask`), so the child sets nothing;
 //! 4. `clone3` is tried unless it is known to be missing; an ENOSYS is remembered in an atomic and
 //!    the same request goes through legacy `clone`, unless it needs something only clone3 can say;
-//! 5. the parent restores its mask; the child restores it in [`child_main`] before running the
-//!    closure, after an optional gate and an optional reset of signal handlers.
+//! 5. the parent restores its mask; a child born with every signal blocked sets its own in
+//!    [`child_main`] before running the closure, after an optional gate and an optional reset of
+//!    signal handlers.
 //!
 //! rawclone adds two flags of its own where the kernel can take them: `CLONE_PIDFD` on every
 //! child process, so that its handle signals and waits through a pidfd and never through a pid
@@ -94,8 +97,9 @@ fn without_own_pidfd(errno: Errno) -> Option<bool> {
 
 /// Everything the child reads after the clone, placed at the top of its own stack.
 struct Packet<F> {
-    /// The signal mask the child runs `f` with: the caller's, or [`Builder::child_mask`]'s.
-    mask: SigSet,
+    /// The signal mask the child sets before it runs `f` (the caller's, or
+    /// [`Builder::child_mask`]'s), or `None` when it was born with it (see [`HeldMask`]).
+    mask: Option<SigSet>,
     /// Hold the child until the parent releases it.
     gate: Option<GateChild>,
     /// Reset handled signals to SIG_DFL by hand (legacy clone has no CLONE_CLEAR_SIGHAND).
@@ -130,7 +134,9 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
     if reset_handlers {
         reset_signal_handlers();
     }
-    let _ = sys::set_signal_mask(mask);
+    if let Some(mask) = mask {
+        let _ = sys::set_signal_mask(mask);
+    }
     f()
 }
 
@@ -296,8 +302,10 @@ impl Builder {
     }
 
     /// Run the child's closure with `mask` as its signal mask instead of the caller's (which it
-    /// inherits otherwise). The child gets it before any signal can be delivered to it: every
-    /// signal stays blocked from the clone until then.
+    /// inherits otherwise). No signal that `mask` blocks reaches the child: it is born with
+    /// `mask` (added to the caller's mask for the moment of the clone, which costs the child no
+    /// syscall when the caller's blocks nothing more), or with every signal blocked until it
+    /// sets `mask` first thing.
     pub const fn child_mask(mut self, mask: SigSet) -> Builder {
         self.child_mask = Some(mask);
         self
@@ -572,14 +580,16 @@ impl Builder {
         };
         check(&plan)?;
 
-        let old_mask =
-            sys::set_signal_mask(SigSet::FULL).map_err(|e| Error::sys("rt_sigprocmask", e))?;
+        let mut mask = HeldMask::new(self.child_mask);
+        let has_gate = gate.is_some();
+        let needs_all = |plan: &Plan| has_gate || plan.resets_by_hand(self.reset_handlers);
+        mask.hold(needs_all(&plan))?;
         let affinity = if self.start_local { pin_here() } else { None };
         let packet = packet as *mut Packet<F>;
         // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
         unsafe {
             packet.write(Packet {
-                mask: self.child_mask.unwrap_or(old_mask),
+                mask: mask.child_sets(),
                 gate,
                 reset_handlers: false,
                 affinity,
@@ -630,11 +640,17 @@ impl Builder {
                 },
                 None => break Ok(result),
             }
+            // The next attempt may leave the child steps of its own (handlers reset by hand).
+            if let Err(e) = mask.hold(needs_all(&plan)) {
+                break Err(e);
+            }
+            // SAFETY: no child has read the packet yet.
+            unsafe { (*packet).mask = mask.child_sets() };
         };
         if let Some(set) = affinity {
             restore_affinity(&set);
         }
-        let _ = sys::set_signal_mask(old_mask);
+        mask.restore();
         let result = match result {
             Ok(result) => result,
             Err(rule) => {
@@ -712,6 +728,68 @@ impl Plan {
     /// Whether the child must reset its handlers itself: asked for, and not done by the kernel.
     fn resets_by_hand(&self, asked: bool) -> bool {
         asked && !(self.clear_sighand && self.syscall == Syscall::Clone3)
+    }
+}
+
+/// The signal mask the parent holds across the clone, which the child is born with.
+///
+/// A child with steps to take before its closure (passing a gate, resetting handlers by hand)
+/// is born with every signal blocked and sets its mask after them: no handler of the parent's
+/// may run in a child that is half set up. Any other child is born with its own mask where the
+/// caller's blocks nothing more ([`Builder::child_mask`] added to the caller's with one
+/// `SIG_BLOCK`, or the caller's own, unchanged: no syscall), and sets nothing; a signal it lets
+/// through then is one it would let through a moment later anyway.
+struct HeldMask {
+    /// The mask the child's closure runs with; `None` for the caller's.
+    wanted: Option<SigSet>,
+    /// The caller's mask, once changed: put back after the clone.
+    old: Option<SigSet>,
+    /// Whether every signal is blocked now.
+    all: bool,
+}
+
+impl HeldMask {
+    fn new(wanted: Option<SigSet>) -> HeldMask {
+        HeldMask {
+            wanted,
+            old: None,
+            all: false,
+        }
+    }
+
+    /// Hold what the next attempt needs: every signal if `all`, else the child's own mask.
+    fn hold(&mut self, all: bool) -> Result<()> {
+        let rt_sigprocmask = |e| Error::sys("rt_sigprocmask", e);
+        if all && !self.all {
+            let before = sys::set_signal_mask(SigSet::FULL).map_err(rt_sigprocmask)?;
+            self.old.get_or_insert(before);
+            self.all = true;
+        } else if let (Some(wanted), None) = (self.wanted, self.old) {
+            self.old = Some(sys::block_signals(wanted).map_err(rt_sigprocmask)?);
+        }
+        Ok(())
+    }
+
+    /// The mask the child must set itself: `None` when it is born with it.
+    fn child_sets(&self) -> Option<SigSet> {
+        match (self.wanted, self.old) {
+            // Born with the caller's mask and every wanted signal blocked: more than wanted
+            // only if the caller's blocks something the wanted mask does not.
+            (Some(wanted), Some(old)) if !self.all => {
+                (old.without_all(wanted) != SigSet::EMPTY).then_some(wanted)
+            }
+            (Some(wanted), _) => Some(wanted),
+            // The caller's mask, once every signal was blocked; else born with it.
+            (None, old) if self.all => old,
+            (None, _) => None,
+        }
+    }
+
+    /// Put the caller's mask back, if it was changed.
+    fn restore(self) {
+        if let Some(old) = self.old {
+            let _ = sys::set_signal_mask(old);
+        }
     }
 }
 

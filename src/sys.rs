@@ -1106,6 +1106,20 @@ pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
     sigprocmask(k::SIG_SETMASK, Some(&set))
 }
 
+/// Add `set` to the calling thread's signal mask (`SIG_BLOCK`); returns the previous mask.
+///
+/// ```
+/// use rawclone::{sys, SigSet, Signal};
+/// let usr1 = SigSet::EMPTY.with(Signal::SIGUSR1);
+/// let old = sys::block_signals(usr1)?;
+/// assert!(sys::signal_mask()?.contains(Signal::SIGUSR1));
+/// sys::set_signal_mask(old)?; // as it was
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn block_signals(set: SigSet) -> Result<SigSet, Errno> {
+    sigprocmask(k::SIG_BLOCK, Some(&set))
+}
+
 /// The calling thread's signal mask, read without changing it.
 ///
 /// ```

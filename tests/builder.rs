@@ -792,3 +792,96 @@ fn a_clear_sighand_of_the_callers_own_survives_the_first_enosys() {
         }
     });
 }
+
+/// The mask a child's closure runs with, whatever it was born with: the caller's without
+/// `child_mask`, else exactly `child_mask` (also where the caller blocks more than it, and
+/// when a gate or a reset of handlers by hand makes the child block every signal first); and
+/// the caller's mask is its own again after the spawn. The child reports through a shared word.
+#[test]
+fn the_childs_mask_is_the_callers_or_exactly_the_one_asked_for() {
+    let usr1 = SigSet::EMPTY.with(Signal::SIGUSR1);
+    let usr2 = SigSet::EMPTY.with(Signal::SIGUSR2);
+    let both = usr1.with(Signal::SIGUSR2);
+    // (the caller's mask, child_mask, gated, reset by hand, the mask the closure must see)
+    let cases = [
+        (usr1, None, false, false, usr1),
+        (usr1, Some(both), false, false, both),
+        (usr1, Some(usr2), false, false, usr2),
+        (
+            SigSet::EMPTY,
+            Some(SigSet::FULL),
+            false,
+            false,
+            SigSet::FULL,
+        ),
+        (usr1, Some(usr2), true, false, usr2),
+        (usr1, None, true, false, usr1),
+        (usr1, Some(usr2), false, true, usr2),
+        (usr1, None, false, true, usr1),
+    ];
+    for (i, (caller, wanted, gated, reset, expected)) in cases.into_iter().enumerate() {
+        // SAFETY: a fresh shared mapping, never unmapped, so the word outlives every copy.
+        let seen = unsafe { &*map_shared(8).cast::<core::sync::atomic::AtomicU64>() };
+        let status = in_fork(|| {
+            if sys::set_signal_mask(caller).is_err() {
+                return 10;
+            }
+            let mut stack = stack();
+            let mut builder = Builder::new().exit_signal(Some(Signal::SIGCHLD));
+            if let Some(mask) = wanted {
+                builder = builder.child_mask(mask);
+            }
+            if gated {
+                builder = builder.gated();
+            }
+            // By hand: legacy clone has no CLONE_CLEAR_SIGHAND.
+            if reset {
+                builder = builder.reset_signal_handlers().syscall(Syscall::Clone);
+            }
+            // SAFETY: the child only reads its mask and stores it in the shared word.
+            let spawned = unsafe {
+                builder.spawn(&mut stack, || {
+                    seen.store(sys::signal_mask().map_or(u64::MAX, |m| m.0), SeqCst);
+                    0
+                })
+            };
+            let Ok(mut child) = spawned else { return 11 };
+            let after = sys::signal_mask();
+            if gated && child.release().is_err() {
+                return 12;
+            }
+            if child.wait() != Ok(ExitStatus::Exited(0)) {
+                return 13;
+            }
+            if after != Ok(caller) {
+                return 14;
+            }
+            0
+        });
+        assert_eq!(status, ExitStatus::Exited(0), "case {i}");
+        let seen = seen.load(SeqCst);
+        let expected = if expected == SigSet::FULL {
+            full_as_kept()
+        } else {
+            expected.0
+        };
+        assert_eq!(
+            seen, expected,
+            "case {i}: {caller:?} {wanted:?} gated {gated} reset {reset}"
+        );
+    }
+}
+
+/// What a thread's mask reads after blocking every signal: the kernel keeps SIGKILL and SIGSTOP
+/// out of it, and qemu-user the signals it keeps for itself.
+fn full_as_kept() -> u64 {
+    // SAFETY: a fresh shared mapping, never unmapped, so the word outlives the copy.
+    let kept = unsafe { &*map_shared(8).cast::<core::sync::atomic::AtomicU64>() };
+    let status = in_fork(|| {
+        let read = sys::set_signal_mask(SigSet::FULL).and_then(|_| sys::signal_mask());
+        kept.store(read.map_or(0, |m| m.0), SeqCst);
+        0
+    });
+    assert_eq!(status, ExitStatus::Exited(0));
+    kept.load(SeqCst)
+}
