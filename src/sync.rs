@@ -214,7 +214,8 @@ impl Gate {
         Ok((Gate { parent }, child, raw))
     }
 
-    /// Release the child.
+    /// Release the child. No `Gate` reaches code outside rawclone (the [`crate::Child`] keeps
+    /// it), so there is no example here: [`crate::Child::release`] opens it, as its example shows.
     pub fn open(self) -> Result<()> {
         self.send((GO, 0))
     }
