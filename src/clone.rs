@@ -39,6 +39,15 @@ use linux_raw_sys::general as k;
 use syscalls::Errno;
 
 /// Free stack the child needs below the data rawclone puts at the top, for its entry frame.
+///
+/// ```
+/// use rawclone::{Builder, Error, MIN_CHILD_FRAME, Stack};
+/// let mut buf = [0u8; MIN_CHILD_FRAME];
+/// let mut stack = Stack::from_buf(&mut buf);
+/// // SAFETY: the request is refused before a child exists.
+/// let refused = unsafe { Builder::new().spawn(&mut stack, || 0) };
+/// assert!(matches!(refused, Err(Error::StackTooSmall { .. })));
+/// ```
 pub const MIN_CHILD_FRAME: usize = 2048;
 
 const UNKNOWN: u8 = 0;
@@ -52,6 +61,17 @@ static AUTO_CLEAR_SIGHAND: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 /// What this process has learned about `clone3`: `Some(true)` once it worked, `Some(false)` once
 /// it answered ENOSYS (old kernel, qemu-user, a seccomp profile), `None` before the first try.
+///
+/// ```
+/// use rawclone::{Builder, Stack, clone3_available};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the child only returns a number.
+/// let child = unsafe { Builder::new().spawn(&mut stack, || 0)? };
+/// assert!(child.wait()?.success());
+/// // Once a child was made, this process knows which syscall made it.
+/// assert!(clone3_available().is_some());
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn clone3_available() -> Option<bool> {
     match CLONE3.load(Ordering::Relaxed) {
         PRESENT => Some(true),
@@ -189,6 +209,15 @@ impl Default for Builder {
 
 impl Builder {
     /// A fork-like request: no flags, exit signal SIGCHLD, clone3 with fallback.
+    ///
+    /// ```
+    /// use rawclone::{Builder, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number.
+    /// let child = unsafe { Builder::new().spawn(&mut stack, || 3)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(3));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn new() -> Builder {
         Builder {
             flags: CloneFlags::EMPTY,
@@ -209,6 +238,15 @@ impl Builder {
     }
 
     /// A thread request: [`CloneFlags::THREAD_SET`] and no exit signal.
+    ///
+    /// ```
+    /// use rawclone::{Builder, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only returns a number.
+    /// let t = unsafe { Builder::thread().spawn_thread(&mut stack, || 7)? };
+    /// assert_eq!(t.join(), 7);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn thread() -> Builder {
         Builder::new()
             .flags(CloneFlags::THREAD_SET)
@@ -216,18 +254,59 @@ impl Builder {
     }
 
     /// Add `flags` to the request.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use rawclone::{Builder, CloneFlags, Stack};
+    /// let seen = AtomicU32::new(0);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // With CLONE_VM the child's store lands in the parent's memory.
+    /// // SAFETY: the child only stores to an atomic that outlives it; no allocation, no thread-locals.
+    /// let child = unsafe {
+    ///     Builder::new().flags(CloneFlags::VM).spawn(&mut stack, || {
+    ///         seen.store(1, Ordering::Relaxed);
+    ///         0
+    ///     })?
+    /// };
+    /// assert!(child.wait()?.success());
+    /// assert_eq!(seen.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn flags(mut self, flags: CloneFlags) -> Builder {
         self.flags = self.flags.union(flags);
         self
     }
 
     /// The signal the parent gets when the child ends (`None`: no signal; joins still work).
+    ///
+    /// ```
+    /// use rawclone::{Builder, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // No SIGCHLD when it ends; the handle waits for it all the same.
+    /// // SAFETY: the child only returns a number.
+    /// let child = unsafe { Builder::new().exit_signal(None).spawn(&mut stack, || 4)? };
+    /// assert_eq!(child.wait()?.code(), Some(4));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn exit_signal(mut self, sig: Option<Signal>) -> Builder {
         self.exit_signal = sig;
         self
     }
 
     /// Give the child `tls` as its thread pointer (`CLONE_SETTLS`).
+    ///
+    /// ```
+    /// use rawclone::{Builder, Stack, arch};
+    /// let block = [0usize; 8]; // stands in for the thread's own thread control block
+    /// let tp = block.as_ptr() as usize;
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only reads its thread pointer (a register, or a raw syscall), never
+    /// // thread-local state; `block` outlives it.
+    /// let t = unsafe { Builder::thread().tls(tp).spawn_thread(&mut stack, arch::thread_pointer)? };
+    /// assert_eq!(t.join(), tp);
+    /// assert_ne!(arch::thread_pointer(), tp); // the caller's is untouched
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn tls(mut self, tls: usize) -> Builder {
         self.tls = tls;
         self.flags = self.flags.union(CloneFlags::SETTLS);
@@ -238,6 +317,22 @@ impl Builder {
     /// (`CLONE_CHILD_SETTID`). Not available for threads, whose child_tid slot is the join word.
     /// The kernel has one child_tid slot for this and [`Builder::child_cleartid`]: both must
     /// name the same word ([`Rule::OneChildTidSlot`]).
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use rawclone::{Builder, CloneFlags, Stack};
+    /// let word = AtomicU32::new(0);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // With CLONE_VM the child's memory is the caller's, so the caller sees the store.
+    /// // SAFETY: the child only returns a number; `word` outlives it.
+    /// let child = unsafe {
+    ///     Builder::new().flags(CloneFlags::VM).child_settid(word.as_ptr()).spawn(&mut stack, || 0)?
+    /// };
+    /// let pid = child.pid();
+    /// assert!(child.wait()?.success());
+    /// assert_eq!(word.load(Ordering::Relaxed), pid as u32);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn child_settid(mut self, ptr: *mut u32) -> Builder {
         self.child_settid = ptr;
         self.flags = self.flags.union(CloneFlags::CHILD_SETTID);
@@ -247,6 +342,20 @@ impl Builder {
     /// Have the kernel zero the word at `ptr` and futex-wake it when the child's memory is
     /// released at its exit (`CLONE_CHILD_CLEARTID`): a join that works from any task sharing
     /// that memory, as threads are joined. Not available for threads (their join word).
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use rawclone::{Builder, CloneFlags, Stack};
+    /// let word = AtomicU32::new(u32::MAX);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number; `word` outlives it.
+    /// let child = unsafe {
+    ///     Builder::new().flags(CloneFlags::VM).child_cleartid(word.as_ptr()).spawn(&mut stack, || 0)?
+    /// };
+    /// assert!(child.wait()?.success());
+    /// assert_eq!(word.load(Ordering::Relaxed), 0); // zeroed as the child let go of the memory
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn child_cleartid(mut self, ptr: *mut u32) -> Builder {
         self.child_cleartid = ptr;
         self.flags = self.flags.union(CloneFlags::CHILD_CLEARTID);
@@ -266,6 +375,18 @@ impl Builder {
     /// returns (`CLONE_PARENT_SETTID`). On legacy clone this slot carries the pidfd, so there the
     /// two exclude each other ([`Rule::PidfdExcludesParentSettid`]) and rawclone's own pidfd is
     /// left out.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use rawclone::{Builder, Stack};
+    /// let word = AtomicU32::new(0);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number; `word` outlives the call.
+    /// let child = unsafe { Builder::new().parent_settid(word.as_ptr()).spawn(&mut stack, || 0)? };
+    /// assert_eq!(word.load(Ordering::Relaxed), child.pid() as u32); // set before spawn returned
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn parent_settid(mut self, ptr: *mut u32) -> Builder {
         self.parent_tid = ptr;
         self.flags = self.flags.union(CloneFlags::PARENT_SETTID);
@@ -275,6 +396,19 @@ impl Builder {
     /// Ask the kernel for these pids, one per pid namespace level from the innermost out
     /// (clone3's `set_tid`, Linux 5.5+; needs CAP_SYS_ADMIN in the user namespace owning each
     /// pid namespace). Legacy clone cannot carry it: [`Rule::NeedsClone3`].
+    ///
+    /// ```
+    /// use rawclone::{Builder, CloneFlags, Stack, sys};
+    /// // The caller owns a user namespace it creates, and so the pid namespace made with it: it may
+    /// // choose the child's pid there (the first one must be 1).
+    /// let tids = [1];
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let builder = Builder::new().flags(CloneFlags::NEWUSER | CloneFlags::NEWPID).set_tid(&tids);
+    /// // SAFETY: the child only makes a raw syscall; `tids` outlives it.
+    /// let child = unsafe { builder.spawn(&mut stack, || sys::getpid())? };
+    /// assert_eq!(child.wait()?.code(), Some(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn set_tid(mut self, tids: &[Pid]) -> Builder {
         self.set_tid = tids.as_ptr();
         self.set_tid_len = tids.len();
@@ -283,6 +417,18 @@ impl Builder {
 
     /// Start the child in the cgroup `dir` names, a directory of cgroup v2 opened with
     /// `O_DIRECTORY` or `O_PATH` (`CLONE_INTO_CGROUP`, clone3 only, Linux 5.7+).
+    ///
+    /// ```no_run
+    /// // no_run: needs a cgroup v2 directory the caller may move tasks into.
+    /// use linux_raw_sys::general::{O_DIRECTORY, O_RDONLY};
+    /// use rawclone::{Builder, Stack, sys};
+    /// let dir = sys::open(c"/sys/fs/cgroup/mine", O_RDONLY | O_DIRECTORY).expect("cgroup directory");
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number; `dir` stays open during the call.
+    /// let child = unsafe { Builder::new().cgroup(dir.as_fd()).spawn(&mut stack, || 0)? };
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn cgroup(mut self, dir: BorrowedFd<'_>) -> Builder {
         self.cgroup = Some(dir.as_raw());
         self.flags = self.flags.union(CloneFlags::INTO_CGROUP);
@@ -291,11 +437,30 @@ impl Builder {
 
     /// Ask for a pidfd (`CLONE_PIDFD`) and fail if the kernel has none. rawclone asks for one on
     /// every child it can anyway; this makes it part of the request.
+    ///
+    /// ```
+    /// use rawclone::{Builder, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number.
+    /// let child = unsafe { Builder::new().pidfd().spawn(&mut stack, || 0)? };
+    /// assert!(child.pidfd().is_some());
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn pidfd(self) -> Builder {
         self.flags(CloneFlags::PIDFD)
     }
 
     /// Force one syscall instead of clone3-with-fallback (to test the fallback, or to avoid clone3).
+    ///
+    /// ```
+    /// use rawclone::{Builder, Stack, Syscall};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number.
+    /// let child = unsafe { Builder::new().syscall(Syscall::Clone).spawn(&mut stack, || 2)? };
+    /// assert_eq!(child.wait()?.code(), Some(2));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn syscall(mut self, syscall: Syscall) -> Builder {
         self.syscall = Some(syscall);
         self
@@ -306,6 +471,21 @@ impl Builder {
     /// `mask` (added to the caller's mask for the moment of the clone, which costs the child no
     /// syscall when the caller's blocks nothing more), or with every signal blocked until it
     /// sets `mask` first thing.
+    ///
+    /// ```
+    /// use rawclone::{Builder, SigSet, Signal, Stack, sys};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let mask = SigSet::EMPTY.with(Signal::SIGUSR1);
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe {
+    ///     Builder::new().child_mask(mask).spawn(&mut stack, || match sys::signal_mask() {
+    ///         Ok(set) if set == mask => 0,
+    ///         _ => 1,
+    ///     })?
+    /// };
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn child_mask(mut self, mask: SigSet) -> Builder {
         self.child_mask = Some(mask);
         self
@@ -313,6 +493,19 @@ impl Builder {
 
     /// Hold the child before its closure until [`Child::release`]; the parent can prepare things
     /// (id maps, cgroups) meanwhile. Needs a child with its own fd table.
+    ///
+    /// ```
+    /// use rawclone::{Builder, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number.
+    /// let mut child = unsafe { Builder::new().gated().spawn(&mut stack, || 6)? };
+    /// // The child exists but waits: its pid can be set up from here (id maps, cgroups).
+    /// assert!(child.pid() > 0);
+    /// assert_eq!(child.try_wait()?, None);
+    /// child.release()?;
+    /// assert_eq!(child.wait()?.code(), Some(6));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn gated(mut self) -> Builder {
         self.gated = true;
         self
@@ -321,6 +514,27 @@ impl Builder {
     /// Reset every signal handler to `SIG_DFL` in the child before its mask is restored
     /// (`CLONE_CLEAR_SIGHAND` on clone3, one `rt_sigaction` per signal on clone), so a signal can
     /// never run a parent's handler in a child that shares the parent's memory.
+    ///
+    /// ```
+    /// use rawclone::sys::{self, Disposition};
+    /// use rawclone::{Builder, Signal, Stack};
+    /// extern "C" fn on_usr2(_: i32) {}
+    /// // SAFETY: the handler does nothing.
+    /// let old = unsafe { sys::set_signal_handler(Signal::SIGUSR2, on_usr2) }.unwrap();
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe {
+    ///     Builder::new().reset_signal_handlers().spawn(&mut stack, || {
+    ///         match sys::signal_disposition(Signal::SIGUSR2) {
+    ///             Ok(Disposition::Default) => 0,
+    ///             _ => 1,
+    ///         }
+    ///     })?
+    /// };
+    /// assert!(child.wait()?.success());
+    /// sys::set_signal_disposition(Signal::SIGUSR2, old).unwrap();
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn reset_signal_handlers(mut self) -> Builder {
         self.reset_handlers = true;
         self
@@ -339,6 +553,17 @@ impl Builder {
     /// affinity is put back as `sched_getaffinity(2)` read it, which since Linux 6.2 also
     /// becomes the thread's requested mask: CPUs that a cpuset adds later are then not used by
     /// it until its affinity is set again.
+    ///
+    /// ```
+    /// use rawclone::{Builder, Stack, sys};
+    /// let before = sys::affinity().unwrap();
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number.
+    /// let child = unsafe { Builder::new().start_local().spawn(&mut stack, || 0)? };
+    /// assert_eq!(sys::affinity().unwrap(), before); // the caller's affinity is back
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn start_local(mut self) -> Builder {
         self.start_local = true;
         self
@@ -386,6 +611,20 @@ impl Builder {
     /// `f` is moved into the child. Without `CLONE_VM` the child runs its own copy, and the
     /// parent drops its copy as after `fork`, unless `CLONE_FILES` is set: then the drop could
     /// close descriptors the child still uses, so the parent's copy is forgotten instead.
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use rawclone::{Builder, Stack};
+    /// let count = AtomicU32::new(0);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only touches its own copy of an atomic.
+    /// let child = unsafe {
+    ///     Builder::new().spawn(&mut stack, || count.fetch_add(1, Ordering::Relaxed) as i32 + 1)?
+    /// };
+    /// assert_eq!(child.wait()?.code(), Some(1));
+    /// assert_eq!(count.load(Ordering::Relaxed), 0); // without CLONE_VM it changed its own copy
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     ///
     /// # Safety
     /// If the flags share memory (`CLONE_VM`), `f` runs concurrently with the caller in the same
@@ -435,6 +674,20 @@ impl Builder {
     /// [`Builder::pidfd`] asked for a pidfd (which legacy clone returns through that slot); the
     /// word is then made non-zero beforehand. With [`Builder::pidfd`] the thread's pidfd is in
     /// [`Thread::pidfd`] (Linux 6.9+; older kernels answer EINVAL).
+    ///
+    /// ```
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// use rawclone::{Builder, Stack};
+    /// let count = AtomicU32::new(0);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only touches an atomic that outlives it.
+    /// let t = unsafe {
+    ///     Builder::thread().spawn_thread(&mut stack, || count.fetch_add(5, Ordering::Relaxed) as usize)?
+    /// };
+    /// assert_eq!(t.join(), 0);
+    /// assert_eq!(count.load(Ordering::Relaxed), 5); // a thread shares the caller's memory
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     ///
     /// # Safety
     /// As for [`Builder::spawn`] with shared memory: `f` runs in this process, concurrently, with

@@ -150,6 +150,14 @@ impl Error {
     }
 
     /// The kernel's errno, for the variants that carry one.
+    ///
+    /// ```
+    /// use rawclone::{Errno, Error};
+    /// let err = Error::Sys { call: "open", errno: Errno::ENOENT };
+    /// assert_eq!(err.errno(), Some(Errno::ENOENT));
+    /// assert_eq!(Error::OutOfTasks.errno(), Some(Errno::EAGAIN));
+    /// assert_eq!(Error::ChildGone.errno(), None);
+    /// ```
     pub fn errno(&self) -> Option<Errno> {
         match *self {
             Error::Sys { errno, .. }
@@ -312,9 +320,20 @@ pub struct ErrorPath {
 
 impl ErrorPath {
     /// The most bytes kept.
+    ///
+    /// ```
+    /// use rawclone::ErrorPath;
+    /// assert_eq!(ErrorPath::new(&[b'a'; 100]).as_bytes().len(), ErrorPath::CAPACITY);
+    /// ```
     pub const CAPACITY: usize = 62;
 
     /// Keep the first [`ErrorPath::CAPACITY`] bytes of `path`.
+    ///
+    /// ```
+    /// use rawclone::ErrorPath;
+    /// let path = ErrorPath::new(b"/bin/sh");
+    /// assert_eq!((path.as_bytes(), path.is_cut()), (&b"/bin/sh"[..], false));
+    /// ```
     pub fn new(path: &[u8]) -> ErrorPath {
         let len = path.len().min(Self::CAPACITY);
         let mut buf = [0; Self::CAPACITY];
@@ -327,11 +346,23 @@ impl ErrorPath {
     }
 
     /// The bytes kept.
+    ///
+    /// ```
+    /// use rawclone::ErrorPath;
+    /// assert_eq!(ErrorPath::new(b"/etc").as_bytes(), b"/etc");
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..usize::from(self.len)]
     }
 
     /// Whether the path was longer than what is kept.
+    ///
+    /// ```
+    /// use rawclone::ErrorPath;
+    /// let long = [b'x'; ErrorPath::CAPACITY + 1];
+    /// assert!(ErrorPath::new(&long).is_cut());
+    /// assert!(!ErrorPath::new(&long[..ErrorPath::CAPACITY]).is_cut());
+    /// ```
     pub fn is_cut(&self) -> bool {
         self.cut
     }
@@ -392,6 +423,12 @@ pub enum ExitStatus {
 
 impl ExitStatus {
     /// Whether it exited with status 0.
+    ///
+    /// ```
+    /// use rawclone::ExitStatus;
+    /// assert!(ExitStatus::Exited(0).success());
+    /// assert!(!ExitStatus::Exited(1).success());
+    /// ```
     pub fn success(self) -> bool {
         self == ExitStatus::Exited(0)
     }
@@ -530,6 +567,11 @@ macro_rules! setup_steps {
             const FIELDLESS: &[SetupStep] = &[$(SetupStep::$name),*];
 
             /// What the step does, in a few words.
+            ///
+            /// ```
+            /// use rawclone::ns::SetupStep;
+            /// assert_eq!(SetupStep::PivotRoot.describe(), "pivot_root into the new root");
+            /// ```
             pub const fn describe(self) -> &'static str {
                 match self {
                     $(SetupStep::$name => $text,)*

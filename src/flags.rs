@@ -111,8 +111,21 @@ clone_flags! {
 
 impl CloneFlags {
     /// No flag: a fork-like child.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// assert!(CloneFlags::EMPTY.is_empty());
+    /// assert_eq!(CloneFlags::EMPTY.to_string(), "EMPTY");
+    /// ```
     pub const EMPTY: CloneFlags = CloneFlags(0);
     /// What a thread shares: the set glibc and musl use and the smallest qemu-user accepts.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// let set = CloneFlags::THREAD_SET;
+    /// assert!(set.contains(CloneFlags::VM | CloneFlags::SIGHAND | CloneFlags::THREAD));
+    /// assert!(!set.intersects(CloneFlags::NAMESPACES));
+    /// ```
     pub const THREAD_SET: CloneFlags = CloneFlags(
         k::CLONE_VM as u64
             | k::CLONE_FS as u64
@@ -122,6 +135,12 @@ impl CloneFlags {
             | k::CLONE_SYSVSEM as u64,
     );
     /// Every namespace flag.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// assert!(CloneFlags::NAMESPACES.contains(CloneFlags::NEWUSER | CloneFlags::NEWPID));
+    /// assert!(!CloneFlags::NAMESPACES.intersects(CloneFlags::VM | CloneFlags::THREAD));
+    /// ```
     pub const NAMESPACES: CloneFlags = CloneFlags(
         k::CLONE_NEWNS as u64
             | k::CLONE_NEWCGROUP as u64
@@ -133,47 +152,111 @@ impl CloneFlags {
             | k::CLONE_NEWTIME as u64,
     );
     /// Flags that only `clone3` can express.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// assert!(CloneFlags::CLONE3_ONLY.contains(CloneFlags::NEWTIME | CloneFlags::INTO_CGROUP));
+    /// assert!(!CloneFlags::CLONE3_ONLY.intersects(CloneFlags::NEWUSER));
+    /// ```
     pub const CLONE3_ONLY: CloneFlags =
         CloneFlags(k::CLONE_CLEAR_SIGHAND | k::CLONE_INTO_CGROUP | k::CLONE_NEWTIME as u64);
     /// Bits no clone syscall takes: above `CLONE_INTO_CGROUP` (clone3 refuses them, legacy clone
     /// drops everything above bit 31).
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// assert!(CloneFlags::UNKNOWN.contains(CloneFlags::from_bits(1 << 40)));
+    /// assert!(!CloneFlags::UNKNOWN.intersects(CloneFlags::INTO_CGROUP | CloneFlags::VM));
+    /// ```
     pub const UNKNOWN: CloneFlags =
         CloneFlags(!(u32::MAX as u64 | k::CLONE_CLEAR_SIGHAND | k::CLONE_INTO_CGROUP));
     /// Bits of the exit signal's byte (`CSIGNAL`) that are no flag on either syscall (only
     /// `CLONE_NEWTIME` is, on clone3).
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// assert_eq!(CloneFlags::SIGNAL_BYTE.bits(), 0x7f);
+    /// assert!(!CloneFlags::SIGNAL_BYTE.intersects(CloneFlags::NEWTIME));
+    /// ```
     pub const SIGNAL_BYTE: CloneFlags = CloneFlags((k::CSIGNAL & !k::CLONE_NEWTIME) as u64);
 
     /// The raw bits.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// assert_eq!(CloneFlags::VM.bits(), 0x100);
+    /// assert_eq!((CloneFlags::VM | CloneFlags::FS).bits(), 0x300);
+    /// ```
     pub const fn bits(self) -> u64 {
         self.0
     }
 
     /// Flags from raw bits; bits with no name are kept, and [`validate`] refuses them.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// assert_eq!(CloneFlags::from_bits(0x300), CloneFlags::VM | CloneFlags::FS);
+    /// // Unnamed bits are kept, and print in hex.
+    /// assert_eq!(CloneFlags::from_bits(1 << 40).to_string(), "0x10000000000");
+    /// ```
     pub const fn from_bits(bits: u64) -> CloneFlags {
         CloneFlags(bits)
     }
 
     /// Whether every flag of `other` is set.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// let f = CloneFlags::VM | CloneFlags::FS;
+    /// assert!(f.contains(CloneFlags::VM));
+    /// assert!(!f.contains(CloneFlags::VM | CloneFlags::FILES));
+    /// ```
     pub const fn contains(self, other: CloneFlags) -> bool {
         self.0 & other.0 == other.0
     }
 
     /// Whether any flag of `other` is set.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// let f = CloneFlags::VM | CloneFlags::FS;
+    /// assert!(f.intersects(CloneFlags::VM | CloneFlags::FILES));
+    /// assert!(!f.intersects(CloneFlags::FILES));
+    /// ```
     pub const fn intersects(self, other: CloneFlags) -> bool {
         self.0 & other.0 != 0
     }
 
     /// Whether no flag is set.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// assert!(CloneFlags::EMPTY.is_empty());
+    /// assert!(!CloneFlags::VM.is_empty());
+    /// ```
     pub const fn is_empty(self) -> bool {
         self.0 == 0
     }
 
     /// The union of both sets.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// // The `const` form of `|`.
+    /// const SHARED: CloneFlags = CloneFlags::VM.union(CloneFlags::FS);
+    /// assert_eq!(SHARED, CloneFlags::VM | CloneFlags::FS);
+    /// ```
     pub const fn union(self, other: CloneFlags) -> CloneFlags {
         CloneFlags(self.0 | other.0)
     }
 
     /// The flags of `self` that are not in `other`.
+    ///
+    /// ```
+    /// use rawclone::CloneFlags;
+    /// let f = CloneFlags::THREAD_SET.difference(CloneFlags::THREAD);
+    /// assert!(f.contains(CloneFlags::VM) && !f.contains(CloneFlags::THREAD));
+    /// ```
     pub const fn difference(self, other: CloneFlags) -> CloneFlags {
         CloneFlags(self.0 & !other.0)
     }
@@ -403,6 +486,11 @@ pub enum Rule {
 
 impl Rule {
     /// The rule in one sentence.
+    ///
+    /// ```
+    /// use rawclone::Rule;
+    /// assert_eq!(Rule::NewuserExcludesFs.describe(), "CLONE_NEWUSER excludes CLONE_FS");
+    /// ```
     pub const fn describe(self) -> &'static str {
         match self {
             Rule::ThreadNeedsSighand => "CLONE_THREAD needs CLONE_SIGHAND",

@@ -63,6 +63,20 @@ pub struct GuardedAlloc<A> {
 
 impl<A> GuardedAlloc<A> {
     /// Guard `inner`, the allocator that does the work (`std::alloc::System`, say).
+    ///
+    /// ```
+    /// use rawclone::GuardedAlloc;
+    /// use std::alloc::{GlobalAlloc, Layout, System};
+    /// static ALLOC: GuardedAlloc<System> = GuardedAlloc::new(System);
+    /// // Outside a rawclone task every call goes through to `System`.
+    /// let layout = Layout::new::<u64>();
+    /// // SAFETY: the layout has a non-zero size, and the block is freed with the layout it got.
+    /// unsafe {
+    ///     let block = ALLOC.alloc(layout);
+    ///     assert!(!block.is_null());
+    ///     ALLOC.dealloc(block, layout);
+    /// }
+    /// ```
     pub const fn new(inner: A) -> Self {
         GuardedAlloc { inner }
     }

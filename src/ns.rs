@@ -219,6 +219,34 @@ impl<'a> Namespaces<'a> {
     }
 
     /// A new IPC namespace: System V IPC objects and POSIX message queues (`CLONE_NEWIPC`).
+    ///
+    /// ```
+    /// use core::ffi::CStr;
+    /// use linux_raw_sys::general::AT_FDCWD;
+    /// use rawclone::{ns::Namespaces, Stack};
+    /// use syscalls::{Sysno, syscall4};
+    /// /// The target of a `/proc/self/ns` link (`ipc:[4026531839]`), read with a raw syscall.
+    /// fn ns_link<'b>(link: &CStr, buf: &'b mut [u8; 64]) -> &'b [u8] {
+    ///     let (path, to) = (link.as_ptr() as usize, buf.as_mut_ptr() as usize);
+    ///     // SAFETY: `link` is NUL-terminated and `buf` writable for its length.
+    ///     let n = unsafe { syscall4(Sysno::readlinkat, AT_FDCWD as usize, path, to, buf.len()) };
+    ///     &buf[..n.unwrap_or(0)]
+    /// }
+    /// let mut buf = [0; 64];
+    /// let outside = ns_link(c"/proc/self/ns/ipc", &mut buf);
+    /// assert!(!outside.is_empty());
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls (on its own copy of `outside`).
+    /// let child = unsafe {
+    ///     Namespaces::new().map_root().ipc().spawn(&mut stack, || {
+    ///         let mut buf = [0; 64];
+    ///         let inside = ns_link(c"/proc/self/ns/ipc", &mut buf);
+    ///         i32::from(!inside.is_empty() && inside != outside)
+    ///     })?
+    /// };
+    /// assert_eq!(child.wait()?.code(), Some(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn ipc(self) -> Namespaces<'a> {
         self.flags(CloneFlags::NEWIPC)
     }
@@ -260,12 +288,42 @@ impl<'a> Namespaces<'a> {
     }
 
     /// A new cgroup namespace: the child's cgroup becomes its root (`CLONE_NEWCGROUP`).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe {
+    ///     Namespaces::new().map_root().cgroup().spawn(&mut stack, || {
+    ///         // Its own cgroup is the root of its view: each line of /proc/self/cgroup ends in ":/".
+    ///         let mut buf = [0; 512];
+    ///         let Ok(file) = sys::open(c"/proc/self/cgroup", 0) else { return 2 };
+    ///         let n = sys::read(file.as_fd(), &mut buf).unwrap_or(0);
+    ///         i32::from(n > 0 && buf[..n].ends_with(b":/\n"))
+    ///     })?
+    /// };
+    /// assert_eq!(child.wait()?.code(), Some(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn cgroup(self) -> Namespaces<'a> {
         self.flags(CloneFlags::NEWCGROUP)
     }
 
     /// A new time namespace (`CLONE_NEWTIME`). Only clone3 can create one for a child: where
     /// clone3 is missing the spawn fails with [`Rule::NeedsClone3`].
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, Error, Rule, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().map_root().time();
+    /// // SAFETY: the child only returns a number.
+    /// match unsafe { ns.spawn(&mut stack, || 0) } {
+    ///     Ok(child) => assert!(child.wait()?.success()),
+    ///     Err(Error::Rule(Rule::NeedsClone3, _)) => {} // this kernel has no clone3
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn time(self) -> Namespaces<'a> {
         self.flags(CloneFlags::NEWTIME)
     }
@@ -321,12 +379,39 @@ impl<'a> Namespaces<'a> {
 
     /// Write these ranges to `uid_map`; more than the caller's own id needs `CAP_SETUID` over
     /// the parent namespace, else the kernel refuses the write (EPERM).
+    ///
+    /// ```
+    /// use rawclone::{ns::{IdRange, Namespaces}, sys, ExitStatus, Stack};
+    /// // One range: uid 5 inside is the caller's own uid, which needs no privilege.
+    /// let uids = [IdRange { inside: 5, outside: sys::geteuid() as u32, count: 1 }];
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { Namespaces::new().uid_ranges(&uids).spawn(&mut stack, sys::geteuid)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(5));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn uid_ranges(mut self, ranges: &'a [IdRange]) -> Namespaces<'a> {
         self.uid_map = IdMap::Ranges(ranges);
         self.user()
     }
 
     /// Write these ranges to `gid_map` (see [`Namespaces::uid_ranges`]; `CAP_SETGID`).
+    ///
+    /// ```
+    /// use rawclone::{ns::{IdRange, Namespaces}, sys, Errno, Error, ExitStatus, Stack};
+    /// let gids = [IdRange { inside: 7, outside: sys::getegid() as u32, count: 1 }];
+    /// let ns = Namespaces::new().map_user(0).gid_ranges(&gids);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// match unsafe { ns.spawn(&mut stack, sys::getegid) } {
+    ///     Ok(child) => assert_eq!(child.wait()?, ExitStatus::Exited(7)),
+    ///     // Without CAP_SETGID the kernel takes a gid_map only after `setgroups` was denied,
+    ///     // which rawclone does for `map_root` and `map_group`, not for ranges.
+    ///     Err(Error::IdMap { file: "gid_map", errno: Errno::EPERM, .. }) => {}
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn gid_ranges(mut self, ranges: &'a [IdRange]) -> Namespaces<'a> {
         self.gid_map = IdMap::Ranges(ranges);
         self.user()
@@ -387,6 +472,28 @@ impl<'a> Namespaces<'a> {
     /// caller's tree, as bubblewrap creates them under a bound root). Replaces
     /// [`Namespaces::tmpfs_root`]. The setup stages the root as the [`Mount`] docs describe,
     /// which needs a `/tmp` directory in the caller's root.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// use std::ffi::CString;
+    /// let dir = std::env::temp_dir().join(format!("rawclone-root-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("marker"), b"").unwrap();
+    /// let path = CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    /// let ns = Namespaces::new().map_root().root(&path);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe {
+    ///     ns.spawn(&mut stack, || {
+    ///         // Its `/` is the directory: the marker is there, the caller's `/etc` is not.
+    ///         i32::from(sys::open(c"/marker", 0).is_ok() && sys::open(c"/etc", 0).is_err())
+    ///     })
+    /// };
+    /// let status = child.and_then(|child| child.wait());
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// assert_eq!(status?, ExitStatus::Exited(1));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn root(mut self, dir: &'a CStr) -> Namespaces<'a> {
         self.new_root = NewRoot::Dir(dir);
         self.mount()
@@ -423,6 +530,24 @@ impl<'a> Namespaces<'a> {
     /// is [`Error::NamespaceSetup`] with [`SetupStep::Mount`], which names the action by its
     /// index and the part that failed. At most 65,536 actions ([`Rule::TooManyMounts`]).
     /// Brings a mount namespace.
+    ///
+    /// ```
+    /// use rawclone::{ns::{Mount, Namespaces}, sys, ExitStatus, Stack};
+    /// let mounts = [Mount::tmpfs(c"/tmp")];
+    /// let ns = Namespaces::new().map_root().mounts(&mounts);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe {
+    ///     ns.spawn(&mut stack, || {
+    ///         // A fresh /tmp: empty, and what is made there stays inside.
+    ///         let made = sys::mkdir(c"/tmp/rawclone-mounts-example", 0o755).is_ok();
+    ///         i32::from(made)
+    ///     })?
+    /// };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+    /// assert!(!std::path::Path::new("/tmp/rawclone-mounts-example").exists());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn mounts(mut self, mounts: &'a [Mount<'a>]) -> Namespaces<'a> {
         self.mounts = mounts;
         self.mount()
@@ -455,6 +580,19 @@ impl<'a> Namespaces<'a> {
     /// [`Builder::cgroup`]), so it never runs outside it. Only clone3 carries it: where clone3
     /// is missing or [`Namespaces::syscall`] forces legacy clone, the spawn is refused with
     /// [`Rule::NeedsClone3`] before any child exists.
+    ///
+    /// ```no_run
+    /// // no_run: needs a cgroup v2 directory the caller may move tasks into.
+    /// use linux_raw_sys::general::{O_DIRECTORY, O_RDONLY};
+    /// use rawclone::{ns::Namespaces, sys, Stack};
+    /// let dir = sys::open(c"/sys/fs/cgroup/mine", O_RDONLY | O_DIRECTORY).expect("cgroup directory");
+    /// let ns = Namespaces::new().map_root().cgroup_fd(dir.as_fd());
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number.
+    /// let child = unsafe { ns.spawn(&mut stack, || 0)? };
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn cgroup_fd(mut self, dir: BorrowedFd<'a>) -> Namespaces<'a> {
         self.cgroup = Some(dir);
         self
@@ -462,12 +600,37 @@ impl<'a> Namespaces<'a> {
 
     /// Have the kernel send `sig` to the child when the thread that spawned it exits
     /// (`PR_SET_PDEATHSIG`), so the child does not outlive its parent.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, Signal, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// let ns = Namespaces::new().kill_on_parent_death(Signal::SIGTERM);
+    /// // The child is spawned by a thread that exits right after.
+    /// let child = std::thread::scope(|s| {
+    ///     // SAFETY: the child only sleeps, with raw syscalls.
+    ///     s.spawn(|| unsafe { ns.spawn(&mut stack, || loop { let _ = sys::sleep_ms(1000); }) })
+    ///         .join()
+    ///         .unwrap()
+    /// })?;
+    /// assert_eq!(child.wait()?.signal(), Some(Signal::SIGTERM));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn kill_on_parent_death(mut self, sig: Signal) -> Namespaces<'a> {
         self.death_signal = Some(sig);
         self
     }
 
     /// Force one syscall instead of clone3-with-fallback ([`Builder::syscall`]).
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack, Syscall};
+    /// let ns = Namespaces::new().map_root().syscall(Syscall::Clone);
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { ns.spawn(&mut stack, sys::getuid)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(0)); // root inside
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn syscall(mut self, syscall: Syscall) -> Namespaces<'a> {
         self.syscall = Some(syscall);
         self
@@ -486,6 +649,15 @@ impl<'a> Namespaces<'a> {
 
     /// Spawn `f` in the namespaces, after the handshakes and setup in the module documentation;
     /// its return value is the exit status.
+    ///
+    /// ```
+    /// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only makes raw syscalls.
+    /// let child = unsafe { Namespaces::new().map_root().pid().spawn(&mut stack, sys::getpid)? };
+    /// assert_eq!(child.wait()?, ExitStatus::Exited(1)); // the first process of its pid namespace
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     ///
     /// # Safety
     /// As for [`Builder::spawn`] without `CLONE_VM`: the child is a copy of a possibly

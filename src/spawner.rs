@@ -98,10 +98,29 @@ use linux_raw_sys::general as k;
 use syscalls::Errno;
 
 /// Default usable stack per Thread or Chimera task.
+///
+/// ```
+/// use rawclone::{Backend, Spawner, spawner::DEFAULT_TASK_STACK};
+/// assert_eq!(Spawner::new(Backend::Thread)?.stack_size(), DEFAULT_TASK_STACK);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub const DEFAULT_TASK_STACK: usize = 128 * 1024;
 /// Default usable stack per Green task.
+///
+/// ```
+/// use rawclone::{Backend, Spawner, spawner::DEFAULT_GREEN_STACK};
+/// let green = Spawner::config(Backend::Green).workers(1).build()?;
+/// assert_eq!(green.stack_size(), DEFAULT_GREEN_STACK);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub const DEFAULT_GREEN_STACK: usize = 32 * 1024;
 /// Most worker threads a Green spawner runs.
+///
+/// ```
+/// use rawclone::{Backend, Error, Rule, Spawner, spawner::MAX_WORKERS};
+/// let refused = Spawner::config(Backend::Green).workers(MAX_WORKERS + 1).build();
+/// assert!(matches!(refused, Err(Error::Rule(Rule::WorkerCount, _))));
+/// ```
 pub const MAX_WORKERS: usize = 64;
 /// Stack of each Green worker thread (its scheduler loop only; tasks run on their own stacks).
 const WORKER_STACK: usize = 64 * 1024;
@@ -155,6 +174,13 @@ pub struct Config {
 impl Config {
     /// Usable stack bytes per task (rounded up to whole pages; a guard page is added below).
     /// Default: [`DEFAULT_TASK_STACK`], or [`DEFAULT_GREEN_STACK`] for Green.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner, stack::PAGE_SIZE};
+    /// let spawner = Spawner::config(Backend::Thread).stack_size(PAGE_SIZE + 1).build()?;
+    /// assert_eq!(spawner.stack_size(), 2 * PAGE_SIZE); // whole pages
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn stack_size(mut self, bytes: usize) -> Config {
         self.stack_size = Some(bytes);
         self
@@ -162,6 +188,15 @@ impl Config {
 
     /// Worker threads for the Green backend (1 to [`MAX_WORKERS`]); default: the CPUs this
     /// thread may run on. Ignored by the other backends.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let green = Spawner::config(Backend::Green).workers(2).build()?;
+    /// // SAFETY: the task only returns a value.
+    /// assert_eq!(unsafe { green.spawn(|| 1)? }.join()?, 1);
+    /// assert!(Spawner::config(Backend::Green).workers(0).build().is_err());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn workers(mut self, n: usize) -> Config {
         self.workers = Some(n);
         self
@@ -170,6 +205,15 @@ impl Config {
     /// Start each Thread or Chimera task on the CPU that spawns it ([`Builder::start_local`]):
     /// about a third cheaper for a task that is joined soon after, at the price of a moment's
     /// delay before the load balancer spreads long tasks over idle CPUs. Off by default.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::config(Backend::Thread).start_local().build()?;
+    /// // SAFETY: the task only adds.
+    /// let task = unsafe { spawner.spawn(|| 2 + 2)? };
+    /// assert_eq!(task.join()?, 4);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn start_local(mut self) -> Config {
         self.start_local = true;
         self
@@ -184,12 +228,29 @@ impl Config {
     /// a task's state, not its thread's. A program whose handlers need neither may choose
     /// another mask, `SigSet::EMPTY` to block nothing; signals sent to one task (`tgkill`) are
     /// held until unblocked.
+    ///
+    /// ```
+    /// use rawclone::{Backend, SigSet, Signal, Spawner, sys};
+    /// let mask = SigSet::EMPTY.with(Signal::SIGUSR1);
+    /// let spawner = Spawner::config(Backend::Thread).signal_mask(mask).build()?;
+    /// // SAFETY: the task only makes a raw syscall.
+    /// let task = unsafe { spawner.spawn(sys::signal_mask)? };
+    /// assert_eq!(task.join()?, Ok(mask));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub const fn signal_mask(mut self, mask: SigSet) -> Config {
         self.signal_mask = mask;
         self
     }
 
     /// Make the spawner; for Green, start its workers.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::config(Backend::Chimera).stack_size(64 * 1024).build()?;
+    /// assert_eq!(spawner.backend(), Backend::Chimera);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn build(self) -> Result<Spawner> {
         let stack_size = self.stack_size.unwrap_or(match self.backend {
             Backend::Green => DEFAULT_GREEN_STACK,
@@ -272,6 +333,13 @@ impl core::fmt::Debug for Spawner {
 
 impl Spawner {
     /// A spawner with the backend's defaults.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner, spawner::DEFAULT_TASK_STACK};
+    /// let spawner = Spawner::new(Backend::Chimera)?;
+    /// assert_eq!((spawner.backend(), spawner.stack_size()), (Backend::Chimera, DEFAULT_TASK_STACK));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn new(backend: Backend) -> Result<Spawner> {
         Spawner::config(backend).build()
     }
@@ -302,16 +370,39 @@ impl Spawner {
     }
 
     /// The backend every task of this spawner runs on.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// assert_eq!(Spawner::new(Backend::Thread)?.backend(), Backend::Thread);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn backend(&self) -> Backend {
         self.shared().backend
     }
 
     /// Usable stack bytes of each task.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::config(Backend::Thread).stack_size(100_000).build()?;
+    /// assert!(spawner.stack_size() >= 100_000);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn stack_size(&self) -> usize {
         self.shared().pool.stack_size()
     }
 
     /// Stacks mapped and idle in the pool, ready for the next tasks.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::new(Backend::Thread)?;
+    /// assert_eq!(spawner.idle_stacks(), 0);
+    /// // SAFETY: the task only returns.
+    /// unsafe { spawner.spawn(|| ())? }.join()?;
+    /// assert_eq!(spawner.idle_stacks(), 1); // its stack went back to the pool
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn idle_stacks(&self) -> usize {
         self.shared().pool.idle()
     }
@@ -359,6 +450,18 @@ impl Spawner {
     /// A Thread task's join returns as soon as the kernel wakes it, which is before the kernel
     /// has released the thread's count against `RLIMIT_NPROC`: at the limit, a spawn right after
     /// a join may still fail with [`Error::OutOfTasks`], and succeeds a moment later.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let base = 40;
+    /// for backend in [Backend::Thread, Backend::Chimera, Backend::Green] {
+    ///     let spawner = Spawner::new(backend)?;
+    ///     // SAFETY: the task only adds; no libc, no TLS, no allocation, no panic.
+    ///     let task = unsafe { spawner.spawn(move || base + 2)? };
+    ///     assert_eq!(task.join()?, 42);
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     ///
     /// # Safety
     /// `f` must follow the rules in the [module documentation](self): it runs concurrently, with a
@@ -724,11 +827,36 @@ impl<T> JoinHandle<'_, T> {
     }
 
     /// The task's id, as [`crate::current`] reports it inside the task.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner, current};
+    /// let spawner = Spawner::new(Backend::Thread)?;
+    /// // SAFETY: the task only reads its own control block.
+    /// let task = unsafe { spawner.spawn(|| current().map(|c| c.id))? };
+    /// let id = task.id();
+    /// assert_eq!(task.join()?, Some(id));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn id(&self) -> u64 {
         self.header().id
     }
 
     /// The kernel's id for the task: a thread's tid or a chimera's pid; `None` for a green task.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner, sys};
+    /// let spawner = Spawner::new(Backend::Thread)?;
+    /// // SAFETY: the task only makes a raw syscall.
+    /// let task = unsafe { spawner.spawn(sys::gettid)? };
+    /// let tid = task.tid();
+    /// assert_eq!(Some(task.join()?), tid);
+    /// let green = Spawner::config(Backend::Green).workers(1).build()?;
+    /// // SAFETY: the task only returns.
+    /// let task = unsafe { green.spawn(|| ())? };
+    /// assert_eq!(task.tid(), None); // green tasks have no kernel id
+    /// task.join()?;
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn tid(&self) -> Option<sys::Pid> {
         match self.task.as_ref()? {
             Task::Thread(t) => Some(t.tid()),
@@ -863,6 +991,18 @@ impl<T> JoinHandle<'_, T> {
 
     /// Wait for the task and return its value, or [`Error::TaskEnded`] if it ended without
     /// returning one (a chimera killed by a signal, a thread that called `exit`).
+    ///
+    /// ```
+    /// use rawclone::{Backend, Error, Spawner, sys};
+    /// let spawner = Spawner::new(Backend::Chimera)?;
+    /// // SAFETY: the task only returns a value.
+    /// assert_eq!(unsafe { spawner.spawn(|| 5)? }.join()?, 5);
+    /// // SAFETY: the task only ends its own process, with a raw syscall.
+    /// let task = unsafe { spawner.spawn(|| -> u32 { sys::exit_group(3) })? };
+    /// let Err(Error::TaskEnded(Some(status))) = task.join() else { panic!("returned a value") };
+    /// assert_eq!(status.code(), Some(3));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn join(mut self) -> Result<T> {
         match self.wait() {
             Ok(status) => self.finish(status),
@@ -941,6 +1081,19 @@ pub struct Scope<'scope, 'env: 'scope> {
 
 impl<'scope> Scope<'scope, '_> {
     /// Run `f` as a task of the scope's spawner; it may borrow anything that outlives the scope.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::new(Backend::Thread)?;
+    /// let words = ["a", "bb", "ccc"];
+    /// let total = spawner.scope(|s| -> rawclone::Result<usize> {
+    ///     // SAFETY: the task only reads the borrowed array.
+    ///     let task = unsafe { s.spawn(|| words.iter().map(|w| w.len()).sum::<usize>())? };
+    ///     task.join()
+    /// })?;
+    /// assert_eq!(total, 6);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     ///
     /// # Safety
     /// As [`Spawner::spawn`].

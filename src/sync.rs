@@ -21,6 +21,21 @@ use syscalls::Errno;
 
 /// Sleep until `word` is zero, as the kernel leaves a `CLONE_CHILD_CLEARTID` word when the child
 /// exits. Plain (shared) `FUTEX_WAIT`, retried on EINTR and on spurious or early wake-ups.
+///
+/// ```
+/// use core::sync::atomic::{AtomicU32, Ordering};
+/// use rawclone::{Builder, CloneFlags, Stack, sync::wait_until_zero};
+/// let word = AtomicU32::new(1);
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the child only returns a number; `word` outlives it.
+/// let child = unsafe {
+///     Builder::new().flags(CloneFlags::VM).child_cleartid(word.as_ptr()).spawn(&mut stack, || 0)?
+/// };
+/// wait_until_zero(&word); // the kernel zeroes the word and wakes us as the child exits
+/// assert_eq!(word.load(Ordering::Relaxed), 0);
+/// assert!(child.wait()?.success());
+/// # Ok::<(), rawclone::Error>(())
+/// ```
 pub fn wait_until_zero(word: &AtomicU32) {
     wait_for_zero(word, None);
 }
@@ -199,7 +214,8 @@ impl Gate {
         Ok((Gate { parent }, child, raw))
     }
 
-    /// Release the child.
+    /// Release the child. No `Gate` reaches code outside rawclone (the [`crate::Child`] keeps
+    /// it), so there is no example here: [`crate::Child::release`] opens it, as its example shows.
     pub fn open(self) -> Result<()> {
         self.send((GO, 0))
     }

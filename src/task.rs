@@ -93,6 +93,19 @@ impl Child<'_> {
     }
 
     /// The child's pid, as the parent sees it.
+    ///
+    /// ```
+    /// use rawclone::{Fork, fork, sys};
+    /// // SAFETY: the child only exits, with a raw syscall.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => sys::exit_group(0),
+    ///     Fork::Parent(child) => {
+    ///         assert!(child.pid() > 0 && child.pid() != sys::getpid());
+    ///         assert!(child.wait()?.success());
+    ///     }
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn pid(&self) -> Pid {
         self.pid
     }
@@ -118,16 +131,54 @@ impl Child<'_> {
     /// The child's pidfd: rawclone asks for one on every child process the kernel can give one
     /// (`None` before Linux 5.2, under emulators that refuse `CLONE_PIDFD`, for `CLONE_PARENT`
     /// children, and on legacy clone beside `CLONE_PARENT_SETTID`, which takes its slot).
+    ///
+    /// ```
+    /// use rawclone::{Fork, fork, sys};
+    /// // SAFETY: the child only exits, with a raw syscall.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => sys::exit_group(3),
+    ///     Fork::Parent(child) => {
+    ///         if let Some(fd) = child.pidfd() {
+    ///             // A pidfd turns readable once its process has ended.
+    ///             assert_eq!(sys::poll_readable(fd.as_fd()), Ok(()));
+    ///         }
+    ///         assert_eq!(child.wait()?.code(), Some(3));
+    ///     }
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn pidfd(&self) -> Option<&Fd> {
         self.pidfd.as_ref()
     }
 
     /// The flags the child was created with.
+    ///
+    /// ```
+    /// use rawclone::{Builder, CloneFlags, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number.
+    /// let child = unsafe { Builder::new().flags(CloneFlags::FS).spawn(&mut stack, || 0)? };
+    /// assert!(child.flags().contains(CloneFlags::FS));
+    /// assert!(!child.flags().contains(CloneFlags::VM));
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn flags(&self) -> CloneFlags {
         self.flags
     }
 
     /// Let a gated child run its closure (see [`crate::Builder::gated`]).
+    ///
+    /// ```
+    /// use rawclone::{Builder, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the child only returns a number.
+    /// let mut child = unsafe { Builder::new().gated().spawn(&mut stack, || 5)? };
+    /// assert_eq!(child.try_wait()?, None); // held at its gate
+    /// child.release()?;
+    /// assert_eq!(child.wait()?.code(), Some(5));
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn release(&mut self) -> Result<()> {
         match self.gate.take() {
             Some(gate) => gate.open(),
@@ -139,6 +190,21 @@ impl Child<'_> {
     /// `kill(2)`, and then only once `waitid(WNOWAIT)` showed the pid to be still this process's
     /// unreaped child (see the module docs). A child that is gone, or no longer ours, gets no
     /// signal: the answer is `ESRCH` from `pidfd_send_signal`, or `ECHILD` from `waitid`.
+    ///
+    /// ```
+    /// use rawclone::{Fork, Signal, fork, sys};
+    /// // SAFETY: the child only sleeps, with raw syscalls.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => loop {
+    ///         let _ = sys::sleep_ms(1000);
+    ///     },
+    ///     Fork::Parent(child) => {
+    ///         child.signal(Signal::SIGTERM)?;
+    ///         assert_eq!(child.wait()?.signal(), Some(Signal::SIGTERM));
+    ///     }
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn signal(&self, sig: Signal) -> Result<()> {
         match &self.pidfd {
             Some(fd) => {
@@ -247,6 +313,16 @@ impl Child<'_> {
     /// elsewhere (SIGCHLD set to `SIG_IGN`, or a `waitid(P_ALL)`), or this handle was moved to
     /// another process. The child is then not touched, and with a pidfd the wait first lasts
     /// until the child has ended, so that a stack it shares is free when this returns.
+    ///
+    /// ```
+    /// use rawclone::{ExitStatus, Fork, fork, sys};
+    /// // SAFETY: the child only exits, with a raw syscall.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => sys::exit_group(42),
+    ///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(42)),
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn wait(mut self) -> Result<ExitStatus> {
         self.gate = None;
         // Reaped, or not ours to reap: either way the handle is done with the child.
@@ -268,6 +344,28 @@ impl Child<'_> {
     }
 
     /// Reap the child if it has ended (`WNOHANG`).
+    ///
+    /// ```
+    /// use rawclone::{Fork, Signal, fork, sys};
+    /// // SAFETY: the child only sleeps, with raw syscalls.
+    /// match unsafe { fork()? } {
+    ///     Fork::Child => loop {
+    ///         let _ = sys::sleep_ms(1000);
+    ///     },
+    ///     Fork::Parent(mut child) => {
+    ///         assert_eq!(child.try_wait()?, None); // still sleeping
+    ///         child.kill()?;
+    ///         let status = loop {
+    ///             if let Some(status) = child.try_wait()? {
+    ///                 break status;
+    ///             }
+    ///             let _ = sys::sleep_ms(1);
+    ///         };
+    ///         assert_eq!(status.signal(), Some(Signal::SIGKILL));
+    ///     }
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         // ECHILD (not ours any more) leaves the handle as it is: its drop sends nothing and, for
         // a child that may share the stack, waits on the pidfd until the child has ended.
@@ -388,11 +486,37 @@ impl Thread<'_> {
     }
 
     /// The thread's id.
+    ///
+    /// ```
+    /// use rawclone::{Stack, sys, thread};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only makes a raw syscall.
+    /// let t = unsafe { thread(&mut stack, || sys::gettid() as usize)? };
+    /// let tid = t.tid();
+    /// assert_ne!(tid, sys::gettid());
+    /// assert_eq!(t.join(), tid as usize);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn tid(&self) -> Pid {
         self.tid
     }
 
     /// The thread's pidfd, if [`crate::Builder::pidfd`] asked for one (Linux 6.9+).
+    ///
+    /// ```
+    /// use rawclone::{Builder, Errno, Stack};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only returns a number.
+    /// match unsafe { Builder::thread().pidfd().spawn_thread(&mut stack, || 1) } {
+    ///     Ok(t) => {
+    ///         assert!(t.pidfd().is_some());
+    ///         assert_eq!(t.join(), 1);
+    ///     }
+    ///     // Before Linux 6.9 the kernel gives no pidfd for a thread.
+    ///     Err(e) => assert_eq!(e.errno(), Some(Errno::EINVAL)),
+    /// }
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn pidfd(&self) -> Option<&Fd> {
         self.pidfd.as_ref()
     }
@@ -434,6 +558,15 @@ impl Thread<'_> {
     }
 
     /// Wait for the thread to exit; returns what its closure returned.
+    ///
+    /// ```
+    /// use rawclone::{Stack, thread};
+    /// let mut stack = Stack::map(64 * 1024)?;
+    /// // SAFETY: the thread only computes a number.
+    /// let t = unsafe { thread(&mut stack, || (1..=10).sum())? };
+    /// assert_eq!(t.join(), 55);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
     pub fn join(mut self) -> usize {
         self.wait()
     }
