@@ -271,6 +271,230 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
 /// none.
 pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = None;
 
+#[cfg(test)]
+mod tests {
+    use super::{green_frame, green_switch};
+
+    /// The two saved stack pointers of the test's switches: the main side's, then the task's.
+    #[repr(C)]
+    struct Switch {
+        main: *mut u8,
+        task: *mut u8,
+    }
+
+    /// The green task: sets every callee-saved register and the rounding mode to other values,
+    /// then switches back to the main side for good. `a0` = the `Switch` (green_start's arg).
+    #[unsafe(naked)]
+    unsafe extern "C" fn clobber(switch: *mut u8) -> ! {
+        core::arch::naked_asm!(
+            ".option push",     // assembled on its own: name the D extension (see green_switch)
+            ".option arch, +d",
+            "ld a1, 0(a0)",     // a1 = load: the main side's saved stack pointer
+            "addi a0, a0, 8",   // a0 = save: the Switch's task slot
+            "li t0, -1",        // t0 = all ones, the value every register gets
+            "mv s0, t0",        // the general callee-saved registers
+            "mv s1, t0",
+            "mv s2, t0",
+            "mv s3, t0",
+            "mv s4, t0",
+            "mv s5, t0",
+            "mv s6, t0",
+            "mv s7, t0",
+            "mv s8, t0",
+            "mv s9, t0",
+            "mv s10, t0",
+            "mv s11, t0",
+            "fmv.d.x fs0, t0",  // the floating-point ones, all 64 bits
+            "fmv.d.x fs1, t0",
+            "fmv.d.x fs2, t0",
+            "fmv.d.x fs3, t0",
+            "fmv.d.x fs4, t0",
+            "fmv.d.x fs5, t0",
+            "fmv.d.x fs6, t0",
+            "fmv.d.x fs7, t0",
+            "fmv.d.x fs8, t0",
+            "fmv.d.x fs9, t0",
+            "fmv.d.x fs10, t0",
+            "fmv.d.x fs11, t0",
+            "fsrmi 1",          // frm = 1: round towards zero
+            "call {switch}",    // back to the main side; nothing switches here again
+            "unimp",            // unreachable
+            ".option pop",
+            switch = sym green_switch,
+        )
+    }
+
+    /// The main side: saves its caller's callee-saved state, loads known values (s_i = 1000 + i,
+    /// fs_i = 2000 + i as raw bits, frm = 3), switches to the task at `task_sp` (saving into
+    /// `switch.main`), and once back writes what it finds into `out` (s0..s11, fs0..fs11, frm)
+    /// before restoring its caller's state.
+    #[unsafe(naked)]
+    unsafe extern "C" fn probe(switch: *mut u8, task_sp: *mut u8, out: *mut u64) {
+        core::arch::naked_asm!(
+            ".option push",      // assembled on its own: name the D extension
+            ".option arch, +d",
+            "addi sp, sp, -224", // room for the caller's ra, s0..s11, fs0..fs11, frm and `out`
+            "sd ra, 0(sp)",      // the caller's registers, restored before the return
+            "sd s0, 8(sp)",
+            "sd s1, 16(sp)",
+            "sd s2, 24(sp)",
+            "sd s3, 32(sp)",
+            "sd s4, 40(sp)",
+            "sd s5, 48(sp)",
+            "sd s6, 56(sp)",
+            "sd s7, 64(sp)",
+            "sd s8, 72(sp)",
+            "sd s9, 80(sp)",
+            "sd s10, 88(sp)",
+            "sd s11, 96(sp)",
+            "fsd fs0, 104(sp)",
+            "fsd fs1, 112(sp)",
+            "fsd fs2, 120(sp)",
+            "fsd fs3, 128(sp)",
+            "fsd fs4, 136(sp)",
+            "fsd fs5, 144(sp)",
+            "fsd fs6, 152(sp)",
+            "fsd fs7, 160(sp)",
+            "fsd fs8, 168(sp)",
+            "fsd fs9, 176(sp)",
+            "fsd fs10, 184(sp)",
+            "fsd fs11, 192(sp)",
+            "frrm t0",           // t0 = the caller's rounding mode
+            "sd t0, 200(sp)",
+            "sd a2, 208(sp)",    // a2 = out, kept across the switches on this stack
+            "li s0, 1000",       // known values in every callee-saved register
+            "li s1, 1001",
+            "li s2, 1002",
+            "li s3, 1003",
+            "li s4, 1004",
+            "li s5, 1005",
+            "li s6, 1006",
+            "li s7, 1007",
+            "li s8, 1008",
+            "li s9, 1009",
+            "li s10, 1010",
+            "li s11, 1011",
+            "li t0, 2000",       // fs_i = the bits 2000 + i
+            "fmv.d.x fs0, t0",
+            "li t0, 2001",
+            "fmv.d.x fs1, t0",
+            "li t0, 2002",
+            "fmv.d.x fs2, t0",
+            "li t0, 2003",
+            "fmv.d.x fs3, t0",
+            "li t0, 2004",
+            "fmv.d.x fs4, t0",
+            "li t0, 2005",
+            "fmv.d.x fs5, t0",
+            "li t0, 2006",
+            "fmv.d.x fs6, t0",
+            "li t0, 2007",
+            "fmv.d.x fs7, t0",
+            "li t0, 2008",
+            "fmv.d.x fs8, t0",
+            "li t0, 2009",
+            "fmv.d.x fs9, t0",
+            "li t0, 2010",
+            "fmv.d.x fs10, t0",
+            "li t0, 2011",
+            "fmv.d.x fs11, t0",
+            "fsrmi 3",           // frm = 3: round up
+            "call {switch}",     // a0 = save (switch.main), a1 = load (task_sp); back here after
+                                 //   the task clobbered everything and switched back
+            "ld t1, 208(sp)",    // t1 = out
+            "sd s0, 0(t1)",      // what the switch restored
+            "sd s1, 8(t1)",
+            "sd s2, 16(t1)",
+            "sd s3, 24(t1)",
+            "sd s4, 32(t1)",
+            "sd s5, 40(t1)",
+            "sd s6, 48(t1)",
+            "sd s7, 56(t1)",
+            "sd s8, 64(t1)",
+            "sd s9, 72(t1)",
+            "sd s10, 80(t1)",
+            "sd s11, 88(t1)",
+            "fsd fs0, 96(t1)",
+            "fsd fs1, 104(t1)",
+            "fsd fs2, 112(t1)",
+            "fsd fs3, 120(t1)",
+            "fsd fs4, 128(t1)",
+            "fsd fs5, 136(t1)",
+            "fsd fs6, 144(t1)",
+            "fsd fs7, 152(t1)",
+            "fsd fs8, 160(t1)",
+            "fsd fs9, 168(t1)",
+            "fsd fs10, 176(t1)",
+            "fsd fs11, 184(t1)",
+            "frrm t0",           // and the rounding mode
+            "sd t0, 192(t1)",
+            "ld t0, 200(sp)",    // the caller's state back
+            "fsrm t0",
+            "fld fs0, 104(sp)",
+            "fld fs1, 112(sp)",
+            "fld fs2, 120(sp)",
+            "fld fs3, 128(sp)",
+            "fld fs4, 136(sp)",
+            "fld fs5, 144(sp)",
+            "fld fs6, 152(sp)",
+            "fld fs7, 160(sp)",
+            "fld fs8, 168(sp)",
+            "fld fs9, 176(sp)",
+            "fld fs10, 184(sp)",
+            "fld fs11, 192(sp)",
+            "ld s0, 8(sp)",
+            "ld s1, 16(sp)",
+            "ld s2, 24(sp)",
+            "ld s3, 32(sp)",
+            "ld s4, 40(sp)",
+            "ld s5, 48(sp)",
+            "ld s6, 56(sp)",
+            "ld s7, 64(sp)",
+            "ld s8, 72(sp)",
+            "ld s9, 80(sp)",
+            "ld s10, 88(sp)",
+            "ld s11, 96(sp)",
+            "ld ra, 0(sp)",
+            "addi sp, sp, 224",  // pop the frame
+            "ret",               // to the test
+            ".option pop",
+            switch = sym green_switch,
+        )
+    }
+
+    /// A green task's stack, 16-byte aligned as green_frame asks.
+    #[repr(C, align(16))]
+    struct Stack([u8; 16 * 1024]);
+
+    /// A switch away and back keeps every register the psABI makes callee-saved (s0–s11,
+    /// fs0–fs11, all 64 bits) and the rounding mode, though the task in between changed them all.
+    #[test]
+    fn green_switch_keeps_every_callee_saved_register() {
+        let mut stack = Stack([0; 16 * 1024]);
+        let top = stack.0.as_mut_ptr_range().end;
+        let mut switch = Switch {
+            main: core::ptr::null_mut(),
+            task: core::ptr::null_mut(),
+        };
+        let switch_ptr = (&raw mut switch).cast::<u8>();
+        let mut out = [0u64; 25];
+        // SAFETY: `stack` is aligned with room for the frame and outlives the task, which runs
+        // only inside `probe`; `probe` keeps its caller's callee-saved state and `out` holds the
+        // 25 words it writes.
+        unsafe {
+            let task_sp = green_frame(top, clobber, switch_ptr);
+            probe(switch_ptr, task_sp, out.as_mut_ptr());
+        }
+        assert!(!switch.task.is_null(), "the task never ran");
+        let expected: [u64; 25] = core::array::from_fn(|i| match i {
+            0..12 => 1000 + i as u64,
+            12..24 => 2000 + (i - 12) as u64,
+            _ => 3,
+        });
+        assert_eq!(out, expected);
+    }
+}
+
 /// Process entry for freestanding programs (feature `start`). The kernel enters here with `sp`
 /// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
 ///
