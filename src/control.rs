@@ -249,8 +249,8 @@ pub struct Current {
 /// The calling task, when it runs under a [`crate::Spawner`]; `None` anywhere else (the main
 /// thread, a std thread, a green worker between tasks).
 ///
-/// Reads the thread pointer (`tpidr_el0` on aarch64; `arch_prctl(ARCH_GET_FS)` on x86_64, one
-/// syscall) and the control block behind it. No libc, no TLS variables.
+/// Reads the thread pointer (`tpidr_el0` on aarch64, `tp` on riscv64; `arch_prctl(ARCH_GET_FS)` on
+/// x86_64, one syscall) and the control block behind it. No libc, no TLS variables.
 ///
 /// ```
 /// assert_eq!(rawclone::current(), None); // a doctest's thread is not a spawner task

@@ -1,7 +1,7 @@
 //! # rawclone
 //!
-//! A `no_std`, libc-free runtime over `clone(2)` and `clone3(2)` for x86_64 and aarch64 Linux. It
-//! makes every shape of task the kernel can make: fork-like children, threads, chimeras
+//! A `no_std`, libc-free runtime over `clone(2)` and `clone3(2)` for x86_64, aarch64 and riscv64
+//! Linux. It makes every shape of task the kernel can make: fork-like children, threads, chimeras
 //! (processes that share one address space), vfork-style spawns and namespaced children, through
 //! its own per-architecture `asm!` trampolines, with a typed answer whenever the kernel (or an
 //! emulator) says no.
@@ -74,11 +74,16 @@
 #[cfg(feature = "std")]
 extern crate std;
 
-#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-compile_error!("rawclone supports x86_64 and aarch64");
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
+compile_error!("rawclone supports x86_64, aarch64 and riscv64");
 
 #[cfg_attr(target_arch = "x86_64", path = "../arch/x86_64.rs")]
 #[cfg_attr(target_arch = "aarch64", path = "../arch/aarch64.rs")]
+#[cfg_attr(target_arch = "riscv64", path = "../arch/riscv64.rs")]
 pub mod arch;
 
 mod clone;

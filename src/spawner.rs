@@ -61,9 +61,11 @@
 //! Spawner::spawn's # Safety; SIGABRT ends the process` (the task only, for a Chimera task,
 //! whose join then returns [`Error::TaskEnded`] with SIGABRT). That line is best effort: std
 //! gets to the hook through state it keeps for the thread, and a hook the program sets later
-//! replaces it. In a `no_std` program whose panic handler only uses raw syscalls, such as
-//! rawclone's freestanding programs, a panic ends the whole process with that handler's message
-//! and status.
+//! replaces it. On riscv64 with glibc, std reaches its thread-locals through `__tls_get_addr`,
+//! which looks for glibc's TCB below the thread pointer, so there a task's panic faults before
+//! the hook and is reported as the fault it is. In a `no_std` program whose panic handler only
+//! uses raw syscalls, such as rawclone's freestanding programs, a panic ends the whole process
+//! with that handler's message and status.
 //!
 //! A fault kills what the kernel delivers it to. A Chimera task is its own process: an overflow
 //! of its guard page, or any other fatal signal, ends only that task, and its join returns

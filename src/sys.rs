@@ -1228,6 +1228,8 @@ pub(crate) fn handler_action(handler: usize, flags: u32) -> k::kernel_sigaction 
     act.sa_handler_kernel =
         unsafe { core::mem::transmute::<usize, k::__kernel_sighandler_t>(handler) };
     act.sa_flags = flags as _;
+    // riscv64 has no SA_RESTORER (nor the field): its kernel always returns through the vDSO.
+    #[cfg(not(target_arch = "riscv64"))]
     if let Some(restorer) = crate::arch::SIGNAL_RESTORER {
         act.sa_flags |= k::SA_RESTORER as core::ffi::c_ulong;
         // SAFETY: a function pointer the kernel jumps to when the handler returns.

@@ -1,11 +1,14 @@
 #![cfg(target_arch = "x86_64")] // driven from the x86_64 host
-//! Boots a real arm64 Linux kernel under `qemu-system-aarch64` with an initramfs whose `/init` is
-//! the aarch64 freestanding selftest, and reads its summary from the serial console. This is where
-//! the modes qemu-user cannot emulate (chimera, vfork, namespaces, pidfd, clone3) run on aarch64.
+//! Boots real Linux kernels under qemu-system with an initramfs whose `/init` is the freestanding
+//! selftest of the guest's architecture, and reads its summary from the serial console. This is
+//! where the modes qemu-user cannot emulate (chimera, vfork, namespaces, pidfd, clone3) run on
+//! aarch64 (Debian's arm64 cloud kernel under `qemu-system-aarch64`) and riscv64 (Debian trixie's
+//! riscv64 kernel under `qemu-system-riscv64`, with qemu's default OpenSBI firmware).
 //!
-//! Ignored by a plain `cargo test` because it needs `qemu-system-arm` and a kernel image:
-//! `bash .ci/test` installs both (the kernel lands in `target/arm64-kernel/vmlinuz`, or set
-//! `RAWCLONE_ARM64_KERNEL`) and runs it with `--ignored`.
+//! Ignored by a plain `cargo test` because each needs qemu-system and a kernel image: `bash
+//! .ci/test` installs both (the kernels land in `target/arm64-kernel/vmlinuz` and
+//! `target/kernels/trixie-riscv64/vmlinuz`, or set `RAWCLONE_ARM64_KERNEL` /
+//! `RAWCLONE_RISCV64_KERNEL`) and runs them with `--ignored`.
 
 mod common;
 
@@ -14,7 +17,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TARGET: &str = "aarch64-unknown-none";
+/// One guest: how its kernel is found and how qemu boots it.
+struct Machine {
+    /// The freestanding target whose selftest becomes `/init`.
+    target: &'static str,
+    /// The initramfs file name under `target/freestanding/`.
+    initramfs: &'static str,
+    /// The variable that names another kernel image, and the cached one's path under the root.
+    kernel_var: &'static str,
+    kernel_default: &'static str,
+    /// The Debian package providing `qemu`, for the message when it is missing.
+    package: &'static str,
+    qemu: &'static str,
+    /// Machine options before `-kernel`.
+    args: &'static [&'static str],
+    console: &'static str,
+}
+
+const AARCH64: Machine = Machine {
+    target: "aarch64-unknown-none",
+    initramfs: "initramfs-aarch64.cpio",
+    kernel_var: "RAWCLONE_ARM64_KERNEL",
+    kernel_default: "target/arm64-kernel/vmlinuz",
+    package: "qemu-system-arm",
+    qemu: "qemu-system-aarch64",
+    args: &["-M", "virt", "-cpu", "cortex-a57"],
+    console: "ttyAMA0",
+};
+
+const RISCV64: Machine = Machine {
+    target: "riscv64gc-unknown-none-elf",
+    initramfs: "initramfs-riscv64.cpio",
+    kernel_var: "RAWCLONE_RISCV64_KERNEL",
+    kernel_default: "target/kernels/trixie-riscv64/vmlinuz",
+    package: "qemu-system-misc",
+    qemu: "qemu-system-riscv64",
+    // OpenSBI (qemu's default firmware, from qemu-system-data) runs the kernel in S-mode.
+    args: &["-M", "virt", "-bios", "default"],
+    console: "ttyS0",
+};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -56,41 +97,40 @@ fn initramfs(init: &[u8]) -> Vec<u8> {
     out
 }
 
-fn kernel() -> PathBuf {
-    let path = std::env::var_os("RAWCLONE_ARM64_KERNEL")
+fn kernel(machine: &Machine) -> PathBuf {
+    let path = std::env::var_os(machine.kernel_var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/arm64-kernel/vmlinuz"));
+        .unwrap_or_else(|| root().join(machine.kernel_default));
     assert!(
         path.is_file(),
-        "no arm64 kernel at {}: run `bash .ci/test` (it fetches Debian's linux-image-cloud-arm64) or set RAWCLONE_ARM64_KERNEL",
-        path.display()
+        "no kernel at {}: run `bash .ci/test` (it fetches Debian's) or set {}",
+        path.display(),
+        machine.kernel_var
     );
     path
 }
 
 /// Run qemu until it exits or `limit` passes; returns everything it printed.
-fn boot(kernel: &Path, initrd: &Path, limit: Duration) -> String {
-    let mut qemu = Command::new("qemu-system-aarch64")
-        .args([
-            "-M",
-            "virt",
-            "-cpu",
-            "cortex-a57",
-            "-m",
-            "512",
-            "-nographic",
-            "-no-reboot",
-        ])
+fn boot(machine: &Machine, kernel: &Path, initrd: &Path, limit: Duration) -> String {
+    let mut qemu = Command::new(machine.qemu)
+        .args(machine.args)
+        .args(["-m", "512", "-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(kernel)
         .arg("-initrd")
         .arg(initrd)
-        .args(["-append", "console=ttyAMA0 panic=-1 quiet"])
+        .arg("-append")
+        .arg(format!("console={} panic=-1 quiet", machine.console))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("qemu-system-aarch64 is missing: install the Debian package qemu-system-arm");
+        .unwrap_or_else(|e| {
+            panic!(
+                "{} did not start ({e}): install the Debian package {}",
+                machine.qemu, machine.package
+            )
+        });
     let start = Instant::now();
     while qemu.try_wait().unwrap().is_none() {
         if start.elapsed() > limit {
@@ -114,17 +154,17 @@ fn boot(kernel: &Path, initrd: &Path, limit: Duration) -> String {
     console
 }
 
-#[test]
-#[ignore = "boots an arm64 kernel under qemu-system-aarch64; `bash .ci/test` installs it and runs this"]
-fn aarch64_selftest_passes_as_init_on_a_real_kernel() {
-    let kernel = kernel();
-    let init = std::fs::read(common::freestanding_program(TARGET, "selftest")).unwrap();
+/// Boot `machine` with its selftest as `/init`: every mode must pass, none skipped, and init
+/// must power the machine off.
+fn selftest_as_init(machine: &Machine) {
+    let kernel = kernel(machine);
+    let init = std::fs::read(common::freestanding_program(machine.target, "selftest")).unwrap();
     let initrd = root()
         .join("target")
         .join("freestanding")
-        .join("initramfs-aarch64.cpio");
+        .join(machine.initramfs);
     std::fs::write(&initrd, initramfs(&init)).unwrap();
-    let console = boot(&kernel, &initrd, Duration::from_secs(300));
+    let console = boot(machine, &kernel, &initrd, Duration::from_secs(300));
     println!("{console}");
     assert!(!console.contains("Kernel panic"), "the kernel panicked");
     let summary = console
@@ -140,4 +180,16 @@ fn aarch64_selftest_passes_as_init_on_a_real_kernel() {
         console.contains("reboot: Power down"),
         "init did not power the machine off"
     );
+}
+
+#[test]
+#[ignore = "boots an arm64 kernel under qemu-system-aarch64; `bash .ci/test` installs it and runs this"]
+fn aarch64_selftest_passes_as_init_on_a_real_kernel() {
+    selftest_as_init(&AARCH64);
+}
+
+#[test]
+#[ignore = "boots a riscv64 kernel under qemu-system-riscv64; `bash .ci/test` installs it and runs this"]
+fn riscv64_selftest_passes_as_init_on_a_real_kernel() {
+    selftest_as_init(&RISCV64);
 }

@@ -37,8 +37,7 @@ type Bin = fn() -> &'static str;
 fn rawclone_static() -> &'static str {
     static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     COPY.get_or_init(|| {
-        let target = format!("{}-unknown-none", std::env::consts::ARCH);
-        let built = freestanding_program(&target, "rawclone-static");
+        let built = freestanding_program(NATIVE_FREESTANDING, "rawclone-static");
         let dir = std::env::temp_dir().join("rawclone-run-test");
         std::fs::create_dir_all(&dir).unwrap();
         let fresh = dir.join(format!("rawclone-static.{}", std::process::id()));

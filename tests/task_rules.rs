@@ -74,6 +74,24 @@ fn run_in_fork(backend: Backend, task: impl FnOnce() -> u64 + Send + 'static) ->
     }
 }
 
+/// Why a panic in a task cannot get as far as the panic hook in this build, if it cannot.
+///
+/// On riscv64 with glibc, the prebuilt std's thread-locals use the general-dynamic TLS model and
+/// RISC-V linkers have no relaxation for it, so std's first thread-local access in a panic (its
+/// panic count) calls `__tls_get_addr`, which reads the dtv from the TCB below the thread
+/// pointer: below a task's own control block there is none, and the panic faults at `0x0`
+/// before any hook runs (reported as that fault, which the docs allow). x86_64 and the static
+/// aarch64 build reach std's thread-locals at fixed offsets from the thread pointer instead.
+const PANICS_FAULT_BEFORE_THE_HOOK: Option<&str> =
+    if cfg!(all(target_arch = "riscv64", target_env = "gnu")) {
+        Some(
+            "riscv64 glibc build: std's general-dynamic thread-locals go through __tls_get_addr, \
+             which finds no dtv below a task's thread pointer, so a panic faults before the hook",
+        )
+    } else {
+        None
+    };
+
 /// A forked child's exit status when its Chimera task ended with SIGSEGV.
 const CHIMERA_SIGSEGV: i32 = 11;
 
@@ -128,6 +146,9 @@ fn a_task_that_panics_is_named_and_aborted(backend: Backend) {
     if backend == Backend::Chimera && !chimeras_run_here() {
         return;
     }
+    if let Some(reason) = PANICS_FAULT_BEFORE_THE_HOOK {
+        return skip(reason);
+    }
     let outcome = run_in_fork(backend, || panic!("a task broke its rule"));
     assert_named_and_aborted(backend, &outcome, "panicked at tests/task_rules.rs:");
     assert!(
@@ -142,6 +163,9 @@ fn a_task_that_panics_is_named_and_aborted(backend: Backend) {
 fn a_formatted_panic_is_stopped_at_its_allocation(backend: Backend) {
     if backend == Backend::Chimera && !chimeras_run_here() {
         return;
+    }
+    if let Some(reason) = PANICS_FAULT_BEFORE_THE_HOOK {
+        return skip(reason);
     }
     let outcome = run_in_fork(backend, || {
         panic!("task value {}", core::hint::black_box(3))
@@ -168,6 +192,9 @@ fn descend_and_panic(depth: u32) -> u64 {
 fn a_panic_with_its_stack_nearly_spent_is_named_once(backend: Backend) {
     if backend == Backend::Chimera && !chimeras_run_here() {
         return;
+    }
+    if let Some(reason) = PANICS_FAULT_BEFORE_THE_HOOK {
+        return skip(reason);
     }
     let spawner = Spawner::config(backend).workers(1).build().unwrap();
     let (mut fits, mut overflows) = (0, (spawner.stack_size() / 256) as u32);

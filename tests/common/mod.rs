@@ -355,6 +355,15 @@ pub fn assert_in_fork_or_skip(what: &str, f: impl FnOnce() -> i32) {
     }
 }
 
+/// The freestanding (`-none`) target of this build's architecture, for [`freestanding_program`].
+pub const NATIVE_FREESTANDING: &str = if cfg!(target_arch = "riscv64") {
+    "riscv64gc-unknown-none-elf"
+} else if cfg!(target_arch = "aarch64") {
+    "aarch64-unknown-none"
+} else {
+    "x86_64-unknown-none"
+};
+
 /// Build the freestanding programs for `target` (once per test binary and target) and return the
 /// path of program `name`. A target directory of their own: the outer `cargo test` may still hold
 /// the main one's lock.
