@@ -123,6 +123,9 @@ pub struct Namespaces<'a> {
     cgroup: Option<BorrowedFd<'a>>,
     death_signal: Option<Signal>,
     syscall: Option<Syscall>,
+    /// Whether a minimal `/dev` may bind the terminal on stdout (the program's stdout is the
+    /// caller's).
+    console: bool,
 }
 
 impl Default for Namespaces<'_> {
@@ -151,6 +154,7 @@ impl<'a> Namespaces<'a> {
             loopback_up: false,
             cgroup: None,
             death_signal: None,
+            console: true,
             syscall: None,
         }
     }
@@ -712,6 +716,11 @@ impl<'a> Namespaces<'a> {
     /// ```
     pub fn exec_program(&self, program: &Program<'_>) -> Result<Child<'static>> {
         let (mut stack, image) = program.prepare(crate::program::EXEC_STACK)?;
+        // A terminal on stdout becomes the console only if it stays the program's stdout.
+        let ns = Namespaces {
+            console: program.keeps_stdout(),
+            ..*self
+        };
         let exec = image.exec;
         let run = move |link: GateChild| {
             let mut own = link.own;
@@ -721,7 +730,7 @@ impl<'a> Namespaces<'a> {
         };
         // SAFETY: the child makes raw syscalls, runs the caller's pre_exec hook (whose contract
         // covers this child), execs and writes to its socket, all async-signal-safe.
-        let (child, gate) = unsafe { self.launch(&mut stack, run)? };
+        let (child, gate) = unsafe { ns.launch(&mut stack, run)? };
         // Without CLONE_VM the child runs on its own copy of the stack and of `image`: ours may
         // go.
         let child = child.unborrow();
@@ -868,7 +877,8 @@ impl<'a> Namespaces<'a> {
             let made = sys::mount(c"none", c"/", c"", private, None);
             made.map_err(|e| (S::PrivateMounts, e))?;
             let pid_ns = self.flags.contains(CloneFlags::NEWPID);
-            mounts::set_up(self.new_root, self.mounts, self.mount_proc, pid_ns)?;
+            let (root, mounts, proc) = (self.new_root, self.mounts, self.mount_proc);
+            mounts::set_up(root, mounts, proc, pid_ns, self.console)?;
         }
         Ok(())
     }

@@ -736,6 +736,12 @@ impl<'a> Program<'a> {
         broken.map_or(Ok(()), |rule| Err(Error::Rule(rule, CloneFlags::EMPTY)))
     }
 
+    /// Whether the program's stdout is the caller's: neither a stream choice nor a file action
+    /// touches descriptor 1.
+    pub(crate) fn keeps_stdout(&self) -> bool {
+        self.stdio[1] == Stdio::Inherit && self.actions.iter().all(|a| a.fd() != 1)
+    }
+
     /// The descriptors the standard streams and file actions leave open.
     fn targets(&self) -> impl Iterator<Item = i32> + '_ {
         let streams = (0..3).filter(|&fd| self.stdio[fd as usize] != Stdio::Inherit);

@@ -26,7 +26,8 @@ mod mount;
 mod net;
 mod tty;
 pub use mount::{
-    MountFlags, access, create_file, file_mode, mount, read_link, restrict_mounts, symlink, umount2,
+    MountFlags, access, char_device, create_file, file_mode, mount, read_link, restrict_mounts,
+    symlink, umount2,
 };
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
 pub use tty::is_terminal;
@@ -591,7 +592,8 @@ pub fn tgkill(tgid: Pid, tid: Pid, sig: Signal) -> Result<(), Errno> {
 }
 
 /// Whether thread `tid` is a live thread of thread group `tgid`: `tgkill(2)` with signal 0,
-/// which checks without sending (ESRCH: no such thread there; EPERM still means it lives).
+/// which checks without sending. Any refusal (ESRCH: no such thread there; EPERM, ENOSYS from a
+/// seccomp filter) counts as not alive: the check cannot vouch for it.
 ///
 /// ```
 /// use rawclone::sys;
@@ -602,7 +604,7 @@ pub fn tgkill(tgid: Pid, tid: Pid, sig: Signal) -> Result<(), Errno> {
 pub fn thread_lives(tgid: Pid, tid: Pid) -> bool {
     // SAFETY: signal 0 is only a check; nothing is sent and no memory of ours is touched.
     let probe = unsafe { syscall3(Sysno::tgkill, tgid as usize, tid as usize, 0) };
-    probe != Err(Errno::ESRCH)
+    probe.is_ok()
 }
 
 /// `kill(2)`.

@@ -16,15 +16,15 @@ use crate::line::Line;
 use crate::signal::{SigSet, Signal};
 use crate::sys;
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
-/// The thread (tid) saying or having said the line of the process it belongs to, 0 before any:
-/// the tasks of one process that break rules at once then write one line between them, the
-/// first, for the process ends with it. Chimera tasks stay out of it: each is a process of its
-/// own, ended alone, and says its own line. The word outlives the thread that set it in two
-/// ways, both told apart by asking whether it is a live thread of the caller's process: a
-/// forked child copies it from its parent, and a Chimera task shares it with its creator.
-static SPEAKER: AtomicI32 = AtomicI32::new(0);
+/// Who says or said the line of its process, 0 before anyone: the process (thread-group id) in
+/// the high half, the thread in the low. The tasks of one process that break rules at once
+/// then write one line between them, the first, for the process ends with it. Chimera tasks
+/// stay out of it: each is a process of its own, ended alone, and says its own line. The word
+/// outlives its process in memory another process sees (a forked child's copy, a Chimera
+/// task's shared one), and there it names another process: no speaker.
+static SPEAKER: AtomicU64 = AtomicU64::new(0);
 
 /// Write `rawclone: <who> <what>; <signal> ends <the task or the process>` to stderr, where
 /// `who` names `task`, or a green worker between tasks when it is `None`.
@@ -54,17 +54,19 @@ pub(crate) fn say(task: Option<&Header>, what: fmt::Arguments<'_>, signal: Signa
 /// Return once the calling thread is its process's speaker; wait for good while another live
 /// thread of the process is.
 fn speak_for_the_process() {
-    let (me, process) = (sys::gettid(), sys::getpid());
+    let process = sys::getpid();
+    let me = (u64::from(process as u32) << 32) | u64::from(sys::gettid() as u32);
     loop {
         let speaker = SPEAKER.load(Ordering::Acquire);
         if speaker == me {
             return;
         }
-        if speaker != 0 && sys::thread_lives(process, speaker) {
+        let (of, thread) = ((speaker >> 32) as sys::Pid, speaker as u32 as sys::Pid);
+        if speaker != 0 && of == process && sys::thread_lives(process, thread) {
             let _ = sys::sleep_ms(10);
             continue;
         }
-        // No speaker, or one of another process: this thread takes the word.
+        // No speaker, one of another process, or one gone: this thread takes the word.
         let taken = SPEAKER.compare_exchange(speaker, me, Ordering::AcqRel, Ordering::Acquire);
         if taken.is_ok() {
             return;

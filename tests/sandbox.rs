@@ -26,6 +26,7 @@ as_root_and_unprivileged!(
     tmpfs_takes_mode_and_size,
     dev_is_a_minimal_dev,
     dev_binds_the_terminal_on_stdout_as_console,
+    a_program_with_its_own_stdout_gets_no_console,
     proc_is_fresh_with_a_pid_namespace,
     proc_is_bound_without_a_pid_namespace,
     root_dir_with_mounts_inside_it,
@@ -227,35 +228,8 @@ fn dev_is_a_minimal_dev(base: Namespaces<'static>, _: &Fixture) -> i32 {
 
 /// With a terminal on stdout, as bubblewrap does: that terminal is bound at `/dev/console`.
 fn dev_binds_the_terminal_on_stdout_as_console(base: Namespaces<'static>, _: &Fixture) -> i32 {
-    use linux_raw_sys::ioctl::{TIOCGPTPEER, TIOCSPTLCK};
-    let Ok(ptmx) = sys::open(c"/dev/ptmx", k::O_RDWR | k::O_NOCTTY) else {
-        return 1;
-    };
-    let unlock = 0i32;
-    // SAFETY: TIOCSPTLCK reads one int, live across the call.
-    let unlocked = unsafe {
-        syscall3(
-            Sysno::ioctl,
-            ptmx.as_raw() as usize,
-            TIOCSPTLCK as usize,
-            (&raw const unlock) as usize,
-        )
-    };
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor, ours from now on.
-    let peer = unlocked.and_then(|_| unsafe {
-        syscall3(
-            Sysno::ioctl,
-            ptmx.as_raw() as usize,
-            TIOCGPTPEER as usize,
-            (k::O_RDWR | k::O_NOCTTY) as usize,
-        )
-    });
-    let Ok(peer) = peer else { return 2 };
-    // SAFETY: the descriptor TIOCGPTPEER just returned, owned by nobody else.
-    let terminal = unsafe { sys::Fd::from_raw(peer as i32) };
-    // SAFETY: fd 1 of this forked check, which writes nothing else to it.
-    if unsafe { sys::dup3(terminal.as_fd(), 1) }.is_err() {
-        return 3;
+    if let Err(code) = terminal_on_stdout() {
+        return code;
     }
     let Some(device) = device_number(c"/proc/self/fd/1") else {
         return 4;
@@ -279,6 +253,37 @@ fn dev_binds_the_terminal_on_stdout_as_console(base: Namespaces<'static>, _: &Fi
         }
         0
     })
+}
+
+/// A program whose stdout is not the caller's (here `/dev/null`) gets no console, even with a
+/// terminal on the caller's stdout; one that keeps it does.
+fn a_program_with_its_own_stdout_gets_no_console(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    use rawclone::program::{Program, Stdio};
+    if let Err(code) = terminal_on_stdout() {
+        return code;
+    }
+    let mounts = [
+        Mount::RoBind {
+            src: c"/",
+            dst: c"/",
+        },
+        Mount::Dev { dst: c"/dev" },
+    ];
+    let ns = base.tmpfs_root().mounts(&mounts);
+    let has_console = Program::new(c"/bin/sh")
+        .argv(&[c"sh", c"-c", c"test -c /dev/console"])
+        .env_exactly(&[]);
+    let exit_code = |program: Program<'_>| match ns.exec_program(&program).map(|c| c.wait()) {
+        Ok(Ok(ExitStatus::Exited(code))) => code,
+        _ => 100,
+    };
+    match (
+        exit_code(has_console),
+        exit_code(has_console.stdout(Stdio::Null)),
+    ) {
+        (0, 1) => 0,
+        (kept, redirected) => 10 + kept.min(9) * 10 + redirected.min(9),
+    }
 }
 
 fn proc_is_fresh_with_a_pid_namespace(base: Namespaces<'static>, _: &Fixture) -> i32 {
@@ -707,22 +712,45 @@ fn mode(path: &CStr) -> Option<u32> {
     sys::file_mode(path).ok().map(|m| m & 0o7777)
 }
 
-/// The device number (major, minor) of the node at `path`, following links.
+/// The device number (major, minor) of the character device at `path`, following links.
 fn device_number(path: &CStr) -> Option<(u32, u32)> {
-    // SAFETY: statx is plain old data, for which all zeroes is a valid value.
-    let mut st: k::statx = unsafe { core::mem::zeroed() };
-    // SAFETY: the kernel writes one struct statx into a live local.
-    let done = unsafe {
-        syscalls::syscall5(
-            Sysno::statx,
-            k::AT_FDCWD as usize,
-            path.as_ptr() as usize,
-            0,
-            k::STATX_TYPE as usize,
-            (&raw mut st) as usize,
+    sys::char_device(path).ok().flatten()
+}
+
+/// Make this forked check's stdout a new pseudo-terminal (`TIOCGPTPEER` on `/dev/ptmx`); the
+/// failed step's code if it cannot.
+fn terminal_on_stdout() -> Result<(), i32> {
+    use linux_raw_sys::ioctl::{TIOCGPTPEER, TIOCSPTLCK};
+    let Ok(ptmx) = sys::open(c"/dev/ptmx", k::O_RDWR | k::O_NOCTTY) else {
+        return Err(1);
+    };
+    let unlock = 0i32;
+    // SAFETY: TIOCSPTLCK reads one int, live across the call.
+    let unlocked = unsafe {
+        syscall3(
+            Sysno::ioctl,
+            ptmx.as_raw() as usize,
+            TIOCSPTLCK as usize,
+            (&raw const unlock) as usize,
         )
     };
-    done.ok().map(|_| (st.stx_rdev_major, st.stx_rdev_minor))
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor, ours from now on.
+    let peer = unlocked.and_then(|_| unsafe {
+        syscall3(
+            Sysno::ioctl,
+            ptmx.as_raw() as usize,
+            TIOCGPTPEER as usize,
+            (k::O_RDWR | k::O_NOCTTY) as usize,
+        )
+    });
+    let Ok(peer) = peer else { return Err(2) };
+    // SAFETY: the descriptor TIOCGPTPEER just returned, owned by nobody else.
+    let terminal = unsafe { sys::Fd::from_raw(peer as i32) };
+    // SAFETY: fd 1 of this forked check, which writes nothing else to it. The master stays
+    // open in this process (leaked on purpose) so the terminal lives while the check runs.
+    let onto = unsafe { sys::dup3(terminal.as_fd(), 1) };
+    core::mem::forget(ptmx);
+    onto.map(drop).map_err(|_| 3)
 }
 
 /// Whether the symlink at `path` reads `target`.

@@ -79,7 +79,10 @@ pub enum Mount<'a> {
     /// A minimal `/dev` on `dst` (`bwrap --dev`): a tmpfs with the host's `null`, `zero`,
     /// `full`, `random`, `urandom` and `tty` bound in, the links `stdin`, `stdout`, `stderr`,
     /// `fd`, `core` and `ptmx`, a new devpts instance at `pts`, and an empty `shm`; and, when
-    /// the child's stdout is a terminal at setup, that terminal bound at `console`.
+    /// stdout is a terminal, that terminal bound at `console`, as bubblewrap binds its own
+    /// stdout's. That is the caller's stdout, which the program keeps: a program run with
+    /// [`super::Namespaces::exec_program`] that sets its own stdout (a stream or a file action
+    /// on descriptor 1) gets no console.
     Dev {
         /// Where, in the new root.
         dst: &'a CStr,
@@ -153,6 +156,8 @@ struct Tree<'c> {
     cwd: Option<&'c Path>,
     /// Where `/proc/self/mountinfo` is, for [`restrict`] on kernels before 5.12.
     mountinfo: &'static CStr,
+    /// Whether a minimal `/dev` may bind the terminal on stdout at `console`.
+    console: bool,
 }
 
 impl Tree<'_> {
@@ -197,12 +202,14 @@ const BIND: MountFlags = MountFlags::BIND.union(MountFlags::REC);
 
 /// Make the new root and the mounts, after the mount namespace went private; `proc` asks for a
 /// fresh `/proc` in it ([`super::Namespaces::mount_proc`]), `pid_ns` says whether the child has
-/// a pid namespace of its own.
+/// a pid namespace of its own, `console` whether a minimal `/dev` may bind the terminal on
+/// stdout (which must then be the program's too).
 pub(super) fn set_up(
     root: NewRoot<'_>,
     mounts: &[Mount<'_>],
     proc: bool,
     pid_ns: bool,
+    console: bool,
 ) -> Result<(), Failed> {
     if let NewRoot::InPlace = root {
         let tree = Tree {
@@ -210,6 +217,7 @@ pub(super) fn set_up(
             new: b"",
             cwd: None,
             mountinfo: c"/proc/self/mountinfo",
+            console,
         };
         apply_all(&tree, mounts, pid_ns)?;
         if proc {
@@ -232,6 +240,7 @@ pub(super) fn set_up(
         new: b"/newroot",
         cwd: needs_cwd.then_some(&cwd),
         mountinfo: c"/oldroot/proc/self/mountinfo",
+        console,
     };
     if let NewRoot::Dir(dir) = root {
         let mut src = Path::empty();
@@ -381,19 +390,11 @@ fn dev(tree: &Tree<'_>, dst: &mut Path) -> Result<(), PartFailed> {
         })
         .map_err(at(P::DevNode))?;
     }
-    // As bubblewrap does: the terminal on stdout, if it is one, is the sandbox's console. Its
-    // name (`ttyname(3)`'s way), not the descriptor's magic link, is bound: the descriptor's
-    // mount belongs to the caller's mount namespace, which mount(2) refuses (EINVAL).
-    if sys::is_terminal(sys::stdout()) == Ok(true) {
-        let mut name = [0u8; 128];
-        host.set(&[tree.old, b"/proc/self/fd/1"])
-            .map_err(at(P::DevNode))?;
-        let name = sys::read_link(host.as_cstr(), &mut name).map_err(at(P::DevNode))?;
-        host.set(&[tree.old, name]).map_err(at(P::DevNode))?;
-        let terminal = host.as_cstr();
+    // As bubblewrap does: the terminal on stdout, if it is one, is the sandbox's console.
+    if let Some(terminal) = console_source(tree, &mut host) {
         in_child(dst, b"console", |here| {
             make_file(here)?;
-            sys::mount(terminal, here, c"", BIND, None)?;
+            sys::mount(terminal.as_cstr(), here, c"", BIND, None)?;
             restrict(here, k::MOUNT_ATTR_NOSUID, tree.mountinfo)
         })
         .map_err(at(P::DevNode))?;
@@ -409,6 +410,29 @@ fn dev(tree: &Tree<'_>, dst: &mut Path) -> Result<(), PartFailed> {
         sys::mount(c"devpts", pts, c"devpts", flags, options)
     })
     .map_err(at(P::DevPts))
+}
+
+/// The terminal on the child's stdout, by its name under the old root, if stdout is a terminal
+/// that can be named there; `scratch` is a path buffer to use on the way.
+///
+/// Found as `ttyname(3)` finds it: the text of `/proc/self/fd/1`, taken only if the node of
+/// that name is the same character device as fd 1 (a pseudo-terminal of another devpts
+/// instance, as after entering a container, may have the same name there). The name, not the
+/// descriptor's magic link, is what gets bound: the descriptor's mount may belong to another
+/// mount namespace, which mount(2) refuses (EINVAL). Whatever does not check out (no /proc, a
+/// name too long, a deleted or foreign node) leaves `/dev` without a console, as bubblewrap
+/// binds none when `ttyname` fails.
+fn console_source(tree: &Tree<'_>, scratch: &mut Path) -> Option<Path> {
+    if !tree.console || sys::is_terminal(sys::stdout()) != Ok(true) {
+        return None;
+    }
+    scratch.set(&[tree.old, b"/proc/self/fd/1"]).ok()?;
+    let device = sys::char_device(scratch.as_cstr()).ok()??;
+    let mut text = [0u8; 256];
+    let name = sys::read_link(scratch.as_cstr(), &mut text).ok()?;
+    let mut terminal = Path::empty();
+    terminal.set(&[tree.old, name]).ok()?;
+    (sys::char_device(terminal.as_cstr()) == Ok(Some(device))).then_some(terminal)
 }
 
 /// The parts of proc that bubblewrap covers read-only: they reach the whole machine.

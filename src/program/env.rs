@@ -179,8 +179,9 @@ pub(crate) fn bound(base: &Base<'_>, program: &Program<'_>) -> usize {
 
 /// Write the merged list, NULL-terminated, into `out`: the base entries whose name is neither
 /// removed nor set, then the entries set (the last of a name wins). At most `room` entries are
-/// written (the rest left out), so a base that grew since [`bound`] counted it cannot overrun
-/// `out`.
+/// written, the entries set always among them (`room` is at least their number, as [`bound`]
+/// counts them), so a base that grew since `bound` counted it loses its last entries, and
+/// cannot overrun `out`.
 ///
 /// # Safety
 /// `out` must have room for `room + 1` pointers.
@@ -192,8 +193,8 @@ pub(crate) unsafe fn merge(
 ) {
     let set = program.env_set;
     let mut len = 0;
-    let mut push = |entry: &CStr| {
-        if len < room {
+    let mut push = |entry: &CStr, limit: usize| {
+        if len < limit {
             // SAFETY: slot `len` is below `room`, within the caller's room.
             unsafe { out.add(len).write(entry.as_ptr().cast()) };
             len += 1;
@@ -204,13 +205,13 @@ pub(crate) unsafe fn merge(
         let removed = program.env_remove.iter().any(|r| r.to_bytes() == n);
         let overridden = set.iter().any(|s| name(s.to_bytes()) == n);
         if !removed && !overridden {
-            push(entry);
+            push(entry, room.saturating_sub(set.len()));
         }
     });
     for (i, entry) in set.iter().enumerate() {
         let n = name(entry.to_bytes());
         if !set[i + 1..].iter().any(|later| name(later.to_bytes()) == n) {
-            push(entry);
+            push(entry, room);
         }
     }
     // SAFETY: slot `len` is at most `room`, the last of the caller's room.

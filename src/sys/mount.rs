@@ -211,6 +211,26 @@ pub fn restrict_mounts(path: &CStr, set: u64) -> Result<(), Errno> {
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
 pub fn file_mode(path: &CStr) -> Result<u32, Errno> {
+    statx(path, k::STATX_TYPE | k::STATX_MODE).map(|stx| u32::from(stx.stx_mode))
+}
+
+/// The device (major, minor) that the character device node at `path` stands for, following
+/// symlinks (`statx(2)`'s `stx_rdev`); `None` for any other kind of file.
+///
+/// ```
+/// use rawclone::sys;
+/// assert_eq!(sys::char_device(c"/dev/null")?, Some((1, 3)));
+/// assert_eq!(sys::char_device(c"/proc/self/stat")?, None);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn char_device(path: &CStr) -> Result<Option<(u32, u32)>, Errno> {
+    let stx = statx(path, k::STATX_TYPE)?;
+    let is_char = u32::from(stx.stx_mode) & k::S_IFMT == k::S_IFCHR;
+    Ok(is_char.then_some((stx.stx_rdev_major, stx.stx_rdev_minor)))
+}
+
+/// `statx(2)` of `path`, following symlinks, asking for the `mask` fields.
+fn statx(path: &CStr, mask: u32) -> Result<k::statx, Errno> {
     // SAFETY: statx is plain old data, for which all zeroes is a valid value.
     let mut stx: k::statx = unsafe { core::mem::zeroed() };
     // SAFETY: `path` is NUL-terminated and the kernel writes one `struct statx` into a live local.
@@ -220,11 +240,11 @@ pub fn file_mode(path: &CStr) -> Result<u32, Errno> {
             k::AT_FDCWD as usize,
             path.as_ptr() as usize,
             0,
-            (k::STATX_TYPE | k::STATX_MODE) as usize,
+            mask as usize,
             &raw mut stx as usize,
         )
     }?;
-    Ok(u32::from(stx.stx_mode))
+    Ok(stx)
 }
 
 /// Create an empty regular file at `path` with permissions `mode` (`mknodat(2)` with

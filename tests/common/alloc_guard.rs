@@ -7,6 +7,10 @@
 //! handlers, so glibc does not take and release it around the fork), the copy's first allocation
 //! waits on it forever. Seen once in a hundred runs under qemu-system, where the harness is
 //! slow: a check that formatted a path after its fork hung until its 60 s deadline.
+//!
+//! What it sees is Rust's global allocator only: a libc call that allocates inside libc, or
+//! another lock copied held (std's environment or stderr lock), is still the check's own rule
+//! to keep. Freeing what was allocated before the fork is refused too (it is an allocator call).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -30,15 +34,29 @@ pub fn forbid_allocation() {
 /// line on stderr and exit status [`ALLOCATED_IN_FORK`].
 pub struct SystemOutsideForks;
 
-/// End a forked check that asked the allocator for anything.
+/// End a forked check that asked the allocator for anything. A panicking one (std formats the
+/// message and boxes the payload before any hook runs) ends as `in_fork`'s unwind guard would,
+/// with 101, and says that it panicked: its message cannot be formatted here.
 fn refuse_in_fork() {
-    if IN_FORKED_CHECK.load(Relaxed) {
-        let line = b"a forked check allocated: it may use raw syscalls and atomics only \
-            (see tests/common/alloc_guard.rs)\n";
-        // SAFETY: write(2) reads `line`, live for the call, on fd 2.
-        let _ = unsafe { syscall3(Sysno::write, 2, line.as_ptr() as usize, line.len()) };
-        sys::exit_group(ALLOCATED_IN_FORK);
+    if !IN_FORKED_CHECK.load(Relaxed) {
+        return;
     }
+    let (line, status): (&[u8], i32) = if std::thread::panicking() {
+        (
+            b"a forked check panicked (its message needs an allocation, which a fork may not \
+            make: see tests/common/alloc_guard.rs)\n",
+            101,
+        )
+    } else {
+        (
+            b"a forked check allocated: it may use raw syscalls and atomics only \
+            (see tests/common/alloc_guard.rs)\n",
+            ALLOCATED_IN_FORK,
+        )
+    };
+    // SAFETY: write(2) reads `line`, live for the call, on fd 2.
+    let _ = unsafe { syscall3(Sysno::write, 2, line.as_ptr() as usize, line.len()) };
+    sys::exit_group(status);
 }
 
 // SAFETY: every call forwards to System unchanged, or ends the process first.
