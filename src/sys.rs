@@ -26,8 +26,8 @@ mod mount;
 mod net;
 mod tty;
 pub use mount::{
-    MountFlags, access, char_device, create_file, file_mode, mount, read_link, restrict_mounts,
-    symlink, umount2,
+    MountFlags, access, char_device, clone_mount, create_file, file_mode, mount, move_mount_onto,
+    read_link, restrict_mounts, symlink, umount2,
 };
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
 pub use tty::is_terminal;

@@ -25,6 +25,7 @@ as_root_and_unprivileged!(
     tmpfs_root_holds_only_the_mounts,
     tmpfs_takes_mode_and_size,
     dev_is_a_minimal_dev,
+    dev_in_place_covers_the_hosts_dev,
     dev_binds_the_terminal_on_stdout_as_console,
     a_program_with_its_own_stdout_gets_no_console,
     proc_is_fresh_with_a_pid_namespace,
@@ -221,6 +222,34 @@ fn dev_is_a_minimal_dev(base: Namespaces<'static>, _: &Fixture) -> i32 {
         }
         if !has_flags(c"/dev", ST_NOSUID | ST_NODEV) {
             return 9;
+        }
+        0
+    })
+}
+
+/// In place, over the host's own /dev (which its tmpfs covers): the host's nodes are taken as
+/// detached binds before it is mounted (`open_tree`, Linux 5.2+), so they are there all the
+/// same; with a terminal on stdout, the console too.
+fn dev_in_place_covers_the_hosts_dev(base: Namespaces<'static>, _: &Fixture) -> i32 {
+    if let Err(code) = terminal_on_stdout() {
+        return code;
+    }
+    let Some(device) = device_number(c"/proc/self/fd/1") else {
+        return 4;
+    };
+    let mounts = [Mount::Dev { dst: c"/dev" }];
+    in_ns(base.mounts(&mounts), || {
+        if count_entries(c"/dev", |_| true) != 15 {
+            return 5;
+        }
+        let Ok(null) = sys::open(c"/dev/null", k::O_WRONLY) else {
+            return 6;
+        };
+        if sys::write(null.as_fd(), b"gone") != Ok(4) {
+            return 7;
+        }
+        if device_number(c"/dev/console") != Some(device) {
+            return 8;
         }
         0
     })

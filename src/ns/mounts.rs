@@ -82,7 +82,9 @@ pub enum Mount<'a> {
     /// stdout is a terminal, that terminal bound at `console`, as bubblewrap binds its own
     /// stdout's. That is the caller's stdout, which the program keeps: a program run with
     /// [`super::Namespaces::exec_program`] that sets its own stdout (a stream or a file action
-    /// on descriptor 1) gets no console.
+    /// on descriptor 1) gets no console. In place (no new root) over the host's own `/dev`,
+    /// the nodes are taken as detached binds before the tmpfs covers them (`open_tree(2)`,
+    /// Linux 5.2+).
     Dev {
         /// Where, in the new root.
         dst: &'a CStr,
@@ -376,25 +378,38 @@ const DEV_LINKS: [(&[u8], &CStr); 6] = [
 /// A minimal `/dev` on `dst`, as [`Mount::Dev`] describes it.
 fn dev(tree: &Tree<'_>, dst: &mut Path) -> Result<(), PartFailed> {
     use MountPart as P;
-    tmpfs(dst.as_cstr(), 0o755, 0)?;
     let mut host = Path::empty();
-    for node in DEV_NODES {
-        host.set(&[tree.old, b"/dev/", node])
-            .map_err(at(P::DevNode))?;
-        let host = host.as_cstr();
-        let nosuid = k::MOUNT_ATTR_NOSUID;
-        in_child(dst, node, |here| {
-            make_file(here)?;
-            sys::mount(host, here, c"", BIND, None)?;
-            restrict(here, nosuid, tree.mountinfo)
-        })
-        .map_err(at(P::DevNode))?;
-    }
     // As bubblewrap does: the terminal on stdout, if it is one, is the sandbox's console.
-    if let Some(terminal) = console_source(tree, &mut host) {
-        in_child(dst, b"console", |here| {
+    let console = console_source(tree, &mut host);
+    let count = DEV_NODES.len() + usize::from(console.is_some());
+    // What node `i` is bound from, into `host`: the host's node, or the terminal.
+    let source = |i: usize, host: &mut Path| match (DEV_NODES.get(i), &console) {
+        (Some(node), _) => host.set(&[tree.old, b"/dev/", node]),
+        (None, Some(terminal)) => host.set(&[terminal.bytes()]),
+        (None, None) => Err(Errno::EINVAL),
+    };
+    // In place, the tmpfs about to cover `dst` hides the host's nodes when `dst` is the host's
+    // /dev: take each as a detached bind first (`open_tree(2)`, Linux 5.2+), and attach it in
+    // the tmpfs below. Staged, the host's nodes stay in sight under the old root.
+    let mut held = [const { None }; DEV_NODES.len() + 1];
+    if tree.old.is_empty() {
+        for (i, slot) in held.iter_mut().enumerate().take(count) {
+            source(i, &mut host).map_err(at(P::DevNode))?;
+            *slot = Some(sys::clone_mount(host.as_cstr()).map_err(at(P::DevNode))?);
+        }
+    }
+    tmpfs(dst.as_cstr(), 0o755, 0)?;
+    for (i, held) in held.iter().enumerate().take(count) {
+        let name = DEV_NODES.get(i).copied().unwrap_or(b"console");
+        in_child(dst, name, |here| {
             make_file(here)?;
-            sys::mount(terminal.as_cstr(), here, c"", BIND, None)?;
+            match held {
+                Some(detached) => sys::move_mount_onto(detached.as_fd(), here)?,
+                None => {
+                    source(i, &mut host)?;
+                    sys::mount(host.as_cstr(), here, c"", BIND, None)?;
+                }
+            }
             restrict(here, k::MOUNT_ATTR_NOSUID, tree.mountinfo)
         })
         .map_err(at(P::DevNode))?;
