@@ -326,6 +326,33 @@ fn id_ranges_unprivileged_are_refused_by_the_kernel_and_leave_no_child() {
     });
 }
 
+/// As nobody: one range onto the caller's own ids alone needs no privilege (`setgroups` is
+/// denied first for the gid map, as for `map_root`).
+#[test]
+fn one_range_onto_the_own_ids_needs_no_privilege() {
+    if qemu_user() {
+        return skip("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    assert_in_fork(|| {
+        if become_nobody().is_err() || sys::geteuid() == 0 {
+            return 1;
+        }
+        let own = |outside| {
+            [IdRange {
+                inside: 7,
+                outside,
+                count: 1,
+            }]
+        };
+        let (uids, gids) = (own(sys::geteuid() as u32), own(sys::getegid() as u32));
+        let ns = Namespaces::new().uid_ranges(&uids).gid_ranges(&gids);
+        match in_ns(ns, || (sys::geteuid() == 7 && sys::getegid() == 7) as i32) {
+            1 => 0,
+            code => 10 + code,
+        }
+    });
+}
+
 #[test]
 fn without_a_user_namespace_the_eperm_names_the_missing_capability() {
     refused_as_nobody(Namespaces::new().uts().net(), |e| {
