@@ -6,9 +6,10 @@
 //! Two handshake mechanisms, chosen by what parent and child share:
 //! - a child that shares the address space is joined through a futex word: the kernel zeroes the
 //!   `CLONE_CHILD_CLEARTID` word when the child exits and wakes waiters on it;
-//! - a child with memory of its own is held at a [`Gate`], one end of a `SOCK_SEQPACKET`
-//!   socketpair (close-on-exec, as the container seed does): it waits for one message before
-//!   running its entry, and reads end-of-file instead if the parent gave up and closed its end.
+//! - a child with memory of its own is held at a gate ([`crate::Builder::gated`], opened by
+//!   [`crate::Child::release`]), one end of a `SOCK_SEQPACKET` socketpair (close-on-exec, as the
+//!   container seed does): it waits for one message before running its entry, and reads
+//!   end-of-file instead if the parent gave up and closed its end.
 //!   Messages are eight bytes, a code and a value, so a namespaced child (`crate::ns`) answers
 //!   over the same socket: ready, the setup step that failed, or the errno of a failed exec.
 
@@ -142,23 +143,11 @@ impl<T> Drop for Guard<'_, T> {
     }
 }
 
-/// The parent's side of a gate: dropping it without [`Gate::open`] makes the child give up.
-///
-/// A gate comes with a child spawned by a [`crate::Builder::gated`] request, and is opened by
-/// [`crate::Child::release`]:
-///
-/// ```
-/// use rawclone::{sys, Builder, ExitStatus, Stack};
-/// let mut stack = Stack::map(64 * 1024)?;
-/// // SAFETY: the child only exits.
-/// let mut child = unsafe { Builder::new().gated().spawn(&mut stack, || 9)? };
-/// // The child has not run its closure yet: prepare what it needs here, then let it go.
-/// child.release()?;
-/// assert_eq!(child.wait()?, ExitStatus::Exited(9));
-/// # Ok::<(), rawclone::Error>(())
-/// ```
+/// The parent's side of a gate: dropping it without [`Gate::open`] makes the child give up. A
+/// gate comes with a child spawned by a [`crate::Builder::gated`] request, which keeps it;
+/// [`crate::Child::release`] opens it.
 #[derive(Debug)]
-pub struct Gate {
+pub(crate) struct Gate {
     parent: Fd,
 }
 
@@ -214,9 +203,8 @@ impl Gate {
         Ok((Gate { parent }, child, raw))
     }
 
-    /// Release the child. No `Gate` reaches code outside rawclone (the [`crate::Child`] keeps
-    /// it), so there is no example here: [`crate::Child::release`] opens it, as its example shows.
-    pub fn open(self) -> Result<()> {
+    /// Release the child.
+    pub(crate) fn open(self) -> Result<()> {
         self.send((GO, 0))
     }
 
