@@ -9,7 +9,6 @@ use common::*;
 use rawclone::local::LocalSpawner;
 use rawclone::{Error, Signal};
 use std::cell::{Cell, RefCell};
-use std::process::Command;
 use std::rc::Rc;
 
 /// Counts drops of its values.
@@ -204,15 +203,7 @@ fn each_thread_runs_its_own_spawner() {
 /// Run `test` (an ignored one) of this binary alone in a new process: how it ended, and its
 /// stderr.
 fn in_a_copy(test: &str) -> (std::process::ExitStatus, String) {
-    let exe = std::env::current_exe().unwrap();
-    // Under qemu-user (no binfmt_misc here) the copy needs the emulator too.
-    let mut command = match qemu_user() {
-        true => Command::new(format!("qemu-{}-static", std::env::consts::ARCH)),
-        false => Command::new(&exe),
-    };
-    if qemu_user() {
-        command.arg(&exe);
-    }
+    let mut command = this_binary_again();
     let out = command
         .args([
             "--ignored",

@@ -355,6 +355,23 @@ pub fn assert_in_fork_or_skip(what: &str, f: impl FnOnce() -> i32) {
     }
 }
 
+/// A command that runs this test binary again, as `.cargo/config.toml`'s runner does: under
+/// qemu-user (no binfmt_misc here) through `qemu-ARCH-static`, with the cross C library's
+/// sysroot for a glibc build.
+pub fn this_binary_again() -> std::process::Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    if !qemu_user() {
+        return std::process::Command::new(exe);
+    }
+    let arch = std::env::consts::ARCH;
+    let mut command = std::process::Command::new(format!("qemu-{arch}-static"));
+    if cfg!(target_env = "gnu") {
+        command.arg("-L").arg(format!("/usr/{arch}-linux-gnu"));
+    }
+    command.arg(exe);
+    command
+}
+
 /// The freestanding (`-none`) target of this build's architecture, for [`freestanding_program`].
 pub const NATIVE_FREESTANDING: &str = if cfg!(target_arch = "riscv64") {
     "riscv64gc-unknown-none-elf"
