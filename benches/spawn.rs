@@ -222,7 +222,7 @@ fn green(c: &mut Criterion) {
         });
     g.bench_function("corosensei_switch", |b| b.iter(|| co.resume(())));
     drop(co);
-    let local = rawclone::LocalSpawner::new();
+    let local = rawclone::LocalSpawner::new().unwrap();
     g.bench_function("rawclone_local", |b| {
         b.iter(|| local.spawn(|_| black_box(1usize)).unwrap().join())
     });

@@ -23,18 +23,29 @@
 //!
 //! The closure and its result are `'static`, so nothing a task borrows can go away under it: a
 //! task whose handle was dropped still runs when a later join drives the queue, and one that
-//! never ran when the spawner goes is dropped unrun.
+//! never ran when the spawner goes is dropped unrun. One that was suspended mid-way (it yielded
+//! and was never resumed) keeps its stack, mapped and untouched, for the rest of the process:
+//! what it holds is leaked, never freed under it (something it pinned there stays valid).
+//!
+//! The spawner's queue and the tasks' records point at state it keeps in a mapping of its own,
+//! so the spawner itself may move (into a `Box`, out of a function) while tasks are queued. A
+//! task yields and joins through its own spawner only: a yield or join that would switch out a
+//! context other than the spawner's running task (a task of another spawner nested inside it,
+//! joining across), or a task joining itself, ends the process with one line and SIGABRT
+//! instead of switching stacks it does not own.
 
 use crate::arch;
 use crate::error::{Error, Result};
 use crate::pool::StackPool;
 use crate::spawner::DEFAULT_GREEN_STACK;
 use crate::stack::Stack;
+use crate::sys;
 use core::cell::{Cell, UnsafeCell};
-use core::fmt;
+use core::fmt::{self, Write};
 use core::marker::PhantomData;
 use core::mem::{MaybeUninit, align_of, size_of};
-use core::ptr;
+use core::ptr::{self, NonNull};
+use linux_raw_sys::general as k;
 
 /// The part of a task's record that the queue and the switches use, whatever its result type.
 #[repr(C)]
@@ -43,8 +54,8 @@ struct Link {
     sp: Cell<*mut u8>,
     /// The next task in the run queue.
     next: Cell<*mut Link>,
-    /// The spawner the task was queued on.
-    spawner: *const LocalSpawner,
+    /// The state of the spawner the task was queued on.
+    spawner: *const State,
     /// Usable base of the task's stack, a [`StackPool`] stack given up to the task.
     stack: *mut u8,
     /// The closure, on the task's stack, until the task reads it.
@@ -70,7 +81,7 @@ struct Slot<T> {
 ///
 /// ```
 /// use rawclone::local::LocalSpawner;
-/// let spawner = LocalSpawner::new();
+/// let spawner = LocalSpawner::new()?;
 /// let a = spawner.spawn(|y| {
 ///     y.yield_now(); // lets `b` run
 ///     vec![1, 2, 3].into_iter().sum::<u32>() // tasks may allocate
@@ -80,6 +91,15 @@ struct Slot<T> {
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 pub struct LocalSpawner {
+    /// The state, in a mapping of its own: records and yielders point at it, and it must not
+    /// move when the spawner does.
+    state: NonNull<State>,
+    /// Neither `Send` nor `Sync`: the queue and the tasks belong to one thread.
+    _one_thread: PhantomData<*mut ()>,
+}
+
+/// What a [`LocalSpawner`] keeps at a fixed address.
+struct State {
     pool: StackPool,
     /// One idle stack kept out of the pool (its usable base, or null), so a spawn after a join
     /// takes no lock.
@@ -91,83 +111,93 @@ pub struct LocalSpawner {
     current: Cell<*mut Link>,
     /// The thread's own stack pointer while tasks run: a finishing task switches there.
     home: UnsafeCell<*mut u8>,
-    /// Neither `Send` nor `Sync`: the queue and the tasks belong to one thread.
-    _one_thread: PhantomData<*mut ()>,
 }
+
+/// Bytes of the mapping that holds a [`State`].
+const STATE_LEN: usize = size_of::<State>().next_multiple_of(crate::stack::PAGE_SIZE);
 
 impl fmt::Debug for LocalSpawner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalSpawner")
             .field("stack_size", &self.stack_size())
-            .field("idle_stacks", &self.pool.idle())
+            .field("idle_stacks", &self.state().pool.idle())
             .finish()
     }
 }
 
-impl Default for LocalSpawner {
-    fn default() -> Self {
-        LocalSpawner::new()
-    }
-}
-
 impl LocalSpawner {
-    /// A spawner whose tasks get [`DEFAULT_GREEN_STACK`] bytes of stack each. Maps nothing
-    /// until the first spawn.
+    /// A spawner whose tasks get [`DEFAULT_GREEN_STACK`] bytes of stack each. Maps one page
+    /// for its state; stacks are mapped on demand.
     ///
     /// ```
-    /// let spawner = rawclone::local::LocalSpawner::new();
+    /// let spawner = rawclone::local::LocalSpawner::new()?;
     /// assert_eq!(spawner.spawn(|_| 7)?.join(), 7);
     /// # Ok::<(), rawclone::Error>(())
     /// ```
-    pub const fn new() -> LocalSpawner {
+    pub fn new() -> Result<LocalSpawner> {
         LocalSpawner::with_stack_size(DEFAULT_GREEN_STACK)
     }
 
     /// A spawner whose tasks get stacks of `bytes` usable bytes (rounded up to whole pages),
-    /// each with a guard page below it. The task's record, its closure and its first frame
-    /// take a few hundred bytes of it; a spawn that does not fit is
-    /// [`Error::StackTooSmall`].
+    /// each with a guard page below it. The task's record, its closure, its result and its
+    /// first frame take some of it; a spawn that does not fit is [`Error::StackTooSmall`].
     ///
     /// ```
     /// use rawclone::local::LocalSpawner;
-    /// let spawner = LocalSpawner::with_stack_size(256 * 1024);
+    /// let spawner = LocalSpawner::with_stack_size(256 * 1024)?;
     /// assert_eq!(spawner.stack_size(), 256 * 1024);
     /// let deep = spawner.spawn(|_| [1u8; 100_000].iter().map(|&b| u32::from(b)).sum::<u32>())?;
     /// assert_eq!(deep.join(), 100_000);
     /// # Ok::<(), rawclone::Error>(())
     /// ```
-    pub const fn with_stack_size(bytes: usize) -> LocalSpawner {
-        LocalSpawner {
-            pool: StackPool::new(bytes),
-            spare: Cell::new(ptr::null_mut()),
-            head: Cell::new(ptr::null_mut()),
-            tail: Cell::new(ptr::null_mut()),
-            current: Cell::new(ptr::null_mut()),
-            home: UnsafeCell::new(ptr::null_mut()),
+    pub fn with_stack_size(bytes: usize) -> Result<LocalSpawner> {
+        let map = sys::mmap_anonymous(STATE_LEN, k::PROT_READ | k::PROT_WRITE, 0)
+            .map_err(|e| Error::sys("mmap", e))?;
+        let state = map.cast::<State>();
+        // SAFETY: a fresh, page-aligned, writable mapping large enough for a State.
+        unsafe {
+            state.write(State {
+                pool: StackPool::new(bytes),
+                spare: Cell::new(ptr::null_mut()),
+                head: Cell::new(ptr::null_mut()),
+                tail: Cell::new(ptr::null_mut()),
+                current: Cell::new(ptr::null_mut()),
+                home: UnsafeCell::new(ptr::null_mut()),
+            })
+        };
+        Ok(LocalSpawner {
+            // SAFETY: mmap never returns null on success.
+            state: unsafe { NonNull::new_unchecked(state) },
             _one_thread: PhantomData,
-        }
+        })
     }
 
     /// Usable bytes of each task's stack.
     ///
     /// ```
-    /// let spawner = rawclone::local::LocalSpawner::new();
+    /// let spawner = rawclone::local::LocalSpawner::new()?;
     /// assert_eq!(spawner.stack_size(), rawclone::spawner::DEFAULT_GREEN_STACK);
+    /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn stack_size(&self) -> usize {
-        self.pool.stack_size()
+        self.state().pool.stack_size()
+    }
+
+    fn state(&self) -> &State {
+        // SAFETY: the mapping lives as long as the spawner and is written only through Cells.
+        unsafe { self.state.as_ref() }
     }
 
     /// Queue `f` as a task; it runs when this thread next waits in a [`LocalHandle::join`],
     /// after the tasks queued before it, and gets a [`Yielder`] to let the others run.
     ///
     /// Errors: [`Error::OutOfMemory`] when no stack can be mapped, [`Error::StackTooSmall`] when
-    /// the closure does not fit on one.
+    /// the closure and its result do not fit on one.
     ///
     /// ```
     /// use rawclone::local::LocalSpawner;
     /// use std::{cell::RefCell, rc::Rc};
-    /// let spawner = LocalSpawner::new();
+    /// let spawner = LocalSpawner::new()?;
     /// let order = Rc::new(RefCell::new(Vec::new())); // not Send: fine, tasks stay here
     /// let handles: Vec<_> = (0..3)
     ///     .map(|i| {
@@ -189,19 +219,22 @@ impl LocalSpawner {
         F: FnOnce(&Yielder) -> T + 'static,
         T: 'static,
     {
-        let stack = self.take_stack()?;
+        let state = self.state();
+        let stack = state.take_stack()?;
         let top = stack.top() as usize;
         let slot = top.wrapping_sub(size_of::<Slot<T>>()) & !(align_of::<Slot<T>>() - 1);
         let closure = slot.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
         let frame_top = closure & !15;
-        // The record and the closure, the closure again in the task's first frame, the switch
-        // frame and a little room for the entry's own frame.
-        let needed = (top - frame_top)
+        // The record and the closure, the closure again in the task's first frame, the result
+        // there before it is stored, the switch frame and room for the entry's own frame.
+        let needed = top
+            .saturating_sub(frame_top)
             .saturating_add(size_of::<F>())
+            .saturating_add(size_of::<T>())
             .saturating_add(arch::GREEN_FRAME + crate::MIN_CHILD_FRAME);
-        if closure > slot || stack.size() < needed {
+        if closure > slot || slot > top || stack.size() < needed {
             let usable = stack.size();
-            self.give_stack(stack);
+            state.give_stack(stack);
             return Err(Error::StackTooSmall { needed, usable });
         }
         let Some(base) = stack.into_mapped_base() else {
@@ -217,7 +250,7 @@ impl LocalSpawner {
                 link: Link {
                     sp: Cell::new(sp),
                     next: Cell::new(ptr::null_mut()),
-                    spawner: self,
+                    spawner: state,
                     stack: base,
                     closure: closure as *mut u8,
                     started: Cell::new(false),
@@ -229,13 +262,15 @@ impl LocalSpawner {
                 result: UnsafeCell::new(MaybeUninit::uninit()),
             });
         }
-        self.push(slot.cast());
+        state.push(slot.cast());
         Ok(LocalHandle {
             slot,
             _spawner: PhantomData,
         })
     }
+}
 
+impl State {
     /// The spare stack, else one from the pool.
     fn take_stack(&self) -> Result<Stack<'static>> {
         let spare = self.spare.replace(ptr::null_mut());
@@ -260,7 +295,7 @@ impl LocalSpawner {
     /// Give back the stack of a task that is done with it (its usable base).
     ///
     /// # Safety
-    /// The stack came from [`LocalSpawner::take_stack`] and nothing runs or reads on it.
+    /// The stack came from [`State::take_stack`] and nothing runs on it or points into it.
     unsafe fn give_base(&self, base: *mut u8) {
         // SAFETY: the caller's contract.
         self.give_stack(unsafe { Stack::from_mapped_base(base, self.pool.stack_size()) });
@@ -291,17 +326,33 @@ impl LocalSpawner {
         Some(task)
     }
 
-    /// From a task: queue it behind the others and switch to the first of them; nothing
-    /// happens when no other task is ready. Returns when the task is switched in again.
-    fn yield_task(&self) {
+    /// The running task, after checking that the caller runs on its stack: a yield or a join
+    /// from anywhere else (a task of another spawner nested in it) would save a context that
+    /// is not the task's as the task's, so it ends the process instead.
+    fn running_task(&self) -> *mut Link {
         let me = self.current.get();
+        let here = core::hint::black_box(0u8);
+        let here = &raw const here as usize;
+        // SAFETY: a non-null `current` is the live record of the task switched in.
+        let base = unsafe { me.as_ref() }.map_or(0, |link| link.stack as usize);
+        if !(base..base + self.pool.stack_size()).contains(&here) {
+            refuse("yielded or joined through a spawner whose running task it is not");
+        }
+        me
+    }
+
+    /// From the running task: queue it behind the others and switch to the first of them;
+    /// nothing happens when no other task is ready. Returns when the task is switched in again.
+    fn yield_task(&self) {
+        let me = self.running_task();
         let Some(next) = self.pop() else {
             return;
         };
         self.push(me);
         self.current.set(next);
-        // SAFETY: `me` is the running task (current), whose `sp` slot is its own; `next` was
-        // queued, so its `sp` holds a stack pointer it saved or its first frame.
+        // SAFETY: `me` is the running task, on whose stack we are (checked), whose `sp` slot is
+        // its own; `next` was queued, so its `sp` holds a stack pointer it saved or its first
+        // frame.
         unsafe { arch::green_switch((*me).sp.as_ptr(), (*next).sp.get()) };
     }
 
@@ -309,6 +360,9 @@ impl LocalSpawner {
     /// until a task finishes; from a task, yield until then.
     fn run_until_finished(&self, target: &Link) {
         if !self.current.get().is_null() {
+            if ptr::eq(self.running_task(), target) {
+                refuse("joined itself");
+            }
             while !target.finished.get() {
                 self.yield_task();
             }
@@ -333,11 +387,12 @@ impl LocalSpawner {
         }
     }
 
-    /// Drop what a task left (its result, or its closure if it never ran) and give its stack
-    /// back.
+    /// Drop what a task left and give its stack back: its result if it finished, its closure
+    /// if it never ran. A task suspended mid-way keeps its stack for good (see the module
+    /// documentation): what lives there may be pointed at.
     ///
     /// # Safety
-    /// `task` is finished or never ran, and nothing will touch it again.
+    /// Nothing will run or read `task` again.
     unsafe fn clean_up(&self, task: *mut Link) {
         // SAFETY: the caller's contract; the record is on the stack given back last.
         unsafe {
@@ -346,25 +401,48 @@ impl LocalSpawner {
                 (link.drop_result)(task);
             } else if !link.started.get() {
                 (link.drop_closure)(link.closure);
+            } else {
+                return;
             }
             self.give_base(link.stack);
         }
     }
 }
 
+/// End the process for a misuse that would otherwise switch stacks a spawner does not own:
+/// one line on stderr, then SIGABRT.
+#[cold]
+fn refuse(what: &str) -> ! {
+    let mut line = crate::line::Line::new();
+    let _ = writeln!(
+        line,
+        "rawclone: a LocalSpawner task {what}; SIGABRT ends the process"
+    );
+    let _ = sys::write(sys::stderr(), line.as_bytes());
+    crate::task_report::abort()
+}
+
 impl Drop for LocalSpawner {
     /// Tasks still queued have no handle any more (each borrows the spawner): one that never
-    /// ran is dropped unrun; one that yielded and was never resumed is left as it is, its stack
-    /// unmapped and what it held leaked. Then the pool unmaps the idle stacks.
+    /// ran is dropped unrun; one that yielded and was never resumed keeps its stack for good.
+    /// Then the idle stacks are unmapped, and the state.
     fn drop(&mut self) {
-        while let Some(task) = self.pop() {
+        let state = self.state();
+        while let Some(task) = state.pop() {
             // SAFETY: queued and without a handle: no one runs or reads it again.
-            unsafe { self.clean_up(task) };
+            unsafe { state.clean_up(task) };
         }
-        let spare = self.spare.replace(ptr::null_mut());
+        let spare = state.spare.replace(ptr::null_mut());
         if !spare.is_null() {
             // SAFETY: the spare is ours alone; dropping it unmaps it.
-            drop(unsafe { Stack::from_mapped_base(spare, self.pool.stack_size()) });
+            drop(unsafe { Stack::from_mapped_base(spare, state.pool.stack_size()) });
+        }
+        let map = self.state.as_ptr();
+        // SAFETY: nothing points at the state any more (no handle, no queued task); dropping
+        // the pool unmaps its stacks; then the mapping goes.
+        unsafe {
+            ptr::drop_in_place(map);
+            let _ = sys::munmap(map.cast(), STATE_LEN);
         }
     }
 }
@@ -373,7 +451,7 @@ impl Drop for LocalSpawner {
 ///
 /// ```
 /// use rawclone::local::LocalSpawner;
-/// let spawner = LocalSpawner::new();
+/// let spawner = LocalSpawner::new()?;
 /// let alone = spawner.spawn(|y| {
 ///     y.yield_now(); // no other task is ready: returns at once
 ///     1
@@ -382,7 +460,7 @@ impl Drop for LocalSpawner {
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 pub struct Yielder {
-    spawner: *const LocalSpawner,
+    spawner: *const State,
 }
 
 impl fmt::Debug for Yielder {
@@ -399,7 +477,7 @@ impl Yielder {
     /// ```
     /// use rawclone::local::LocalSpawner;
     /// use std::{cell::Cell, rc::Rc};
-    /// let spawner = LocalSpawner::new();
+    /// let spawner = LocalSpawner::new()?;
     /// let turns = Rc::new(Cell::new(0));
     /// let t = turns.clone();
     /// let counter = spawner.spawn(move |y| {
@@ -422,7 +500,7 @@ impl Yielder {
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn yield_now(&self) {
-        // SAFETY: a Yielder exists only inside a task of this spawner, which outlives it.
+        // SAFETY: a Yielder exists only inside a task of this spawner, whose state outlives it.
         unsafe { (*self.spawner).yield_task() }
     }
 }
@@ -432,7 +510,7 @@ impl Yielder {
 ///
 /// ```
 /// use rawclone::local::LocalSpawner;
-/// let spawner = LocalSpawner::new();
+/// let spawner = LocalSpawner::new()?;
 /// let task = spawner.spawn(|_| String::from("done"))?;
 /// assert!(!task.is_finished()); // queued: nothing ran yet
 /// assert_eq!(task.join(), "done");
@@ -456,7 +534,7 @@ impl<T> LocalHandle<'_, T> {
     ///
     /// ```
     /// use rawclone::local::LocalSpawner;
-    /// let spawner = LocalSpawner::new();
+    /// let spawner = LocalSpawner::new()?;
     /// let quick = spawner.spawn(|_| 1)?;
     /// let slow = spawner.spawn(|y| y.yield_now())?;
     /// slow.join(); // ran `quick` to its end on the way
@@ -472,7 +550,7 @@ impl<T> LocalHandle<'_, T> {
     ///
     /// ```
     /// use rawclone::local::LocalSpawner;
-    /// let spawner = Box::leak(Box::new(LocalSpawner::new())); // tasks may hold it
+    /// let spawner = Box::leak(Box::new(LocalSpawner::new()?)); // tasks may hold it
     /// let outer = spawner.spawn(|_| {
     ///     let inner = spawner.spawn(|_| 20).unwrap();
     ///     inner.join() + 1 // yields until `inner` is done
@@ -482,16 +560,17 @@ impl<T> LocalHandle<'_, T> {
     /// ```
     pub fn join(self) -> T {
         let link = self.link();
-        // SAFETY: the record lives until this handle or the spawner cleans it up.
-        let spawner = unsafe { &*link.spawner };
-        spawner.run_until_finished(link);
+        // SAFETY: the record lives until this handle or the spawner cleans it up, and the
+        // spawner's state as long as the spawner, which this handle borrows.
+        let state = unsafe { &*link.spawner };
+        state.run_until_finished(link);
         // SAFETY: the task finished, so the result is written; read once, then the stack goes
         // back (the handle is forgotten so its drop does not clean up again).
         unsafe {
             let value = (*(*self.slot).result.get()).assume_init_read();
             let task: *mut Link = self.slot.cast();
             core::mem::forget(self);
-            spawner.give_base((*task).stack);
+            state.give_base((*task).stack);
             value
         }
     }
@@ -534,9 +613,9 @@ where
         });
         (*slot).result.get().write(MaybeUninit::new(value));
         link.finished.set(true);
-        let spawner = &*link.spawner;
+        let state = &*link.spawner;
         // A finished task is never switched in again: the save slot is a dead one.
-        arch::green_switch(link.sp.as_ptr(), *spawner.home.get());
+        arch::green_switch(link.sp.as_ptr(), *state.home.get());
     }
     unreachable!("a finished task was switched in again")
 }

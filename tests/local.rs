@@ -30,7 +30,7 @@ fn mappings() -> usize {
 
 #[test]
 fn tasks_run_in_spawn_order_and_take_turns_at_each_yield() {
-    let spawner = LocalSpawner::new();
+    let spawner = LocalSpawner::new().unwrap();
     let log = Rc::new(RefCell::new(Vec::new()));
     let handles: Vec<_> = (0..100)
         .map(|i| {
@@ -66,7 +66,7 @@ fn spawn_and_join_10000_times() {
     if std::env::var_os(IN_A_COPY).is_none() {
         return;
     }
-    let spawner = LocalSpawner::new();
+    let spawner = LocalSpawner::new().unwrap();
     // Warm up: the pool maps its stacks on first demand.
     let warm: Vec<_> = (0..4).map(|i| spawner.spawn(move |_| i).unwrap()).collect();
     for h in warm {
@@ -86,7 +86,7 @@ fn spawn_and_join_10000_times() {
 
 #[test]
 fn a_detached_task_still_runs_and_its_result_is_dropped() {
-    let spawner = LocalSpawner::new();
+    let spawner = LocalSpawner::new().unwrap();
     let drops = Rc::new(Cell::new(0));
     let ran = Rc::new(Cell::new(false));
     let (d, r) = (drops.clone(), ran.clone());
@@ -102,7 +102,7 @@ fn a_detached_task_still_runs_and_its_result_is_dropped() {
 
 #[test]
 fn a_finished_task_whose_handle_is_dropped_drops_its_result() {
-    let spawner = LocalSpawner::new();
+    let spawner = LocalSpawner::new().unwrap();
     let drops = Rc::new(Cell::new(0));
     let d = drops.clone();
     let first = spawner.spawn(move |_| Counted(d)).unwrap();
@@ -116,17 +116,23 @@ fn a_finished_task_whose_handle_is_dropped_drops_its_result() {
 #[test]
 fn dropping_the_spawner_drops_unrun_closures_and_leaks_suspended_tasks() {
     let drops = Rc::new(Cell::new(0));
+    // Where the suspended task keeps a value on its stack.
+    let kept_at = Rc::new(Cell::new(0usize));
     let before;
     {
-        let spawner = LocalSpawner::new();
-        // Runs up to its second yield and is never resumed: what it holds is leaked, not
-        // dropped while its stack goes away.
+        let spawner = LocalSpawner::new().unwrap();
+        // Runs up to its second yield and is never resumed: what it holds is leaked, neither
+        // dropped nor freed (its stack stays mapped, untouched).
         let suspended = Counted(drops.clone());
+        let at = kept_at.clone();
         drop(spawner.spawn(move |y| {
             let kept = suspended;
+            let marker = std::hint::black_box(0x5eed_u64);
+            at.set(&raw const marker as usize);
             y.yield_now();
             y.yield_now();
             drop(kept);
+            std::hint::black_box(marker);
         }));
         spawner.spawn(|y| y.yield_now()).unwrap().join();
         // Never runs: its closure (and what it captured) is dropped with the spawner.
@@ -136,11 +142,47 @@ fn dropping_the_spawner_drops_unrun_closures_and_leaks_suspended_tasks() {
     }
     assert_eq!(before, 0);
     assert_eq!(drops.get(), 1, "only the unrun closure is dropped");
+    // SAFETY: the suspended task's stack is never unmapped or reused: the value is still there.
+    let marker = unsafe { std::ptr::read_volatile(kept_at.get() as *const u64) };
+    assert_eq!(marker, 0x5eed);
+    // A new spawner's tasks do not get that stack either.
+    let next = LocalSpawner::new().unwrap();
+    next.spawn(|_| std::hint::black_box([0u8; 4096]).len())
+        .unwrap()
+        .join();
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { std::ptr::read_volatile(kept_at.get() as *const u64) },
+        0x5eed
+    );
+}
+
+/// The spawner may move (into a box, here) while a detached task waits in its queue: the
+/// queue and the records point at state of its own that stays put.
+#[test]
+fn a_spawner_moves_with_tasks_queued() {
+    let ran = Rc::new(Cell::new(0));
+    let spawner = LocalSpawner::new().unwrap();
+    let r = ran.clone();
+    drop(spawner.spawn(move |y| {
+        y.yield_now();
+        r.set(r.get() + 1);
+    }));
+    let moved = Box::new(spawner);
+    let r = ran.clone();
+    moved
+        .spawn(move |y| {
+            y.yield_now();
+            r.set(r.get() + 10);
+        })
+        .unwrap()
+        .join();
+    assert_eq!(ran.get(), 11);
 }
 
 #[test]
 fn a_closure_too_big_for_its_stack_is_refused_with_both_sizes() {
-    let spawner = LocalSpawner::with_stack_size(16 * 1024);
+    let spawner = LocalSpawner::with_stack_size(16 * 1024).unwrap();
     let big = [7u8; 32 * 1024];
     match spawner.spawn(move |_| big[0]) {
         Err(Error::StackTooSmall { needed, usable }) => {
@@ -155,7 +197,7 @@ fn a_closure_too_big_for_its_stack_is_refused_with_both_sizes() {
 
 #[test]
 fn joins_nest_inside_tasks() {
-    let spawner: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new()));
+    let spawner: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
     let outer = spawner
         .spawn(|_| {
             let leaves: Vec<_> = (1..=10)
@@ -179,7 +221,7 @@ fn each_thread_runs_its_own_spawner() {
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
             std::thread::spawn(move || {
-                let spawner = LocalSpawner::new();
+                let spawner = LocalSpawner::new().unwrap();
                 let handles: Vec<_> = (0..100u64)
                     .map(|i| {
                         spawner
@@ -232,6 +274,63 @@ fn signal_of(status: std::process::ExitStatus) -> Option<Signal> {
 }
 
 #[test]
+fn a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line() {
+    for (test, what) in [
+        (
+            "join_across_spawners",
+            "yielded or joined through a spawner whose running task it is not",
+        ),
+        ("join_itself", "joined itself"),
+    ] {
+        let (status, stderr) = in_a_copy(test);
+        assert_eq!(signal_of(status), Some(Signal::SIGABRT), "{test}: {stderr}");
+        let line = format!("rawclone: a LocalSpawner task {what}; SIGABRT ends the process");
+        assert!(stderr.contains(&line), "{test}: {stderr}");
+    }
+}
+
+/// Run by [`a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line`]: a task
+/// of spawner B, nested in a task of spawner A, joins another task of A, which would save B's
+/// task's context as A's task's.
+#[test]
+#[ignore = "run in a copy of this binary by a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line"]
+fn join_across_spawners() {
+    if std::env::var_os(IN_A_COPY).is_none() {
+        return;
+    }
+    let a: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
+    let b: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
+    let a2 = a.spawn(|_| 2).unwrap();
+    let a1 = a
+        .spawn(move |_| b.spawn(move |_| a2.join()).unwrap().join())
+        .unwrap();
+    a1.join();
+}
+
+/// Run by [`a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line`].
+#[test]
+#[ignore = "run in a copy of this binary by a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line"]
+fn join_itself() {
+    if std::env::var_os(IN_A_COPY).is_none() {
+        return;
+    }
+    let spawner: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
+    let own = Rc::new(RefCell::new(None));
+    let mine = own.clone();
+    let task = spawner
+        .spawn(move |_| {
+            let handle: Option<rawclone::local::LocalHandle<'static, ()>> = mine.take();
+            if let Some(handle) = handle {
+                handle.join();
+            }
+        })
+        .unwrap();
+    // The task's own handle goes into its reach; another task drives the queue.
+    *own.borrow_mut() = Some(task);
+    spawner.spawn(|_| ()).unwrap().join();
+}
+
+#[test]
 fn a_panic_in_a_task_aborts_the_process() {
     let (status, stderr) = in_a_copy("panicking_task");
     assert_eq!(signal_of(status), Some(Signal::SIGABRT), "{stderr}");
@@ -251,7 +350,7 @@ fn panicking_task() {
     if std::env::var_os(IN_A_COPY).is_none() {
         return;
     }
-    let spawner = LocalSpawner::new();
+    let spawner = LocalSpawner::new().unwrap();
     spawner
         .spawn(|_| panic!("a local task broke its rule"))
         .unwrap()
@@ -275,6 +374,6 @@ fn overflowing_task() {
     if std::env::var_os(IN_A_COPY).is_none() {
         return;
     }
-    let spawner = LocalSpawner::new();
+    let spawner = LocalSpawner::new().unwrap();
     spawner.spawn(|_| deeper(0)).unwrap().join();
 }
