@@ -423,7 +423,21 @@ id_getters!(
 pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
     let ts = [(ms / 1000) as i64, ((ms % 1000) * 1_000_000) as i64];
     // SAFETY: the kernel reads one timespec (two i64 on 64-bit) from a live local.
-    unsafe { syscall2(Sysno::nanosleep, ts.as_ptr() as usize, 0) }.map(drop)
+    #[cfg(target_pointer_width = "64")]
+    let r = unsafe { syscall2(Sysno::nanosleep, ts.as_ptr() as usize, 0) };
+    // SAFETY: the kernel reads one __kernel_timespec (two i64) from a live local; relative
+    // CLOCK_MONOTONIC is what nanosleep measures.
+    #[cfg(target_pointer_width = "32")]
+    let r = unsafe {
+        syscalls::syscall4(
+            Sysno::clock_nanosleep_time64,
+            k::CLOCK_MONOTONIC as usize,
+            0,
+            ts.as_ptr() as usize,
+            0,
+        )
+    };
+    r.map(drop)
 }
 
 /// `sched_yield(2)`: let another runnable thread have this CPU.
@@ -719,8 +733,28 @@ fn ppoll_in(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, Errno
         .map_or(0, |ts| ts as *mut k::__kernel_timespec as usize);
     // SAFETY: the kernel reads and writes one pollfd and at most one timespec, live locals (or
     // none, for a null pointer); no sigmask.
-    let ready = unsafe { syscall5(Sysno::ppoll, &raw mut pfd as usize, 1, ts_ptr, 0, 0) }?;
+    let ready = unsafe { syscall5(calls::PPOLL, &raw mut pfd as usize, 1, ts_ptr, 0, 0) }?;
     Ok(ready > 0)
+}
+
+/// The calls that take a `__kernel_timespec` (64-bit seconds and nanoseconds) and map memory:
+/// the plain ones on 64-bit targets; on 32-bit ones the plain calls take a 32-bit `timespec` (and
+/// i386's `mmap` a struct of arguments), so the `_time64` variants (Linux 5.1) and `mmap2`.
+#[cfg(target_pointer_width = "64")]
+mod calls {
+    use super::Sysno;
+    pub(super) const CLOCK_GETTIME: Sysno = Sysno::clock_gettime;
+    pub(super) const PPOLL: Sysno = Sysno::ppoll;
+    pub(super) const FUTEX: Sysno = Sysno::futex;
+    pub(super) const MMAP: Sysno = Sysno::mmap;
+}
+#[cfg(target_pointer_width = "32")]
+mod calls {
+    use super::Sysno;
+    pub(super) const CLOCK_GETTIME: Sysno = Sysno::clock_gettime64;
+    pub(super) const PPOLL: Sysno = Sysno::ppoll_time64;
+    pub(super) const FUTEX: Sysno = Sysno::futex_time64;
+    pub(super) const MMAP: Sysno = Sysno::mmap2;
 }
 
 /// `clock_gettime(CLOCK_MONOTONIC)`: time since an unspecified start that never jumps, for
@@ -739,7 +773,7 @@ pub fn monotonic_now() -> Duration {
     // SAFETY: the kernel writes one timespec into a live local; CLOCK_MONOTONIC always exists.
     let _ = unsafe {
         syscall2(
-            Sysno::clock_gettime,
+            calls::CLOCK_GETTIME,
             k::CLOCK_MONOTONIC as usize,
             &raw mut ts as usize,
         )
@@ -910,7 +944,7 @@ fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: Option<Duration>) ->
     // relative timespec from a live local (or none, for a null pointer).
     unsafe {
         syscall4(
-            Sysno::futex,
+            calls::FUTEX,
             word.as_ptr() as usize,
             k::FUTEX_WAIT as usize,
             expected as usize,
@@ -1019,7 +1053,7 @@ pub fn mmap_anonymous(len: usize, prot: u32, extra: u32) -> Result<*mut u8, Errn
     // SAFETY: a fresh anonymous mapping at a kernel-chosen address aliases nothing of ours.
     unsafe {
         syscalls::syscall6(
-            Sysno::mmap,
+            calls::MMAP,
             0,
             len,
             prot as usize,

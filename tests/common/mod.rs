@@ -418,6 +418,13 @@ macro_rules! per_backend {
     };
 }
 
+/// `mmap`, or on 32-bit targets `mmap2` (i386's `mmap` takes a struct of arguments).
+#[cfg(target_pointer_width = "64")]
+const MMAP: Sysno = Sysno::mmap;
+/// `mmap`, or on 32-bit targets `mmap2` (i386's `mmap` takes a struct of arguments).
+#[cfg(target_pointer_width = "32")]
+const MMAP: Sysno = Sysno::mmap2;
+
 /// `bytes` (rounded up to whole pages) of zeroed memory that forked children share with their
 /// parent (`MAP_SHARED | MAP_ANONYMOUS`), for answers that must outlive a child; unmapped by the
 /// caller, if at all.
@@ -426,7 +433,7 @@ pub fn map_shared(bytes: usize) -> *mut u8 {
     // SAFETY: a fresh anonymous shared mapping aliases nothing of ours.
     unsafe {
         syscalls::syscall6(
-            Sysno::mmap,
+            MMAP,
             0,
             bytes.next_multiple_of(4096),
             (k::PROT_READ | k::PROT_WRITE) as usize,
