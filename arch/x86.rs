@@ -382,7 +382,9 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
 /// (`SA_RESTORER`), as i386 libcs do.
 pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = Some(sigaction_restore_rt);
 
-/// The restorer: the handler's `ret` lands here with `esp` at the kernel's `rt_sigframe`.
+/// The restorer: the handler's `ret` lands here with `esp` at the kernel's `rt_sigframe`. That
+/// frame is the one the kernel builds for `SA_SIGINFO` handlers only, so `sys`'s
+/// `handler_action` sets `SA_SIGINFO` on every handler it installs.
 ///
 /// gdb and libgcc recognise an i386 rt signal frame by these exact bytes: `b8 ad 00 00 00`
 /// (`mov eax, 173`) then `cd 80` (`int 0x80`); the name contains `sigaction` for gdb's symbol

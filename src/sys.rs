@@ -800,7 +800,9 @@ impl Deadline {
     }
 }
 
-/// The part of `siginfo_t` that `waitid(2)` fills, laid out as on every 64-bit Linux.
+/// The part of `siginfo_t` that `waitid(2)` fills, laid out as Linux does: the union after the
+/// three ints is pointer-aligned, so 64-bit targets have a padding int before `si_pid` and 32-bit
+/// ones none.
 ///
 /// ```
 /// use linux_raw_sys::general::{CLD_EXITED, WEXITED, WNOWAIT};
@@ -826,6 +828,7 @@ pub struct WaitInfo {
     pub errno: i32,
     /// `si_code`: one of the `CLD_*` values.
     pub code: i32,
+    #[cfg(target_pointer_width = "64")]
     _pad: i32,
     /// `si_pid`: 0 with `WNOHANG` when no child had changed state.
     pub pid: i32,
@@ -833,7 +836,10 @@ pub struct WaitInfo {
     pub uid: u32,
     /// `si_status`: exit status or signal number, depending on `code`.
     pub status: i32,
+    #[cfg(target_pointer_width = "64")]
     _rest: [u8; 100],
+    #[cfg(target_pointer_width = "32")]
+    _rest: [u8; 104],
 }
 
 const _: () = assert!(size_of::<WaitInfo>() == size_of::<k::siginfo_t>());
@@ -1263,6 +1269,14 @@ pub(crate) fn handler_action(handler: usize, flags: u32) -> k::kernel_sigaction 
         unsafe { core::mem::transmute::<usize, k::__kernel_sighandler_t>(handler) };
     act.sa_flags = flags as _;
     // riscv64 has no SA_RESTORER (nor the field): its kernel always returns through the vDSO.
+    // i386 has two signal frames: the rt one (siginfo and ucontext, undone by rt_sigreturn) for
+    // SA_SIGINFO handlers, the old one (undone by sigreturn) for the rest. The restorer calls
+    // rt_sigreturn, so every handler gets the rt frame; its two extra arguments are harmless to a
+    // one-argument handler, since the i386 caller pops the arguments.
+    #[cfg(target_arch = "x86")]
+    {
+        act.sa_flags |= k::SA_SIGINFO as core::ffi::c_ulong;
+    }
     #[cfg(not(target_arch = "riscv64"))]
     if let Some(restorer) = crate::arch::SIGNAL_RESTORER {
         act.sa_flags |= k::SA_RESTORER as core::ffi::c_ulong;
