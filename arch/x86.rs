@@ -14,10 +14,12 @@
 //! - LLVM may keep `ebx` (the PIC base) and `esi` (its base pointer) for itself, so they cannot be
 //!   named as `asm!` operands: the syscall is issued from a naked function that saves and restores
 //!   every callee-saved register itself and reads its arguments from memory;
-//! - all six argument registers are taken by `clone`'s five arguments and the entry, so the entry
-//!   function and its argument reach the child on the child's own stack: the parent writes them
-//!   just below the stack top and gives the kernel the lower address (memory of the parent's frame
-//!   would not do: with `CLONE_VM` the parent may return and reuse it before the child reads it);
+//! - `clone` takes five argument registers, so the entry function and its argument reach its child
+//!   on the child's own stack: the parent writes them just below the stack top and gives the
+//!   kernel the lower address (memory of the parent's frame would not do: with `CLONE_VM` the
+//!   parent may return and reuse it before the child reads it); `clone3` takes two, so they reach
+//!   its child in `edx`, `esi` and `edi`, and the parent writes nothing on the child's stack (the
+//!   kernel may refuse the arguments, and a stack-less `clone3` child runs on a copy of ours);
 //! - the raw `clone` argument order is `(flags, newsp, parent_tid, tls, child_tid)`
 //!   (`CONFIG_CLONE_BACKWARDS`, as in `kernel/fork.c`), unlike x86_64.
 //!
@@ -122,7 +124,7 @@ fn first_tls_slot() -> usize {
     6
 }
 
-/// Issue `nr` with `regs` = `[ebx, ecx, edx, esi, edi]`; in the child (`eax` = 0) go to
+/// Issue `clone` with `regs` = `[ebx, ecx, edx, esi, edi]`; in the child (`eax` = 0) go to
 /// [`child_entry`] with `esp` at the record the caller wrote below the stack top.
 ///
 /// # Safety
@@ -151,6 +153,60 @@ unsafe extern "C" fn raw_clone(nr: usize, regs: *const [usize; 5]) -> isize {
         "pop ebx",
         "pop ebp",
         "ret",
+        child = sym child_entry,
+    )
+}
+
+/// Issue `clone3` with `regs` = `[args, size, entry, arg, gs selector]` in `ebx, ecx, edx, esi,
+/// edi`; the last three survive the syscall into the child (`eax` = 0), which goes on in
+/// [`child_entry3`].
+///
+/// # Safety
+/// `args` must describe a valid `clone_args` whose stack, if any, is free for the child.
+#[unsafe(naked)]
+unsafe extern "C" fn raw_clone3(regs: *const [usize; 5]) -> isize {
+    core::arch::naked_asm!(
+        "push ebp",               // callee-saved registers, restored below in the parent
+        "push ebx",
+        "push esi",
+        "push edi",
+        "mov ebp, [esp + 20]",    // ebp = regs (4 saved registers + the return address above it)
+        "mov eax, {nr}",          // eax = SYS_clone3
+        "mov ebx, [ebp]",         // struct clone_args *
+        "mov ecx, [ebp + 4]",     // sizeof(struct clone_args)
+        "mov edx, [ebp + 8]",     // entry: survives into the child
+        "mov esi, [ebp + 12]",    // arg: survives into the child
+        "mov edi, [ebp + 16]",    // gs selector (or 0): survives into the child
+        "int 0x80",               // parent: eax = child tid or -errno; child: eax = 0, esp = the
+                                  //   top of the stack in clone_args (or a copy of ours)
+        "test eax, eax",          // zero only in the child
+        "jz {child}",             // child: on in child_entry3
+        "pop edi",                // parent or error: restore and return eax
+        "pop esi",
+        "pop ebx",
+        "pop ebp",
+        "ret",
+        nr = const syscalls::Sysno::clone3 as usize,
+        child = sym child_entry3,
+    )
+}
+
+/// Where a `clone3` child continues, with `edx` = entry, `esi` = arg and `edi` = the `%gs`
+/// selector to load (or 0): it writes the same record [`child_entry`] reads, on its own stack, 16
+/// bytes below a 16-aligned point, and goes on there. Its CFI, like `child_entry`'s, marks it
+/// the outermost frame.
+#[unsafe(naked)]
+unsafe extern "C" fn child_entry3() -> ! {
+    core::arch::naked_asm!(
+        ".cfi_startproc",     // an FDE of its own
+        ".cfi_undefined eip", // no return address: unwinders stop at this frame
+        "and esp, -16",       // the kernel's stack top is aligned already; make it certain
+        "sub esp, 16",        // room for the record
+        "mov [esp], edx",     // entry
+        "mov [esp + 4], esi", // arg
+        "mov [esp + 8], edi", // gs selector or 0
+        "jmp {child}",        // the rest is child_entry's
+        ".cfi_endproc",
         child = sym child_entry,
     )
 }
@@ -231,9 +287,8 @@ pub unsafe fn clone(
 /// Raw `clone3(2)`; the child runs `entry(arg)` on the stack the `clone_args` describe and exits
 /// with its return value.
 ///
-/// Before the call this rewrites two fields of `*args`: `stack_size` loses the 16 bytes the child's
-/// record takes below the stack top, and with `CLONE_SETTLS`, `tls` (the base the child's thread
-/// pointer gets) becomes the address of the `struct user_desc` the i386 kernel takes.
+/// With `CLONE_SETTLS` this rewrites `tls` in `*args` before the call: the base the child's thread
+/// pointer gets becomes the address of the `struct user_desc` the i386 kernel takes.
 ///
 /// # Safety
 /// `args` must point to a valid, writable `clone_args` of `size` bytes whose stack (lowest address
@@ -242,29 +297,18 @@ pub unsafe fn clone(
 pub unsafe fn clone3(args: *mut u8, size: usize, entry: ChildEntry, arg: *mut u8) -> isize {
     let ca = args.cast::<linux_raw_sys::general::clone_args>();
     // SAFETY: the caller gives a valid, writable clone_args.
-    let (flags, stack, stack_size, tls) = unsafe {
-        (
-            (*ca).flags as usize,
-            (*ca).stack as usize,
-            (*ca).stack_size as usize,
-            (*ca).tls as usize,
-        )
-    };
+    let (flags, tls) = unsafe { ((*ca).flags as usize, (*ca).tls as usize) };
     let settls = flags & CLONE_SETTLS != 0;
     let (desc, gs) = tls_desc(tls);
     let gs = if settls { gs } else { 0 };
-    // SAFETY: the caller gives a stack of `stack_size` bytes at `stack`.
-    unsafe { push_record(stack + stack_size, entry, arg, gs) };
-    // SAFETY: as above; the child's stack now ends below the record.
-    unsafe {
-        (*ca).stack_size = (stack_size - CHILD_RECORD) as u64;
-        if settls {
-            (*ca).tls = &raw const desc as usize as u64;
-        }
+    if settls {
+        // SAFETY: as above.
+        unsafe { (*ca).tls = &raw const desc as usize as u64 };
     }
-    let regs = [args as usize, size, 0, 0, 0];
-    // SAFETY: forwarded from this function's contract; `desc` lives across the call.
-    unsafe { raw_clone(syscalls::Sysno::clone3 as usize, &regs) }
+    let regs = [args as usize, size, entry as usize, arg as usize, gs];
+    // SAFETY: forwarded from this function's contract; `desc` lives across the call (the kernel
+    // copies it during it).
+    unsafe { raw_clone3(&regs) }
 }
 
 /// The calling thread's thread pointer: the base of the TLS segment `%gs` selects, read with
