@@ -1,7 +1,7 @@
 //! # rawclone
 //!
-//! A `no_std`, libc-free runtime over `clone(2)` and `clone3(2)` for x86_64, aarch64 and riscv64
-//! Linux. It makes every shape of task the kernel can make: fork-like children, threads, chimeras
+//! A `no_std`, libc-free runtime over `clone(2)` and `clone3(2)` for x86_64, aarch64, riscv64 and
+//! i686 (32-bit x86) Linux. It makes every shape of task the kernel can make: fork-like children, threads, chimeras
 //! (processes that share one address space), vfork-style spawns and namespaced children, through
 //! its own per-architecture `asm!` trampolines, with a typed answer whenever the kernel (or an
 //! emulator) says no.
