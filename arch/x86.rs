@@ -93,13 +93,12 @@ fn gs_selector() -> usize {
     // SAFETY: reads a segment register into a general one; touches no memory.
     unsafe {
         asm!(
-            "xor {0:e}, {0:e}", // clear the upper bits (mov from a segment register writes 16)
-            "mov {0:x}, gs",    // the selector: GDT index << 3 | table bit | RPL 3
+            "mov {0:x}, gs", // the selector (GDT index << 3 | table bit | RPL 3), in the low 16 bits
             out(reg) gs,
             options(nomem, nostack, preserves_flags),
         );
     }
-    gs & 0xffff
+    gs & 0xffff // the 16-bit move leaves the upper half as it was
 }
 
 /// The GDT index of the first TLS slot: 6 on an i386 kernel, 12 on an x86_64 kernel running this
@@ -139,11 +138,11 @@ unsafe extern "C" fn raw_clone(nr: usize, regs: *const [usize; 5]) -> isize {
         "push edi",
         "mov eax, [esp + 20]",    // eax = nr (4 saved registers + the return address above it)
         "mov ebp, [esp + 24]",    // ebp = regs
-        "mov ebx, [ebp]",         // clone: flags           | clone3: struct clone_args *
-        "mov ecx, [ebp + 4]",     // clone: child stack     | clone3: sizeof(struct clone_args)
-        "mov edx, [ebp + 8]",     // clone: parent_tid ptr
-        "mov esi, [ebp + 12]",    // clone: tls (struct user_desc *)
-        "mov edi, [ebp + 16]",    // clone: child_tid ptr
+        "mov ebx, [ebp]",         // flags
+        "mov ecx, [ebp + 4]",     // child stack: the record below its top
+        "mov edx, [ebp + 8]",     // parent_tid ptr
+        "mov esi, [ebp + 12]",    // tls: a struct user_desc *, or 0
+        "mov edi, [ebp + 16]",    // child_tid ptr
         "int 0x80",               // parent: eax = child tid or -errno; child: eax = 0, esp = the
                                   //   record below the new stack top
         "test eax, eax",          // zero only in the child
@@ -272,12 +271,14 @@ pub unsafe fn clone(
     entry: ChildEntry,
     arg: *mut u8,
 ) -> isize {
-    let (desc, gs) = tls_desc(tls);
-    let settls = flags & CLONE_SETTLS != 0;
-    let gs = if settls { gs } else { 0 };
+    // Only with CLONE_SETTLS: finding the slot may take a syscall or two.
+    let settls = (flags & CLONE_SETTLS != 0).then(|| tls_desc(tls));
+    let gs = settls.as_ref().map_or(0, |(_, gs)| *gs);
     // SAFETY: the caller gives a stack with room below its top.
     let sp = unsafe { push_record(stack_top as usize, entry, arg, gs) };
-    let desc_ptr = if settls { &raw const desc as usize } else { 0 };
+    let desc_ptr = settls
+        .as_ref()
+        .map_or(0, |(desc, _)| desc as *const UserDesc as usize);
     let regs = [flags, sp, parent_tid as usize, desc_ptr, child_tid as usize];
     // SAFETY: forwarded from this function's contract; `desc` lives across the call, and the
     // kernel copies it before returning.
@@ -298,12 +299,12 @@ pub unsafe fn clone3(args: *mut u8, size: usize, entry: ChildEntry, arg: *mut u8
     let ca = args.cast::<linux_raw_sys::general::clone_args>();
     // SAFETY: the caller gives a valid, writable clone_args.
     let (flags, tls) = unsafe { ((*ca).flags as usize, (*ca).tls as usize) };
-    let settls = flags & CLONE_SETTLS != 0;
-    let (desc, gs) = tls_desc(tls);
-    let gs = if settls { gs } else { 0 };
-    if settls {
+    // Only with CLONE_SETTLS: finding the slot may take a syscall or two.
+    let settls = (flags & CLONE_SETTLS != 0).then(|| tls_desc(tls));
+    let gs = settls.as_ref().map_or(0, |(_, gs)| *gs);
+    if let Some((desc, _)) = &settls {
         // SAFETY: as above.
-        unsafe { (*ca).tls = &raw const desc as usize as u64 };
+        unsafe { (*ca).tls = desc as *const UserDesc as usize as u64 };
     }
     let regs = [args as usize, size, entry as usize, arg as usize, gs];
     // SAFETY: forwarded from this function's contract; `desc` lives across the call (the kernel
