@@ -465,10 +465,11 @@ fn seccomp_denies_with_errno(via: Via) {
     if let Some(why) = system_programs_foreign() {
         return skip(why);
     }
-    #[cfg(target_arch = "x86_64")]
+    // x86_64 and i386 have the old mkdir too (i386 busybox uses it).
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
     let calls = [Sysno::mkdir, Sysno::mkdirat];
     // aarch64 and riscv64 have only the *at form.
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
     let calls = [Sysno::mkdirat];
     let filter = Filter::<16>::deny(&calls, Errno::EROFS).unwrap();
     let dir = std::env::temp_dir().join(format!("rawclone-seccomp-{}-{via:?}", std::process::id()));

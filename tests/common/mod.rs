@@ -409,10 +409,14 @@ fn freestanding_rustflags(target: &str) -> Vec<(String, String)> {
     if target != "i686-unknown-linux-musl" {
         return Vec::new();
     }
-    let out = std::process::Command::new("rustc")
+    // No rustc where no cargo builds either: in .ci/vm-suite's guest, whose stand-in cargo finds
+    // the programs built beforehand and reads no flags.
+    let Ok(out) = std::process::Command::new("rustc")
         .args(["--print", "sysroot"])
         .output()
-        .expect("run rustc --print sysroot");
+    else {
+        return Vec::new();
+    };
     let sysroot = String::from_utf8(out.stdout).expect("a UTF-8 sysroot");
     let flags = FREESTANDING_I686_FLAGS
         .split_whitespace()
