@@ -211,11 +211,6 @@ fn in_a_copy(test: &str) -> (std::process::ExitStatus, String) {
         false => Command::new(&exe),
     };
     if qemu_user() {
-        // A glibc build (riscv64's) finds its loader and libraries where the cargo runner
-        // (.cargo/config.toml) points the emulator: the cross glibc's root.
-        if cfg!(target_env = "gnu") {
-            command.args(["-L", &format!("/usr/{}-linux-gnu", std::env::consts::ARCH)]);
-        }
         command.arg(&exe);
     }
     let out = command
