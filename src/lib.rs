@@ -1,7 +1,7 @@
 //! # rawclone
 //!
-//! A `no_std`, libc-free runtime over `clone(2)` and `clone3(2)` for x86_64, aarch64 and riscv64
-//! Linux. It makes every shape of task the kernel can make: fork-like children, threads, chimeras
+//! A `no_std`, libc-free runtime over `clone(2)` and `clone3(2)` for x86_64, aarch64, riscv64 and
+//! i686 (32-bit x86) Linux. It makes every shape of task the kernel can make: fork-like children, threads, chimeras
 //! (processes that share one address space), vfork-style spawns and namespaced children, through
 //! its own per-architecture `asm!` trampolines, with a typed answer whenever the kernel (or an
 //! emulator) says no.
@@ -77,13 +77,15 @@ extern crate std;
 #[cfg(not(any(
     target_arch = "x86_64",
     target_arch = "aarch64",
-    target_arch = "riscv64"
+    target_arch = "riscv64",
+    target_arch = "x86"
 )))]
-compile_error!("rawclone supports x86_64, aarch64 and riscv64");
+compile_error!("rawclone supports x86_64, aarch64, riscv64 and x86 (i686)");
 
 #[cfg_attr(target_arch = "x86_64", path = "../arch/x86_64.rs")]
 #[cfg_attr(target_arch = "aarch64", path = "../arch/aarch64.rs")]
 #[cfg_attr(target_arch = "riscv64", path = "../arch/riscv64.rs")]
+#[cfg_attr(target_arch = "x86", path = "../arch/x86.rs")]
 pub mod arch;
 
 mod clone;

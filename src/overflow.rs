@@ -72,12 +72,15 @@ pub(crate) unsafe fn use_alt_stack(low: *mut u8) {
 /// # Safety
 /// Called by the kernel only, with a valid siginfo.
 unsafe extern "C" fn on_fault(signo: i32, info: *mut u8, context: *mut u8) {
-    // `si_code` is the third int, `si_addr` follows after padding, in every 64-bit siginfo.
+    // `si_code` is the third int; `si_addr` opens the union after it, aligned to a pointer: at
+    // 16 in every 64-bit siginfo, right at 12 in a 32-bit one.
     // SAFETY: the kernel passes a full siginfo for SIGSEGV.
     let (code, addr) = unsafe {
         (
             info.add(8).cast::<i32>().read(),
-            info.add(16).cast::<usize>().read(),
+            info.add(12usize.next_multiple_of(size_of::<usize>()))
+                .cast::<usize>()
+                .read(),
         )
     };
     if code <= 0 {

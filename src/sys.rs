@@ -424,7 +424,21 @@ id_getters!(
 pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
     let ts = [(ms / 1000) as i64, ((ms % 1000) * 1_000_000) as i64];
     // SAFETY: the kernel reads one timespec (two i64 on 64-bit) from a live local.
-    unsafe { syscall2(Sysno::nanosleep, ts.as_ptr() as usize, 0) }.map(drop)
+    #[cfg(target_pointer_width = "64")]
+    let r = unsafe { syscall2(Sysno::nanosleep, ts.as_ptr() as usize, 0) };
+    // SAFETY: the kernel reads one __kernel_timespec (two i64) from a live local; relative
+    // CLOCK_MONOTONIC is what nanosleep measures.
+    #[cfg(target_pointer_width = "32")]
+    let r = unsafe {
+        syscalls::syscall4(
+            Sysno::clock_nanosleep_time64,
+            k::CLOCK_MONOTONIC as usize,
+            0,
+            ts.as_ptr() as usize,
+            0,
+        )
+    };
+    r.map(drop)
 }
 
 /// `sched_yield(2)`: let another runnable thread have this CPU.
@@ -721,8 +735,28 @@ fn ppoll_in(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, Errno
         .map_or(0, |ts| ts as *mut k::__kernel_timespec as usize);
     // SAFETY: the kernel reads and writes one pollfd and at most one timespec, live locals (or
     // none, for a null pointer); no sigmask.
-    let ready = unsafe { syscall5(Sysno::ppoll, &raw mut pfd as usize, 1, ts_ptr, 0, 0) }?;
+    let ready = unsafe { syscall5(calls::PPOLL, &raw mut pfd as usize, 1, ts_ptr, 0, 0) }?;
     Ok(ready > 0)
+}
+
+/// The calls that take a `__kernel_timespec` (64-bit seconds and nanoseconds) and map memory:
+/// the plain ones on 64-bit targets; on 32-bit ones the plain calls take a 32-bit `timespec` (and
+/// i386's `mmap` a struct of arguments), so the `_time64` variants (Linux 5.1) and `mmap2`.
+#[cfg(target_pointer_width = "64")]
+mod calls {
+    use super::Sysno;
+    pub(super) const CLOCK_GETTIME: Sysno = Sysno::clock_gettime;
+    pub(super) const PPOLL: Sysno = Sysno::ppoll;
+    pub(super) const FUTEX: Sysno = Sysno::futex;
+    pub(super) const MMAP: Sysno = Sysno::mmap;
+}
+#[cfg(target_pointer_width = "32")]
+mod calls {
+    use super::Sysno;
+    pub(super) const CLOCK_GETTIME: Sysno = Sysno::clock_gettime64;
+    pub(super) const PPOLL: Sysno = Sysno::ppoll_time64;
+    pub(super) const FUTEX: Sysno = Sysno::futex_time64;
+    pub(super) const MMAP: Sysno = Sysno::mmap2;
 }
 
 /// `clock_gettime(CLOCK_MONOTONIC)`: time since an unspecified start that never jumps, for
@@ -741,7 +775,7 @@ pub fn monotonic_now() -> Duration {
     // SAFETY: the kernel writes one timespec into a live local; CLOCK_MONOTONIC always exists.
     let _ = unsafe {
         syscall2(
-            Sysno::clock_gettime,
+            calls::CLOCK_GETTIME,
             k::CLOCK_MONOTONIC as usize,
             &raw mut ts as usize,
         )
@@ -768,7 +802,9 @@ impl Deadline {
     }
 }
 
-/// The part of `siginfo_t` that `waitid(2)` fills, laid out as on every 64-bit Linux.
+/// The part of `siginfo_t` that `waitid(2)` fills, laid out as Linux does: the union after the
+/// three ints is pointer-aligned, so 64-bit targets have a padding int before `si_pid` and 32-bit
+/// ones none.
 ///
 /// ```
 /// use linux_raw_sys::general::{CLD_EXITED, WEXITED, WNOWAIT};
@@ -794,6 +830,7 @@ pub struct WaitInfo {
     pub errno: i32,
     /// `si_code`: one of the `CLD_*` values.
     pub code: i32,
+    #[cfg(target_pointer_width = "64")]
     _pad: i32,
     /// `si_pid`: 0 with `WNOHANG` when no child had changed state.
     pub pid: i32,
@@ -801,7 +838,10 @@ pub struct WaitInfo {
     pub uid: u32,
     /// `si_status`: exit status or signal number, depending on `code`.
     pub status: i32,
+    #[cfg(target_pointer_width = "64")]
     _rest: [u8; 100],
+    #[cfg(target_pointer_width = "32")]
+    _rest: [u8; 104],
 }
 
 const _: () = assert!(size_of::<WaitInfo>() == size_of::<k::siginfo_t>());
@@ -912,7 +952,7 @@ fn futex_wait_for(word: &AtomicU32, expected: u32, timeout: Option<Duration>) ->
     // relative timespec from a live local (or none, for a null pointer).
     unsafe {
         syscall4(
-            Sysno::futex,
+            calls::FUTEX,
             word.as_ptr() as usize,
             k::FUTEX_WAIT as usize,
             expected as usize,
@@ -1021,7 +1061,7 @@ pub fn mmap_anonymous(len: usize, prot: u32, extra: u32) -> Result<*mut u8, Errn
     // SAFETY: a fresh anonymous mapping at a kernel-chosen address aliases nothing of ours.
     unsafe {
         syscalls::syscall6(
-            Sysno::mmap,
+            calls::MMAP,
             0,
             len,
             prot as usize,
@@ -1231,6 +1271,14 @@ pub(crate) fn handler_action(handler: usize, flags: u32) -> k::kernel_sigaction 
         unsafe { core::mem::transmute::<usize, k::__kernel_sighandler_t>(handler) };
     act.sa_flags = flags as _;
     // riscv64 has no SA_RESTORER (nor the field): its kernel always returns through the vDSO.
+    // i386 has two signal frames: the rt one (siginfo and ucontext, undone by rt_sigreturn) for
+    // SA_SIGINFO handlers, the old one (undone by sigreturn) for the rest. The restorer calls
+    // rt_sigreturn, so every handler gets the rt frame; its two extra arguments are harmless to a
+    // one-argument handler, since the i386 caller pops the arguments.
+    #[cfg(target_arch = "x86")]
+    {
+        act.sa_flags |= k::SA_SIGINFO as core::ffi::c_ulong;
+    }
     #[cfg(not(target_arch = "riscv64"))]
     if let Some(restorer) = crate::arch::SIGNAL_RESTORER {
         act.sa_flags |= k::SA_RESTORER as core::ffi::c_ulong;

@@ -3,12 +3,14 @@
 //! selftest of the guest's architecture, and reads its summary from the serial console. This is
 //! where the modes qemu-user cannot emulate (chimera, vfork, namespaces, pidfd, clone3) run on
 //! aarch64 (Debian's arm64 cloud kernel under `qemu-system-aarch64`) and riscv64 (Debian trixie's
-//! riscv64 kernel under `qemu-system-riscv64`, with qemu's default OpenSBI firmware).
+//! riscv64 kernel under `qemu-system-riscv64`, with qemu's default OpenSBI firmware) and i686
+//! (Debian bookworm's 686 kernel under `qemu-system-i386`).
 //!
 //! Ignored by a plain `cargo test` because each needs qemu-system and a kernel image: `bash
 //! .ci/test` installs both (the kernels land in `target/arm64-kernel/vmlinuz` and
-//! `target/kernels/trixie-riscv64/vmlinuz`, or set `RAWCLONE_ARM64_KERNEL` /
-//! `RAWCLONE_RISCV64_KERNEL`) and runs them with `--ignored`.
+//! `target/kernels/trixie-riscv64/vmlinuz` and `target/kernels/bookworm-i386/vmlinuz`, or set
+//! `RAWCLONE_ARM64_KERNEL` / `RAWCLONE_RISCV64_KERNEL` / `RAWCLONE_I386_KERNEL`) and runs them with
+//! `--ignored`.
 
 mod common;
 
@@ -54,6 +56,19 @@ const RISCV64: Machine = Machine {
     qemu: "qemu-system-riscv64",
     // OpenSBI (qemu's default firmware, from qemu-system-data) runs the kernel in S-mode.
     args: &["-M", "virt", "-bios", "default"],
+    console: "ttyS0",
+};
+
+const I686: Machine = Machine {
+    // No i686 `-none` target ships a prebuilt `core`: see common::FREESTANDING_I686_FLAGS.
+    target: "i686-unknown-linux-musl",
+    initramfs: "initramfs-i686.cpio",
+    kernel_var: "RAWCLONE_I386_KERNEL",
+    kernel_default: "target/kernels/bookworm-i386/vmlinuz",
+    package: "qemu-system-x86",
+    qemu: "qemu-system-i386",
+    // TCG's most capable CPU: the i686 target's code uses SSE2, which the default qemu32 lacks.
+    args: &["-M", "pc", "-cpu", "max"],
     console: "ttyS0",
 };
 
@@ -192,4 +207,10 @@ fn aarch64_selftest_passes_as_init_on_a_real_kernel() {
 #[ignore = "boots a riscv64 kernel under qemu-system-riscv64; `bash .ci/test` installs it and runs this"]
 fn riscv64_selftest_passes_as_init_on_a_real_kernel() {
     selftest_as_init(&RISCV64);
+}
+
+#[test]
+#[ignore = "boots an i386 kernel under qemu-system-i386; `bash .ci/test` installs it and runs this"]
+fn i686_selftest_passes_as_init_on_a_real_kernel() {
+    selftest_as_init(&I686);
 }

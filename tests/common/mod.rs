@@ -272,6 +272,30 @@ pub fn core_dump_took_the_creator(status: ExitStatus) -> Option<&'static str> {
 
 /// Whether this process runs under qemu-user, found by probing once: the emulator refuses a plain
 /// `CLONE_VM` child with EINVAL, which no kernel does.
+/// Why the system's programs (`/bin/sh`, `/bin/ls`, `/bin/true`) cannot run under a seccomp
+/// filter of this build, if they cannot: a filter rawclone builds fails every call of another
+/// calling convention, and a 32-bit build (i686) on a 64-bit system execs 64-bit programs, whose
+/// every call is of the x86_64 convention. `None` where they are of this build's word size.
+pub fn system_programs_foreign() -> Option<&'static str> {
+    let mut head = [0u8; 5];
+    let class = std::fs::File::open("/bin/sh")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .map(|()| head[4]);
+    // ELFCLASS32 = 1, ELFCLASS64 = 2.
+    let ours = if cfg!(target_pointer_width = "64") {
+        2
+    } else {
+        1
+    };
+    match class {
+        Ok(c) if c != ours => Some(
+            "/bin/sh is of the other word size (a 32-bit build on a 64-bit system): the filter \
+             fails each of its calls, of another calling convention, by design",
+        ),
+        _ => None,
+    }
+}
+
 pub fn qemu_user() -> bool {
     static PROBED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *PROBED.get_or_init(|| {
@@ -373,13 +397,54 @@ pub fn this_binary_again() -> std::process::Command {
 }
 
 /// The freestanding (`-none`) target of this build's architecture, for [`freestanding_program`].
+/// i686 has no `-none` target with a prebuilt `core`, so its freestanding programs are built for
+/// `i686-unknown-linux-musl` without the C start files or libc (see [`FREESTANDING_I686_FLAGS`]).
 pub const NATIVE_FREESTANDING: &str = if cfg!(target_arch = "riscv64") {
     "riscv64gc-unknown-none-elf"
 } else if cfg!(target_arch = "aarch64") {
     "aarch64-unknown-none"
+} else if cfg!(target_arch = "x86") {
+    "i686-unknown-linux-musl"
 } else {
     "x86_64-unknown-none"
 };
+
+/// How the freestanding programs are built for `i686-unknown-linux-musl` (`.ci/test` passes the
+/// same, in `CARGO_TARGET_I686_UNKNOWN_LINUX_MUSL_RUSTFLAGS`): `panic=abort` (the prebuilt `core`
+/// of a `-linux-` target unwinds; `rust_eh_personality` in tests/freestanding only satisfies the
+/// linker), no self-contained C start files or libc (rawclone's own `_start`), non-relocatable
+/// code, and from the toolchain's own musl `libc.a` only the string routines (`memcpy`, `memset`,
+/// `memmove`, `memcmp`, `bcmp`, `strlen`) that `core` calls and that `compiler_builtins` provides
+/// on `-none` targets but not on `-linux-` ones. `SYSROOT` stands for `rustc --print sysroot`.
+pub const FREESTANDING_I686_FLAGS: &str = "-C panic=abort -C link-self-contained=no \
+    -C relocation-model=static \
+    -C link-arg=SYSROOT/lib/rustlib/i686-unknown-linux-musl/lib/self-contained/libc.a";
+
+/// The environment that builds the freestanding programs for `target`: none but the defaults,
+/// except for i686 ([`FREESTANDING_I686_FLAGS`]).
+fn freestanding_rustflags(target: &str) -> Vec<(String, String)> {
+    if target != "i686-unknown-linux-musl" {
+        return Vec::new();
+    }
+    // No rustc where no cargo builds either: in .ci/vm-suite's guest, whose stand-in cargo finds
+    // the programs built beforehand and reads no flags.
+    let Ok(out) = std::process::Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    let sysroot = String::from_utf8(out.stdout).expect("a UTF-8 sysroot");
+    let flags = FREESTANDING_I686_FLAGS
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("SYSROOT", sysroot.trim());
+    vec![(
+        "CARGO_TARGET_I686_UNKNOWN_LINUX_MUSL_RUSTFLAGS".to_string(),
+        flags,
+    )]
+}
 
 /// Build the freestanding programs for `target` (once per test binary and target) and return the
 /// path of program `name`. A target directory of their own: the outer `cargo test` may still hold
@@ -407,6 +472,7 @@ pub fn freestanding_program(target: &str, name: &str) -> std::path::PathBuf {
                     target,
                 ])
                 .env("CARGO_TARGET_DIR", &target_dir)
+                .envs(freestanding_rustflags(target))
                 .status()
                 .expect("run cargo");
             assert!(
@@ -435,6 +501,13 @@ macro_rules! per_backend {
     };
 }
 
+/// `mmap`, or on 32-bit targets `mmap2` (i386's `mmap` takes a struct of arguments).
+#[cfg(target_pointer_width = "64")]
+const MMAP: Sysno = Sysno::mmap;
+/// `mmap`, or on 32-bit targets `mmap2` (i386's `mmap` takes a struct of arguments).
+#[cfg(target_pointer_width = "32")]
+const MMAP: Sysno = Sysno::mmap2;
+
 /// `bytes` (rounded up to whole pages) of zeroed memory that forked children share with their
 /// parent (`MAP_SHARED | MAP_ANONYMOUS`), for answers that must outlive a child; unmapped by the
 /// caller, if at all.
@@ -443,7 +516,7 @@ pub fn map_shared(bytes: usize) -> *mut u8 {
     // SAFETY: a fresh anonymous shared mapping aliases nothing of ours.
     unsafe {
         syscalls::syscall6(
-            Sysno::mmap,
+            MMAP,
             0,
             bytes.next_multiple_of(4096),
             (k::PROT_READ | k::PROT_WRITE) as usize,

@@ -318,6 +318,20 @@ pub fn install(profile: Profile) -> Result<Option<Fd>, Errno> {
     }
 }
 
+/// `ppoll` and `clock_gettime` with a `__kernel_timespec`: on 32-bit targets the plain calls
+/// take a 32-bit `timespec`, so their `_time64` variants.
+#[cfg(target_pointer_width = "64")]
+const PPOLL: Sysno = Sysno::ppoll;
+/// See the 64-bit one.
+#[cfg(target_pointer_width = "32")]
+const PPOLL: Sysno = Sysno::ppoll_time64;
+/// See [`PPOLL`].
+#[cfg(target_pointer_width = "64")]
+const CLOCK_GETTIME: Sysno = Sysno::clock_gettime;
+/// See [`PPOLL`].
+#[cfg(target_pointer_width = "32")]
+const CLOCK_GETTIME: Sysno = Sysno::clock_gettime64;
+
 /// Answer one notification on `listener` for `profile`: EINVAL for the `clone3` flags it refuses,
 /// else let the kernel carry on. Returns false once the listener has no more users.
 pub fn serve(listener: &Fd, profile: Profile) -> bool {
@@ -333,7 +347,7 @@ pub fn serve(listener: &Fd, profile: Profile) -> bool {
     // SAFETY: one pollfd and a timespec, both live across the call.
     let ready = unsafe {
         syscall5(
-            Sysno::ppoll,
+            PPOLL,
             (&raw mut poll) as usize,
             1,
             (&raw const timeout) as usize,
@@ -605,7 +619,7 @@ fn now_ms() -> u64 {
     // SAFETY: the kernel writes one timespec into `ts`.
     let _ = unsafe {
         syscalls::syscall2(
-            Sysno::clock_gettime,
+            CLOCK_GETTIME,
             k::CLOCK_MONOTONIC as usize,
             (&raw mut ts) as usize,
         )

@@ -144,3 +144,11 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     write_all(sys::stderr(), t.as_str().as_bytes());
     sys::exit_group(101)
 }
+
+/// The personality routine the prebuilt `core` of a `*-linux-*` target refers to (it was built
+/// with `panic=unwind`). Only i686 builds these programs for such a target (no i686 `-none`
+/// target ships a prebuilt `core`), with `-C panic=abort`, so nothing ever unwinds and nothing
+/// calls this; it only satisfies the linker.
+#[cfg(target_os = "linux")]
+#[unsafe(no_mangle)]
+pub extern "C" fn rust_eh_personality() {}
