@@ -4,7 +4,8 @@
 //! - `spawn_join`: `std_thread`, `pthread` (glibc's `pthread_create` + `pthread_join`, default
 //!   attributes), `libc_fork`, `raw_thread` (fresh stack each time), `raw_thread_static` (one
 //!   pre-faulted stack), `raw_thread_floor` (the same with parent and child held on one CPU: the
-//!   kernel's own minimum for a thread), `raw_chimera`, `raw_fork`, `spawner_thread`,
+//!   kernel's own minimum for a thread), `raw_chimera_floor` (the same for a chimera shaped as
+//!   the Chimera spawner's tasks), `raw_chimera`, `raw_fork`, `spawner_thread`,
 //!   `spawner_chimera` (both starting tasks on the spawning CPU), `spawner_thread_spread` (the
 //!   default: the kernel places the task), `spawner_green` (one worker);
 //! - `spawn_exec`: `std_command`, `posix_spawn` (glibc's, then `waitpid`), `raw_vfork_exec`, all
@@ -23,7 +24,9 @@
 //! Children here only return or exit: no allocation, no libc (see the crate's safety rules).
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use rawclone::{Backend, Fork, Spawner, Stack, chimera, fork, sys, thread, vfork_exec};
+use rawclone::{
+    Backend, Builder, CloneFlags, Fork, Spawner, Stack, chimera, fork, sys, thread, vfork_exec,
+};
 use std::hint::black_box;
 
 const STACK: usize = 64 * 1024;
@@ -100,6 +103,21 @@ fn spawn_join(c: &mut Criterion) {
             unsafe { thread(&mut stack, || black_box(1usize)) }
                 .unwrap()
                 .join()
+        })
+    });
+    // The same floor for a chimera shaped as the Chimera spawner's tasks: a CLONE_VM process
+    // with no exit signal, handlers reset and a pidfd, reaped through it.
+    g.bench_function("raw_chimera_floor", |b| {
+        let chimera = Builder::new()
+            .flags(CloneFlags::VM)
+            .exit_signal(None)
+            .reset_signal_handlers();
+        b.iter(|| {
+            // SAFETY: the child only returns.
+            unsafe { chimera.spawn(&mut stack, || 0) }
+                .unwrap()
+                .wait()
+                .unwrap()
         })
     });
     sys::set_affinity(&all).unwrap();

@@ -81,6 +81,16 @@ const ROWS: &[Row] = &[
         Goal::Ratio(0.80),
     ),
     row(
+        "spawn_join/raw_chimera_floor",
+        "spawn_join/pthread",
+        Goal::None,
+    ),
+    row(
+        "spawn_join/spawner_chimera",
+        "spawn_join/raw_chimera_floor",
+        Goal::None,
+    ),
+    row(
         "spawn_join/spawner_thread_spread",
         "spawn_join/std_thread",
         Goal::None,
