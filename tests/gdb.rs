@@ -1,4 +1,4 @@
-#![cfg(target_arch = "x86_64")] // gdb drives the native x86_64 build
+#![cfg(any(target_arch = "x86_64", target_arch = "x86"))] // gdb drives the native build (i686 too: the x86_64 kernel runs it)
 //! What a debugger sees of rawclone's machine code, checked with `gdb --batch`:
 //! - a rawclone thread's backtrace ends at the child entry of the clone trampoline, which marks
 //!   itself outermost in its CFI, instead of running on into the parent's frames and garbage;
@@ -137,8 +137,22 @@ fn backtrace_crosses_the_signal_restorer() {
     let Some(bt) = backtrace_of(NAME, &["handle SIGUSR1 nostop noprint pass"]) else {
         return;
     };
-    assert!(!bt.contains("Backtrace stopped"), "gdb gave up:\n{bt}");
     let frames: Vec<&str> = bt.lines().collect();
+    // gdb may stop only below the C library's own thread start, never in rawclone's frames:
+    // musl's i386 `__clone` (src/thread/i386/clone.s, under the test harness's threads) has no
+    // CFI that marks it outermost, so gdb reads one more frame of garbage past it and gives up.
+    if let Some(stop) = frames
+        .iter()
+        .position(|f| f.starts_with("Backtrace stopped"))
+    {
+        let libc_start = frames[..stop]
+            .iter()
+            .position(|f| f.contains("__clone") && f.contains("clone.s"));
+        assert!(
+            libc_start.is_some_and(|at| frames[at + 1..stop].iter().all(|f| f.contains("?? ()"))),
+            "gdb gave up:\n{bt}"
+        );
+    }
     let at = |what: &str| {
         frames
             .iter()
