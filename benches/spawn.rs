@@ -14,6 +14,7 @@
 //!   (create and run to completion on a reused stack), `corosensei_switch` (one resume/suspend
 //!   pair), `rawclone_local` (spawn + join on a [`rawclone::LocalSpawner`], on this thread),
 //!   `rawclone_local_yield` (one `Yielder::yield_now` between two local tasks),
+//!   `rawclone_local_yield_alone` (the same with nothing else ready: no switch),
 //!   `rawclone_green` (spawn + join on a one-worker spawner), `rawclone_yield` (one `yield_now`
 //!   between two tasks of one worker);
 //! - `fork_by_rss`: `raw_fork`, `raw_chimera`, `raw_vfork_exec`, each with the parent holding 1,
@@ -258,6 +259,21 @@ fn green(c: &mut Criterion) {
             }
             // Two tasks took `iters` turns each: one yield is half of it.
             start.elapsed() / 2
+        })
+    });
+    // One task alone: with nothing else ready, a yield returns at once, with no switch.
+    g.bench_function("rawclone_local_yield_alone", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            local
+                .spawn(move |y| {
+                    for _ in 0..iters {
+                        y.yield_now();
+                    }
+                })
+                .unwrap()
+                .join();
+            start.elapsed()
         })
     });
     let spawner = Spawner::config(Backend::Green).workers(1).build().unwrap();

@@ -344,10 +344,11 @@ impl State {
     /// From the running task: queue it behind the others and switch to the first of them;
     /// nothing happens when no other task is ready. Returns when the task is switched in again.
     fn yield_task(&self) {
-        let me = self.running_task();
+        // Nothing else ready: no switch, so no context is saved and there is nothing to check.
         let Some(next) = self.pop() else {
             return;
         };
+        let me = self.running_task();
         self.push(me);
         self.current.set(next);
         // SAFETY: `me` is the running task, on whose stack we are (checked), whose `sp` slot is

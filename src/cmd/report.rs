@@ -155,6 +155,11 @@ const ROWS: &[Row] = &[
         Goal::Ratio(3.0),
     ),
     row(
+        "green/rawclone_local_yield_alone",
+        "green/corosensei_switch",
+        Goal::None,
+    ),
+    row(
         "green/rawclone_yield",
         "green/corosensei_switch",
         Goal::None,
