@@ -231,6 +231,65 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
 /// when `SA_RESTORER` is not set, so rawclone names none.
 pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = None;
 
+#[cfg(test)]
+mod tests {
+    /// The calling thread's FPCR.
+    fn fpcr() -> u64 {
+        let value: u64;
+        // SAFETY: reading FPCR has no side effect.
+        unsafe { core::arch::asm!("mrs {}, fpcr", out(reg) value) };
+        value
+    }
+
+    /// A green task that changes callee-saved registers and the rounding mode leaves the
+    /// switched-away side's FPCR intact, and finds its own again when it is switched back in.
+    #[test]
+    fn green_switch_keeps_callee_saved_state() {
+        use core::ptr;
+        static mut HOME: *mut u8 = ptr::null_mut();
+        static mut TASK: *mut u8 = ptr::null_mut();
+        static mut SEEN: [u64; 2] = [u64::MAX; 2];
+        const TOWARD_ZERO: u64 = 0b11 << 22; // FPCR.RMode = RZ
+        extern "C" fn task(_: *mut u8) -> ! {
+            // SAFETY: the statics are used by this test's one thread only, in turn; the asm
+            // clobbers callee-saved registers and FPCR, which green_switch must bring back on
+            // the other side.
+            unsafe {
+                SEEN[0] = super::tests::fpcr(); // the default a new task starts with
+                core::arch::asm!(
+                    "mov x20, #0x5a5a", "mov x21, #0x5a5a", "fmov d8, #1.0", "fmov d15, #1.0",
+                    "msr fpcr, {rz}",
+                    rz = in(reg) TOWARD_ZERO,
+                    out("x20") _, out("x21") _, out("d8") _, out("d15") _,
+                );
+                super::green_switch(&raw mut TASK, HOME);
+                SEEN[1] = super::tests::fpcr(); // its own, after the home's
+                super::green_switch(&raw mut TASK, HOME);
+            }
+            unreachable!()
+        }
+        #[repr(align(16))]
+        struct Stack([u8; 16 * 1024]);
+        let mut stack = Stack([0; 16 * 1024]);
+        let top = stack.0.as_mut_ptr_range().end;
+        let before = fpcr();
+        // SAFETY: `top` is aligned with room below it; the task runs only while we wait here.
+        unsafe {
+            TASK = super::green_frame(top, task, ptr::null_mut());
+            super::green_switch(&raw mut HOME, TASK);
+            assert_eq!(
+                fpcr(),
+                before,
+                "the home's FPCR, after the task changed its"
+            );
+            super::green_switch(&raw mut HOME, TASK);
+            assert_eq!(fpcr(), before, "the home's FPCR, once more");
+            let seen = (&raw const SEEN).read();
+            assert_eq!(seen, [0, TOWARD_ZERO], "the task's: default, then its own");
+        }
+    }
+}
+
 /// Process entry for freestanding programs (feature `start`). The kernel enters here with `sp`
 /// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
 ///
