@@ -231,7 +231,7 @@ impl LocalSpawner {
             .saturating_sub(frame_top)
             .saturating_add(size_of::<F>())
             .saturating_add(size_of::<T>())
-            .saturating_add(arch::GREEN_FRAME + crate::MIN_CHILD_FRAME);
+            .saturating_add(arch::GREEN_FRAME + crate::clone::MIN_CHILD_FRAME);
         if closure > slot || slot > top || stack.size() < needed {
             let usable = stack.size();
             state.give_stack(stack);

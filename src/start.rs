@@ -104,7 +104,7 @@ pub(crate) unsafe extern "C" fn entry(sp: *const usize) -> ! {
 fn open_stdio() {
     use linux_raw_sys::general as k;
     for fd in 0..3 {
-        if crate::sys::fd_flags(fd) == Err(crate::Errno::EBADF) {
+        if crate::sys::fd_flags(fd) == Err(crate::error::Errno::EBADF) {
             // The lowest free number is `fd` itself: 0..fd are open by now. Kept open for good,
             // so it is never closed (and it must not be close-on-exec, like any standard stream).
             if let Ok(null) = crate::sys::open(c"/dev/null", k::O_RDWR) {

@@ -161,7 +161,7 @@ fn initial_block() -> Result<&'static [u8]> {
             // of the process; the bytes are only read.
             Ok(unsafe { core::slice::from_raw_parts(start as *const u8, end - start) })
         }
-        _ => Err(Error::sys(CALL, crate::Errno::ENODATA)),
+        _ => Err(Error::sys(CALL, crate::error::Errno::ENODATA)),
     }
 }
 
