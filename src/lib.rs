@@ -78,14 +78,16 @@ extern crate std;
     target_arch = "x86_64",
     target_arch = "aarch64",
     target_arch = "riscv64",
-    target_arch = "x86"
+    target_arch = "x86",
+    target_arch = "arm"
 )))]
-compile_error!("rawclone supports x86_64, aarch64, riscv64 and x86 (i686)");
+compile_error!("rawclone supports x86_64, aarch64, riscv64, x86 (i686) and arm (armv7)");
 
 #[cfg_attr(target_arch = "x86_64", path = "../arch/x86_64.rs")]
 #[cfg_attr(target_arch = "aarch64", path = "../arch/aarch64.rs")]
 #[cfg_attr(target_arch = "riscv64", path = "../arch/riscv64.rs")]
 #[cfg_attr(target_arch = "x86", path = "../arch/x86.rs")]
+#[cfg_attr(target_arch = "arm", path = "../arch/arm.rs")]
 pub mod arch;
 
 mod clone;

@@ -34,6 +34,9 @@ pub const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_RISCV64;
 /// The `seccomp_data.arch` (`AUDIT_ARCH_*`) of this build's calling convention.
 #[cfg(target_arch = "x86")]
 pub const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_I386;
+/// The `seccomp_data.arch` (`AUDIT_ARCH_*`) of this build's calling convention.
+#[cfg(target_arch = "arm")]
+pub const NATIVE_ARCH: u32 = linux_raw_sys::ptrace::AUDIT_ARCH_ARM;
 
 /// The action `SECCOMP_RET_ERRNO` with `errno`: the call fails with it, unexecuted.
 ///

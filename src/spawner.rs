@@ -61,9 +61,9 @@
 //! Spawner::spawn's # Safety; SIGABRT ends the process` (the task only, for a Chimera task,
 //! whose join then returns [`Error::TaskEnded`] with SIGABRT). That line is best effort: std
 //! gets to the hook through state it keeps for the thread, and a hook the program sets later
-//! replaces it. On riscv64 with glibc, std reaches its thread-locals through `__tls_get_addr`,
-//! which looks for glibc's TCB below the thread pointer, so there a task's panic faults before
-//! the hook and is reported as the fault it is. In a `no_std` program whose panic handler only
+//! replaces it. On riscv64 and arm with glibc, std reaches its thread-locals through
+//! `__tls_get_addr`, which looks for glibc's TCB at the thread pointer (below it on riscv64), so
+//! there a task's panic faults before the hook and is reported as the fault it is. In a `no_std` program whose panic handler only
 //! uses raw syscalls, such as rawclone's freestanding programs, a panic ends the whole process
 //! with that handler's message and status.
 //!

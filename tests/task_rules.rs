@@ -76,17 +76,26 @@ fn run_in_fork(backend: Backend, task: impl FnOnce() -> u64 + Send + 'static) ->
 
 /// Why a panic in a task cannot get as far as the panic hook in this build, if it cannot.
 ///
-/// On riscv64 with glibc, the prebuilt std's thread-locals use the general-dynamic TLS model and
-/// RISC-V linkers have no relaxation for it, so std's first thread-local access in a panic (its
-/// panic count) calls `__tls_get_addr`, which reads the dtv from the TCB below the thread
-/// pointer: below a task's own control block there is none, and the panic faults at `0x0`
-/// before any hook runs (reported as that fault, which the docs allow). x86_64 and the static
-/// aarch64 build reach std's thread-locals at fixed offsets from the thread pointer instead.
+/// On riscv64 and arm with glibc, std's first thread-local access in a panic (its panic count)
+/// goes through `__tls_get_addr`, which reads the dtv from the TCB that glibc keeps at the
+/// thread pointer (TLS variant I): on riscv64 the prebuilt std uses the general-dynamic model
+/// and RISC-V linkers have no relaxation for it, and the TCB sits below the thread pointer, where
+/// a task's control block has none (the panic faults at `0x0`); on arm the TCB is the first
+/// words at the thread pointer, which in a task are its control block's, so the dtv read is
+/// garbage and the panic faults at whatever address it names. Either way the panic is reported
+/// as that fault, before any hook runs, which the docs allow. x86_64, i686 and the static aarch64
+/// build reach std's thread-locals at fixed offsets from the thread pointer instead.
 const PANICS_FAULT_BEFORE_THE_HOOK: Option<&str> =
     if cfg!(all(target_arch = "riscv64", target_env = "gnu")) {
         Some(
             "riscv64 glibc build: std's general-dynamic thread-locals go through __tls_get_addr, \
              which finds no dtv below a task's thread pointer, so a panic faults before the hook",
+        )
+    } else if cfg!(all(target_arch = "arm", target_env = "gnu")) {
+        Some(
+            "arm glibc build: std's thread-locals go through __tls_get_addr, which reads the dtv \
+             from the TCB at the thread pointer, a task's control block, so a panic faults \
+             before the hook",
         )
     } else {
         None

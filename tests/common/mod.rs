@@ -390,7 +390,13 @@ pub fn this_binary_again() -> std::process::Command {
     let arch = std::env::consts::ARCH;
     let mut command = std::process::Command::new(format!("qemu-{arch}-static"));
     if cfg!(target_env = "gnu") {
-        command.arg("-L").arg(format!("/usr/{arch}-linux-gnu"));
+        // Debian's name for the cross C library: arm's is the hard-float EABI one.
+        let triple = if cfg!(target_arch = "arm") {
+            "arm-linux-gnueabihf".to_string()
+        } else {
+            format!("{arch}-linux-gnu")
+        };
+        command.arg("-L").arg(format!("/usr/{triple}"));
     }
     command.arg(exe);
     command
@@ -405,6 +411,8 @@ pub const NATIVE_FREESTANDING: &str = if cfg!(target_arch = "riscv64") {
     "aarch64-unknown-none"
 } else if cfg!(target_arch = "x86") {
     "i686-unknown-linux-musl"
+} else if cfg!(target_arch = "arm") {
+    "armv7a-none-eabi"
 } else {
     "x86_64-unknown-none"
 };
