@@ -3,14 +3,16 @@
 //! selftest of the guest's architecture, and reads its summary from the serial console. This is
 //! where the modes qemu-user cannot emulate (chimera, vfork, namespaces, pidfd, clone3) run on
 //! aarch64 (Debian's arm64 cloud kernel under `qemu-system-aarch64`) and riscv64 (Debian trixie's
-//! riscv64 kernel under `qemu-system-riscv64`, with qemu's default OpenSBI firmware) and i686
-//! (Debian bookworm's 686 kernel under `qemu-system-i386`).
+//! riscv64 kernel under `qemu-system-riscv64`, with qemu's default OpenSBI firmware), i686
+//! (Debian bookworm's 686 kernel under `qemu-system-i386`) and arm (Debian bookworm's armmp-lpae
+//! kernel under `qemu-system-arm`).
 //!
 //! Ignored by a plain `cargo test` because each needs qemu-system and a kernel image: `bash
 //! .ci/test` installs both (the kernels land in `target/arm64-kernel/vmlinuz` and
-//! `target/kernels/trixie-riscv64/vmlinuz` and `target/kernels/bookworm-i386/vmlinuz`, or set
-//! `RAWCLONE_ARM64_KERNEL` / `RAWCLONE_RISCV64_KERNEL` / `RAWCLONE_I386_KERNEL`) and runs them with
-//! `--ignored`.
+//! `target/kernels/trixie-riscv64/vmlinuz`, `target/kernels/bookworm-i386/vmlinuz` and
+//! `target/kernels/bookworm-armhf/vmlinuz`, or set `RAWCLONE_ARM64_KERNEL` /
+//! `RAWCLONE_RISCV64_KERNEL` / `RAWCLONE_I386_KERNEL` / `RAWCLONE_ARMHF_KERNEL`) and runs them
+//! with `--ignored`.
 
 mod common;
 
@@ -70,6 +72,18 @@ const I686: Machine = Machine {
     // TCG's most capable CPU: the i686 target's code uses SSE2, which the default qemu32 lacks.
     args: &["-M", "pc", "-cpu", "max"],
     console: "ttyS0",
+};
+
+const ARM: Machine = Machine {
+    target: "armv7a-none-eabi",
+    initramfs: "initramfs-arm.cpio",
+    kernel_var: "RAWCLONE_ARMHF_KERNEL",
+    kernel_default: "target/kernels/bookworm-armhf/vmlinuz",
+    package: "qemu-system-arm",
+    qemu: "qemu-system-arm",
+    // The LPAE kernel wants a Cortex-A15 or later (the plain armmp one needs highmem=off).
+    args: &["-M", "virt", "-cpu", "cortex-a15"],
+    console: "ttyAMA0",
 };
 
 fn root() -> PathBuf {
@@ -213,4 +227,10 @@ fn riscv64_selftest_passes_as_init_on_a_real_kernel() {
 #[ignore = "boots an i386 kernel under qemu-system-i386; `bash .ci/test` installs it and runs this"]
 fn i686_selftest_passes_as_init_on_a_real_kernel() {
     selftest_as_init(&I686);
+}
+
+#[test]
+#[ignore = "boots an armhf kernel under qemu-system-arm; `bash .ci/test` installs it and runs this"]
+fn arm_selftest_passes_as_init_on_a_real_kernel() {
+    selftest_as_init(&ARM);
 }
