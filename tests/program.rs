@@ -465,11 +465,11 @@ fn seccomp_denies_with_errno(via: Via) {
     if let Some(why) = system_programs_foreign() {
         return skip(why);
     }
-    // x86_64 and i386 have the old mkdir too (i386 busybox uses it).
-    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    // x86_64, i386 and arm have the old mkdir too (i386's and arm's busybox use it).
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86", target_arch = "arm"))]
     let calls = [Sysno::mkdir, Sysno::mkdirat];
     // aarch64 and riscv64 have only the *at form.
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86")))]
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "arm")))]
     let calls = [Sysno::mkdirat];
     let filter = Filter::<16>::deny(&calls, Errno::EROFS).unwrap();
     let dir = std::env::temp_dir().join(format!("rawclone-seccomp-{}-{via:?}", std::process::id()));
