@@ -317,8 +317,8 @@ fn left_to_the_kernel(p: Probe, kernel: (u32, u32)) -> Option<&'static str> {
     } else if clone3 && p.flags.contains(F::NEWTIME) && kernel < (5, 6) {
         Some("clone3 learned CLONE_NEWTIME in Linux 5.6")
     } else if p.flags.contains(F::NEWTIME) && !std::path::Path::new("/proc/self/ns/time").exists() {
-        // A kernel option, not a version: arm32 kernels cannot have CONFIG_TIME_NS (it needs the
-        // vDSO's time-namespace support, which that architecture lacks).
+        // A kernel option, not a version: Debian's armmp-lpae kernel has none (CONFIG_TIME_NS
+        // depends on GENERIC_VDSO_TIME_NS, which 32-bit arm does not select).
         Some("this kernel has no time namespaces (no /proc/self/ns/time)")
     } else if clone3 && p.flags.contains(F::INTO_CGROUP) && kernel < (5, 7) {
         Some("clone3 learned CLONE_INTO_CGROUP in Linux 5.7")

@@ -186,9 +186,9 @@ fn ns_inodes_differ_for_exactly_the_requested_namespaces(base: Namespaces<'stati
         CloneFlags::NEWCGROUP | CloneFlags::NEWTIME,
         CloneFlags::NAMESPACES,
     ];
-    // A kernel without time namespaces (arm32 cannot have them: CONFIG_TIME_NS needs vDSO
-    // support that architecture lacks) refuses CLONE_NEWTIME with EINVAL, as tests/differential
-    // checks; here the other kinds are checked without it.
+    // A kernel without time namespaces (Debian's armmp-lpae one: CONFIG_TIME_NS depends on
+    // GENERIC_VDSO_TIME_NS, which 32-bit arm does not select) refuses CLONE_NEWTIME with EINVAL,
+    // as tests/differential checks; here the other kinds are checked without it.
     let time_namespaces = ours[KINDS.len() - 1] != 0;
     for (i, request) in requests.into_iter().enumerate() {
         let request = if time_namespaces {
