@@ -77,7 +77,8 @@ unsafe extern "C" fn child_entry() -> ! {
     core::arch::naked_asm!(
         ".cfi_startproc",    // an FDE of its own: CFA = sp, as at any function entry
         ".cfi_undefined lr", // no return address: unwinders stop at this frame
-        "mov r11, #0",       // fp = 0 ends the frame-pointer chain
+        "mov r11, #0",       // fp = 0 ends the frame-pointer chain (ARM state)
+        "mov r7, #0",        // and Thumb's (r7 still held the syscall number)
         "mov lr, #0",        // lr = 0: nothing to return to
         "mov r0, r6",        // r0 = arg, the entry's first argument
         "blx r5",            // r5 = entry; sp is 16-aligned as the new stack top
@@ -193,17 +194,18 @@ unsafe extern "C" fn green_start() -> ! {
 ///
 /// Only what AAPCS32 makes callee-saved is kept: r4–r11 (r11 is ARM's frame pointer), the link
 /// register, d8–d15, and FPSCR (its control bits are callee-saved; its condition and cumulative
-/// exception flags travel with it). The VFP part is kept in every build, the soft-float
-/// `armv7a-none-eabi` one included: every ARMv7-A core that runs Linux has VFPv3-D16, and a
-/// soft-float program's own code never touches those registers, so for it the save is harmless
-/// (the kernel enables VFP for a process at its first VFP instruction) and one frame layout serves
-/// both ABIs.
+/// exception flags travel with it). The VFP part is in the hard-float (`eabihf`) build only: a
+/// soft-float program's code never touches those registers, and it may run on a core without a
+/// VFP unit (VFP is optional on Cortex-A5, A7 and A9) or a kernel without VFP support, where any
+/// VFP instruction is SIGILL. Both builds use the same frame layout.
 ///
 /// # Safety
 /// `load` must come from a previous save or from [`green_frame`], on a stack that is still valid
 /// and that no other thread is running on; `save` must be writable.
 #[unsafe(naked)]
 pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
+    // Hard-float: the VFP registers and FPSCR travel too.
+    #[cfg(target_abi = "eabihf")]
     core::arch::naked_asm!(
         ".fpu vfpv3-d16",   // the naked body is assembled on its own: name the VFP unit
         "sub sp, sp, #112", // room for the frame on the outgoing stack (16-aligned)
@@ -221,7 +223,19 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
         "ldm sp, {{r4-r11, lr}}", // its general registers and return address
         "add sp, sp, #112",       // pop the frame
         "bx lr",                  // to where it called green_switch, or to green_start
-    )
+    );
+    // Soft-float: no VFP instruction at all (the core may have no VFP unit, the kernel no VFP
+    // support); the compiled code never uses those registers. Same frame, VFP slots unused.
+    #[cfg(not(target_abi = "eabihf"))]
+    core::arch::naked_asm!(
+        "sub sp, sp, #112",       // room for the frame on the outgoing stack (16-aligned)
+        "stm sp, {{r4-r11, lr}}", // callee-saved general registers and the return address
+        "str sp, [r0]",           // r0 = save: the outgoing stack pointer
+        "mov sp, r1",             // r1 = load: now on the incoming task's stack
+        "ldm sp, {{r4-r11, lr}}", // its general registers and return address
+        "add sp, sp, #112",       // pop the frame
+        "bx lr",                  // to where it called green_switch, or to green_start
+    );
 }
 
 /// Where a signal handler returns to: without `SA_RESTORER` the arm kernel returns through the

@@ -63,7 +63,8 @@
 //! gets to the hook through state it keeps for the thread, and a hook the program sets later
 //! replaces it. On riscv64 and arm with glibc, std reaches its thread-locals through
 //! `__tls_get_addr`, which looks for glibc's TCB at the thread pointer (below it on riscv64), so
-//! there a task's panic faults before the hook and is reported as the fault it is. In a `no_std` program whose panic handler only
+//! there a task's panic usually faults before the hook and is reported as the fault it is (on arm
+//! glibc reads its TLS pointers from the control block, so it is undefined where that leads). In a `no_std` program whose panic handler only
 //! uses raw syscalls, such as rawclone's freestanding programs, a panic ends the whole process
 //! with that handler's message and status.
 //!

@@ -82,7 +82,8 @@ fn run_in_fork(backend: Backend, task: impl FnOnce() -> u64 + Send + 'static) ->
 /// and RISC-V linkers have no relaxation for it, and the TCB sits below the thread pointer, where
 /// a task's control block has none (the panic faults at `0x0`); on arm the TCB is the first
 /// words at the thread pointer, which in a task are its control block's, so the dtv read is
-/// garbage and the panic faults at whatever address it names. Either way the panic is reported
+/// garbage and the panic faults at whatever address it names (were that address mapped, the
+/// write would land there: a panic in a task is outside its contract, and undefined). Either way the panic is reported
 /// as that fault, before any hook runs, which the docs allow. x86_64, i686 and the static aarch64
 /// build reach std's thread-locals at fixed offsets from the thread pointer instead.
 const PANICS_FAULT_BEFORE_THE_HOOK: Option<&str> =
