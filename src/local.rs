@@ -151,6 +151,7 @@ impl LocalSpawner {
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn with_stack_size(bytes: usize) -> Result<LocalSpawner> {
+        let bytes = crate::pool::whole_pages(bytes)?;
         let map = sys::mmap_anonymous(STATE_LEN, k::PROT_READ | k::PROT_WRITE, 0)
             .map_err(|e| Error::sys("mmap", e))?;
         let state = map.cast::<State>();

@@ -6,8 +6,8 @@
 //! dropped. Free stacks form an intrusive list: the link lives in the free stack's own top bytes,
 //! so the pool needs no allocator and no bound on its size.
 
-use crate::error::Result;
-use crate::stack::Stack;
+use crate::error::{Error, Result};
+use crate::stack::{PAGE_SIZE, Stack};
 use crate::sync::Lock;
 use core::ptr;
 
@@ -26,6 +26,16 @@ unsafe impl Send for FreeList {}
 pub(crate) struct StackPool {
     size: usize,
     free: Lock<FreeList>,
+}
+
+/// A requested stack size as the pool maps it: at least one page, rounded up to whole pages
+/// (`OutOfMemory` where that overflows). Every pool's size comes through here: the pool's link
+/// and a task's stack-range check both assume whole pages.
+pub(crate) fn whole_pages(bytes: usize) -> Result<usize> {
+    bytes
+        .max(PAGE_SIZE)
+        .checked_next_multiple_of(PAGE_SIZE)
+        .ok_or(Error::OutOfMemory { call: "mmap" })
 }
 
 impl StackPool {

@@ -259,10 +259,7 @@ impl Config {
             Backend::Green => DEFAULT_GREEN_STACK,
             _ => DEFAULT_TASK_STACK,
         });
-        let stack_size = stack_size
-            .max(PAGE_SIZE)
-            .checked_next_multiple_of(PAGE_SIZE)
-            .ok_or(Error::OutOfMemory { call: "mmap" })?;
+        let stack_size = crate::pool::whole_pages(stack_size)?;
         let workers = self
             .workers
             .unwrap_or_else(|| sys::available_cpus().min(MAX_WORKERS));

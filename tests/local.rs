@@ -377,3 +377,20 @@ fn overflowing_task() {
     let spawner = LocalSpawner::new().unwrap();
     spawner.spawn(|_| deeper(0)).unwrap().join();
 }
+
+#[test]
+fn a_stack_size_that_is_no_whole_number_of_pages_is_rounded_up_and_yields_work() {
+    for asked in [8, 40_000] {
+        let spawner = LocalSpawner::with_stack_size(asked).unwrap();
+        assert_eq!(spawner.stack_size() % rawclone::stack::PAGE_SIZE, 0);
+        assert!(spawner.stack_size() >= asked);
+        let a = spawner
+            .spawn(|y| {
+                y.yield_now(); // with `b` ready: a real switch, past the stack-range check
+                1
+            })
+            .unwrap();
+        let b = spawner.spawn(|_| 2).unwrap();
+        assert_eq!((a.join(), b.join()), (1, 2));
+    }
+}
