@@ -17,6 +17,13 @@
 
 use core::arch::asm;
 
+/// This architecture's name, as `std::env::consts::ARCH` spells it (for programs without std).
+///
+/// ```
+/// assert_eq!(rawclone::arch::NAME, std::env::consts::ARCH);
+/// ```
+pub const NAME: &str = "aarch64";
+
 /// The function a child runs on its new stack; its return value becomes the `exit(2)` status.
 ///
 /// ```
@@ -231,6 +238,25 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
 /// when `SA_RESTORER` is not set, so rawclone names none.
 pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = None;
 
+/// The body of `_start`, which [`crate::freestanding_main!`] defines in the program (a library
+/// must not: every program linked with a C runtime has one from its `crt1.o`). The kernel enters
+/// with `sp` pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary
+/// vector; `$entry(sp)` takes over and never returns.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __start_asm {
+    ($entry:path) => {
+        ::core::arch::naked_asm!(
+            "mov x29, xzr",   // fp = 0: the outermost frame
+            "mov x30, xzr",   // lr = 0: nothing to return to
+            "mov x0, sp",     // x0 = the initial stack pointer (16-aligned by the kernel), entry's argument
+            "bl {entry}",     // entry(sp) never returns: it ends with exit_group
+            "udf #0",         // unreachable
+            entry = sym $entry,
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     /// The calling thread's FPCR.
@@ -288,23 +314,4 @@ mod tests {
             assert_eq!(seen, [0, TOWARD_ZERO], "the task's: default, then its own");
         }
     }
-}
-
-/// Process entry for freestanding programs (feature `start`). The kernel enters here with `sp`
-/// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
-///
-/// # Safety
-/// Only the kernel may call this, once, as the ELF entry point.
-#[cfg(feature = "start")]
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _start() -> ! {
-    core::arch::naked_asm!(
-        "mov x29, xzr",   // fp = 0: the outermost frame
-        "mov x30, xzr",   // lr = 0: nothing to return to
-        "mov x0, sp",     // x0 = the initial stack pointer (16-aligned by the kernel), entry's argument
-        "bl {entry}",     // entry(sp) never returns: it ends with exit_group
-        "udf #0",         // unreachable
-        entry = sym crate::start::entry,
-    )
 }

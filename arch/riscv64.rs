@@ -22,6 +22,13 @@
 
 use core::arch::asm;
 
+/// This architecture's name, as `std::env::consts::ARCH` spells it (for programs without std).
+///
+/// ```
+/// assert_eq!(rawclone::arch::NAME, std::env::consts::ARCH);
+/// ```
+pub const NAME: &str = "riscv64";
+
 /// The function a child runs on its new stack; its return value becomes the `exit(2)` status.
 ///
 /// ```
@@ -271,6 +278,25 @@ pub unsafe extern "C" fn green_switch(save: *mut *mut u8, load: *mut u8) {
 /// none.
 pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = None;
 
+/// The body of `_start`, which [`crate::freestanding_main!`] defines in the program (a library
+/// must not: every program linked with a C runtime has one from its `crt1.o`). The kernel enters
+/// with `sp` pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary
+/// vector; `$entry(sp)` takes over and never returns.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __start_asm {
+    ($entry:path) => {
+        ::core::arch::naked_asm!(
+            "mv s0, zero",    // fp = 0: the outermost frame
+            "mv ra, zero",    // ra = 0: nothing to return to
+            "mv a0, sp",      // a0 = the initial stack pointer (16-aligned by the kernel), entry's argument
+            "call {entry}",   // entry(sp) never returns: it ends with exit_group
+            "unimp",          // unreachable
+            entry = sym $entry,
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::{green_frame, green_switch};
@@ -493,26 +519,4 @@ mod tests {
         });
         assert_eq!(out, expected);
     }
-}
-
-/// Process entry for freestanding programs (feature `start`). The kernel enters here with `sp`
-/// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
-///
-/// `gp` is left as the kernel set it: nothing rawclone links relaxes accesses against
-/// `__global_pointer$` (rust-lld does so only when asked with `--relax-gp`).
-///
-/// # Safety
-/// Only the kernel may call this, once, as the ELF entry point.
-#[cfg(feature = "start")]
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _start() -> ! {
-    core::arch::naked_asm!(
-        "mv s0, zero",    // fp = 0: the outermost frame
-        "mv ra, zero",    // ra = 0: nothing to return to
-        "mv a0, sp",      // a0 = the initial stack pointer (16-aligned by the kernel), entry's argument
-        "call {entry}",   // entry(sp) never returns: it ends with exit_group
-        "unimp",          // unreachable
-        entry = sym crate::start::entry,
-    )
 }

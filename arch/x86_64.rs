@@ -16,6 +16,13 @@
 
 use core::arch::asm;
 
+/// This architecture's name, as `std::env::consts::ARCH` spells it (for programs without std).
+///
+/// ```
+/// assert_eq!(rawclone::arch::NAME, std::env::consts::ARCH);
+/// ```
+pub const NAME: &str = "x86_64";
+
 /// The function a child runs on its new stack; its return value becomes the `exit(2)` status.
 ///
 /// ```
@@ -329,6 +336,25 @@ unsafe extern "C" fn sigaction_restore_rt() -> ! {
     )
 }
 
+/// The body of `_start`, which [`crate::freestanding_main!`] defines in the program (a library
+/// must not: every program linked with a C runtime has one from its `crt1.o`). The kernel enters
+/// with `rsp` pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary
+/// vector; `$entry(sp)` takes over and never returns.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __start_asm {
+    ($entry:path) => {
+        ::core::arch::naked_asm!(
+            "xor ebp, ebp",   // rbp = 0: the outermost frame
+            "mov rdi, rsp",   // rdi = the initial stack pointer, entry's argument
+            "and rsp, -16",   // align for the call (the kernel already does; make it certain)
+            "call {entry}",   // entry(sp) never returns: it ends with exit_group
+            "ud2",            // unreachable
+            entry = sym $entry,
+        )
+    };
+}
+
 #[cfg(test)]
 mod tests {
     /// The restorer's first instructions are, byte for byte, the sequence gdb and libgcc match.
@@ -407,23 +433,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Process entry for freestanding programs (feature `start`). The kernel enters here with `rsp`
-/// pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary vector.
-///
-/// # Safety
-/// Only the kernel may call this, once, as the ELF entry point.
-#[cfg(feature = "start")]
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn _start() -> ! {
-    core::arch::naked_asm!(
-        "xor ebp, ebp",   // rbp = 0: the outermost frame
-        "mov rdi, rsp",   // rdi = the initial stack pointer, entry's argument
-        "and rsp, -16",   // align for the call (the kernel already does; make it certain)
-        "call {entry}",   // entry(sp) never returns: it ends with exit_group
-        "ud2",            // unreachable
-        entry = sym crate::start::entry,
-    )
 }

@@ -3,15 +3,14 @@
 //!
 //! Group `ns_run` (fixed ids; see `rawclone bench-report`):
 //! - `unshare_true`: util-linux `unshare`;
-//! - `rawclone_run_true`: `rawclone-static run`, the command's static build (no libc, no
-//!   dynamic loader), built here from `tests/freestanding`;
-//! - `rawclone_run_true_dynamic`: `rawclone run` from the std binary cargo builds, which pays for
-//!   the dynamic loader and std's start-up on every run.
+//! - `rawclone_run_true`: `rawclone run`, the binary `cargo install` builds (no libc, no dynamic
+//!   loader: see `src/main.rs`). With the `std` feature the binary links libc, and this id
+//!   measures that build instead (the bench says so on standard error).
 //!
 //! Skipped, with the reason, where `unshare` is missing or namespaces are refused.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 const FLAGS: [&str; 2] = ["-Urpf", "--mount-proc"];
@@ -26,37 +25,22 @@ fn status(program: &Path, front: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Build the static `rawclone-static` (a target directory of its own: the outer cargo holds the
-/// main one's lock).
-fn static_build() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target_dir = root.join("target").join("freestanding");
-    let built = Command::new(env!("CARGO"))
-        .current_dir(root)
-        .args(["build", "--release", "-p", "rawclone-freestanding"])
-        .args(["--target", "x86_64-unknown-none"])
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    built.then(|| target_dir.join("x86_64-unknown-none/release/rawclone-static"))
-}
-
 fn ns_run(c: &mut Criterion) {
     let unshare = Path::new("unshare");
-    let dynamic = Path::new(env!("CARGO_BIN_EXE_rawclone"));
-    let Some(fast) = static_build() else {
-        eprintln!("ns_run skipped: the static rawclone build failed");
-        return;
-    };
-    if !status(unshare, &[]) || !status(dynamic, &["run"]) || !status(&fast, &["run"]) {
+    let rawclone = Path::new(env!("CARGO_BIN_EXE_rawclone"));
+    if cfg!(feature = "std") {
+        eprintln!(
+            "ns_run: built with the std feature, so rawclone_run_true measures the libc build"
+        );
+    }
+    if !status(unshare, &[]) || !status(rawclone, &["run"]) {
         eprintln!("ns_run skipped: unshare is missing or namespaces are refused here");
         return;
     }
     let mut g = c.benchmark_group("ns_run");
     g.bench_function("unshare_true", |b| b.iter(|| status(unshare, &[])));
-    g.bench_function("rawclone_run_true", |b| b.iter(|| status(&fast, &["run"])));
-    g.bench_function("rawclone_run_true_dynamic", |b| {
-        b.iter(|| status(dynamic, &["run"]))
+    g.bench_function("rawclone_run_true", |b| {
+        b.iter(|| status(rawclone, &["run"]))
     });
     g.finish();
 }

@@ -111,7 +111,6 @@ pub mod seccomp;
 pub mod signal;
 pub mod spawner;
 pub mod stack;
-#[cfg(feature = "start")]
 pub mod start;
 pub mod sync;
 pub mod sys;

@@ -5,15 +5,52 @@
 //!
 //! Children here run only raw syscalls and atomics (see the crate docs): evidence comes back
 //! through shared memory, exit statuses or a socketpair, and is printed by the parent.
+//!
+//! # Without libc
+//! The binary is `no_std` and `no_main`, so that it starts as fast as the kernel lets it: glibc's
+//! start-up (the dynamic loader, or a static build's) probes the CPU with dozens of `cpuid`
+//! instructions, each a VM exit under a hypervisor, and that start-up alone made `rawclone run`
+//! slower than util-linux `unshare` (see the `ns_run` benchmark). How it starts depends on the
+//! target (`build.rs` passes the matching link arguments):
+//! - `*-linux-gnu`: linked with `-nostartfiles -nostdlib -static -no-pie`, no libc at all:
+//!   [`rawclone::freestanding_main!`] gives it `_start`, [`nolibc`] the allocator, the
+//!   `mem*` functions and output;
+//! - `*-linux-musl`: rustc links musl's static `crt1.o` into every executable, so musl's tiny
+//!   start-up calls C `main`, which hands over to [`rawclone::start::c_main`];
+//! - with the `std` feature, the library links std and so libc: C `main` again.
+#![no_std]
+#![no_main]
+#![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![cfg_attr(all(target_env = "gnu", not(feature = "std")), no_builtins)]
 
+extern crate alloc;
+
+/// What the binary needs that std would give it, on raw syscalls.
+#[macro_use]
+mod nolibc {
+    /// The global allocator, without libc.
+    #[cfg(not(feature = "std"))]
+    pub mod heap;
+    /// Output macros and the few file operations the commands use.
+    #[macro_use]
+    pub mod io;
+    /// `memcpy` and its siblings, which nothing else links in on `*-linux-gnu`.
+    #[cfg(all(target_env = "gnu", not(feature = "std")))]
+    pub mod mem;
+}
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 use rawclone::ns::Namespaces;
+use rawclone::start::Args;
 use rawclone::sys::{self, Disposition};
 use rawclone::{
     Backend, Builder, CloneFlags, Error, ExitStatus, Fork, Signal, Spawner, Stack, Syscall,
     chimera, fork, ns, thread, vfork_exec,
 };
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 
 /// The subcommands other than the tour, one file each under `src/cmd/`.
 mod cmd {
@@ -21,45 +58,103 @@ mod cmd {
     pub mod run;
 }
 
-/// What a mode showed, or why it misbehaved.
+#[cfg(not(feature = "std"))]
+#[global_allocator]
+static HEAP: nolibc::heap::Heap = nolibc::heap::Heap::new();
+
+/// A panic prints its message on standard error and exits with status 101, as std's default
+/// does (the profiles build the binary with `panic = "abort"`: nothing unwinds without std).
+#[cfg(not(feature = "std"))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    eprintln!("rawclone: {info}");
+    sys::exit_group(101)
+}
+
+/// The personality routine the target's prebuilt `core` refers to (it was built with
+/// `panic=unwind`). The binary is built with `panic = "abort"`, so nothing unwinds and nothing
+/// calls this; it only satisfies the linker.
+#[cfg(not(feature = "std"))]
+#[unsafe(no_mangle)]
+pub extern "C" fn rust_eh_personality() {}
+
+/// Where the prebuilt `alloc`'s landing pads resume unwinding, for the same reason never reached
+/// (nothing unwinds); were it ever called, it ends the process with status 134 (128 + SIGABRT,
+/// what a shell shows for an abort).
+#[cfg(not(feature = "std"))]
+#[unsafe(no_mangle)]
+#[allow(non_snake_case)]
+pub extern "C" fn _Unwind_Resume() -> ! {
+    sys::exit_group(134)
+}
+
+/// The ARM EHABI personality routines the prebuilt `core`'s and `alloc`'s unwind tables name
+/// (`.ARM.exidx`): as for [`rust_eh_personality`], nothing unwinds, so nothing calls them.
+#[cfg(all(target_arch = "arm", not(feature = "std")))]
+mod ehabi {
+    /// EHABI's personality routine 0 (short frames).
+    #[unsafe(no_mangle)]
+    pub extern "C" fn __aeabi_unwind_cpp_pr0() {}
+    /// EHABI's personality routine 1 (long frames, 16-bit scope).
+    #[unsafe(no_mangle)]
+    pub extern "C" fn __aeabi_unwind_cpp_pr1() {}
+    /// EHABI's personality routine 2 (long frames, 32-bit scope).
+    #[unsafe(no_mangle)]
+    pub extern "C" fn __aeabi_unwind_cpp_pr2() {}
+}
+
+#[cfg(not(any(feature = "std", target_env = "musl")))]
+rawclone::freestanding_main!(command);
+
+/// C `main`, where a C runtime starts the binary (musl's `crt1.o`, or the libc std links).
+#[cfg(any(feature = "std", target_env = "musl"))]
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: i32, argv: *const *const u8, envp: *const *const u8) -> i32 {
+    // SAFETY: the C runtime passes the process's own arguments and environment.
+    unsafe { rawclone::start::c_main(argc, argv, envp, command) }
+}
+
+/// Evidence of a mode: what it showed, or why it misbehaved.
 type Evidence = Result<String, String>;
 
 /// A tour stop: name, flags used, and the check that produces the evidence.
 type Stop = (&'static str, &'static str, fn() -> Evidence);
 
-fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+/// The command line's first word picks the command; the exit status is the command's.
+fn command(args: &Args) -> i32 {
+    let words: Vec<&CStr> = (1..args.len()).filter_map(|i| args.get(i)).collect();
     let rest = || -> Vec<String> {
-        args[1..]
+        words[1..]
             .iter()
-            .map(|a| a.to_string_lossy().into_owned())
+            .map(|a| String::from_utf8_lossy(a.to_bytes()).into_owned())
             .collect()
     };
-    match args.first().map(|a| a.to_string_lossy()).as_deref() {
-        None | Some("tour") => tour(),
-        Some("run") => cmd::run::main(&args[1..]),
-        Some("bench-report") => cmd::report::main(&rest()),
-        Some("-h" | "--help" | "help") => {
+    match words.first().map(|w| w.to_bytes()) {
+        None | Some(b"tour") => tour(),
+        Some(b"run") => cmd::run::main(&words[1..], &args.env().collect::<Vec<_>>()),
+        Some(b"bench-report") => cmd::report::main(&rest()),
+        Some(b"-h" | b"--help" | b"help") => {
             println!(
                 "usage: rawclone [tour | run | bench-report]\n\n  \
                  tour          run every clone mode here and print the evidence (default)\n  \
                  run           run a program in new namespaces, like unshare (see run --help)\n  \
                  bench-report  criterion's medians against baselines and goals (see --help)"
             );
-            ExitCode::SUCCESS
+            0
         }
         Some(other) => {
+            let other = String::from_utf8_lossy(other);
             eprintln!("rawclone: unknown command '{other}' (try 'rawclone --help')");
-            ExitCode::from(2)
+            2
         }
     }
 }
 
-fn tour() -> ExitCode {
+fn tour() -> i32 {
     println!(
         "rawclone tour on {} ({}), pid {}\n",
         kernel_release(),
-        std::env::consts::ARCH,
+        rawclone::arch::NAME,
         sys::getpid()
     );
     let modes: [Stop; 11] = [
@@ -144,15 +239,15 @@ fn tour() -> ExitCode {
 
     if failed == 0 {
         println!("\nevery mode behaved");
-        ExitCode::SUCCESS
+        0
     } else {
         println!("\n{failed} mode(s) misbehaved");
-        ExitCode::FAILURE
+        1
     }
 }
 
 fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+    nolibc::io::read_to_string("/proc/sys/kernel/osrelease")
         .map_or("Linux".into(), |r| format!("Linux {}", r.trim()))
 }
 
@@ -257,7 +352,7 @@ fn tour_vfork() -> Evidence {
 }
 
 fn tour_fs() -> Evidence {
-    let before = std::env::current_dir().map_err(|e| e.to_string())?;
+    let before = nolibc::io::current_dir().map_err(|e| e.to_string())?;
     let mut stack = stack()?;
     // SAFETY: raw syscalls only.
     let child = unsafe {
@@ -267,15 +362,13 @@ fn tour_fs() -> Evidence {
     }
     .map_err(|e| e.to_string())?;
     expect_exit(child.wait(), 0)?;
-    let after = std::env::current_dir().map_err(|e| e.to_string())?;
-    std::env::set_current_dir(&before).map_err(|e| e.to_string())?;
-    if after.as_os_str() != "/proc" {
-        return Err(format!("cwd after the child's chdir: {}", after.display()));
+    let after = nolibc::io::current_dir().map_err(|e| e.to_string())?;
+    nolibc::io::set_current_dir(&before).map_err(|e| e.to_string())?;
+    if after != "/proc" {
+        return Err(format!("cwd after the child's chdir: {after}"));
     }
     Ok(format!(
-        "child chdir(\"/proc\"); parent's cwd became {} (restored to {})",
-        after.display(),
-        before.display()
+        "child chdir(\"/proc\"); parent's cwd became {after} (restored to {before})"
     ))
 }
 

@@ -9,54 +9,47 @@ use rawclone::Errno;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `rawclone` binary, copied where any user may run it: an unprivileged run must reach it,
-/// and the build directory may sit below a directory only root can enter.
+/// The binary at `built`, copied as `name` where any user may run it: an unprivileged run must
+/// reach it, and the build directory may sit below a directory only root can enter.
+fn copy_for_everyone(built: &std::path::Path, name: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join("rawclone-run-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Copy under a private name, then rename over the last run's copy (which may be busy).
+    let fresh = dir.join(format!("{name}.{}", std::process::id()));
+    std::fs::copy(built, &fresh).unwrap();
+    std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.join(name);
+    std::fs::rename(&fresh, &copy).unwrap();
+    copy.to_string_lossy().into_owned()
+}
+
+/// The suite's `rawclone` binary (built with the suite's features).
 fn rawclone() -> &'static str {
     static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    COPY.get_or_init(|| {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join("rawclone-run-test");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        // Copy under a private name, then rename over the last run's copy (which may be busy).
-        let fresh = dir.join(format!("rawclone.{}", std::process::id()));
-        std::fs::copy(env!("CARGO_BIN_EXE_rawclone"), &fresh).unwrap();
-        std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let copy = dir.join("rawclone");
-        std::fs::rename(&fresh, &copy).unwrap();
-        copy.to_string_lossy().into_owned()
-    })
+    COPY.get_or_init(|| copy_for_everyone(env!("CARGO_BIN_EXE_rawclone").as_ref(), "rawclone"))
 }
 
 /// Which build of the command a test runs: called only after the test's skip checks, so that
 /// nothing is built where the test cannot run.
 type Bin = fn() -> &'static str;
 
-/// The static build, `rawclone-static` (the same `rawclone::run` without libc), copied beside
-/// the std one.
-fn rawclone_static() -> &'static str {
+/// The binary as `cargo install` builds it, without libc.
+fn rawclone_without_libc() -> &'static str {
     static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    COPY.get_or_init(|| {
-        let built = freestanding_program(NATIVE_FREESTANDING, "rawclone-static");
-        let dir = std::env::temp_dir().join("rawclone-run-test");
-        std::fs::create_dir_all(&dir).unwrap();
-        let fresh = dir.join(format!("rawclone-static.{}", std::process::id()));
-        std::fs::copy(built, &fresh).unwrap();
-        let copy = dir.join("rawclone-static");
-        std::fs::rename(&fresh, &copy).unwrap();
-        copy.to_string_lossy().into_owned()
-    })
+    COPY.get_or_init(|| copy_for_everyone(&common::rawclone_without_libc(), "rawclone-nolibc"))
 }
 
-/// Each check twice: `dynamic::x` with the std `rawclone` binary, `static_build::x` with
-/// `rawclone-static`.
+/// Each check twice: `as_built::x` with the suite's `rawclone` binary (built with the suite's
+/// features: with `std`, it links libc), `without_libc::x` with the binary `cargo install` makes.
 macro_rules! both_builds {
     ($($check:ident),* $(,)?) => {
-        mod dynamic {
+        mod as_built {
             $(#[test] fn $check() { super::$check(super::rawclone) })*
         }
-        mod static_build {
-            $(#[test] fn $check() { super::$check(super::rawclone_static) })*
+        mod without_libc {
+            $(#[test] fn $check() { super::$check(super::rawclone_without_libc) })*
         }
     };
 }

@@ -9,28 +9,32 @@ use std::process::Command;
 
 const TARGET: &str = "x86_64-unknown-none";
 
+/// `e_type` of a static, non-PIE executable.
+const ET_EXEC: usize = 2;
+
 fn build(name: &str) -> PathBuf {
     common::freestanding_program(TARGET, name)
 }
 
-/// ELF program header types of the file at `path`.
-fn program_header_types(path: &PathBuf) -> Vec<u32> {
+/// The ELF file type (`e_type`) and program header types of the file at `path`.
+fn elf_type_and_program_headers(path: &PathBuf) -> (usize, Vec<u32>) {
     let elf = std::fs::read(path).unwrap();
     assert_eq!(&elf[..4], b"\x7fELF");
     assert_eq!(elf[4], 2, "64-bit");
     let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
     let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
-    assert_eq!(u16_at(16), 2, "ET_EXEC: a static, non-PIE executable");
     let (phoff, phentsize, phnum) = (u64_at(32), u16_at(54), u16_at(56));
-    (0..phnum).map(|i| u32_at(phoff + i * phentsize)).collect()
+    let types = (0..phnum).map(|i| u32_at(phoff + i * phentsize)).collect();
+    (u16_at(16), types)
 }
 
 #[test]
 fn selftest_is_a_static_elf_without_interpreter_or_dynamic_section() {
     const PT_DYNAMIC: u32 = 2;
     const PT_INTERP: u32 = 3;
-    let types = program_header_types(&build("selftest"));
+    let (elf_type, types) = elf_type_and_program_headers(&build("selftest"));
+    assert_eq!(elf_type, ET_EXEC, "a static, non-PIE executable");
     assert!(
         !types.contains(&PT_DYNAMIC),
         "has a dynamic section: {types:?}"
@@ -109,12 +113,12 @@ fn selftest_exit_with_mode_exits_with_the_given_status() {
     assert_eq!(status.code(), Some(42));
 }
 
-/// A freestanding program started without descriptors 0 and 2 opens `/dev/null` on them, as
+/// A program without libc started without descriptors 0 and 2 opens `/dev/null` on them, as
 /// std's start-up does, so that `sys::stdin()` and `sys::stderr()` never name a descriptor the
 /// program opens later; a program it runs inherits them.
 #[test]
-fn a_freestanding_program_started_without_stdio_fills_it_with_dev_null() {
-    let program = build("rawclone-static");
+fn a_program_without_libc_started_without_stdio_fills_it_with_dev_null() {
+    let program = common::rawclone_without_libc();
     let out = Command::new("sh")
         .arg("-c")
         .arg("exec <&- 2>&- \"$0\" run -- readlink /proc/self/fd/0 /proc/self/fd/2")
@@ -126,4 +130,38 @@ fn a_freestanding_program_started_without_stdio_fills_it_with_dev_null() {
         String::from_utf8_lossy(&out.stdout),
         "/dev/null\n/dev/null\n"
     );
+}
+
+/// The `rawclone` binary `cargo install` builds needs no loader and no libc: nothing for the
+/// kernel to load but the file itself (on `*-linux-gnu` not even a dynamic section, so nothing to
+/// relocate at start-up), and none of glibc's start-up symbols.
+#[test]
+fn the_installed_binary_is_static_without_libc() {
+    const PT_DYNAMIC: u32 = 2;
+    const PT_INTERP: u32 = 3;
+    let program = common::rawclone_without_libc();
+    let (elf_type, types) = elf_type_and_program_headers(&program);
+    assert!(
+        !types.contains(&PT_INTERP),
+        "asks for an interpreter: {types:?}"
+    );
+    // musl's targets link static PIE (relocated by musl's own start-up): only gnu's is ET_EXEC.
+    if env!("RAWCLONE_TARGET").ends_with("-gnu") {
+        assert_eq!(elf_type, ET_EXEC, "a static, non-PIE executable");
+        assert!(
+            !types.contains(&PT_DYNAMIC),
+            "has a dynamic section: {types:?}"
+        );
+        let elf = std::fs::read(&program).unwrap();
+        for symbol in [&b"__libc_start_main"[..], b"__libc_setup_tls"] {
+            assert!(
+                !elf.windows(symbol.len()).any(|w| w == symbol),
+                "names {}",
+                String::from_utf8_lossy(symbol)
+            );
+        }
+    }
+    let out = Command::new(&program).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: rawclone"));
 }

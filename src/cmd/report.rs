@@ -5,9 +5,10 @@
 //! the median's `point_estimate` (nanoseconds) is all this reads, with a small scan instead of a
 //! JSON library (the field sits at a fixed place in a file criterion writes).
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use crate::nolibc::io;
+use alloc::format;
+use alloc::string::{String, ToString};
+use core::fmt::Write as _;
 
 /// What a benchmark must reach to meet its goal.
 #[derive(Clone, Copy)]
@@ -215,11 +216,6 @@ const ROWS: &[Row] = &[
         "ns_run/unshare_true",
         Goal::Ratio(0.7),
     ),
-    row(
-        "ns_run/rawclone_run_true_dynamic",
-        "ns_run/unshare_true",
-        Goal::Ratio(0.7),
-    ),
 ];
 
 /// Groups whose violin plots `--plots` copies.
@@ -233,57 +229,49 @@ const USAGE: &str = "usage: rawclone bench-report [--criterion DIR] [--plots DIR
   plot to DIR/<group>.svg.";
 
 /// Run the command with the arguments after `bench-report`.
-pub fn main(args: &[String]) -> ExitCode {
-    let mut criterion = PathBuf::from("target/criterion");
+pub fn main(args: &[String]) -> i32 {
+    let mut criterion = "target/criterion";
     let mut plots = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let value = |v: Option<&String>| v.map(PathBuf::from);
         match arg.as_str() {
-            "--criterion" => match value(args.next()) {
+            "--criterion" => match args.next().map(String::as_str) {
                 Some(dir) => criterion = dir,
                 None => return usage_error("--criterion needs a directory"),
             },
-            "--plots" => match value(args.next()) {
+            "--plots" => match args.next().map(String::as_str) {
                 Some(dir) => plots = Some(dir),
                 None => return usage_error("--plots needs a directory"),
             },
             "-h" | "--help" => {
                 println!("{USAGE}");
-                return ExitCode::SUCCESS;
+                return 0;
             }
             other => return usage_error(&format!("unknown argument '{other}'")),
         }
     }
-    if !criterion.is_dir() {
-        eprintln!(
-            "rawclone bench-report: {} does not exist; run `cargo bench` first",
-            criterion.display()
-        );
-        return ExitCode::FAILURE;
+    if !io::is_dir(criterion) {
+        eprintln!("rawclone bench-report: {criterion} does not exist; run `cargo bench` first");
+        return 1;
     }
-    print!("{}", table(&criterion));
+    print!("{}", table(criterion));
     if let Some(dir) = plots
-        && let Err(e) = copy_plots(&criterion, &dir)
+        && let Err(e) = copy_plots(criterion, dir)
     {
-        eprintln!(
-            "rawclone bench-report: copying plots to {}: {e}",
-            dir.display()
-        );
-        return ExitCode::FAILURE;
+        eprintln!("rawclone bench-report: copying plots to {dir}: {e}");
+        return 1;
     }
-    ExitCode::SUCCESS
+    0
 }
 
-fn usage_error(why: &str) -> ExitCode {
+fn usage_error(why: &str) -> i32 {
     eprintln!("rawclone bench-report: {why}\n\n{USAGE}");
-    ExitCode::from(2)
+    2
 }
 
 /// The median of one benchmark in nanoseconds, if criterion measured it.
-fn median(criterion: &Path, bench: &str) -> Option<f64> {
-    let file = criterion.join(bench).join("new").join("estimates.json");
-    let text = std::fs::read_to_string(file).ok()?;
+fn median(criterion: &str, bench: &str) -> Option<f64> {
+    let text = io::read_to_string(&format!("{criterion}/{bench}/new/estimates.json"))?;
     let after = &text[text.find("\"median\"")?..];
     let value = &after[after.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
     let end = value.find([',', '}'])?;
@@ -300,7 +288,7 @@ fn human(ns: f64) -> String {
 }
 
 /// The Markdown table for the benchmarks found under `criterion`.
-fn table(criterion: &Path) -> String {
+fn table(criterion: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Measured on {}.\n", machine());
     out.push_str("| benchmark | median | baseline | ratio | goal | met |\n");
@@ -352,28 +340,27 @@ fn short(bench: &str) -> &str {
 
 /// CPU model, CPU count and kernel: what a reader needs to weigh the numbers.
 fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpuinfo = io::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
         .find_map(|l| l.strip_prefix("model name"))
         .and_then(|l| l.split_once(':'))
         .map_or("an unknown CPU".to_string(), |(_, m)| m.trim().to_string());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let kernel = io::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!(
         "{model}, {} CPUs, Linux {} ({})",
         rawclone::sys::available_cpus(),
         kernel.trim(),
-        std::env::consts::ARCH
+        rawclone::arch::NAME
     )
 }
 
 /// Copy each group's violin plot to `dir/<group>.svg`.
-fn copy_plots(criterion: &Path, dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+fn copy_plots(criterion: &str, dir: &str) -> Result<(), rawclone::Errno> {
+    io::create_dir_all(dir)?;
     for group in GROUPS {
-        let plot = criterion.join(group).join("report").join("violin.svg");
-        if plot.is_file() {
-            std::fs::copy(&plot, dir.join(format!("{group}.svg")))?;
+        if let Ok(plot) = io::read(&format!("{criterion}/{group}/report/violin.svg")) {
+            io::write(&format!("{dir}/{group}.svg"), &plot)?;
         }
     }
     Ok(())

@@ -5,8 +5,8 @@
 //! know it without libc:
 //! 1. with the `std` feature, `std::env::vars_os()` at spawn time (so `std::env::set_var` is
 //!    seen);
-//! 2. else, in a program started by rawclone's `_start` (feature `start`), the `envp` the kernel
-//!    handed to `_start`;
+//! 2. else, in a program started by [`crate::start`] (`_start` or [`crate::start::c_main`]), the
+//!    `envp` it was handed;
 //! 3. else the environment this process was started with, read from its own memory: fields 50
 //!    and 51 of `/proc/self/stat` (`env_start`, `env_end`, Linux 3.5, `proc(5)`) are the address
 //!    range of the environment strings `execve` copied onto the initial stack. Changes made since
@@ -28,8 +28,8 @@ pub(crate) enum Base<'p> {
     /// `std::env::vars_os()`, as `NAME=value` strings.
     #[cfg(feature = "std")]
     Owned(Vec<CString>),
-    /// A NULL-terminated array (the `envp` of `_start`).
-    #[cfg(all(feature = "start", not(feature = "std")))]
+    /// A NULL-terminated array (the `envp` the start-up was handed).
+    #[cfg(not(feature = "std"))]
     Array(*const *const u8),
     /// NUL-separated strings (the initial environment block).
     #[cfg(not(feature = "std"))]
@@ -52,10 +52,10 @@ impl<'p> Base<'p> {
             Base::List(list) => list.iter().for_each(|e| f(e)),
             #[cfg(feature = "std")]
             Base::Owned(list) => list.iter().for_each(|e| f(e)),
-            #[cfg(all(feature = "start", not(feature = "std")))]
+            #[cfg(not(feature = "std"))]
             Base::Array(array) => {
                 for i in 0.. {
-                    // SAFETY: the `_start` envp is a NULL-terminated array of NUL-terminated
+                    // SAFETY: the start-up's envp is a NULL-terminated array of NUL-terminated
                     // strings that live as long as the process; the loop stops at the NULL.
                     let entry = unsafe { *array.add(i) };
                     if entry.is_null() {
@@ -87,7 +87,6 @@ fn inherited<'p>() -> Result<Base<'p>> {
     }
     #[cfg(not(feature = "std"))]
     {
-        #[cfg(feature = "start")]
         if let Some(envp) = crate::start::initial_envp() {
             return Ok(Base::Array(envp));
         }

@@ -492,6 +492,41 @@ pub fn freestanding_program(target: &str, name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
+/// The `rawclone` binary as `cargo install` builds it: default features, so no libc (see
+/// `src/main.rs`). A suite built with the `std` feature has a `CARGO_BIN_EXE_rawclone` that links
+/// libc for std's sake; this one is built for the suite's own target (`RAWCLONE_TARGET`, from
+/// `build.rs`) in a target directory of its own, since the outer `cargo test` may still hold the
+/// main one's lock. Built once per test binary.
+pub fn rawclone_without_libc() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let target = env!("RAWCLONE_TARGET");
+            let target_dir = root.join("target").join("nolibc");
+            let status = std::process::Command::new(env!("CARGO"))
+                .current_dir(&root)
+                .args([
+                    "build",
+                    "--release",
+                    "--bin",
+                    "rawclone",
+                    "--target",
+                    target,
+                ])
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .status()
+                .expect("run cargo");
+            assert!(
+                status.success(),
+                "building the rawclone binary without std for {target} failed"
+            );
+            target_dir.join(target).join("release").join("rawclone")
+        })
+        .clone()
+}
+
 /// One test per backend, in modules `thread`, `chimera` and `green`, for each check written as
 /// `fn check(backend: Backend)`: a skip or a failure then names exactly one backend.
 #[macro_export]
