@@ -15,11 +15,14 @@
 //! [`crate::Spawner`] task it may allocate, print and use thread-locals. What it must not do:
 //! - overflow its stack ([`LocalSpawner::with_stack_size`]): the guard page below it ends the
 //!   process with SIGSEGV;
-//! - panic: a panic cannot unwind out of a task (its first frame is `extern "C"`), so it aborts
-//!   the process (std prints the panic first);
+//! - panic: a panic cannot unwind out of a task. std prints the message (and a backtrace, if
+//!   asked), then its unwinder finds no frame above the task's first one to unwind into (the
+//!   stack begins there) and aborts the process: "failed to initiate panic", SIGABRT. A panic the
+//!   task catches itself (`std::panic::catch_unwind` inside the closure) unwinds as anywhere;
 //! - block on something only another task of this spawner can provide (a lock, a channel's
 //!   receive): the thread would wait for itself. Tasks wait for each other by joining, which
-//!   yields.
+//!   yields; a join that would close a cycle (a task joining one that waits, through its own
+//!   joins, for the first) is refused, as it could never return.
 //!
 //! The closure and its result are `'static`, so nothing a task borrows can go away under it: a
 //! task whose handle was dropped still runs when a later join drives the queue, and one that
@@ -31,8 +34,10 @@
 //! so the spawner itself may move (into a `Box`, out of a function) while tasks are queued. A
 //! task yields and joins through its own spawner only: a yield or join that would switch out a
 //! context other than the spawner's running task (a task of another spawner nested inside it,
-//! joining across), or a task joining itself, ends the process with one line and SIGABRT
-//! instead of switching stacks it does not own.
+//! joining across an unfinished task), a task joining itself, or a join cycle, ends the process
+//! with one line and SIGABRT instead of switching stacks it does not own or waiting for ever.
+//! (Joining a task that has finished needs no switch, so it is allowed from anywhere on the
+//! thread.)
 
 use crate::arch;
 use crate::error::{Error, Result};
@@ -64,6 +69,9 @@ struct Link {
     finished: Cell<bool>,
     /// Its handle was dropped: whoever sees it finish (or the spawner's drop) cleans up.
     detached: Cell<bool>,
+    /// The task this one waits for in a join (null when it is not joining): the chain a new
+    /// join follows to refuse a cycle.
+    waiting_on: Cell<*const Link>,
     /// Drop the closure in place (a task that never ran) or the result (one that finished).
     drop_closure: unsafe fn(*mut u8),
     drop_result: unsafe fn(*mut Link),
@@ -226,11 +234,14 @@ impl LocalSpawner {
         let slot = top.wrapping_sub(size_of::<Slot<T>>()) & !(align_of::<Slot<T>>() - 1);
         let closure = slot.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
         let frame_top = closure & !15;
-        // The record and the closure, the closure again in the task's first frame, the result
-        // there before it is stored, the switch frame and room for the entry's own frame.
+        // The record and the closure; the closure twice more in the task's first frames (read
+        // out of its slot, then moved into the call, which an unoptimised build keeps apart),
+        // padded to its alignment; the result there before it is stored; the switch frame and
+        // room for the entry's own frame.
         let needed = top
             .saturating_sub(frame_top)
-            .saturating_add(size_of::<F>())
+            .saturating_add(size_of::<F>().saturating_mul(2))
+            .saturating_add(align_of::<F>())
             .saturating_add(size_of::<T>())
             .saturating_add(arch::GREEN_FRAME + crate::clone::MIN_CHILD_FRAME);
         if closure > slot || slot > top || stack.size() < needed {
@@ -257,6 +268,7 @@ impl LocalSpawner {
                     started: Cell::new(false),
                     finished: Cell::new(false),
                     detached: Cell::new(false),
+                    waiting_on: Cell::new(ptr::null()),
                     drop_closure: drop_in_place_as::<F>,
                     drop_result: drop_result::<T>,
                 },
@@ -359,15 +371,35 @@ impl State {
     }
 
     /// Run tasks until `target` has finished: on the thread's own stack, switch to each in turn
-    /// until a task finishes; from a task, yield until then.
+    /// until a task finishes; from a task, yield until then. A finished target needs neither,
+    /// wherever the join comes from.
     fn run_until_finished(&self, target: &Link) {
+        if target.finished.get() {
+            return;
+        }
         if !self.current.get().is_null() {
-            if ptr::eq(self.running_task(), target) {
+            let me = self.running_task();
+            if ptr::eq(me, target) {
                 refuse("joined itself");
             }
+            // Follow what `target` waits for, and what that waits for: reaching `me` means the
+            // join would wait for itself.
+            let mut waits: *const Link = target;
+            while !waits.is_null() {
+                if ptr::eq(waits, me) {
+                    refuse("joined a task that waits for it (a join cycle)");
+                }
+                // SAFETY: a task some task waits for has a live record: the waiter's `join`
+                // holds its handle until the waiter runs again and clears `waiting_on`.
+                waits = unsafe { (*waits).waiting_on.get() };
+            }
+            // SAFETY: `me` is the running task's live record.
+            let me = unsafe { &*me };
+            me.waiting_on.set(target);
             while !target.finished.get() {
                 self.yield_task();
             }
+            me.waiting_on.set(ptr::null());
             return;
         }
         while !target.finished.get() {
@@ -399,15 +431,29 @@ impl State {
         // SAFETY: the caller's contract; the record is on the stack given back last.
         unsafe {
             let link = &*task;
-            if link.finished.get() {
-                (link.drop_result)(task);
-            } else if !link.started.get() {
-                (link.drop_closure)(link.closure);
-            } else {
+            if !link.finished.get() && link.started.get() {
                 return;
             }
-            self.give_base(link.stack);
+            // The stack goes back even when the drop below panics.
+            let _give_back = GiveBack(self, link.stack);
+            if link.finished.get() {
+                (link.drop_result)(task);
+            } else {
+                (link.drop_closure)(link.closure);
+            }
         }
+    }
+}
+
+/// Gives a task's stack back to its spawner when dropped: after the task's result or closure is
+/// dropped, or while a panic in that drop unwinds.
+struct GiveBack<'s>(&'s State, *mut u8);
+
+impl Drop for GiveBack<'_> {
+    fn drop(&mut self) {
+        // SAFETY: made by `clean_up` for a task that nothing runs or reads again, whose stack
+        // came from `take_stack`; the drop that used it is over (returned or unwinding).
+        unsafe { self.0.give_base(self.1) }
     }
 }
 
@@ -427,25 +473,44 @@ fn refuse(what: &str) -> ! {
 impl Drop for LocalSpawner {
     /// Tasks still queued have no handle any more (each borrows the spawner): one that never
     /// ran is dropped unrun; one that yielded and was never resumed keeps its stack for good.
-    /// Then the idle stacks are unmapped, and the state.
+    /// Then the idle stacks are unmapped, and the state. A closure or result whose drop panics
+    /// does not stop the rest: the teardown goes on while the panic unwinds.
     fn drop(&mut self) {
-        let state = self.state();
-        while let Some(task) = state.pop() {
-            // SAFETY: queued and without a handle: no one runs or reads it again.
-            unsafe { state.clean_up(task) };
-        }
-        let spare = state.spare.replace(ptr::null_mut());
-        if !spare.is_null() {
-            // SAFETY: the spare is ours alone; dropping it unmaps it.
-            drop(unsafe { Stack::from_mapped_base(spare, state.pool.stack_size()) });
-        }
-        let map = self.state.as_ptr();
-        // SAFETY: nothing points at the state any more (no handle, no queued task); dropping
-        // the pool unmaps its stacks; then the mapping goes.
-        unsafe {
-            ptr::drop_in_place(map);
-            let _ = sys::munmap(map.cast(), STATE_LEN);
-        }
+        teardown(self.state);
+    }
+}
+
+/// Carries on [`teardown`] when a task's drop panics in it: dropped as the panic unwinds.
+struct Rest(NonNull<State>);
+
+impl Drop for Rest {
+    fn drop(&mut self) {
+        teardown(self.0);
+    }
+}
+
+/// Tear a spawner's state down: clean up its queued tasks, unmap its idle stacks, unmap it.
+fn teardown(map: NonNull<State>) {
+    // SAFETY: the state lives until the end of this teardown, and is written through Cells.
+    let state = unsafe { map.as_ref() };
+    while let Some(task) = state.pop() {
+        // Should this task's drop panic, `rest` goes on with the others as the panic unwinds.
+        let rest = Rest(map);
+        // SAFETY: queued and without a handle: no one runs or reads it again.
+        unsafe { state.clean_up(task) };
+        core::mem::forget(rest);
+    }
+    let spare = state.spare.replace(ptr::null_mut());
+    if !spare.is_null() {
+        // SAFETY: the spare is ours alone; dropping it unmaps it.
+        drop(unsafe { Stack::from_mapped_base(spare, state.pool.stack_size()) });
+    }
+    // SAFETY: nothing reads the state any more: no handle is left, no task is queued, and a task
+    // suspended for good (never resumed) still names it in its record but never runs again to
+    // read it. Dropping the pool unmaps its stacks; then the mapping goes.
+    unsafe {
+        ptr::drop_in_place(map.as_ptr());
+        let _ = sys::munmap(map.as_ptr().cast(), STATE_LEN);
     }
 }
 

@@ -274,13 +274,17 @@ fn signal_of(status: std::process::ExitStatus) -> Option<Signal> {
 }
 
 #[test]
-fn a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line() {
+fn a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line() {
     for (test, what) in [
         (
             "join_across_spawners",
             "yielded or joined through a spawner whose running task it is not",
         ),
         ("join_itself", "joined itself"),
+        (
+            "join_cycle",
+            "joined a task that waits for it (a join cycle)",
+        ),
     ] {
         let (status, stderr) = in_a_copy(test);
         assert_eq!(signal_of(status), Some(Signal::SIGABRT), "{test}: {stderr}");
@@ -289,27 +293,70 @@ fn a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line() {
     }
 }
 
-/// Run by [`a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line`]: a task
-/// of spawner B, nested in a task of spawner A, joins another task of A, which would save B's
-/// task's context as A's task's.
+/// Run by [`a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line`]:
+/// a task of spawner B, nested in a task of spawner A, joins an unfinished task of A, which would
+/// save B's task's context as A's task's.
 #[test]
-#[ignore = "run in a copy of this binary by a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line"]
+#[ignore = "run in a copy of this binary by a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line"]
 fn join_across_spawners() {
     if std::env::var_os(IN_A_COPY).is_none() {
         return;
     }
     let a: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
     let b: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
-    let a2 = a.spawn(|_| 2).unwrap();
+    // Queued first, it runs first and yields to `a1`, so it is unfinished when B's task joins it.
+    let a2 = a
+        .spawn(|y| {
+            y.yield_now();
+            2
+        })
+        .unwrap();
     let a1 = a
         .spawn(move |_| b.spawn(move |_| a2.join()).unwrap().join())
         .unwrap();
     a1.join();
 }
 
-/// Run by [`a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line`].
+/// A finished task's join switches nothing, so it may come from anywhere on the thread: here
+/// from a task of another spawner nested in a task of the first.
 #[test]
-#[ignore = "run in a copy of this binary by a_task_joining_across_spawners_or_itself_ends_the_process_with_one_line"]
+fn a_finished_task_can_be_joined_across_spawners() {
+    let a: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
+    let b: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
+    let a2 = a.spawn(|_| 2).unwrap();
+    let a1 = a
+        .spawn(move |_| b.spawn(move |_| a2.join() + 1).unwrap().join())
+        .unwrap();
+    assert_eq!(a1.join(), 3);
+}
+
+/// Run by [`a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line`]:
+/// `first` joins `second`, which then joins `first`: neither could ever return.
+#[test]
+#[ignore = "run in a copy of this binary by a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line"]
+fn join_cycle() {
+    if std::env::var_os(IN_A_COPY).is_none() {
+        return;
+    }
+    type Handle = rawclone::local::LocalHandle<'static, ()>;
+    let spawner: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
+    let for_first = Rc::new(Cell::new(None::<Handle>));
+    let for_second = Rc::new(Cell::new(None::<Handle>));
+    let (mine, theirs) = (for_first.clone(), for_second.clone());
+    let first = spawner
+        .spawn(move |_| mine.take().expect("second's handle").join())
+        .unwrap();
+    let second = spawner
+        .spawn(move |_| theirs.take().expect("first's handle").join())
+        .unwrap();
+    for_first.set(Some(second));
+    for_second.set(Some(first));
+    spawner.spawn(|_| ()).unwrap().join();
+}
+
+/// Run by [`a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line`].
+#[test]
+#[ignore = "run in a copy of this binary by a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line"]
 fn join_itself() {
     if std::env::var_os(IN_A_COPY).is_none() {
         return;
@@ -328,6 +375,80 @@ fn join_itself() {
     // The task's own handle goes into its reach; another task drives the queue.
     *own.borrow_mut() = Some(task);
     spawner.spawn(|_| ()).unwrap().join();
+}
+
+/// A value whose drop panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("a drop that panics");
+    }
+}
+
+#[test]
+fn a_panicking_drop_of_a_result_or_closure_loses_no_stack() {
+    let (status, stderr) = in_a_copy("panicking_drops");
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+/// Run by [`a_panicking_drop_of_a_result_or_closure_loses_no_stack`] in a copy of this binary:
+/// results whose drop panics, dropped with their handles, leave no mapping behind, and a closure
+/// whose drop panics in the spawner's drop does not stop the rest of the teardown.
+#[test]
+#[ignore = "run in a copy of this binary by a_panicking_drop_of_a_result_or_closure_loses_no_stack"]
+fn panicking_drops() {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    if std::env::var_os(IN_A_COPY).is_none() {
+        return;
+    }
+    // The bombs' panics are expected: only other panics (a failed assertion) are printed.
+    let print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"a drop that panics") {
+            print(info)
+        }
+    }));
+    let at_start = mappings();
+    let spawner = LocalSpawner::new().unwrap();
+    // Warm up: the two stacks each round needs are mapped on first demand.
+    let one = spawner.spawn(|_| ()).unwrap();
+    spawner.spawn(|_| ()).unwrap().join();
+    one.join();
+    let warm = mappings();
+    for _ in 0..100 {
+        let bomb = spawner.spawn(|_| Bomb).unwrap();
+        spawner.spawn(|_| ()).unwrap().join(); // runs `bomb` to its end on the way
+        assert!(bomb.is_finished());
+        assert!(catch_unwind(AssertUnwindSafe(|| drop(bomb))).is_err());
+    }
+    assert_eq!(mappings(), warm, "a stack was lost to a panicking drop");
+    let drops = Rc::new(Cell::new(0));
+    let (bomb, counted) = (Bomb, Counted(drops.clone()));
+    drop(spawner.spawn(move |_| drop(bomb)).unwrap()); // never runs
+    drop(spawner.spawn(move |_| drop(counted)).unwrap()); // never runs either
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(spawner))).is_err());
+    assert_eq!(
+        drops.get(),
+        1,
+        "the closure after the panicking one was dropped too"
+    );
+    assert_eq!(mappings(), at_start, "the teardown stopped at the panic");
+}
+
+/// A panic caught inside the task unwinds as anywhere: only one that would leave the task
+/// aborts.
+#[test]
+fn a_panic_caught_inside_a_task_unwinds_there() {
+    let spawner = LocalSpawner::new().unwrap();
+    let task = spawner
+        .spawn(|y| {
+            let caught = std::panic::catch_unwind(|| panic!("caught inside the task"));
+            y.yield_now();
+            caught.is_err()
+        })
+        .unwrap();
+    assert!(task.join());
 }
 
 #[test]
