@@ -903,7 +903,7 @@ impl Builder {
         if let Some(set) = affinity {
             restore_affinity(&set);
         }
-        mask.restore();
+        drop(mask); // the caller's mask back
         let result = match result {
             Ok(result) => result,
             Err(rule) => {
@@ -1037,9 +1037,12 @@ impl HeldMask {
             (None, _) => None,
         }
     }
+}
 
-    /// Put the caller's mask back, if it was changed.
-    fn restore(self) {
+impl Drop for HeldMask {
+    /// Put the caller's mask back, if it was changed: after the clone, or on any way out of the
+    /// spawn before it.
+    fn drop(&mut self) {
         if let Some(old) = self.old {
             let _ = sys::set_signal_mask(old);
         }

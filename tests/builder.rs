@@ -463,6 +463,62 @@ fn clone3_enosys_falls_back_to_clone_and_is_remembered() {
     });
 }
 
+/// The caller's mask is its own again however a spawn that changed it ends: refused by the
+/// kernel (a `set_tid` naming a pid in use: EEXIST, EPERM unprivileged, or under qemu-user
+/// clone3's ENOSYS and then `Rule::NeedsClone3`), and after the fall-back from clone3's ENOSYS to
+/// clone for a child that resets its handlers: the one request whose held mask changes between
+/// attempts (the child's own mask for clone3 with CLONE_CLEAR_SIGHAND, every signal for the clone,
+/// where the child resets them by hand before it sets its mask).
+#[test]
+fn the_callers_mask_is_its_own_after_a_refusal_and_after_a_fallback() {
+    let usr1 = SigSet::EMPTY.with(Signal::SIGUSR1);
+    let usr2 = SigSet::EMPTY.with(Signal::SIGUSR2);
+    for gated in [false, true] {
+        assert_in_fork(|| {
+            if sys::set_signal_mask(usr1).is_err() {
+                return 1;
+            }
+            let tids = [sys::getpid()];
+            let mut b = Builder::new().child_mask(usr2).set_tid(&tids);
+            if gated {
+                b = b.gated();
+            }
+            let mut stack = stack();
+            // SAFETY: never runs: the pid is in use.
+            if unsafe { b.spawn(&mut stack, || 0) }.is_ok() {
+                return 2;
+            }
+            (sys::signal_mask() != Ok(usr1)) as i32 * 3
+        });
+    }
+    // SAFETY: a fresh shared mapping, never unmapped, so the word outlives every copy.
+    let seen = unsafe { &*map_shared(8).cast::<core::sync::atomic::AtomicU64>() };
+    assert_in_fork(|| {
+        deny_clone3();
+        if sys::set_signal_mask(usr1).is_err() {
+            return 1;
+        }
+        let mut stack = stack();
+        let b = Builder::new().reset_signal_handlers().child_mask(usr2);
+        // SAFETY: the child only reads its mask and stores it in the shared word.
+        let child = unsafe {
+            b.spawn(&mut stack, || {
+                seen.store(sys::signal_mask().map_or(u64::MAX, |m| m.0), SeqCst);
+                0
+            })
+        };
+        let Ok(child) = child else { return 2 };
+        if child.wait() != Ok(ExitStatus::Exited(0)) {
+            return 3;
+        }
+        if rawclone::clone3_available() != Some(false) {
+            return 4; // the spawn did fall back
+        }
+        (sys::signal_mask() != Ok(usr1)) as i32 * 5
+    });
+    assert_eq!(seen.load(SeqCst), usr2.0, "the child's mask");
+}
+
 #[test]
 fn a_gated_child_waits_for_release() {
     static STEP: AtomicU32 = AtomicU32::new(0);
