@@ -269,63 +269,31 @@ macro_rules! __start_asm {
     };
 }
 
+/// The floating-point control state [`green_switch`] keeps, FPSCR, for the switch's test in
+/// `green.rs` (which every arch file serves the same way). Tests build for the hard-float target
+/// only, whose switch keeps FPSCR.
 #[cfg(test)]
-mod tests {
+pub(crate) mod control {
+    /// What a new task starts with: round to nearest, no traps, flags clear.
+    pub(crate) const DEFAULT: u64 = 0;
+    /// FPSCR.RMode = RZ, rounding toward zero.
+    pub(crate) const TOWARD_ZERO: u64 = 0b11 << 22;
+
     /// The calling thread's FPSCR.
-    fn fpscr() -> u32 {
+    pub(crate) fn get() -> u64 {
         let value: u32;
         // SAFETY: reading FPSCR has no side effect.
         unsafe { core::arch::asm!("vmrs {}, fpscr", out(reg) value) };
-        value
+        u64::from(value)
     }
 
-    /// A green task that changes callee-saved registers and the rounding mode leaves the
-    /// switched-away side's FPSCR intact, and finds its own again when it is switched back in.
-    #[test]
-    fn green_switch_keeps_callee_saved_state() {
-        use core::ptr;
-        static mut HOME: *mut u8 = ptr::null_mut();
-        static mut TASK: *mut u8 = ptr::null_mut();
-        static mut SEEN: [u32; 2] = [u32::MAX; 2];
-        const TOWARD_ZERO: u32 = 0b11 << 22; // FPSCR.RMode = RZ
-        extern "C" fn task(_: *mut u8) -> ! {
-            // SAFETY: the statics are used by this test's one thread only, in turn; the asm
-            // clobbers callee-saved registers and FPSCR, which green_switch must bring back on
-            // the other side.
-            unsafe {
-                SEEN[0] = super::tests::fpscr(); // the default a new task starts with
-                core::arch::asm!(
-                    "mov r4, #0x5a", "mov r5, #0x5a", "mov r8, #0x5a", "mov r10, #0x5a",
-                    "vmov.f64 d8, #1.0", "vmov.f64 d15, #1.0",
-                    "vmsr fpscr, {rz}",
-                    rz = in(reg) TOWARD_ZERO,
-                    out("r4") _, out("r5") _, out("r8") _, out("r10") _, out("d8") _,
-                    out("d15") _,
-                );
-                super::green_switch(&raw mut TASK, HOME);
-                SEEN[1] = super::tests::fpscr(); // its own, after the home's
-                super::green_switch(&raw mut TASK, HOME);
-            }
-            unreachable!()
-        }
-        #[repr(align(16))]
-        struct Stack([u8; 16 * 1024]);
-        let mut stack = Stack([0; 16 * 1024]);
-        let top = stack.0.as_mut_ptr_range().end;
-        let before = fpscr();
-        // SAFETY: `top` is aligned with room below it; the task runs only while we wait here.
-        unsafe {
-            TASK = super::green_frame(top, task, ptr::null_mut());
-            super::green_switch(&raw mut HOME, TASK);
-            assert_eq!(
-                fpscr(),
-                before,
-                "the home's FPSCR, after the task changed its"
-            );
-            super::green_switch(&raw mut HOME, TASK);
-            assert_eq!(fpscr(), before, "the home's FPSCR, once more");
-            let seen = (&raw const SEEN).read();
-            assert_eq!(seen, [0, TOWARD_ZERO], "the task's: default, then its own");
-        }
+    /// Set the calling thread's FPSCR.
+    ///
+    /// # Safety
+    /// Floating-point code the compiler emits assumes the default rounding: until the caller
+    /// puts [`DEFAULT`] back, it runs none whose result it relies on.
+    pub(crate) unsafe fn set(state: u64) {
+        // SAFETY: writes FPSCR only; the caller's contract covers the rounding.
+        unsafe { core::arch::asm!("vmsr fpscr, {}", in(reg) state as u32) };
     }
 }

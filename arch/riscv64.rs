@@ -297,6 +297,35 @@ macro_rules! __start_asm {
     };
 }
 
+/// The floating-point control state [`green_switch`] keeps, the rounding mode `frm`, for the
+/// switch's test in `green.rs` (which every arch file serves the same way; the tests below check
+/// every callee-saved register besides).
+#[cfg(test)]
+pub(crate) mod control {
+    /// What a new task starts with: round to nearest, ties to even.
+    pub(crate) const DEFAULT: u64 = 0;
+    /// frm = 1, rounding toward zero.
+    pub(crate) const TOWARD_ZERO: u64 = 1;
+
+    /// The calling thread's `frm`.
+    pub(crate) fn get() -> u64 {
+        let value: u64;
+        // SAFETY: reading frm has no side effect.
+        unsafe { core::arch::asm!("frrm {}", out(reg) value) };
+        value
+    }
+
+    /// Set the calling thread's `frm`.
+    ///
+    /// # Safety
+    /// Floating-point code the compiler emits assumes the default rounding: until the caller
+    /// puts [`DEFAULT`] back, it runs none whose result it relies on.
+    pub(crate) unsafe fn set(state: u64) {
+        // SAFETY: writes frm only; the caller's contract covers the rounding.
+        unsafe { core::arch::asm!("fsrm {}", in(reg) state) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{green_frame, green_switch};

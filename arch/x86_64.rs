@@ -355,6 +355,12 @@ macro_rules! __start_asm {
     };
 }
 
+/// The floating-point control state [`green_switch`] keeps, for the switch's test in `green.rs`
+/// (which every arch file serves the same way).
+#[cfg(test)]
+#[path = "x86_control.rs"]
+pub(crate) mod control;
+
 #[cfg(test)]
 mod tests {
     /// The restorer's first instructions are, byte for byte, the sequence gdb and libgcc match.
@@ -367,70 +373,5 @@ mod tests {
             bytes,
             [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05]
         );
-    }
-
-    /// The x87 control word and MXCSR of the calling thread.
-    fn control_state() -> (u16, u32) {
-        let (mut cw, mut mxcsr) = (0u16, 0u32);
-        // SAFETY: both instructions only store the state into the two locals.
-        unsafe {
-            core::arch::asm!(
-                "fnstcw [{}]",
-                "stmxcsr [{}]",
-                in(reg) &raw mut cw,
-                in(reg) &raw mut mxcsr,
-            );
-        }
-        (cw, mxcsr)
-    }
-
-    /// A green task that changes every callee-saved register and the floating-point control
-    /// state leaves the switched-away side's values intact, and finds its own state again when
-    /// it is switched back in.
-    #[test]
-    fn green_switch_keeps_callee_saved_state() {
-        use core::ptr;
-        static mut HOME: *mut u8 = ptr::null_mut();
-        static mut TASK: *mut u8 = ptr::null_mut();
-        static mut SEEN: [(u16, u32); 2] = [(0, 0); 2];
-        const CHANGED: (u16, u32) = (0x0c7f, 0x7f80); // round toward zero in both units
-        extern "C" fn task(_: *mut u8) -> ! {
-            // SAFETY: the statics are used by this test's one thread only, in turn; the asm
-            // clobbers callee-saved registers and the control state, which green_switch must
-            // bring back on the other side.
-            unsafe {
-                SEEN[0] = super::tests::control_state(); // the default a new task starts with
-                core::arch::asm!(
-                    "mov r12, 0x5a5a", "mov r13, 0x5a5a", "mov r14, 0x5a5a", "mov r15, 0x5a5a",
-                    "push 0x0c7f", "fldcw [rsp]",
-                    "mov dword ptr [rsp], 0x7f80", "ldmxcsr [rsp]", "add rsp, 8",
-                    out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-                );
-                super::green_switch(&raw mut TASK, HOME);
-                SEEN[1] = super::tests::control_state(); // its own, after the home's default
-                super::green_switch(&raw mut TASK, HOME);
-            }
-            unreachable!()
-        }
-        let mut stack = [0u8; 16 * 1024];
-        let top = ((stack.as_mut_ptr() as usize + stack.len()) & !15) as *mut u8;
-        let before = control_state();
-        // SAFETY: `top` is aligned with room below it; the task runs only while we wait here.
-        unsafe {
-            TASK = super::green_frame(top, task, ptr::null_mut());
-            super::green_switch(&raw mut HOME, TASK);
-            assert_eq!(
-                control_state(),
-                before,
-                "the home's state, after the task changed its"
-            );
-            super::green_switch(&raw mut HOME, TASK);
-            assert_eq!(control_state(), before, "the home's state, once more");
-            assert_eq!(
-                (&raw const SEEN).read(),
-                [(0x037f, 0x1f80), CHANGED],
-                "the task's: default, then its own"
-            );
-        }
     }
 }

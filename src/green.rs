@@ -285,3 +285,55 @@ fn sleep_until_done(task: &Header, deadline: Option<sys::Deadline>) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::arch::{self, control};
+
+    /// A switch keeps each side's floating-point control state (MXCSR and the x87 control word,
+    /// FPCR, FPSCR, `frm`: callee-saved in the psABI of every architecture here): a new task starts
+    /// with the default, changes its own and finds it again when switched back in, and the home
+    /// side's is untouched by the task's change. Fails with any one restore removed.
+    #[test]
+    fn green_switch_keeps_each_sides_floating_point_control_state() {
+        use core::ptr;
+        static mut HOME: *mut u8 = ptr::null_mut();
+        static mut TASK: *mut u8 = ptr::null_mut();
+        static mut SEEN: [u64; 2] = [u64::MAX; 2];
+        extern "C" fn task(_: *mut u8) -> ! {
+            // SAFETY: the statics are used by this test's one thread only, in turn; the task
+            // computes nothing in floating point while it rounds toward zero.
+            unsafe {
+                SEEN[0] = control::get(); // the default a new task starts with
+                control::set(control::TOWARD_ZERO);
+                arch::green_switch(&raw mut TASK, HOME);
+                SEEN[1] = control::get(); // its own, after the home's
+                arch::green_switch(&raw mut TASK, HOME);
+            }
+            unreachable!("switched in a third time")
+        }
+        #[repr(C, align(16))]
+        struct Stack([u8; 16 * 1024]);
+        let mut stack = Stack([0; 16 * 1024]);
+        let top = stack.0.as_mut_ptr_range().end;
+        let before = control::get();
+        // SAFETY: `top` is aligned with room below it; the task runs only while we wait here,
+        // and is left suspended for good on a stack nothing else uses.
+        unsafe {
+            TASK = arch::green_frame(top, task, ptr::null_mut());
+            arch::green_switch(&raw mut HOME, TASK);
+            assert_eq!(
+                control::get(),
+                before,
+                "the home's, after the task changed its"
+            );
+            arch::green_switch(&raw mut HOME, TASK);
+            assert_eq!(control::get(), before, "the home's, once more");
+            assert_eq!(
+                (&raw const SEEN).read(),
+                [control::DEFAULT, control::TOWARD_ZERO],
+                "the task's: the default, then its own"
+            );
+        }
+    }
+}
