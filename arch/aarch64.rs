@@ -248,7 +248,6 @@ macro_rules! __start_asm {
     ($entry:path) => {
         ::core::arch::naked_asm!(
             "mov x29, xzr",   // fp = 0: the outermost frame
-            "mov x30, xzr",   // lr = 0: nothing to return to
             "mov x0, sp",     // x0 = the initial stack pointer (16-aligned by the kernel), entry's argument
             "bl {entry}",     // entry(sp) never returns: it ends with exit_group
             "udf #0",         // unreachable

@@ -259,7 +259,6 @@ macro_rules! __start_asm {
     ($entry:path) => {
         ::core::arch::naked_asm!(
             "mov r11, #0",    // fp = 0: the outermost frame
-            "mov lr, #0",     // lr = 0: nothing to return to
             "mov r0, sp",     // r0 = the initial stack pointer, entry's argument
             "bic sp, sp, #15", // align for the call (the kernel already does; make it certain)
             "bl {entry}",     // entry(sp) never returns: it ends with exit_group

@@ -282,13 +282,20 @@ pub const SIGNAL_RESTORER: Option<unsafe extern "C" fn() -> !> = None;
 /// must not: every program linked with a C runtime has one from its `crt1.o`). The kernel enters
 /// with `sp` pointing at `argc`, followed by `argv[]`, NULL, `envp[]`, NULL and the auxiliary
 /// vector; `$entry(sp)` takes over and never returns.
+///
+/// It sets `gp` first, as a C runtime's `_start` does: GNU ld (which links the `*-linux-gnu`
+/// programs) may turn an access near `__global_pointer$` into one relative to `gp` wherever an
+/// object allows relaxation.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __start_asm {
     ($entry:path) => {
         ::core::arch::naked_asm!(
+            ".option push",
+            ".option norelax", // gp is not there yet: this load must not be relaxed against it
+            "lla gp, __global_pointer$", // gp = the global pointer a linker may relax accesses against
+            ".option pop",
             "mv s0, zero",    // fp = 0: the outermost frame
-            "mv ra, zero",    // ra = 0: nothing to return to
             "mv a0, sp",      // a0 = the initial stack pointer (16-aligned by the kernel), entry's argument
             "call {entry}",   // entry(sp) never returns: it ends with exit_group
             "unimp",          // unreachable

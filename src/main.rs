@@ -17,7 +17,9 @@
 //!   `mem*` functions and output;
 //! - `*-linux-musl`: rustc links musl's static `crt1.o` into every executable, so musl's tiny
 //!   start-up calls C `main`, which hands over to [`rawclone::start::c_main`];
-//! - with the `std` feature, the library links std and so libc: C `main` again.
+//! - with the `std` feature, the library links std and so libc: C `main` again, and std's own
+//!   start-up (which names the main thread, ignores SIGPIPE) does not run; its panic handler
+//!   does, and a panic ends in SIGABRT (`panic = "abort"`).
 #![no_std]
 #![no_main]
 #![warn(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
@@ -63,7 +65,10 @@ mod cmd {
 static HEAP: nolibc::heap::Heap = nolibc::heap::Heap::new();
 
 /// A panic prints its message on standard error and exits with status 101, as std's default
-/// does (the profiles build the binary with `panic = "abort"`: nothing unwinds without std).
+/// does for a panicking main thread (the profiles build the binary with `panic = "abort"`:
+/// nothing unwinds without std). It ends the whole process wherever it happens, a spawner task
+/// included. (Built with the `std` feature, std's handler runs instead: its message, then
+/// SIGABRT.)
 #[cfg(not(feature = "std"))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
@@ -103,8 +108,14 @@ mod ehabi {
     pub extern "C" fn __aeabi_unwind_cpp_pr2() {}
 }
 
-#[cfg(not(any(feature = "std", target_env = "musl")))]
+#[cfg(all(not(feature = "std"), target_env = "gnu"))]
 rawclone::freestanding_main!(command);
+
+#[cfg(not(any(feature = "std", target_env = "gnu", target_env = "musl")))]
+compile_error!(
+    "the rawclone binary starts without libc on *-linux-gnu and on musl's crt1 on *-linux-musl \
+     (see build.rs); build it with the std feature elsewhere"
+);
 
 /// C `main`, where a C runtime starts the binary (musl's `crt1.o`, or the libc std links).
 #[cfg(any(feature = "std", target_env = "musl"))]
@@ -352,7 +363,13 @@ fn tour_vfork() -> Evidence {
 }
 
 fn tour_fs() -> Evidence {
-    let before = nolibc::io::current_dir().map_err(|e| e.to_string())?;
+    let cwd = || {
+        nolibc::io::current_dir().map_err(|errno| Error::Sys {
+            call: "getcwd",
+            errno,
+        })
+    };
+    let before = cwd().map_err(|e| e.to_string())?;
     let mut stack = stack()?;
     // SAFETY: raw syscalls only.
     let child = unsafe {
@@ -362,8 +379,13 @@ fn tour_fs() -> Evidence {
     }
     .map_err(|e| e.to_string())?;
     expect_exit(child.wait(), 0)?;
-    let after = nolibc::io::current_dir().map_err(|e| e.to_string())?;
-    nolibc::io::set_current_dir(&before).map_err(|e| e.to_string())?;
+    let after = cwd().map_err(|e| e.to_string())?;
+    nolibc::io::set_current_dir(&before)
+        .map_err(|errno| Error::Sys {
+            call: "chdir",
+            errno,
+        })
+        .map_err(|e| e.to_string())?;
     if after != "/proc" {
         return Err(format!("cwd after the child's chdir: {after}"));
     }

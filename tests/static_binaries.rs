@@ -132,9 +132,32 @@ fn a_program_without_libc_started_without_stdio_fills_it_with_dev_null() {
     );
 }
 
+/// Names and types (`sh_type`) of the sections of the 64-bit ELF file at `path`.
+fn sections(path: &PathBuf) -> Vec<(String, u32)> {
+    let elf = std::fs::read(path).unwrap();
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum, shstrndx) = (u64_at(40), u16_at(58), u16_at(60), u16_at(62));
+    let names = u64_at(shoff + shstrndx * shentsize + 24);
+    (0..shnum)
+        .map(|i| {
+            let sh = shoff + i * shentsize;
+            let name = &elf[names + u32_at(sh) as usize..];
+            let end = name.iter().position(|&b| b == 0).unwrap();
+            (
+                String::from_utf8_lossy(&name[..end]).into_owned(),
+                u32_at(sh + 4),
+            )
+        })
+        .collect()
+}
+
 /// The `rawclone` binary `cargo install` builds needs no loader and no libc: nothing for the
-/// kernel to load but the file itself (on `*-linux-gnu` not even a dynamic section, so nothing to
-/// relocate at start-up), and none of glibc's start-up symbols.
+/// kernel to load but the file itself, and none of glibc's start-up symbols. On `*-linux-gnu`,
+/// where nothing runs before its own `_start`, it also needs none of what a C runtime's start-up
+/// would do for it: no dynamic section or relocation to apply, no thread-local storage to set up,
+/// no constructor to run (`.init_array`, `.preinit_array`, `.ctors`).
 #[test]
 fn the_installed_binary_is_static_without_libc() {
     const PT_DYNAMIC: u32 = 2;
@@ -148,10 +171,32 @@ fn the_installed_binary_is_static_without_libc() {
     // musl's targets link static PIE (relocated by musl's own start-up): only gnu's is ET_EXEC.
     if env!("RAWCLONE_TARGET").ends_with("-gnu") {
         assert_eq!(elf_type, ET_EXEC, "a static, non-PIE executable");
+        const PT_TLS: u32 = 7;
+        const SHT_RELA: u32 = 4;
+        const SHT_REL: u32 = 9;
         assert!(
             !types.contains(&PT_DYNAMIC),
             "has a dynamic section: {types:?}"
         );
+        assert!(
+            !types.contains(&PT_TLS),
+            "has thread-local storage: {types:?}"
+        );
+        let sections = sections(&program);
+        assert!(
+            sections.iter().any(|(name, _)| name == ".text"),
+            "{sections:?}"
+        );
+        for (name, kind) in sections {
+            assert!(
+                ![".init_array", ".preinit_array", ".ctors"].contains(&name.as_str()),
+                "has constructors: {name}"
+            );
+            assert!(
+                ![SHT_RELA, SHT_REL].contains(&kind),
+                "has relocations: {name}"
+            );
+        }
         let elf = std::fs::read(&program).unwrap();
         for symbol in [&b"__libc_start_main"[..], b"__libc_setup_tls"] {
             assert!(

@@ -356,11 +356,14 @@ fn machine() -> String {
 }
 
 /// Copy each group's violin plot to `dir/<group>.svg`.
-fn copy_plots(criterion: &str, dir: &str) -> Result<(), rawclone::Errno> {
-    io::create_dir_all(dir)?;
+fn copy_plots(criterion: &str, dir: &str) -> Result<(), rawclone::Error> {
+    let failed = |call| move |errno| rawclone::Error::Sys { call, errno };
+    io::create_dir_all(dir).map_err(failed("mkdir"))?;
     for group in GROUPS {
-        if let Ok(plot) = io::read(&format!("{criterion}/{group}/report/violin.svg")) {
-            io::write(&format!("{dir}/{group}.svg"), &plot)?;
+        match io::read(&format!("{criterion}/{group}/report/violin.svg")) {
+            Ok(plot) => io::write(&format!("{dir}/{group}.svg"), &plot).map_err(failed("write"))?,
+            Err(rawclone::Errno::ENOENT) => {} // a group that did not run
+            Err(e) => return Err(failed("read")(e)),
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
-//! Output and files for the binary, on raw syscalls: `print!`, `println!` and `eprintln!` write
-//! straight to descriptors 1 and 2 (one `write(2)` per call, unbuffered), and the few file
-//! operations the commands need. The binary is `no_std` so that it starts without libc; these are
-//! the parts of std it used.
+//! Output and files for the binary, on raw syscalls: `print!`, `println!` and `eprintln!` format
+//! into a buffer on the stack and write it to descriptor 1 or 2 with one `write(2)` (or one per
+//! kilobyte of a longer text), so a line does not interleave with other writers' and printing
+//! never allocates (the panic handler prints); and the few file operations the commands need. The
+//! binary is `no_std` so that it starts without libc; these are the parts of std it used.
 
 use alloc::ffi::CString;
 use alloc::string::String;
@@ -10,12 +11,43 @@ use core::fmt;
 use linux_raw_sys::general as k;
 use rawclone::{Errno, sys};
 
-/// A standard stream as a [`fmt::Write`].
-pub struct Out(pub sys::BorrowedFd<'static>);
+/// A standard stream as a [`fmt::Write`], buffered on the stack: [`Out::flush`] (or a full
+/// buffer) writes what was formatted.
+pub struct Out {
+    fd: sys::BorrowedFd<'static>,
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Out {
+    /// An empty buffer for `fd`.
+    pub fn new(fd: sys::BorrowedFd<'static>) -> Out {
+        Out {
+            fd,
+            buf: [0; 1024],
+            len: 0,
+        }
+    }
+
+    /// Write what the buffer holds.
+    pub fn flush(&mut self) -> fmt::Result {
+        let len = core::mem::take(&mut self.len);
+        write_all(self.fd, &self.buf[..len]).map_err(|_| fmt::Error)
+    }
+}
 
 impl fmt::Write for Out {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        write_all(self.0, s.as_bytes()).map_err(|_| fmt::Error)
+    fn write_str(&mut self, mut s: &str) -> fmt::Result {
+        while !s.is_empty() {
+            if self.len == self.buf.len() {
+                self.flush()?;
+            }
+            let take = s.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+            self.len += take;
+            s = &s[take..];
+        }
+        Ok(())
     }
 }
 
@@ -35,7 +67,8 @@ pub fn write_all(fd: sys::BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno>
 macro_rules! print {
     ($($arg:tt)*) => {{
         use core::fmt::Write as _;
-        let _ = write!($crate::nolibc::io::Out(rawclone::sys::stdout()), $($arg)*);
+        let mut out = $crate::nolibc::io::Out::new(rawclone::sys::stdout());
+        let _ = write!(out, $($arg)*).and_then(|()| out.flush());
     }};
 }
 
@@ -43,7 +76,8 @@ macro_rules! print {
 macro_rules! println {
     ($($arg:tt)*) => {{
         use core::fmt::Write as _;
-        let _ = writeln!($crate::nolibc::io::Out(rawclone::sys::stdout()), $($arg)*);
+        let mut out = $crate::nolibc::io::Out::new(rawclone::sys::stdout());
+        let _ = writeln!(out, $($arg)*).and_then(|()| out.flush());
     }};
 }
 
@@ -51,7 +85,8 @@ macro_rules! println {
 macro_rules! eprintln {
     ($($arg:tt)*) => {{
         use core::fmt::Write as _;
-        let _ = writeln!($crate::nolibc::io::Out(rawclone::sys::stderr()), $($arg)*);
+        let mut out = $crate::nolibc::io::Out::new(rawclone::sys::stderr());
+        let _ = writeln!(out, $($arg)*).and_then(|()| out.flush());
     }};
 }
 
@@ -89,18 +124,20 @@ pub fn write(path: &str, data: &[u8]) -> Result<(), Errno> {
     write_all(fd.as_fd(), data)
 }
 
-/// Whether `path` names a directory (one this process can open).
+/// Whether `path` names a directory (`O_PATH`: reading it needs no permission).
 pub fn is_dir(path: &str) -> bool {
-    c_path(path).is_ok_and(|p| sys::open(&p, k::O_RDONLY | k::O_DIRECTORY).is_ok())
+    c_path(path).is_ok_and(|p| sys::open(&p, k::O_PATH | k::O_DIRECTORY).is_ok())
 }
 
 /// Create the directory `path` and any missing parents, as `mkdir -p` does.
 pub fn create_dir_all(path: &str) -> Result<(), Errno> {
-    let mut end = 0;
-    while end < path.len() {
-        end = path[end + 1..]
-            .find('/')
-            .map_or(path.len(), |i| end + 1 + i);
+    // Each prefix that ends before a `/` (an ASCII byte, so never inside a character), then the
+    // whole path; a leading `/` names no directory of its own.
+    let ends = path
+        .bytes()
+        .enumerate()
+        .filter(|&(i, b)| b == b'/' && i > 0);
+    for end in ends.map(|(i, _)| i).chain([path.len()]) {
         match sys::mkdir(&c_path(&path[..end])?, 0o777) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(e),

@@ -408,7 +408,7 @@ fn check_vfork_exec(env: &Env) -> Outcome {
 }
 
 /// A `Program` started without an environment of its own passes on the `envp` `_start` received
-/// (rawclone's `start` feature records it), minus what it removes.
+/// (`rawclone::start` records it), minus what it removes.
 fn check_program_env(env: &Env) -> Outcome {
     let Some(entry) = env.first_env else {
         return Outcome::Skip(text!(
