@@ -39,6 +39,9 @@ mod nolibc {
     /// `memcpy` and its siblings, which nothing else links in on `*-linux-gnu`.
     #[cfg(all(target_env = "gnu", not(feature = "std")))]
     pub mod mem;
+    /// What a panic does without std, and the unwinding symbols nothing calls.
+    #[cfg(not(feature = "std"))]
+    pub mod panic;
 }
 
 use alloc::format;
@@ -63,50 +66,6 @@ mod cmd {
 #[cfg(not(feature = "std"))]
 #[global_allocator]
 static HEAP: nolibc::heap::Heap = nolibc::heap::Heap::new();
-
-/// A panic prints its message on standard error and exits with status 101, as std's default
-/// does for a panicking main thread (the profiles build the binary with `panic = "abort"`:
-/// nothing unwinds without std). It ends the whole process wherever it happens, a spawner task
-/// included. (Built with the `std` feature, std's handler runs instead: its message, then
-/// SIGABRT.)
-#[cfg(not(feature = "std"))]
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    eprintln!("rawclone: {info}");
-    sys::exit_group(101)
-}
-
-/// The personality routine the target's prebuilt `core` refers to (it was built with
-/// `panic=unwind`). The binary is built with `panic = "abort"`, so nothing unwinds and nothing
-/// calls this; it only satisfies the linker.
-#[cfg(not(feature = "std"))]
-#[unsafe(no_mangle)]
-pub extern "C" fn rust_eh_personality() {}
-
-/// Where the prebuilt `alloc`'s landing pads resume unwinding, for the same reason never reached
-/// (nothing unwinds); were it ever called, it ends the process with status 134 (128 + SIGABRT,
-/// what a shell shows for an abort).
-#[cfg(not(feature = "std"))]
-#[unsafe(no_mangle)]
-#[allow(non_snake_case)]
-pub extern "C" fn _Unwind_Resume() -> ! {
-    sys::exit_group(134)
-}
-
-/// The ARM EHABI personality routines the prebuilt `core`'s and `alloc`'s unwind tables name
-/// (`.ARM.exidx`): as for [`rust_eh_personality`], nothing unwinds, so nothing calls them.
-#[cfg(all(target_arch = "arm", not(feature = "std")))]
-mod ehabi {
-    /// EHABI's personality routine 0 (short frames).
-    #[unsafe(no_mangle)]
-    pub extern "C" fn __aeabi_unwind_cpp_pr0() {}
-    /// EHABI's personality routine 1 (long frames, 16-bit scope).
-    #[unsafe(no_mangle)]
-    pub extern "C" fn __aeabi_unwind_cpp_pr1() {}
-    /// EHABI's personality routine 2 (long frames, 32-bit scope).
-    #[unsafe(no_mangle)]
-    pub extern "C" fn __aeabi_unwind_cpp_pr2() {}
-}
 
 #[cfg(all(not(feature = "std"), target_env = "gnu"))]
 rawclone::freestanding_main!(command);
