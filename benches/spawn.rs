@@ -5,7 +5,9 @@
 //!   attributes), `libc_fork`, `raw_thread` (fresh stack each time), `raw_thread_static` (one
 //!   pre-faulted stack), `raw_thread_floor` (the same with parent and child held on one CPU: the
 //!   kernel's own minimum for a thread), `raw_chimera_floor` (the same for a chimera shaped as
-//!   the Chimera spawner's tasks), `raw_chimera`, `raw_fork`, `spawner_thread`,
+//!   the Chimera spawner's tasks), `raw_thread_floor_placed` and `raw_chimera_floor_placed` (the
+//!   two floors with each task placed on the caller's CPU as `start_local` places it, this
+//!   thread unpinned), `raw_chimera`, `raw_fork`, `spawner_thread`,
 //!   `spawner_chimera` (both starting tasks on the spawning CPU), `spawner_thread_spread` (the
 //!   default: the kernel places the task), `spawner_green` (one worker);
 //! - `spawn_exec`: `std_command`, `posix_spawn` (glibc's, then `waitpid`), `raw_vfork_exec`, all
@@ -122,6 +124,33 @@ fn spawn_join(c: &mut Criterion) {
         })
     });
     sys::set_affinity(&all).unwrap();
+    // The two floors again, this thread unpinned, each task placed as the spawners' start_local
+    // places theirs (the caller pins itself for the clone and puts its affinity back, the child
+    // puts back its own): the kernel's minimum for a task started on the caller's CPU, so that
+    // what a spawner adds beyond the placement is a number too.
+    g.bench_function("raw_thread_floor_placed", |b| {
+        let placed = Builder::thread().start_local();
+        b.iter(|| {
+            // SAFETY: the thread only returns a value.
+            unsafe { placed.spawn_thread(&mut stack, || black_box(1usize)) }
+                .unwrap()
+                .join()
+        })
+    });
+    g.bench_function("raw_chimera_floor_placed", |b| {
+        let placed = Builder::new()
+            .flags(CloneFlags::VM)
+            .exit_signal(None)
+            .reset_signal_handlers()
+            .start_local();
+        b.iter(|| {
+            // SAFETY: the child only returns.
+            unsafe { placed.spawn(&mut stack, || 0) }
+                .unwrap()
+                .wait()
+                .unwrap()
+        })
+    });
     g.bench_function("raw_chimera", |b| {
         b.iter(|| {
             // SAFETY: the child only returns.

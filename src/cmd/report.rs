@@ -72,6 +72,16 @@ const ROWS: &[Row] = &[
         Goal::Ratio(1.10),
     ),
     row(
+        "spawn_join/raw_thread_floor_placed",
+        "spawn_join/raw_thread_floor",
+        Goal::None,
+    ),
+    row(
+        "spawn_join/spawner_thread",
+        "spawn_join/raw_thread_floor_placed",
+        Goal::None,
+    ),
+    row(
         "spawn_join/spawner_thread_spread",
         "spawn_join/pthread",
         Goal::Ratio(0.85),
@@ -89,6 +99,16 @@ const ROWS: &[Row] = &[
     row(
         "spawn_join/spawner_chimera",
         "spawn_join/raw_chimera_floor",
+        Goal::None,
+    ),
+    row(
+        "spawn_join/raw_chimera_floor_placed",
+        "spawn_join/raw_chimera_floor",
+        Goal::None,
+    ),
+    row(
+        "spawn_join/spawner_chimera",
+        "spawn_join/raw_chimera_floor_placed",
         Goal::None,
     ),
     row(
