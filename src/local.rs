@@ -445,6 +445,24 @@ impl State {
     }
 }
 
+impl State {
+    /// Give back the stack of a task that finished or never ran, without dropping what it left
+    /// there (its result or closure is leaked: nothing pinned it, so its memory may be reused).
+    /// A task suspended mid-way keeps its stack, as in [`State::clean_up`].
+    ///
+    /// # Safety
+    /// Nothing will run or read `task` again.
+    unsafe fn leak(&self, task: *mut Link) {
+        // SAFETY: the caller's contract; the record is read before its stack goes back.
+        unsafe {
+            let link = &*task;
+            if link.finished.get() || !link.started.get() {
+                self.give_base(link.stack);
+            }
+        }
+    }
+}
+
 /// Gives a task's stack back to its spawner when dropped: after the task's result or closure is
 /// dropped, or while a panic in that drop unwinds.
 struct GiveBack<'s>(&'s State, *mut u8);
@@ -474,10 +492,20 @@ impl Drop for LocalSpawner {
     /// Tasks still queued have no handle any more (each borrows the spawner): one that never
     /// ran is dropped unrun; one that yielded and was never resumed keeps its stack for good.
     /// Then the idle stacks are unmapped, and the state. A closure or result whose drop panics
-    /// does not stop the rest: the teardown goes on while the panic unwinds.
+    /// does not stop the rest: the teardown goes on while the panic unwinds, leaking (not
+    /// dropping) what the remaining tasks left, since a second panic there would abort.
     fn drop(&mut self) {
-        teardown(self.state);
+        teardown(self.state, Drops::Run);
     }
+}
+
+/// Whether [`teardown`] drops what the queued tasks left, or only takes their stacks back.
+#[derive(Clone, Copy, PartialEq)]
+enum Drops {
+    Run,
+    /// While a panic from one of those drops unwinds: a second panic there would abort the
+    /// process, so the rest is leaked (never dropped, its memory reused: nothing pinned it).
+    Leak,
 }
 
 /// Carries on [`teardown`] when a task's drop panics in it: dropped as the panic unwinds.
@@ -485,15 +513,20 @@ struct Rest(NonNull<State>);
 
 impl Drop for Rest {
     fn drop(&mut self) {
-        teardown(self.0);
+        teardown(self.0, Drops::Leak);
     }
 }
 
 /// Tear a spawner's state down: clean up its queued tasks, unmap its idle stacks, unmap it.
-fn teardown(map: NonNull<State>) {
+fn teardown(map: NonNull<State>, drops: Drops) {
     // SAFETY: the state lives until the end of this teardown, and is written through Cells.
     let state = unsafe { map.as_ref() };
     while let Some(task) = state.pop() {
+        if drops == Drops::Leak {
+            // SAFETY: queued and without a handle: no one runs or reads it again.
+            unsafe { state.leak(task) };
+            continue;
+        }
         // Should this task's drop panic, `rest` goes on with the others as the panic unwinds.
         let rest = Rest(map);
         // SAFETY: queued and without a handle: no one runs or reads it again.
