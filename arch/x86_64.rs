@@ -358,7 +358,7 @@ macro_rules! __start_asm {
 /// The floating-point control state [`green_switch`] keeps, for the switch's test in `green.rs`
 /// (which every arch file serves the same way).
 #[cfg(test)]
-#[path = "x86_control.rs"]
+#[path = "x86/control.rs"]
 pub(crate) mod control;
 
 #[cfg(test)]
