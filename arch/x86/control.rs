@@ -1,6 +1,7 @@
 //! The floating-point control state the x86 family's `green_switch` keeps, packed as `x87
 //! control word << 32 | MXCSR`, for the switch's test in `green.rs`: the same on x86_64 and on
-//! i686 (`arch/x86_64.rs` and `arch/x86.rs` both include this file as their `control` module; it lives below `arch/x86/` as a module of the arch files, not an arch file itself).
+//! i686, so `arch/x86_64.rs` and `arch/x86.rs` both include this file as their `control` module
+//! (a module of the arch files, not an arch file of its own).
 
 /// What a new task starts with: the x87 default 0x037f and MXCSR's 0x1f80.
 pub(crate) const DEFAULT: u64 = 0x037f << 32 | 0x1f80;
