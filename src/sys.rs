@@ -244,6 +244,28 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
     unsafe { syscall3(Sysno::write, fd as usize, buf.as_ptr() as usize, buf.len()) }
 }
 
+/// [`write`] until all of `bytes` is written: again after a short write or a signal (EINTR).
+///
+/// ```
+/// use rawclone::sys;
+/// let (r, w) = sys::pipe()?;
+/// sys::write_all(w.as_fd(), b"all of it")?;
+/// drop(w);
+/// let mut buf = [0u8; 16];
+/// assert_eq!(sys::read(r.as_fd(), &mut buf)?, 9);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// `read(2)`.
 ///
 /// ```

@@ -32,7 +32,7 @@ impl Out {
     /// Write what the buffer holds.
     pub fn flush(&mut self) -> fmt::Result {
         let len = core::mem::take(&mut self.len);
-        write_all(self.fd, &self.buf[..len]).map_err(|_| fmt::Error)
+        sys::write_all(self.fd, &self.buf[..len]).map_err(|_| fmt::Error)
     }
 }
 
@@ -49,18 +49,6 @@ impl fmt::Write for Out {
         }
         Ok(())
     }
-}
-
-/// Write all of `bytes`, retrying after a signal and after a short write.
-pub fn write_all(fd: sys::BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
-    while !bytes.is_empty() {
-        match sys::write(fd, bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// `print!` on standard output.
@@ -121,7 +109,7 @@ pub fn read_to_string(path: &str) -> Option<String> {
 pub fn write(path: &str, data: &[u8]) -> Result<(), Errno> {
     let flags = k::O_WRONLY | k::O_CREAT | k::O_TRUNC | k::O_CLOEXEC;
     let fd = sys::open_mode(&c_path(path)?, flags, 0o644)?;
-    write_all(fd.as_fd(), data)
+    sys::write_all(fd.as_fd(), data)
 }
 
 /// Whether `path` names a directory (`O_PATH`: reading it needs no permission).

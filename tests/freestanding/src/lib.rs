@@ -10,18 +10,8 @@ pub struct Stdout;
 
 impl Write for Stdout {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        write_all(sys::stdout(), s.as_bytes());
+        let _ = sys::write_all(sys::stdout(), s.as_bytes());
         Ok(())
-    }
-}
-
-fn write_all(fd: sys::BorrowedFd<'_>, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        match sys::write(fd, bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(rawclone::Errno::EINTR) => {}
-            Err(_) => return,
-        }
     }
 }
 
@@ -141,7 +131,7 @@ impl Report {
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut t = Text::new();
     let _ = writeln!(t, "panic: {info}");
-    write_all(sys::stderr(), t.as_str().as_bytes());
+    let _ = sys::write_all(sys::stderr(), t.as_str().as_bytes());
     sys::exit_group(101)
 }
 
