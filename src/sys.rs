@@ -244,7 +244,7 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize, Errno> {
     unsafe { syscall3(Sysno::write, fd as usize, buf.as_ptr() as usize, buf.len()) }
 }
 
-/// [`write`] until all of `bytes` is written: again after a short write or a signal (EINTR).
+/// [`write()`] until all of `bytes` is written: again after a short write or a signal (EINTR).
 ///
 /// ```
 /// use rawclone::sys;
