@@ -13,7 +13,9 @@
 //!    the same request goes through legacy `clone`, unless it needs something only clone3 can say;
 //! 5. the parent restores its mask; a child born with every signal blocked sets its own in
 //!    [`child_main`] before running the closure, after an optional gate and an optional reset of
-//!    signal handlers.
+//!    signal handlers. A child started on the caller's CPU ([`Builder::start_local`]) gets the
+//!    caller's affinity back: a child sharing the caller's memory from the caller, right after
+//!    the clone, unless its closure has already returned; any other child by itself, first.
 //!
 //! rawclone adds two flags of its own where the kernel can take them: `CLONE_PIDFD` on every
 //! child process, so that its handle signals and waits through a pidfd and never through a pid
@@ -34,7 +36,7 @@ use crate::sys::{self, BorrowedFd, CpuSet, Disposition, Fd, Pid};
 use crate::task::{Child, Thread, ThreadControl};
 use core::mem::{align_of, size_of};
 use core::ptr;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -124,8 +126,13 @@ struct Packet<F> {
     gate: Option<GateChild>,
     /// Reset handled signals to SIG_DFL by hand (legacy clone has no CLONE_CLEAR_SIGHAND).
     reset_handlers: bool,
-    /// The caller's CPU affinity, restored in the child when it was started pinned.
+    /// The caller's CPU affinity, which a child started pinned with a memory of its own puts
+    /// back before its closure runs.
     affinity: Option<CpuSet>,
+    /// For a child started pinned that shares the caller's memory: set once its closure has
+    /// returned. The parent puts such a child's affinity back as soon as it runs again after
+    /// the clone, unless the child is done by then (see [`Builder::start_local`]).
+    returned: Option<AtomicBool>,
     f: F,
 }
 
@@ -141,10 +148,11 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
         gate,
         reset_handlers,
         affinity,
+        returned,
         f,
     } = unsafe { ptr::read(packet.cast::<Packet<F>>()) };
     if let Some(set) = affinity {
-        restore_affinity(&set);
+        restore_affinity(0, &set);
     }
     if let Some(gate) = gate
         && !gate.pass()
@@ -157,7 +165,16 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
     if let Some(mask) = mask {
         let _ = sys::set_signal_mask(mask);
     }
-    f()
+    let code = f();
+    if returned.is_some() {
+        // SAFETY: the flag stays where the parent wrote it, above this stack's frames, in memory
+        // we share; the parent reads it only while it still borrows the stack.
+        let flag = unsafe { &(*packet.cast::<Packet<F>>()).returned };
+        if let Some(flag) = flag {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+    code
 }
 
 /// Set every signal with a handler back to `SIG_DFL`, keeping `SIG_IGN` (what
@@ -541,8 +558,17 @@ impl Builder {
     }
 
     /// Start the child on the CPU the caller runs on: the caller pins itself to that CPU for the
-    /// clone (so the kernel places the child there), then both restore the caller's affinity,
-    /// the child before its closure runs.
+    /// clone (so the kernel places the child there), then the caller's affinity is put back on
+    /// both sides:
+    /// - a child with a memory of its own (no `CLONE_VM`) puts it back itself, before its
+    ///   closure runs;
+    /// - a child that shares the caller's memory gets it back from the caller, as soon as the
+    ///   caller runs again after the clone, unless its closure has returned by then. Such a child
+    ///   usually takes the CPU first and a short one is done before the caller looks, which
+    ///   saves its `sched_setaffinity(2)` (about 2 µs on a VM). So its closure may start pinned
+    ///   and see that in `sys::affinity`, until it blocks, yields or its time slice ends. The
+    ///   caller needs the right to set the child's affinity: a child that changes its
+    ///   credentials before that keeps the one CPU, unless it sets its affinity itself.
     ///
     /// A new task is otherwise placed on an idle CPU, and waking an idle CPU is the largest single
     /// cost of a short task (about 15 µs of a 40 µs thread spawn and join on a 2-vCPU VM). Worth
@@ -838,6 +864,8 @@ impl Builder {
         let needs_all = |plan: &Plan| has_gate || plan.resets_by_hand(self.reset_handlers);
         mask.hold(needs_all(&plan))?;
         let affinity = if self.start_local { pin_here() } else { None };
+        // A child that shares our memory gets its affinity back from us (see `start_local`).
+        let by_parent = affinity.is_some() && raw.flags.contains(CloneFlags::VM);
         let packet = packet as *mut Packet<F>;
         // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
         unsafe {
@@ -845,7 +873,8 @@ impl Builder {
                 mask: mask.child_sets(),
                 gate,
                 reset_handlers: false,
-                affinity,
+                affinity: if by_parent { None } else { affinity },
+                returned: by_parent.then(|| AtomicBool::new(false)),
                 f,
             })
         };
@@ -901,7 +930,20 @@ impl Builder {
             unsafe { (*packet).mask = mask.child_sets() };
         };
         if let Some(set) = affinity {
-            restore_affinity(&set);
+            restore_affinity(0, &set);
+            if let Ok(Ok(child)) = result
+                && by_parent
+                // SAFETY: the child writes only this flag of the packet, which stays in the stack
+                // we borrow; atomically, so reading it while the child runs is sound.
+                && !unsafe { &(*packet).returned }
+                    .as_ref()
+                    .is_some_and(|done| done.load(Ordering::Relaxed))
+            {
+                // Still running, or not started: a thread that returns and is gone between the
+                // look and this call takes its id with it, which the kernel hands out again
+                // only once every other id has been used.
+                restore_affinity(child, &set);
+            }
         }
         drop(mask); // the caller's mask back
         let result = match result {
@@ -1058,12 +1100,12 @@ fn pin_here() -> Option<CpuSet> {
     Some(old)
 }
 
-/// Put back the affinity [`pin_here`] saved. Should the kernel refuse it (a cpuset shrank in
-/// between), fall back to every CPU, which the kernel narrows to what the cpuset allows: never
-/// leave a thread pinned to one CPU.
-fn restore_affinity(set: &CpuSet) {
-    if sys::set_affinity(set).is_err() {
-        let _ = sys::set_affinity(&CpuSet::ALL);
+/// Put back the affinity [`pin_here`] saved, on the task `tid` (0 for the caller). Should the
+/// kernel refuse it (a cpuset shrank in between), fall back to every CPU, which the kernel
+/// narrows to what the cpuset allows: never leave a task pinned to one CPU.
+fn restore_affinity(tid: Pid, set: &CpuSet) {
+    if sys::set_task_affinity(tid, set).is_err() {
+        let _ = sys::set_task_affinity(tid, &CpuSet::ALL);
     }
 }
 

@@ -561,11 +561,36 @@ pub fn affinity() -> Result<CpuSet, Errno> {
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
 pub fn set_affinity(set: &CpuSet) -> Result<(), Errno> {
+    set_task_affinity(0, set)
+}
+
+/// Let the task `tid` (a thread or process id, 0 for the caller) run only on `set`
+/// (`sched_setaffinity(2)`). Another task's needs the same owner or `CAP_SYS_NICE` (EPERM);
+/// a task that has ended gives ESRCH.
+///
+/// ```
+/// use rawclone::{Fork, fork, sys::{self, CpuSet}};
+/// let cpu = sys::current_cpu()?;
+/// // SAFETY: the child only sleeps and exits, with raw syscalls.
+/// match unsafe { fork() }.unwrap() {
+///     Fork::Child => {
+///         let _ = sys::sleep_ms(5000);
+///         sys::exit_group(0)
+///     }
+///     Fork::Parent(child) => {
+///         sys::set_task_affinity(child.pid(), &CpuSet::only(cpu))?;
+///         child.kill().unwrap();
+///         assert!(child.wait().unwrap().signal().is_some());
+///     }
+/// }
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn set_task_affinity(tid: Pid, set: &CpuSet) -> Result<(), Errno> {
     // SAFETY: the kernel reads size_of::<CpuSet>() bytes from a live reference.
     unsafe {
         syscall3(
             Sysno::sched_setaffinity,
-            0,
+            tid as usize,
             size_of::<CpuSet>(),
             set.0.as_ptr() as usize,
         )

@@ -137,6 +137,78 @@ fn signals_are_blocked_across_the_clone_and_the_mask_restored_on_both_sides() {
     });
 }
 
+/// Whether the calling task runs on `before`, once `go` is non-zero (sleeping on it till then).
+fn affinity_once_released(go: &AtomicU32, before: sys::CpuSet) -> bool {
+    while go.load(SeqCst) == 0 {
+        let _ = sys::futex_wait(go, 0);
+    }
+    sys::affinity() == Ok(before)
+}
+
+/// Let a child blocked in [`affinity_once_released`] go.
+fn release(go: &AtomicU32) {
+    go.store(1, SeqCst);
+    sys::futex_wake(go, 1).unwrap();
+}
+
+#[test]
+fn a_child_started_local_gets_the_callers_affinity_back_and_so_does_the_caller() {
+    let before = sys::affinity().unwrap();
+    if before.count() == 1 {
+        // Pinned to the one CPU it already has, a child cannot tell the difference.
+        skip("this thread may run on one CPU only");
+        return;
+    }
+    // A thread and a process sharing our memory, each still running when the caller looks
+    // after the clone: the caller puts their affinity back.
+    let go = AtomicU32::new(0);
+    let mut place = stack();
+    // SAFETY: the thread uses raw syscalls and an atomic that outlives the join.
+    let thread = unsafe {
+        Builder::thread()
+            .start_local()
+            .spawn_thread(&mut place, || affinity_once_released(&go, before) as usize)
+    }
+    .unwrap();
+    assert_eq!(sys::affinity(), Ok(before));
+    release(&go);
+    assert_eq!(thread.join(), 1, "the thread ran pinned");
+
+    let go = AtomicU32::new(0);
+    let mut place = stack();
+    // SAFETY: as above; the process shares our memory and only returns.
+    let child = unsafe {
+        Builder::new()
+            .flags(CloneFlags::VM)
+            .start_local()
+            .spawn(&mut place, || affinity_once_released(&go, before) as i32)
+    }
+    .unwrap();
+    assert_eq!(sys::affinity(), Ok(before));
+    release(&go);
+    assert_eq!(
+        child.wait().unwrap(),
+        ExitStatus::Exited(1),
+        "the process ran pinned"
+    );
+
+    // A process with a memory of its own puts its affinity back itself, before its closure.
+    let mut place = stack();
+    // SAFETY: the child only makes a raw syscall.
+    let child = unsafe {
+        Builder::new()
+            .start_local()
+            .spawn(&mut place, || (sys::affinity() == Ok(before)) as i32)
+    }
+    .unwrap();
+    assert_eq!(sys::affinity(), Ok(before));
+    assert_eq!(
+        child.wait().unwrap(),
+        ExitStatus::Exited(1),
+        "the fork ran pinned"
+    );
+}
+
 #[test]
 fn custom_exit_signal_is_delivered_and_the_child_still_joins() {
     assert_in_fork_or_skip(
