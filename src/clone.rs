@@ -141,22 +141,27 @@ struct Packet<F> {
 /// # Safety
 /// `packet` must point to a `Packet<F>` that this child alone reads, exactly once.
 unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
+    let packet = packet.cast::<Packet<F>>();
     // SAFETY: the parent wrote a Packet<F> there and, for a memory-sharing child, never touches it
-    // again; for a copied address space this is the child's own copy.
-    let Packet {
-        mask,
-        gate,
-        reset_handlers,
-        affinity,
-        returned,
-        f,
-    } = unsafe { ptr::read(packet.cast::<Packet<F>>()) };
+    // again (but for `returned`, atomically); for a copied address space this is the child's own
+    // copy. Each field is read once; the closure last, where it is called, so that a large one
+    // is copied no more than that call needs.
+    let (mask, gate, reset_handlers, affinity) = unsafe {
+        (
+            ptr::read(&raw const (*packet).mask),
+            ptr::read(&raw const (*packet).gate),
+            (*packet).reset_handlers,
+            (*packet).affinity,
+        )
+    };
     if let Some(set) = affinity {
         restore_affinity(0, &set);
     }
     if let Some(gate) = gate
         && !gate.pass()
     {
+        // SAFETY: the closure is read nowhere else; dropped here, once, as it will not run.
+        unsafe { ptr::drop_in_place(&raw mut (*packet).f) };
         return 127;
     }
     if reset_handlers {
@@ -165,14 +170,12 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
     if let Some(mask) = mask {
         let _ = sys::set_signal_mask(mask);
     }
-    let code = f();
-    if returned.is_some() {
-        // SAFETY: the flag stays where the parent wrote it, above this stack's frames, in memory
-        // we share; the parent reads it only while it still borrows the stack.
-        let flag = unsafe { &(*packet.cast::<Packet<F>>()).returned };
-        if let Some(flag) = flag {
-            flag.store(true, Ordering::Relaxed);
-        }
+    // SAFETY: as above: read once, here.
+    let code = unsafe { ptr::read(&raw const (*packet).f) }();
+    // SAFETY: the flag stays where the parent wrote it, above this stack's frames, in memory the
+    // parent may share; it reads it only while it still borrows the stack.
+    if let Some(flag) = unsafe { &(*packet).returned } {
+        flag.store(true, Ordering::Relaxed);
     }
     code
 }
@@ -216,6 +219,8 @@ pub struct Builder {
     gated: bool,
     reset_handlers: bool,
     start_local: bool,
+    /// Bytes the child's first frames need beyond the closure's own copy ([`Builder::frame_room`]).
+    frame_room: usize,
 }
 
 impl Default for Builder {
@@ -251,6 +256,7 @@ impl Builder {
             gated: false,
             reset_handlers: false,
             start_local: false,
+            frame_room: 0,
         }
     }
 
@@ -595,6 +601,13 @@ impl Builder {
         self
     }
 
+    /// Ask `bytes` more of the stack, for the child's first frames: a spawner's task closure
+    /// waits in a slot of its own above the stack, and is copied into those frames.
+    pub(crate) const fn frame_room(mut self, bytes: usize) -> Builder {
+        self.frame_room = bytes;
+        self
+    }
+
     /// rawclone's own rules for a builder, on top of the kernel's: what the handle could not
     /// join, or what the child could not honour.
     fn check_own_rules(&self, thread: bool) -> Result<()> {
@@ -778,9 +791,11 @@ impl Builder {
             unsafe { slot.write(value) };
             0
         };
+        // An unoptimised build copies `f` once more, out of `run`, to call it.
+        let builder = self.frame_room(self.frame_room.saturating_add(size_of::<F>()));
         // SAFETY: forwarded from this function's contract; the closure is moved onto `below`,
         // which is part of `stack`.
-        let (tid, _) = unsafe { self.launch(&mut below, raw, None, run) }
+        let (tid, _) = unsafe { builder.launch(&mut below, raw, None, run) }
             .map_err(|e| e.with_reserved_top(top - ctl as usize))?;
         // SAFETY: with CLONE_PIDFD the kernel stored a fresh descriptor that only we own.
         let pidfd = (flags.contains(CloneFlags::PIDFD) && pidfd >= 0)
@@ -820,12 +835,15 @@ impl Builder {
         let (base, top) = (stack.base() as usize, stack.top() as usize);
         let align = align_of::<Packet<F>>().max(16);
         // The packet takes `span` bytes at the top (aligned down); the child needs as much
-        // again below it, for the closure moved into its first frame, and the entry frame under
-        // that. `flags::validate` asks the same of `stack_size` and `frame` below, so once this
-        // passed it refuses no size.
+        // again below it, for the closure moved into its first frame, the entry frame under
+        // that, and the room asked for. `flags::validate` asks less of `stack_size` and `frame`
+        // below, so once this passed it refuses no size.
         let span =
             size_of::<Packet<F>>() + (top.wrapping_sub(size_of::<Packet<F>>()) & (align - 1));
-        let needed = span.saturating_mul(2).saturating_add(MIN_CHILD_FRAME);
+        let needed = span
+            .saturating_mul(2)
+            .saturating_add(MIN_CHILD_FRAME)
+            .saturating_add(self.frame_room);
         if stack.size() < needed {
             return Err(Error::StackTooSmall {
                 needed,

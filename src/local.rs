@@ -43,7 +43,7 @@ use crate::arch;
 use crate::error::{Error, Result};
 use crate::pool::StackPool;
 use crate::spawner::DEFAULT_GREEN_STACK;
-use crate::stack::Stack;
+use crate::stack::{Stack, closure_room};
 use crate::sys;
 use core::cell::{Cell, UnsafeCell};
 use core::fmt::{self, Write};
@@ -166,7 +166,7 @@ impl LocalSpawner {
         // SAFETY: a fresh, page-aligned, writable mapping large enough for a State.
         unsafe {
             state.write(State {
-                pool: StackPool::new(bytes),
+                pool: StackPool::new(bytes, None),
                 spare: Cell::new(ptr::null_mut()),
                 head: Cell::new(ptr::null_mut()),
                 tail: Cell::new(ptr::null_mut()),
@@ -234,14 +234,11 @@ impl LocalSpawner {
         let slot = top.wrapping_sub(size_of::<Slot<T>>()) & !(align_of::<Slot<T>>() - 1);
         let closure = slot.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
         let frame_top = closure & !15;
-        // The record and the closure; the closure twice more in the task's first frames (read
-        // out of its slot, then moved into the call, which an unoptimised build keeps apart),
-        // padded to its alignment; the result there before it is stored; the switch frame and
-        // room for the entry's own frame.
+        // The record and the closure; the closure's copies in the task's first frames; the
+        // result there before it is stored; the switch frame and room for the entry's own frame.
         let needed = top
             .saturating_sub(frame_top)
-            .saturating_add(size_of::<F>().saturating_mul(2))
-            .saturating_add(align_of::<F>())
+            .saturating_add(closure_room::<F>())
             .saturating_add(size_of::<T>())
             .saturating_add(arch::GREEN_FRAME + crate::clone::MIN_CHILD_FRAME);
         if closure > slot || slot > top || stack.size() < needed {

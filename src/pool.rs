@@ -4,7 +4,10 @@
 //! Each stack is mapped once, on first demand, by [`Stack::map`] (guard page included), handed out
 //! to one task at a time, taken back after that task is joined, and unmapped when the pool is
 //! dropped. Free stacks form an intrusive list: the link lives in the free stack's own top bytes,
-//! so the pool needs no allocator and no bound on its size.
+//! so the pool needs no allocator. It keeps at most a set number idle (by default
+//! [`IDLE_BYTES`] worth, as glibc caches thread stacks, unless the spawner's
+//! configuration says otherwise): a burst of tasks does not hold its
+//! stacks' memory for the rest of the program; a stack given back beyond that is unmapped.
 
 use crate::error::{Error, Result};
 use crate::stack::{PAGE_SIZE, Stack};
@@ -22,9 +25,23 @@ struct FreeList {
 // SAFETY: the list owns the stacks it links; moving that ownership between threads is sound.
 unsafe impl Send for FreeList {}
 
+/// How many bytes of idle stacks a spawner's pool keeps by default
+/// ([`Config::keep_idle_stacks`](crate::spawner::Config::keep_idle_stacks)): 40 MiB, glibc's
+/// default for its cache of thread stacks.
+///
+/// ```
+/// use rawclone::{Backend, Spawner, spawner::{DEFAULT_IDLE_BYTES, DEFAULT_TASK_STACK}};
+/// let spawner = Spawner::new(Backend::Thread)?;
+/// assert_eq!(spawner.kept_idle_stacks(), DEFAULT_IDLE_BYTES / DEFAULT_TASK_STACK);
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub const IDLE_BYTES: usize = 40 << 20;
+
 /// Stacks of `size` usable bytes, reused after each task.
 pub(crate) struct StackPool {
     size: usize,
+    /// The most idle stacks kept; one given back beyond that is unmapped.
+    keep: usize,
     free: Lock<FreeList>,
 }
 
@@ -39,9 +56,15 @@ pub(crate) fn whole_pages(bytes: usize) -> Result<usize> {
 }
 
 impl StackPool {
-    pub(crate) const fn new(size: usize) -> StackPool {
+    /// A pool of stacks of `size` bytes (whole pages) that keeps `keep` idle ones, or by default
+    /// as many as fit in [`IDLE_BYTES`] (at least one).
+    pub(crate) const fn new(size: usize, keep: Option<usize>) -> StackPool {
         StackPool {
             size,
+            keep: match keep {
+                Some(keep) => keep,
+                None => default_idle(size),
+            },
             free: Lock::new(FreeList {
                 head: ptr::null_mut(),
                 len: 0,
@@ -75,23 +98,40 @@ impl StackPool {
         Ok(unsafe { Stack::from_mapped_base(base, self.size) })
     }
 
-    /// Return a stack that [`StackPool::take`] gave out and no task runs on any more.
+    /// Return a stack that [`StackPool::take`] gave out and no task runs on any more: kept for
+    /// the next task, or unmapped when the pool holds as many idle ones as it keeps.
     pub(crate) fn give(&self, stack: Stack<'static>) {
         debug_assert_eq!(stack.size(), self.size);
+        let mut free = self.free.lock();
+        if free.len >= self.keep {
+            drop(free);
+            drop(stack); // unmapped, outside the lock
+            return;
+        }
         let Some(base) = stack.into_mapped_base() else {
             return;
         };
-        let mut free = self.free.lock();
         // SAFETY: the stack is ours and idle; its top 16 bytes are writable.
         unsafe { self.link(base).write(free.head) };
         free.head = base;
         free.len += 1;
     }
 
+    /// The most idle stacks the pool keeps.
+    pub(crate) fn keeps(&self) -> usize {
+        self.keep
+    }
+
     /// How many idle stacks the pool holds.
     pub(crate) fn idle(&self) -> usize {
         self.free.lock().len
     }
+}
+
+/// How many idle stacks of `size` bytes fit in [`IDLE_BYTES`], at least one.
+const fn default_idle(size: usize) -> usize {
+    let n = IDLE_BYTES / if size == 0 { 1 } else { size };
+    if n == 0 { 1 } else { n }
 }
 
 impl core::fmt::Debug for StackPool {

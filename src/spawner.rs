@@ -89,7 +89,7 @@ use crate::orphans::{Creator, Orphans, Wait};
 use crate::overflow::{self, ALT_STACK};
 use crate::pool::StackPool;
 use crate::signal::SigSet;
-use crate::stack::{PAGE_SIZE, Stack};
+use crate::stack::{PAGE_SIZE, Stack, closure_room};
 use crate::sys;
 use crate::task::{Child, Thread};
 use core::marker::PhantomData;
@@ -108,6 +108,7 @@ use syscalls::Errno;
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 pub const DEFAULT_TASK_STACK: usize = 128 * 1024;
+pub use crate::pool::IDLE_BYTES as DEFAULT_IDLE_BYTES;
 /// Default usable stack per Green task.
 ///
 /// ```
@@ -128,10 +129,13 @@ pub const MAX_WORKERS: usize = 64;
 /// Stack of each Green worker thread (its scheduler loop only; tasks run on their own stacks).
 const WORKER_STACK: usize = 64 * 1024;
 
-/// A raw pointer that a task may carry to another thread: it points into the task's own block.
-struct BlockPtr<T>(*mut Block<T>);
-// SAFETY: the block is written by the task and read by the joiner only after the task is done.
-unsafe impl<T: Send> Send for BlockPtr<T> {}
+/// A raw pointer that a task carries to the thread it runs on: into its own block, or to the
+/// slot its closure waits in. Made only by [`finish_into`], whose closure and value are `Send`.
+struct TaskPtr<P>(*mut P);
+// SAFETY: what it points to is the task's alone while it runs (the block is read by the joiner
+// only after the task is done, the closure's slot only by the task, once), and what moves
+// between threads through it is the `Send` closure and value `finish_into` asks for.
+unsafe impl<P> Send for TaskPtr<P> {}
 
 /// A Green worker: its thread handle and the stack it runs on.
 struct Worker {
@@ -172,6 +176,7 @@ pub struct Config {
     workers: Option<usize>,
     start_local: bool,
     signal_mask: SigSet,
+    idle_stacks: Option<usize>,
 }
 
 impl Config {
@@ -202,6 +207,24 @@ impl Config {
     /// ```
     pub const fn workers(mut self, n: usize) -> Config {
         self.workers = Some(n);
+        self
+    }
+
+    /// Keep at most `n` idle stacks for the next tasks; a stack given back beyond that is
+    /// unmapped. Default: as many as fit in [`DEFAULT_IDLE_BYTES`], at least one. 0 maps and
+    /// unmaps a stack for every task.
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::config(Backend::Thread).keep_idle_stacks(1).build()?;
+    /// // SAFETY: the tasks only return.
+    /// let (a, b) = unsafe { (spawner.spawn(|| 1)?, spawner.spawn(|| 2)?) };
+    /// assert_eq!(a.join()? + b.join()?, 3);
+    /// assert_eq!(spawner.idle_stacks(), 1); // the second stack back was unmapped
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn keep_idle_stacks(mut self, n: usize) -> Config {
+        self.idle_stacks = Some(n);
         self
     }
 
@@ -277,7 +300,7 @@ impl Config {
                 start_local: self.start_local,
                 signal_mask: self.signal_mask,
                 orphans: Orphans::new(),
-                pool: StackPool::new(stack_size),
+                pool: StackPool::new(stack_size, self.idle_stacks),
                 queue: RunQueue::new(),
                 workers: [const { None }; MAX_WORKERS],
             })
@@ -361,6 +384,7 @@ impl Spawner {
             workers: None,
             start_local: false,
             signal_mask: SigSet::TASK_DEFAULT,
+            idle_stacks: None,
         }
     }
 
@@ -405,6 +429,18 @@ impl Spawner {
     /// ```
     pub fn idle_stacks(&self) -> usize {
         self.shared().pool.idle()
+    }
+
+    /// The most idle stacks the pool keeps ([`Config::keep_idle_stacks`]).
+    ///
+    /// ```
+    /// use rawclone::{Backend, Spawner};
+    /// let spawner = Spawner::config(Backend::Green).keep_idle_stacks(8).build()?;
+    /// assert_eq!(spawner.kept_idle_stacks(), 8);
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub fn kept_idle_stacks(&self) -> usize {
+        self.shared().pool.keeps()
     }
 
     fn start_worker(&self, slot: usize) -> Result<()> {
@@ -611,8 +647,49 @@ impl Spawner {
         F: FnOnce() -> T + Send,
         T: Send,
     {
+        if self.backend() == Backend::Green {
+            // SAFETY: forwarded.
+            unsafe { self.launch_green(block, header, below, f)? };
+            return Ok(Task::Green);
+        }
+        // The closure waits in a slot of its own at the top of `below`, so that the few
+        // wrappers around it on the way into the task carry a pointer, not the closure (an
+        // unoptimised build copies a closure at each call), and the task reads it out once.
+        let (slot, top) = closure_slot::<F>(below, size_of::<T>() + MIN_CHILD_FRAME)?;
+        // SAFETY: `closure_slot` gave an aligned place inside `below`, which nothing else uses.
+        unsafe { slot.write(f) };
+        let reserved = below.top() as usize - top;
+        let mut under = self::below(below, top as *mut u8);
+        let room = closure_room::<F>();
+        // SAFETY: forwarded; `under` is the part of `below` under the slot.
+        let task = unsafe { self.launch_clone(block, header, &mut under, slot, room) };
+        task.map_err(|e| {
+            // SAFETY: no task was created, so the closure is still ours to drop, once.
+            unsafe { ptr::drop_in_place(slot) };
+            e.with_reserved_top(reserved)
+        })
+    }
+
+    /// Start a Thread or Chimera task that runs the closure waiting in `slot`, with `room`
+    /// bytes for its copies in the task's first frames.
+    ///
+    /// # Safety
+    /// As [`Spawner::launch`]; `slot` holds the closure, under the block, above `below`.
+    unsafe fn launch_clone<F, T>(
+        &self,
+        block: *mut Block<T>,
+        header: &Header,
+        below: &mut Stack<'_>,
+        slot: *mut F,
+        room: usize,
+    ) -> Result<Task>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
         let tls = block as usize;
         let local = |b: Builder| {
+            let b = b.frame_room(room);
             if self.shared().start_local {
                 b.start_local()
             } else {
@@ -621,7 +698,7 @@ impl Spawner {
         };
         match self.backend() {
             Backend::Thread => {
-                let run = finish_into(block, f);
+                let run = finish_into(block, slot);
                 let alt = block as usize - ALT_STACK;
                 let run = move || {
                     // SAFETY: spawn_in set the ALT_STACK bytes under the block aside for this.
@@ -638,7 +715,7 @@ impl Spawner {
                 Ok(Task::Thread(unsafe { thread.unbind() }))
             }
             Backend::Chimera => {
-                let run = finish_into(block, f);
+                let run = finish_into(block, slot);
                 let run = move || {
                     run();
                     0
@@ -662,11 +739,7 @@ impl Spawner {
                     creator: Creator::this(),
                 })
             }
-            Backend::Green => {
-                // SAFETY: forwarded.
-                unsafe { self.launch_green(block, header, below, f)? };
-                Ok(Task::Green)
-            }
+            Backend::Green => unreachable!("Green tasks are launched by launch_green"),
         }
     }
 
@@ -685,22 +758,12 @@ impl Spawner {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        let end = below.top() as usize;
-        let closure = end.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
-        let top = closure & !15;
-        // As for a Thread task: the closure, moved once more into the task's first frame, the
+        // The closure in its slot, its copies and the result in the task's first frames, the
         // switch frame and the entry frame.
-        let needed = (end.wrapping_sub(top))
-            .saturating_mul(2)
-            .saturating_add(crate::arch::GREEN_FRAME + MIN_CHILD_FRAME);
-        if below.size() < needed {
-            return Err(Error::StackTooSmall {
-                needed,
-                usable: below.size(),
-            });
-        }
+        let frames = size_of::<T>() + crate::arch::GREEN_FRAME + MIN_CHILD_FRAME;
+        let (closure, top) = closure_slot::<F>(below, frames)?;
         // SAFETY: `closure` is aligned for F, inside `below`, which nothing else uses.
-        unsafe { (closure as *mut F).write(f) };
+        unsafe { closure.write(f) };
         let header_ptr = block.cast::<Header>();
         // SAFETY: the block was just initialised and is not shared yet; the frame goes below
         // the closure on the same stack, with room checked above.
@@ -761,15 +824,43 @@ fn below<'s, B>(stack: &'s mut Stack<'_>, end: *mut B) -> Stack<'s> {
     Stack::from_buf(unsafe { core::slice::from_raw_parts_mut(base, end as usize - base as usize) })
 }
 
-/// What a Thread or Chimera task runs: `f`, then its value into the block, then the scope told.
-fn finish_into<F, T>(block: *mut Block<T>, f: F) -> impl FnOnce() + Send
+/// Where a task's closure waits at the top of `below`, and the top of the task's stack under it:
+/// `StackTooSmall` unless there is room for the closure, its copies in the task's first frames
+/// ([`closure_room`]) and `frames` bytes more (the result, the entry frame).
+fn closure_slot<F>(below: &Stack<'_>, frames: usize) -> Result<(*mut F, usize)> {
+    let end = below.top() as usize;
+    let slot = end.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
+    let top = slot & !15;
+    // Past the stack's start, the slot's span is at most the closure, its alignment and 16.
+    let span = if top <= end && top >= below.base() as usize {
+        end - top
+    } else {
+        (size_of::<F>() + align_of::<F>()).saturating_add(16)
+    };
+    let needed = span
+        .saturating_add(closure_room::<F>())
+        .saturating_add(frames);
+    if below.size() < needed {
+        return Err(Error::StackTooSmall {
+            needed,
+            usable: below.size(),
+        });
+    }
+    Ok((slot as *mut F, top))
+}
+
+/// What a Thread or Chimera task runs: the closure read out of `slot`, then its value into the
+/// block, then the scope told.
+fn finish_into<F, T>(block: *mut Block<T>, slot: *mut F) -> impl FnOnce() + Send
 where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    let out = BlockPtr(block);
+    let (out, slot) = (TaskPtr(block), TaskPtr(slot));
     move || {
-        let out = out;
+        let (out, slot) = (out, slot);
+        // SAFETY: the spawner wrote the closure there for this task alone, which reads it once.
+        let f = unsafe { ptr::read(slot.0) };
         let value = f();
         // SAFETY: the block is this task's, alive until its joiner gives the stack back.
         unsafe { (*out.0).complete(value) };

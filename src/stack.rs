@@ -45,6 +45,15 @@ pub struct Stack<'a> {
 // SAFETY: a Stack is plain memory with a unique owner; moving it between threads is sound.
 unsafe impl Send for Stack<'_> {}
 
+/// Room a task's first frames need for its closure `F`, which waits in a slot of its own above
+/// them: read out of the slot, then moved into the call, which an unoptimised build keeps
+/// apart; padded to the closure's alignment.
+pub(crate) const fn closure_room<F>() -> usize {
+    size_of::<F>()
+        .saturating_mul(2)
+        .saturating_add(align_of::<F>())
+}
+
 const fn round_up(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
+use rawclone::stack::PAGE_SIZE;
 use rawclone::sys::{self, Disposition, WaitId};
 use rawclone::{
     Builder, CloneFlags, Errno, Error, ExitStatus, Rule, SigSet, Signal, Stack, Syscall, chimera,
@@ -135,6 +136,48 @@ fn signals_are_blocked_across_the_clone_and_the_mask_restored_on_both_sides() {
         }
         0
     });
+}
+
+#[test]
+fn the_stack_size_a_refusal_names_is_the_boundary() {
+    let big = [3u8; 40 * 1024];
+    // Whether a stack of `size` bytes runs the closure, or the size a refusal names.
+    let thread = |size: usize| {
+        let mut place = Stack::map(size).unwrap();
+        let size = place.size(); // whole pages
+        // SAFETY: the thread only reads its copy of the array.
+        match unsafe { Builder::thread().spawn_thread(&mut place, move || big[9] as usize) } {
+            Ok(t) => Ok(t.join() == 3),
+            Err(Error::StackTooSmall { needed, usable }) => {
+                assert_eq!(usable, size);
+                Err(needed)
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let process = |size: usize| {
+        let mut place = Stack::map(size).unwrap();
+        let size = place.size(); // whole pages
+        // SAFETY: the child only reads its copy of the array.
+        match unsafe { Builder::new().spawn(&mut place, move || big[9] as i32) } {
+            Ok(c) => Ok(c.wait().unwrap() == ExitStatus::Exited(3)),
+            Err(Error::StackTooSmall { needed, usable }) => {
+                assert_eq!(usable, size);
+                Err(needed)
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    type Run<'a> = &'a dyn Fn(usize) -> Result<bool, usize>;
+    let shapes: [(&str, Run); 2] = [("thread", &thread), ("process", &process)];
+    for (shape, run) in shapes {
+        let Err(needed) = run(64 * 1024) else {
+            panic!("{shape}: 40 KiB twice over fits 64 KiB")
+        };
+        assert!(needed > 2 * big.len(), "{shape}: {needed}");
+        assert_eq!(run(needed - PAGE_SIZE), Err(needed), "{shape}: a page less");
+        assert_eq!(run(needed), Ok(true), "{shape}: {needed} bytes");
+    }
 }
 
 /// Whether the calling task runs on `before`, once `go` is non-zero (sleeping on it till then).

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use rawclone::local::LocalSpawner;
+use rawclone::stack::PAGE_SIZE;
 use rawclone::{Error, Signal};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -63,7 +64,7 @@ fn spawning_and_joining_leaves_no_mapping_behind() {
 #[test]
 #[ignore = "run in a copy of this binary by spawning_and_joining_leaves_no_mapping_behind"]
 fn spawn_and_join_10000_times() {
-    if std::env::var_os(IN_A_COPY).is_none() {
+    if !is_the_copy() {
         return;
     }
     let spawner = LocalSpawner::new().unwrap();
@@ -184,15 +185,24 @@ fn a_spawner_moves_with_tasks_queued() {
 fn a_closure_too_big_for_its_stack_is_refused_with_both_sizes() {
     let spawner = LocalSpawner::with_stack_size(16 * 1024).unwrap();
     let big = [7u8; 32 * 1024];
-    match spawner.spawn(move |_| big[0]) {
+    let needed = match spawner.spawn(move |_| big[0]) {
         Err(Error::StackTooSmall { needed, usable }) => {
             assert!(needed > usable, "{needed} > {usable}");
             assert_eq!(usable, 16 * 1024);
+            needed
         }
         other => panic!("{other:?}"),
-    }
+    };
     // The stack went back to the pool: the next spawn works.
     assert_eq!(spawner.spawn(|_| 3).unwrap().join(), 3);
+    // The size it names is the boundary: a page less is refused, that much runs the closure.
+    let short = LocalSpawner::with_stack_size(needed - PAGE_SIZE).unwrap();
+    assert!(matches!(
+        short.spawn(move |_| big[0]),
+        Err(Error::StackTooSmall { .. })
+    ));
+    let enough = LocalSpawner::with_stack_size(needed).unwrap();
+    assert_eq!(enough.spawn(move |_| big[0]).unwrap().join(), 7);
 }
 
 #[test]
@@ -242,8 +252,8 @@ fn each_thread_runs_its_own_spawner() {
     }
 }
 
-/// Run `test` (an ignored one) of this binary alone in a new process: how it ended, and its
-/// stderr.
+/// Run `test` (an ignored one) of this binary alone in a new process: how it ended (SIGALRM if
+/// it hung, see [`is_the_copy`]), and its stderr.
 fn in_a_copy(test: &str) -> (std::process::ExitStatus, String) {
     let mut command = this_binary_again();
     let out = command
@@ -266,6 +276,16 @@ fn in_a_copy(test: &str) -> (std::process::ExitStatus, String) {
 /// Set for [`in_a_copy`]'s process: an ignored test run any other way (`--ignored`) does
 /// nothing.
 const IN_A_COPY: &str = "RAWCLONE_LOCAL_IN_A_COPY";
+
+/// Whether this process is [`in_a_copy`]'s copy. In the copy, a test that hangs (a join cycle
+/// no longer caught, say) is ended by SIGALRM after two minutes, which its caller reports.
+fn is_the_copy() -> bool {
+    let copy = std::env::var_os(IN_A_COPY).is_some();
+    if copy {
+        alarm_in(120);
+    }
+    copy
+}
 
 /// The signal that ended a process.
 fn signal_of(status: std::process::ExitStatus) -> Option<Signal> {
@@ -299,7 +319,7 @@ fn a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one
 #[test]
 #[ignore = "run in a copy of this binary by a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line"]
 fn join_across_spawners() {
-    if std::env::var_os(IN_A_COPY).is_none() {
+    if !is_the_copy() {
         return;
     }
     let a: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
@@ -335,7 +355,7 @@ fn a_finished_task_can_be_joined_across_spawners() {
 #[test]
 #[ignore = "run in a copy of this binary by a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line"]
 fn join_cycle() {
-    if std::env::var_os(IN_A_COPY).is_none() {
+    if !is_the_copy() {
         return;
     }
     type Handle = rawclone::local::LocalHandle<'static, ()>;
@@ -358,7 +378,7 @@ fn join_cycle() {
 #[test]
 #[ignore = "run in a copy of this binary by a_task_joining_across_spawners_itself_or_in_a_cycle_ends_the_process_with_one_line"]
 fn join_itself() {
-    if std::env::var_os(IN_A_COPY).is_none() {
+    if !is_the_copy() {
         return;
     }
     let spawner: &'static LocalSpawner = Box::leak(Box::new(LocalSpawner::new().unwrap()));
@@ -399,7 +419,7 @@ fn a_panicking_drop_of_a_result_or_closure_loses_no_stack() {
 #[ignore = "run in a copy of this binary by a_panicking_drop_of_a_result_or_closure_loses_no_stack"]
 fn panicking_drops() {
     use std::panic::{AssertUnwindSafe, catch_unwind};
-    if std::env::var_os(IN_A_COPY).is_none() {
+    if !is_the_copy() {
         return;
     }
     // The bombs' panics are expected: only other panics (a failed assertion) are printed.
@@ -472,7 +492,7 @@ fn an_overflow_in_a_task_ends_the_process_with_sigsegv() {
 #[test]
 #[ignore = "run in a copy of this binary by a_panic_in_a_task_aborts_the_process"]
 fn panicking_task() {
-    if std::env::var_os(IN_A_COPY).is_none() {
+    if !is_the_copy() {
         return;
     }
     let spawner = LocalSpawner::new().unwrap();
@@ -496,7 +516,7 @@ fn deeper(n: u64) -> u64 {
 #[test]
 #[ignore = "run in a copy of this binary by an_overflow_in_a_task_ends_the_process_with_sigsegv"]
 fn overflowing_task() {
-    if std::env::var_os(IN_A_COPY).is_none() {
+    if !is_the_copy() {
         return;
     }
     let spawner = LocalSpawner::new().unwrap();
@@ -507,7 +527,7 @@ fn overflowing_task() {
 fn a_stack_size_that_is_no_whole_number_of_pages_is_rounded_up_and_yields_work() {
     for asked in [8, 40_000] {
         let spawner = LocalSpawner::with_stack_size(asked).unwrap();
-        assert_eq!(spawner.stack_size() % rawclone::stack::PAGE_SIZE, 0);
+        assert_eq!(spawner.stack_size() % PAGE_SIZE, 0);
         assert!(spawner.stack_size() >= asked);
         let a = spawner
             .spawn(|y| {

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use rawclone::stack::PAGE_SIZE;
 use rawclone::{
     Backend, Current, Error, ExitStatus, Rule, Signal, Spawner, current, sys, yield_now,
 };
@@ -17,6 +18,7 @@ per_backend!(
     spawns_from_many_threads_at_once,
     scoped_tasks_borrow_and_are_all_waited_for,
     gives_stacks_back_to_the_pool,
+    keeps_only_as_many_idle_stacks_as_configured,
     dropping_an_unjoined_handle_waits_and_drops_the_value,
     a_dropped_handle_leaves_no_zombie_and_no_stack,
     reports_a_stack_overflow,
@@ -264,11 +266,9 @@ fn scoped_tasks_borrow_and_are_all_waited_for(backend: Backend) {
     );
 }
 
-fn gives_stacks_back_to_the_pool(backend: Backend) {
-    let Some(spawner) = spawner_or_skip(backend) else {
-        return;
-    };
-    assert_eq!(spawner.idle_stacks(), 0);
+/// Run three tasks at once on `spawner`, calling `while_live` while all three hold a stack, and
+/// join them.
+fn three_at_once(spawner: &Spawner, while_live: impl FnOnce()) {
     let release = AtomicBool::new(false);
     spawner.scope(|s| {
         let hs = [(); 3].map(|()| {
@@ -282,11 +282,21 @@ fn gives_stacks_back_to_the_pool(backend: Backend) {
             }
             .unwrap()
         });
-        assert_eq!(spawner.idle_stacks(), 0, "three stacks in use");
+        while_live();
         release.store(true, SeqCst);
         for h in hs {
             h.join().unwrap();
         }
+    });
+}
+
+fn gives_stacks_back_to_the_pool(backend: Backend) {
+    let Some(spawner) = spawner_or_skip(backend) else {
+        return;
+    };
+    assert_eq!(spawner.idle_stacks(), 0);
+    three_at_once(&spawner, || {
+        assert_eq!(spawner.idle_stacks(), 0, "three stacks in use")
     });
     assert_eq!(
         spawner.idle_stacks(),
@@ -302,6 +312,31 @@ fn gives_stacks_back_to_the_pool(backend: Backend) {
         3,
         "{backend:?}: a dropped handle gives its stack back"
     );
+}
+
+fn keeps_only_as_many_idle_stacks_as_configured(backend: Backend) {
+    if spawner_or_skip(backend).is_none() {
+        return;
+    }
+    let default = Spawner::new(backend).unwrap();
+    let per_stack = default.stack_size();
+    assert_eq!(
+        default.kept_idle_stacks(),
+        rawclone::spawner::DEFAULT_IDLE_BYTES / per_stack
+    );
+    for keep in [0, 2] {
+        let spawner = Spawner::config(backend)
+            .workers(2)
+            .keep_idle_stacks(keep)
+            .build()
+            .unwrap();
+        three_at_once(&spawner, || {});
+        assert_eq!(spawner.idle_stacks(), keep, "{backend:?}: kept {keep} of 3");
+        // SAFETY: the task only returns a value.
+        let again = unsafe { spawner.spawn(|| 7) }.unwrap().join().unwrap();
+        assert_eq!(again, 7, "{backend:?}: a task after the pool let stacks go");
+        assert_eq!(spawner.idle_stacks(), keep);
+    }
 }
 
 fn dropping_an_unjoined_handle_waits_and_drops_the_value(backend: Backend) {
@@ -493,6 +528,21 @@ fn a_closure_too_big_for_the_stack_is_refused_with_both_sizes(backend: Backend) 
     let small = unsafe { spawner.spawn(|| 1u8) }.map(|h| h.join());
     if backend != Backend::Chimera || !qemu_user() {
         assert_eq!(small.unwrap(), Ok(1), "{backend:?}");
+    }
+    // The size it names is the boundary: a page less is refused, that much runs the closure.
+    for (size, fits) in [(needed - PAGE_SIZE, false), (needed, true)] {
+        let spawner = Spawner::config(backend)
+            .stack_size(size)
+            .workers(1)
+            .build()
+            .unwrap();
+        // SAFETY: the task only reads its copy of the array.
+        let r = unsafe { spawner.spawn(move || big[9]) }.map(|h| h.join());
+        match r {
+            Err(Error::StackTooSmall { .. }) => assert!(!fits, "{backend:?}: {size} refused"),
+            Ok(_) if backend == Backend::Chimera && qemu_user() => {}
+            r => assert!(fits && r.unwrap() == Ok(3), "{backend:?}: {size} ran"),
+        }
     }
 }
 
