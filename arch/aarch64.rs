@@ -264,6 +264,8 @@ pub(crate) mod control {
     pub(crate) const DEFAULT: u64 = 0;
     /// FPCR.RMode = RZ, rounding toward zero.
     pub(crate) const TOWARD_ZERO: u64 = 0b11 << 22;
+    /// FPCR.RMode = RP, rounding toward +infinity.
+    pub(crate) const UPWARD: u64 = 0b01 << 22;
 
     /// The calling thread's FPCR.
     pub(crate) fn get() -> u64 {

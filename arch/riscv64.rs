@@ -313,6 +313,8 @@ pub(crate) mod control {
     pub(crate) const DEFAULT: u64 = 0;
     /// frm = 1, rounding toward zero.
     pub(crate) const TOWARD_ZERO: u64 = 1;
+    /// frm = 3, rounding toward +infinity.
+    pub(crate) const UPWARD: u64 = 3;
 
     /// The calling thread's `frm`.
     pub(crate) fn get() -> u64 {

@@ -292,8 +292,9 @@ mod tests {
 
     /// A switch keeps each side's floating-point control state (MXCSR and the x87 control word,
     /// FPCR, FPSCR, `frm`: callee-saved in the psABI of every architecture here): a new task starts
-    /// with the default, changes its own and finds it again when switched back in, and the home
-    /// side's is untouched by the task's change. Fails with any one restore removed.
+    /// with the default, not the home's (which rounds upward here), changes its own and finds it
+    /// again when switched back in, and the home's is untouched by the task's change. Fails with
+    /// any one restore removed, or with a first frame that inherits the home's state.
     #[test]
     fn green_switch_keeps_each_sides_floating_point_control_state() {
         use core::ptr;
@@ -316,24 +317,30 @@ mod tests {
         struct Stack([u8; 16 * 1024]);
         let mut stack = Stack([0; 16 * 1024]);
         let top = stack.0.as_mut_ptr_range().end;
-        let before = control::get();
         // SAFETY: `top` is aligned with room below it; the task runs only while we wait here,
-        // and is left suspended for good on a stack nothing else uses.
-        unsafe {
+        // and is left suspended for good on a stack nothing else uses. Nothing computes in
+        // floating point while the home rounds upward; the default is back before any assert.
+        let home = unsafe {
+            control::set(control::UPWARD);
             TASK = arch::green_frame(top, task, ptr::null_mut());
             arch::green_switch(&raw mut HOME, TASK);
-            assert_eq!(
-                control::get(),
-                before,
-                "the home's, after the task changed its"
-            );
+            let first = control::get();
             arch::green_switch(&raw mut HOME, TASK);
-            assert_eq!(control::get(), before, "the home's, once more");
-            assert_eq!(
-                (&raw const SEEN).read(),
-                [control::DEFAULT, control::TOWARD_ZERO],
-                "the task's: the default, then its own"
-            );
-        }
+            let second = control::get();
+            control::set(control::DEFAULT);
+            [first, second]
+        };
+        assert_eq!(
+            home,
+            [control::UPWARD; 2],
+            "the home's, after the task changed its, and once more"
+        );
+        // SAFETY: the task is suspended for good; nothing else touches SEEN.
+        let seen = unsafe { (&raw const SEEN).read() };
+        assert_eq!(
+            seen,
+            [control::DEFAULT, control::TOWARD_ZERO],
+            "the task's: the default, then its own"
+        );
     }
 }

@@ -7,6 +7,8 @@
 pub(crate) const DEFAULT: u64 = 0x037f << 32 | 0x1f80;
 /// Rounding toward zero in both units.
 pub(crate) const TOWARD_ZERO: u64 = 0x0c7f << 32 | 0x7f80;
+/// Rounding up, toward +infinity, in both units.
+pub(crate) const UPWARD: u64 = 0x0b7f << 32 | 0x5f80;
 
 /// The calling thread's state.
 pub(crate) fn get() -> u64 {
