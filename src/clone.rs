@@ -139,7 +139,8 @@ struct Packet<F> {
 /// The child side, entered from the arch trampoline on the child's new stack.
 ///
 /// # Safety
-/// `packet` must point to a `Packet<F>` that this child alone reads, exactly once.
+/// `packet` must point to a `Packet<F>` whose fields this child alone reads, each once; the
+/// parent may only read `returned`, atomically, while it borrows the stack.
 unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
     let packet = packet.cast::<Packet<F>>();
     // SAFETY: the parent wrote a Packet<F> there and, for a memory-sharing child, never touches it
@@ -155,7 +156,7 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
         )
     };
     if let Some(set) = affinity {
-        restore_affinity(0, &set);
+        restore_affinity(&set);
     }
     if let Some(gate) = gate
         && !gate.pass()
@@ -566,15 +567,17 @@ impl Builder {
     /// Start the child on the CPU the caller runs on: the caller pins itself to that CPU for the
     /// clone (so the kernel places the child there), then the caller's affinity is put back on
     /// both sides:
-    /// - a child with a memory of its own (no `CLONE_VM`) puts it back itself, before its
-    ///   closure runs;
-    /// - a child that shares the caller's memory gets it back from the caller, as soon as the
-    ///   caller runs again after the clone, unless its closure has returned by then. Such a child
-    ///   usually takes the CPU first and a short one is done before the caller looks, which
-    ///   saves its `sched_setaffinity(2)` (about 2 µs on a VM). So its closure may start pinned
-    ///   and see that in `sys::affinity`, until it blocks, yields or its time slice ends. The
-    ///   caller needs the right to set the child's affinity: a child that changes its
-    ///   credentials before that keeps the one CPU, unless it sets its affinity itself.
+    /// - a child with a memory of its own (no `CLONE_VM`), or one the caller waits for
+    ///   (`CLONE_VFORK`), puts it back itself, before its closure runs;
+    /// - any other child, which shares the caller's memory, gets it back from the caller as soon
+    ///   as the caller runs again after the clone, unless its closure has returned by then or it
+    ///   has set an affinity of its own. Such a child usually takes the CPU first, and a short
+    ///   one is done before the caller looks, which saves its `sched_setaffinity(2)` (about
+    ///   2 µs on a VM). So its closure may start pinned and see that in `sys::affinity`, until
+    ///   it blocks, yields or its time slice ends. Setting another task's affinity needs the
+    ///   right to: should the kernel refuse it (the child changed its credentials first, or a
+    ///   seccomp filter allows the call only on the caller itself), that child keeps the one
+    ///   CPU, and every later child of the process puts its affinity back itself.
     ///
     /// A new task is otherwise placed on an idle CPU, and waking an idle CPU is the largest single
     /// cost of a short task (about 15 µs of a 40 µs thread spawn and join on a 2-vCPU VM). Worth
@@ -881,9 +884,14 @@ impl Builder {
         let has_gate = gate.is_some();
         let needs_all = |plan: &Plan| has_gate || plan.resets_by_hand(self.reset_handlers);
         mask.hold(needs_all(&plan))?;
-        let affinity = if self.start_local { pin_here() } else { None };
-        // A child that shares our memory gets its affinity back from us (see `start_local`).
-        let by_parent = affinity.is_some() && raw.flags.contains(CloneFlags::VM);
+        let pinned = if self.start_local { pin_here() } else { None };
+        let affinity = pinned.map(|(old, _)| old);
+        // A child that shares our memory gets its affinity back from us, unless it runs while
+        // we wait (vfork) or this process may not set another task's (see `start_local`).
+        let by_parent = affinity.is_some()
+            && raw.flags.contains(CloneFlags::VM)
+            && !raw.flags.contains(CloneFlags::VFORK)
+            && REMOTE_AFFINITY.load(Ordering::Relaxed) != MISSING;
         let packet = packet as *mut Packet<F>;
         // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
         unsafe {
@@ -947,8 +955,8 @@ impl Builder {
             // SAFETY: no child has read the packet yet.
             unsafe { (*packet).mask = mask.child_sets() };
         };
-        if let Some(set) = affinity {
-            restore_affinity(0, &set);
+        if let Some((old, pin)) = pinned {
+            restore_affinity(&old);
             if let Ok(Ok(child)) = result
                 && by_parent
                 // SAFETY: the child writes only this flag of the packet, which stays in the stack
@@ -957,10 +965,7 @@ impl Builder {
                     .as_ref()
                     .is_some_and(|done| done.load(Ordering::Relaxed))
             {
-                // Still running, or not started: a thread that returns and is gone between the
-                // look and this call takes its id with it, which the kernel hands out again
-                // only once every other id has been used.
-                restore_affinity(child, &set);
+                restore_child_affinity(child, &pin, &old);
             }
         }
         drop(mask); // the caller's mask back
@@ -1109,21 +1114,48 @@ impl Drop for HeldMask {
     }
 }
 
-/// Pin the calling thread to the CPU it runs on; returns the affinity to restore, or `None` if
-/// nothing was changed.
-fn pin_here() -> Option<CpuSet> {
+/// Pin the calling thread to the CPU it runs on; returns the affinity to restore and the one
+/// set, or `None` if nothing was changed.
+fn pin_here() -> Option<(CpuSet, CpuSet)> {
     let old = sys::affinity().ok()?;
-    let cpu = sys::current_cpu().ok()?;
-    sys::set_affinity(&CpuSet::only(cpu)).ok()?;
-    Some(old)
+    let pin = CpuSet::only(sys::current_cpu().ok()?);
+    sys::set_affinity(&pin).ok()?;
+    Some((old, pin))
 }
 
-/// Put back the affinity [`pin_here`] saved, on the task `tid` (0 for the caller). Should the
-/// kernel refuse it (a cpuset shrank in between), fall back to every CPU, which the kernel
-/// narrows to what the cpuset allows: never leave a task pinned to one CPU.
-fn restore_affinity(tid: Pid, set: &CpuSet) {
-    if sys::set_task_affinity(tid, set).is_err() {
-        let _ = sys::set_task_affinity(tid, &CpuSet::ALL);
+/// Whether this process may set another task's affinity: `MISSING` once the kernel (a seccomp
+/// filter, an LSM) refused it; children started pinned then restore their own.
+static REMOTE_AFFINITY: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// Put `old` back on a child that shares our memory and was still running (or not yet started)
+/// when we looked, unless it has set an affinity of its own since it was born with `pin`. A
+/// child that is gone by then is left alone; a thread that ends between the look and the call
+/// takes its id with it, which the kernel hands out again only after its pid allocator has
+/// wrapped around `pid_max`.
+fn restore_child_affinity(child: Pid, pin: &CpuSet, old: &CpuSet) {
+    match sys::task_affinity(child) {
+        Ok(now) if now != *pin => return,
+        Err(Errno::ESRCH) => return,
+        _ => {}
+    }
+    match sys::set_task_affinity(child, old) {
+        Ok(()) | Err(Errno::ESRCH) => {}
+        // A cpuset shrank in between: every CPU, narrowed by the kernel, as for the caller.
+        Err(Errno::EINVAL) => {
+            let _ = sys::set_task_affinity(child, &CpuSet::ALL);
+        }
+        // Refused (a credential change, a seccomp filter): this child keeps the one CPU; later
+        // children restore their own.
+        Err(_) => REMOTE_AFFINITY.store(MISSING, Ordering::Relaxed),
+    }
+}
+
+/// Put back on the calling thread the affinity [`pin_here`] saved. Should the kernel refuse it
+/// (a cpuset shrank in between), fall back to every CPU, which the kernel narrows to what the
+/// cpuset allows: never leave a thread pinned to one CPU.
+fn restore_affinity(set: &CpuSet) {
+    if sys::set_affinity(set).is_err() {
+        let _ = sys::set_affinity(&CpuSet::ALL);
     }
 }
 

@@ -39,8 +39,10 @@ pub use syscalls::Errno;
 pub enum Error {
     /// A flag rule was broken; nothing was asked of the kernel.
     Rule(Rule, CloneFlags),
-    /// The stack cannot hold what goes on it before the child runs: the closure (moved onto the
-    /// stack, then once more into the child's first frame), rawclone's control data at the top
+    /// The stack cannot hold what goes on it before the child runs: the closure (on the stack,
+    /// and its copies in the child's first frames: one for [`crate::Builder::spawn`], two, as an
+    /// unoptimised build makes them, for [`crate::Builder::spawn_thread`] and a spawner's
+    /// task), rawclone's control data at the top
     /// (for a [`crate::Spawner`] task also its result and alternate signal stack) and
     /// [`crate::MIN_CHILD_FRAME`] for the entry frame. Nothing was asked of the kernel. A
     /// [`crate::Spawner`] counts both sizes over the whole stack of the task, as

@@ -135,7 +135,8 @@ impl fmt::Debug for LocalSpawner {
 
 impl LocalSpawner {
     /// A spawner whose tasks get [`DEFAULT_GREEN_STACK`] bytes of stack each. Maps one page
-    /// for its state; stacks are mapped on demand.
+    /// for its state; stacks are mapped on demand, and of those given back it keeps up to
+    /// [`DEFAULT_IDLE_BYTES`](crate::spawner::DEFAULT_IDLE_BYTES) worth for the next tasks.
     ///
     /// ```
     /// let spawner = rawclone::local::LocalSpawner::new()?;

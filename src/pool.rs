@@ -2,12 +2,15 @@
 //! `mmap`/`mprotect`/`munmap` round trip and finds its stack pages already faulted in.
 //!
 //! Each stack is mapped once, on first demand, by [`Stack::map`] (guard page included), handed out
-//! to one task at a time, taken back after that task is joined, and unmapped when the pool is
-//! dropped. Free stacks form an intrusive list: the link lives in the free stack's own top bytes,
-//! so the pool needs no allocator. It keeps at most a set number idle (by default
-//! [`IDLE_BYTES`] worth, as glibc caches thread stacks, unless the spawner's
-//! configuration says otherwise): a burst of tasks does not hold its
-//! stacks' memory for the rest of the program; a stack given back beyond that is unmapped.
+//! to one task at a time, and taken back after that task is joined. The pool keeps at most a set
+//! number idle (by default [`IDLE_BYTES`] worth, as glibc caches thread stacks; a [`Spawner`]'s
+//! [`Config::keep_idle_stacks`] says otherwise) and unmaps a stack given back beyond that, so a
+//! burst of tasks does not hold its stacks' memory for the rest of the program; the rest are
+//! unmapped when the pool is dropped. Free stacks form an intrusive list: the link lives in the
+//! free stack's own top bytes, so the pool needs no allocator.
+//!
+//! [`Spawner`]: crate::Spawner
+//! [`Config::keep_idle_stacks`]: crate::spawner::Config::keep_idle_stacks
 
 use crate::error::{Error, Result};
 use crate::stack::{PAGE_SIZE, Stack};

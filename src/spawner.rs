@@ -130,8 +130,17 @@ pub const MAX_WORKERS: usize = 64;
 const WORKER_STACK: usize = 64 * 1024;
 
 /// A raw pointer that a task carries to the thread it runs on: into its own block, or to the
-/// slot its closure waits in. Made only by [`finish_into`], whose closure and value are `Send`.
+/// slot its closure waits in.
 struct TaskPtr<P>(*mut P);
+
+impl<P> TaskPtr<P> {
+    /// # Safety
+    /// What `to` points to must be `Send`, or reached only by the task it is made for (the
+    /// block's header): [`finish_into`], the one maker, asks `Send` of the closure and value.
+    unsafe fn new(to: *mut P) -> TaskPtr<P> {
+        TaskPtr(to)
+    }
+}
 // SAFETY: what it points to is the task's alone while it runs (the block is read by the joiner
 // only after the task is done, the closure's slot only by the task, once), and what moves
 // between threads through it is the `Send` closure and value `finish_into` asks for.
@@ -655,12 +664,18 @@ impl Spawner {
         // The closure waits in a slot of its own at the top of `below`, so that the few
         // wrappers around it on the way into the task carry a pointer, not the closure (an
         // unoptimised build copies a closure at each call), and the task reads it out once.
-        let (slot, top) = closure_slot::<F>(below, size_of::<T>() + MIN_CHILD_FRAME)?;
+        // The clone's own check counts the closure's copies and the result in the task's first
+        // frames (`frame_room`): the one check that sees all of the stack.
+        let room = closure_room::<F>().saturating_add(size_of::<T>());
+        let (slot, top) = match closure_slot::<F>(below) {
+            Ok(place) => place,
+            // Not even the closure fits: what the rest needs is counted once it does.
+            Err(span) => return Err(too_small(below, span + room + MIN_CHILD_FRAME)),
+        };
         // SAFETY: `closure_slot` gave an aligned place inside `below`, which nothing else uses.
         unsafe { slot.write(f) };
         let reserved = below.top() as usize - top;
         let mut under = self::below(below, top as *mut u8);
-        let room = closure_room::<F>();
         // SAFETY: forwarded; `under` is the part of `below` under the slot.
         let task = unsafe { self.launch_clone(block, header, &mut under, slot, room) };
         task.map_err(|e| {
@@ -760,8 +775,16 @@ impl Spawner {
     {
         // The closure in its slot, its copies and the result in the task's first frames, the
         // switch frame and the entry frame.
-        let frames = size_of::<T>() + crate::arch::GREEN_FRAME + MIN_CHILD_FRAME;
-        let (closure, top) = closure_slot::<F>(below, frames)?;
+        let frames = closure_room::<F>()
+            .saturating_add(size_of::<T>())
+            .saturating_add(crate::arch::GREEN_FRAME + MIN_CHILD_FRAME);
+        let (closure, top) = match closure_slot::<F>(below) {
+            Ok((closure, top)) if below.size() >= below.top() as usize - top + frames => {
+                (closure, top)
+            }
+            Ok((_, top)) => return Err(too_small(below, below.top() as usize - top + frames)),
+            Err(span) => return Err(too_small(below, span.saturating_add(frames))),
+        };
         // SAFETY: `closure` is aligned for F, inside `below`, which nothing else uses.
         unsafe { closure.write(f) };
         let header_ptr = block.cast::<Header>();
@@ -824,29 +847,26 @@ fn below<'s, B>(stack: &'s mut Stack<'_>, end: *mut B) -> Stack<'s> {
     Stack::from_buf(unsafe { core::slice::from_raw_parts_mut(base, end as usize - base as usize) })
 }
 
-/// Where a task's closure waits at the top of `below`, and the top of the task's stack under it:
-/// `StackTooSmall` unless there is room for the closure, its copies in the task's first frames
-/// ([`closure_room`]) and `frames` bytes more (the result, the entry frame).
-fn closure_slot<F>(below: &Stack<'_>, frames: usize) -> Result<(*mut F, usize)> {
+/// Where a task's closure waits at the top of `below`: its slot and the top of the task's stack
+/// under it, or, when it does not fit at all, at most the bytes it would take (the closure, its
+/// alignment and 16).
+fn closure_slot<F>(below: &Stack<'_>) -> core::result::Result<(*mut F, usize), usize> {
     let end = below.top() as usize;
     let slot = end.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
     let top = slot & !15;
-    // Past the stack's start, the slot's span is at most the closure, its alignment and 16.
-    let span = if top <= end && top >= below.base() as usize {
-        end - top
+    if top <= end && top >= below.base() as usize {
+        Ok((slot as *mut F, top))
     } else {
-        (size_of::<F>() + align_of::<F>()).saturating_add(16)
-    };
-    let needed = span
-        .saturating_add(closure_room::<F>())
-        .saturating_add(frames);
-    if below.size() < needed {
-        return Err(Error::StackTooSmall {
-            needed,
-            usable: below.size(),
-        });
+        Err((size_of::<F>() + align_of::<F>()).saturating_add(16))
     }
-    Ok((slot as *mut F, top))
+}
+
+/// [`Error::StackTooSmall`] for `below`, which needs `needed` bytes.
+fn too_small(below: &Stack<'_>, needed: usize) -> Error {
+    Error::StackTooSmall {
+        needed,
+        usable: below.size(),
+    }
 }
 
 /// What a Thread or Chimera task runs: the closure read out of `slot`, then its value into the
@@ -856,7 +876,8 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
-    let (out, slot) = (TaskPtr(block), TaskPtr(slot));
+    // SAFETY: F and T are Send; the block's header is used by this task and its joiner only.
+    let (out, slot) = unsafe { (TaskPtr::new(block), TaskPtr::new(slot)) };
     move || {
         let (out, slot) = (out, slot);
         // SAFETY: the spawner wrote the closure there for this task alone, which reads it once.

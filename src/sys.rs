@@ -532,12 +532,23 @@ impl CpuSet {
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
 pub fn affinity() -> Result<CpuSet, Errno> {
+    task_affinity(0)
+}
+
+/// The CPUs the task `tid` (a thread or process id, 0 for the caller) may run on
+/// (`sched_getaffinity(2)`); ESRCH for a task that has ended.
+///
+/// ```
+/// use rawclone::sys;
+/// assert_eq!(sys::task_affinity(sys::gettid()), sys::affinity());
+/// ```
+pub fn task_affinity(tid: Pid) -> Result<CpuSet, Errno> {
     let mut set = CpuSet([0; 16]);
     // SAFETY: the kernel writes at most size_of::<CpuSet>() bytes into a live local.
     unsafe {
         syscall3(
             Sysno::sched_getaffinity,
-            0,
+            tid as usize,
             size_of::<CpuSet>(),
             set.0.as_mut_ptr() as usize,
         )

@@ -202,6 +202,14 @@ fn a_child_started_local_gets_the_callers_affinity_back_and_so_does_the_caller()
         skip("this thread may run on one CPU only");
         return;
     }
+    // start_local is best effort: where this thread cannot pin itself, it pins nothing, and
+    // every child would pass for the wrong reason.
+    let cpu = sys::current_cpu().unwrap();
+    if sys::set_affinity(&sys::CpuSet::only(cpu)).is_err() {
+        skip("this thread cannot set its own affinity");
+        return;
+    }
+    sys::set_affinity(&before).unwrap();
     // A thread and a process sharing our memory, each still running when the caller looks
     // after the clone: the caller puts their affinity back.
     let go = AtomicU32::new(0);
@@ -233,6 +241,44 @@ fn a_child_started_local_gets_the_callers_affinity_back_and_so_does_the_caller()
         child.wait().unwrap(),
         ExitStatus::Exited(1),
         "the process ran pinned"
+    );
+
+    // A thread that sets an affinity of its own before the caller looks keeps it.
+    let go = AtomicU32::new(0);
+    let allowed = |c: u32| before.0[c as usize / 64] >> (c % 64) & 1 == 1;
+    let other = sys::CpuSet::only((0..1024).find(|&c| c != cpu && allowed(c)).unwrap());
+    let mut place = stack();
+    // SAFETY: the thread uses raw syscalls and an atomic that outlives the join.
+    let thread = unsafe {
+        Builder::thread()
+            .start_local()
+            .spawn_thread(&mut place, || {
+                sys::set_affinity(&other).unwrap();
+                affinity_once_released(&go, other) as usize
+            })
+    }
+    .unwrap();
+    release(&go);
+    assert_eq!(
+        thread.join(),
+        1,
+        "the thread's own affinity was overwritten"
+    );
+
+    // A vfork child runs while the caller waits: it puts the affinity back itself.
+    let mut place = stack();
+    // SAFETY: the child only makes raw syscalls while the caller waits for it.
+    let child = unsafe {
+        Builder::new()
+            .flags(CloneFlags::VM | CloneFlags::VFORK)
+            .start_local()
+            .spawn(&mut place, || (sys::affinity() == Ok(before)) as i32)
+    }
+    .unwrap();
+    assert_eq!(
+        child.wait().unwrap(),
+        ExitStatus::Exited(1),
+        "the vfork child ran pinned"
     );
 
     // A process with a memory of its own puts its affinity back itself, before its closure.
