@@ -285,3 +285,131 @@ pub(crate) mod control {
         unsafe { core::arch::asm!("msr fpcr, {}", in(reg) state) };
     }
 }
+
+/// What [`green_switch`]'s register test in `green.rs` runs on this architecture (which every
+/// arch file serves the same way): x19–x29 and the low halves d8–d15 (FPCR has a test of its
+/// own).
+#[cfg(test)]
+pub(crate) mod registers {
+    use super::green_switch;
+
+    /// What [`probe`] loads before the switch and expects back: x19..x29 = 1000..1010, d8..d15
+    /// = the bits 2000..2007.
+    pub(crate) const EXPECTED: [u64; 19] = {
+        let mut words = [0u64; 19];
+        let mut i = 0;
+        while i < 11 {
+            words[i] = 1000 + i as u64;
+            i += 1;
+        }
+        while i < 19 {
+            words[i] = 2000 + (i - 11) as u64;
+            i += 1;
+        }
+        words
+    };
+
+    /// The task side of the test (see `green.rs`).
+    #[unsafe(naked)]
+    pub(crate) unsafe extern "C" fn clobber(switch: *mut u8) -> ! {
+        core::arch::naked_asm!(
+            "ldr x1, [x0]",   // x1 = load: the main side's saved stack pointer
+            "add x0, x0, #8", // x0 = save: the task's slot
+            "mov x9, #-1",    // x9 = all ones, the value every register gets
+            "mov x19, x9",
+            "mov x20, x9",
+            "mov x21, x9",
+            "mov x22, x9",
+            "mov x23, x9",
+            "mov x24, x9",
+            "mov x25, x9",
+            "mov x26, x9",
+            "mov x27, x9",
+            "mov x28, x9",
+            "mov x29, x9",
+            "fmov d8, x9", // the vector registers' low halves, all 64 bits
+            "fmov d9, x9",
+            "fmov d10, x9",
+            "fmov d11, x9",
+            "fmov d12, x9",
+            "fmov d13, x9",
+            "fmov d14, x9",
+            "fmov d15, x9",
+            "bl {switch}", // back to the main side; nothing switches here again
+            "udf #0",      // unreachable
+            switch = sym green_switch,
+        )
+    }
+
+    /// The main side of the test (see `green.rs`).
+    #[unsafe(naked)]
+    pub(crate) unsafe extern "C" fn probe(switch: *mut u8, task_sp: *mut u8, out: *mut u64) {
+        core::arch::naked_asm!(
+            "sub sp, sp, #176",       // room for the caller's x19..x30, d8..d15 and `out`
+            "stp x19, x20, [sp, #0]", // the caller's registers, restored before the return
+            "stp x21, x22, [sp, #16]",
+            "stp x23, x24, [sp, #32]",
+            "stp x25, x26, [sp, #48]",
+            "stp x27, x28, [sp, #64]",
+            "stp x29, x30, [sp, #80]",
+            "stp d8, d9, [sp, #96]",
+            "stp d10, d11, [sp, #112]",
+            "stp d12, d13, [sp, #128]",
+            "stp d14, d15, [sp, #144]",
+            "str x2, [sp, #160]", // x2 = out, kept across the switches on this stack
+            "mov x19, #1000",     // known values in every callee-saved register
+            "mov x20, #1001",
+            "mov x21, #1002",
+            "mov x22, #1003",
+            "mov x23, #1004",
+            "mov x24, #1005",
+            "mov x25, #1006",
+            "mov x26, #1007",
+            "mov x27, #1008",
+            "mov x28, #1009",
+            "mov x29, #1010",
+            "mov x9, #2000", // d_i = the bits 2000 + (i - 8)
+            "fmov d8, x9",
+            "mov x9, #2001",
+            "fmov d9, x9",
+            "mov x9, #2002",
+            "fmov d10, x9",
+            "mov x9, #2003",
+            "fmov d11, x9",
+            "mov x9, #2004",
+            "fmov d12, x9",
+            "mov x9, #2005",
+            "fmov d13, x9",
+            "mov x9, #2006",
+            "fmov d14, x9",
+            "mov x9, #2007",
+            "fmov d15, x9",
+            "bl {switch}", // x0 = save (the main side's slot), x1 = load (task_sp); back here
+            //                after the task clobbered everything and switched back
+            "ldr x9, [sp, #160]",     // x9 = out
+            "stp x19, x20, [x9, #0]", // what the switch restored
+            "stp x21, x22, [x9, #16]",
+            "stp x23, x24, [x9, #32]",
+            "stp x25, x26, [x9, #48]",
+            "stp x27, x28, [x9, #64]",
+            "str x29, [x9, #80]",
+            "stp d8, d9, [x9, #88]",
+            "stp d10, d11, [x9, #104]",
+            "stp d12, d13, [x9, #120]",
+            "stp d14, d15, [x9, #136]",
+            "ldp d8, d9, [sp, #96]", // the caller's registers back
+            "ldp d10, d11, [sp, #112]",
+            "ldp d12, d13, [sp, #128]",
+            "ldp d14, d15, [sp, #144]",
+            "ldp x19, x20, [sp, #0]",
+            "ldp x21, x22, [sp, #16]",
+            "ldp x23, x24, [sp, #32]",
+            "ldp x25, x26, [sp, #48]",
+            "ldp x27, x28, [sp, #64]",
+            "ldp x29, x30, [sp, #80]",
+            "add sp, sp, #176", // pop the frame
+            "ret",              // to the test
+            switch = sym green_switch,
+        )
+    }
+}

@@ -298,3 +298,116 @@ pub(crate) mod control {
         unsafe { core::arch::asm!("vmsr fpscr, {}", in(reg) state as u32) };
     }
 }
+
+/// What [`green_switch`]'s register test in `green.rs` runs on this architecture (which every
+/// arch file serves the same way): r4–r11 and d8–d15 (FPSCR has a test of its own). For the
+/// hard-float build, the one whose tests run on Linux; the soft-float build's switch keeps the
+/// same general registers with the same instructions.
+#[cfg(all(test, target_abi = "eabihf"))]
+pub(crate) mod registers {
+    use super::green_switch;
+
+    /// What [`probe`] loads before the switch and expects back: r4..r11 = 1000..1007, d8..d15
+    /// = the bits 2000..2007.
+    pub(crate) const EXPECTED: [u64; 16] = {
+        let mut words = [0u64; 16];
+        let mut i = 0;
+        while i < 8 {
+            words[i] = 1000 + i as u64;
+            words[8 + i] = 2000 + i as u64;
+            i += 1;
+        }
+        words
+    };
+
+    /// The task side of the test (see `green.rs`).
+    #[unsafe(naked)]
+    pub(crate) unsafe extern "C" fn clobber(switch: *mut u8) -> ! {
+        core::arch::naked_asm!(
+            ".fpu vfpv3-d16", // the naked body is assembled on its own: name the VFP unit
+            "ldr r1, [r0]",   // r1 = load: the main side's saved stack pointer
+            "add r0, r0, #4", // r0 = save: the task's slot
+            "mvn r2, #0",     // r2 = all ones, the value every register gets
+            "mov r4, r2",
+            "mov r5, r2",
+            "mov r6, r2",
+            "mov r7, r2",
+            "mov r8, r2",
+            "mov r9, r2",
+            "mov r10, r2",
+            "mov r11, r2",
+            "vmov d8, r2, r2", // the vector registers d8..d15, all 64 bits
+            "vmov d9, r2, r2",
+            "vmov d10, r2, r2",
+            "vmov d11, r2, r2",
+            "vmov d12, r2, r2",
+            "vmov d13, r2, r2",
+            "vmov d14, r2, r2",
+            "vmov d15, r2, r2",
+            "bl {switch}", // back to the main side; nothing switches here again
+            "udf #0",      // unreachable
+            switch = sym green_switch,
+        )
+    }
+
+    /// The main side of the test (see `green.rs`).
+    #[unsafe(naked)]
+    pub(crate) unsafe extern "C" fn probe(switch: *mut u8, task_sp: *mut u8, out: *mut u64) {
+        core::arch::naked_asm!(
+            ".fpu vfpv3-d16",
+            "push {{r2, r4-r11, lr}}", // r2 = out, kept across the switches, and the caller's
+            //                            registers (ten words: sp stays 8-aligned)
+            "vpush {{d8-d15}}",
+            "movw r4, #1000", // known values in every callee-saved register
+            "movw r5, #1001",
+            "movw r6, #1002",
+            "movw r7, #1003",
+            "movw r8, #1004",
+            "movw r9, #1005",
+            "movw r10, #1006",
+            "movw r11, #1007",
+            "mov r3, #0", // r3 = 0, the upper half of each d_i
+            "movw r2, #2000",
+            "vmov d8, r2, r3", // d_i = the bits 2000 + (i - 8)
+            "movw r2, #2001",
+            "vmov d9, r2, r3",
+            "movw r2, #2002",
+            "vmov d10, r2, r3",
+            "movw r2, #2003",
+            "vmov d11, r2, r3",
+            "movw r2, #2004",
+            "vmov d12, r2, r3",
+            "movw r2, #2005",
+            "vmov d13, r2, r3",
+            "movw r2, #2006",
+            "vmov d14, r2, r3",
+            "movw r2, #2007",
+            "vmov d15, r2, r3",
+            "bl {switch}", // r0 = save (the main side's slot), r1 = load (task_sp); back here
+            //                after the task clobbered everything and switched back
+            "ldr r12, [sp, #64]", // r12 = out, above the saved d8..d15
+            "mov r3, #0",         // r3 = 0, the upper half of each general register's word
+            "str r4, [r12, #0]",  // what the switch restored
+            "str r3, [r12, #4]",
+            "str r5, [r12, #8]",
+            "str r3, [r12, #12]",
+            "str r6, [r12, #16]",
+            "str r3, [r12, #20]",
+            "str r7, [r12, #24]",
+            "str r3, [r12, #28]",
+            "str r8, [r12, #32]",
+            "str r3, [r12, #36]",
+            "str r9, [r12, #40]",
+            "str r3, [r12, #44]",
+            "str r10, [r12, #48]",
+            "str r3, [r12, #52]",
+            "str r11, [r12, #56]",
+            "str r3, [r12, #60]",
+            "add r12, r12, #64", // r12 = where d8..d15 go
+            "vstm r12, {{d8-d15}}",
+            "vpop {{d8-d15}}",            // the caller's registers back
+            "pop {{r2, r4-r11, pc}}",     // and return to the test
+            switch = sym green_switch,
+        )
+    }
+}

@@ -477,6 +477,75 @@ macro_rules! __start_asm {
 #[path = "x86/control.rs"]
 pub(crate) mod control;
 
+/// What [`green_switch`]'s register test in `green.rs` runs on this architecture (which every
+/// arch file serves the same way): the callee-saved general registers ebx, esi, edi and ebp (the
+/// floating-point control state has a test of its own).
+#[cfg(test)]
+pub(crate) mod registers {
+    use super::green_switch;
+
+    /// What [`probe`] loads into ebx, esi, edi, ebp before the switch, and expects back.
+    pub(crate) const EXPECTED: [u64; 4] = [1000, 1001, 1002, 1003];
+
+    /// The task side of the test (see `green.rs`).
+    #[unsafe(naked)]
+    pub(crate) unsafe extern "C" fn clobber(switch: *mut u8) -> ! {
+        core::arch::naked_asm!(
+            "mov eax, [esp + 4]", // eax = switch (the stack argument, above the return address)
+            "mov ecx, [eax]",     // ecx = load: the main side's saved stack pointer
+            "add eax, 4",         // eax = save: the task's slot
+            "mov edx, -1",        // edx = all ones, the value every register gets
+            "mov ebx, edx",
+            "mov esi, edx",
+            "mov edi, edx",
+            "mov ebp, edx",
+            "push ecx",      // green_switch's arguments: load,
+            "push eax",      // then save
+            "call {switch}", // back to the main side; nothing switches here again
+            "ud2",           // unreachable
+            switch = sym green_switch,
+        )
+    }
+
+    /// The main side of the test (see `green.rs`).
+    #[unsafe(naked)]
+    pub(crate) unsafe extern "C" fn probe(switch: *mut u8, task_sp: *mut u8, out: *mut u64) {
+        core::arch::naked_asm!(
+            "push ebp", // the caller's registers, restored before the return
+            "push ebx",
+            "push esi",
+            "push edi",
+            "mov eax, [esp + 20]", // eax = switch (the first stack argument, past the four and
+            //                        the return address)
+            "mov ecx, [esp + 24]", // ecx = task_sp
+            "push dword ptr [esp + 28]", // out, kept across the switches on this stack
+            "mov ebx, 1000",             // known values in every callee-saved register
+            "mov esi, 1001",
+            "mov edi, 1002",
+            "mov ebp, 1003",
+            "push ecx",      // green_switch's arguments: load (task_sp),
+            "push eax",      // then save (the main side's slot)
+            "call {switch}", // back here after the task clobbered everything and switched back
+            "add esp, 8",    // drop the two arguments
+            "pop eax",       // eax = out
+            "mov [eax], ebx", // what the switch restored, each in a 64-bit word
+            "mov dword ptr [eax + 4], 0",
+            "mov [eax + 8], esi",
+            "mov dword ptr [eax + 12], 0",
+            "mov [eax + 16], edi",
+            "mov dword ptr [eax + 20], 0",
+            "mov [eax + 24], ebp",
+            "mov dword ptr [eax + 28], 0",
+            "pop edi", // the caller's registers back
+            "pop esi",
+            "pop ebx",
+            "pop ebp",
+            "ret", // to the test
+            switch = sym green_switch,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The restorer's first instructions are, byte for byte, the sequence gdb and libgcc match.

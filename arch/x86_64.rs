@@ -361,6 +361,73 @@ macro_rules! __start_asm {
 #[path = "x86/control.rs"]
 pub(crate) mod control;
 
+/// What [`green_switch`]'s register test in `green.rs` runs on this architecture (which every
+/// arch file serves the same way): the callee-saved general registers rbx, rbp and r12–r15 (the
+/// floating-point control state has a test of its own).
+#[cfg(test)]
+pub(crate) mod registers {
+    use super::green_switch;
+
+    /// What [`probe`] loads into rbx, rbp, r12–r15 before the switch, and expects back.
+    pub(crate) const EXPECTED: [u64; 6] = [1000, 1001, 1002, 1003, 1004, 1005];
+
+    /// The task side of the test (see `green.rs`).
+    #[unsafe(naked)]
+    pub(crate) unsafe extern "C" fn clobber(switch: *mut u8) -> ! {
+        core::arch::naked_asm!(
+            "mov rsi, [rdi]", // rsi = load: the main side's saved stack pointer
+            "add rdi, 8",     // rdi = save: the task's slot
+            "mov rax, -1",    // rax = all ones, the value every register gets
+            "mov rbx, rax",
+            "mov rbp, rax",
+            "mov r12, rax",
+            "mov r13, rax",
+            "mov r14, rax",
+            "mov r15, rax",
+            "call {switch}", // back to the main side; nothing switches here again
+            "ud2",           // unreachable
+            switch = sym green_switch,
+        )
+    }
+
+    /// The main side of the test (see `green.rs`).
+    #[unsafe(naked)]
+    pub(crate) unsafe extern "C" fn probe(switch: *mut u8, task_sp: *mut u8, out: *mut u64) {
+        core::arch::naked_asm!(
+            "push rbp", // the caller's registers, restored before the return
+            "push rbx",
+            "push r12",
+            "push r13",
+            "push r14",
+            "push r15",
+            "push rdx",      // rdx = out, kept across the switches on this stack (rsp 16-aligned)
+            "mov rbx, 1000", // known values in every callee-saved register
+            "mov rbp, 1001",
+            "mov r12, 1002",
+            "mov r13, 1003",
+            "mov r14, 1004",
+            "mov r15, 1005",
+            "call {switch}", // rdi = save (the main side's slot), rsi = load (task_sp); back here
+            //                  after the task clobbered everything and switched back
+            "pop rax",        // rax = out
+            "mov [rax], rbx", // what the switch restored
+            "mov [rax + 8], rbp",
+            "mov [rax + 16], r12",
+            "mov [rax + 24], r13",
+            "mov [rax + 32], r14",
+            "mov [rax + 40], r15",
+            "pop r15", // the caller's registers back
+            "pop r14",
+            "pop r13",
+            "pop r12",
+            "pop rbx",
+            "pop rbp",
+            "ret", // to the test
+            switch = sym green_switch,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The restorer's first instructions are, byte for byte, the sequence gdb and libgcc match.

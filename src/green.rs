@@ -290,6 +290,49 @@ fn sleep_until_done(task: &Header, deadline: Option<sys::Deadline>) -> bool {
 mod tests {
     use crate::arch::{self, control};
 
+    /// A green task's stack, 16-byte aligned as `green_frame` asks.
+    #[repr(C, align(16))]
+    struct Stack([u8; 16 * 1024]);
+
+    /// A switch away and back keeps every register the psABI makes callee-saved (the general
+    /// ones everywhere, and the floating-point ones where it names some: see each arch file's
+    /// `registers`), though the task in between set them all to other values. Fails with any one
+    /// save or restore removed.
+    ///
+    /// Each arch file's naked `probe(switch, task_sp, out)` is the main side: it saves its
+    /// caller's callee-saved registers, loads `EXPECTED`, switches to the task at `task_sp`
+    /// (saving into `switch.main`), and once back writes what it finds into `out`, a 64-bit word
+    /// per register, before it restores its caller's. Its `clobber(switch)` is the task: it
+    /// sets every one of them to all ones and switches back to `switch.main` for good.
+    #[test]
+    #[cfg(not(all(target_arch = "arm", not(target_abi = "eabihf"))))]
+    fn green_switch_keeps_every_callee_saved_register() {
+        use arch::registers::{EXPECTED, clobber, probe};
+        /// The two saved stack pointers of the test's switches: the main side's, then the task's.
+        #[repr(C)]
+        struct Switch {
+            main: *mut u8,
+            task: *mut u8,
+        }
+        let mut stack = Stack([0; 16 * 1024]);
+        let top = stack.0.as_mut_ptr_range().end;
+        let mut switch = Switch {
+            main: core::ptr::null_mut(),
+            task: core::ptr::null_mut(),
+        };
+        let switch_ptr = (&raw mut switch).cast::<u8>();
+        let mut out = [0u64; EXPECTED.len()];
+        // SAFETY: `stack` is aligned with room for the frame and outlives the task, which runs
+        // only inside `probe`; `probe` keeps its caller's callee-saved state and `out` holds the
+        // words it writes.
+        unsafe {
+            let task_sp = arch::green_frame(top, clobber, switch_ptr);
+            probe(switch_ptr, task_sp, out.as_mut_ptr());
+        }
+        assert!(!switch.task.is_null(), "the task never ran");
+        assert_eq!(out, EXPECTED);
+    }
+
     /// A switch keeps each side's floating-point control state (MXCSR and the x87 control word,
     /// FPCR, FPSCR, `frm`: callee-saved in the psABI of every architecture here): a new task starts
     /// with the default, not the home's (which rounds upward here), changes its own and finds it
@@ -313,8 +356,6 @@ mod tests {
             }
             unreachable!("switched in a third time")
         }
-        #[repr(C, align(16))]
-        struct Stack([u8; 16 * 1024]);
         let mut stack = Stack([0; 16 * 1024]);
         let top = stack.0.as_mut_ptr_range().end;
         // SAFETY: `top` is aligned with room below it; the task runs only while we wait here,
