@@ -594,11 +594,14 @@ impl Spawner {
             shared.orphans.reap_mine(Wait::Ready);
         }
         let mut stack = shared.pool.take()?;
-        // A Thread task keeps an alternate signal stack under its block (see `overflow`).
-        let alt = if shared.backend == Backend::Thread {
-            ALT_STACK
-        } else {
+        // A Thread task keeps an alternate signal stack under its block (see `overflow`). A
+        // Chimera task keeps the same room there unused: its thread pointer is the block, and on
+        // x86 the static TLS that code reaches through it (std's panic machinery does) lies
+        // below the thread pointer, where it must not land on the task's closure or frames.
+        let alt = if shared.backend == Backend::Green {
             0
+        } else {
+            ALT_STACK
         };
         let block = match block_at::<T>(&stack, alt) {
             Ok(block) => block,
