@@ -42,8 +42,8 @@ pub enum Error {
     /// The stack cannot hold what goes on it before the child runs: the closure (on the stack,
     /// and its copies in the child's first frames: one for [`crate::Builder::spawn`], two, as an
     /// unoptimised build makes them, for [`crate::Builder::spawn_thread`] and a spawner's
-    /// task), rawclone's control data at the top
-    /// (for a [`crate::Spawner`] task also its result and alternate signal stack) and
+    /// task), rawclone's control data at the top (for a [`crate::Spawner`] task also its result,
+    /// and for a Thread or Chimera one the 16 KiB under its block) and
     /// [`crate::MIN_CHILD_FRAME`] for the entry frame. Nothing was asked of the kernel. A
     /// [`crate::Spawner`] counts both sizes over the whole stack of the task, as
     /// [`crate::spawner::Config::stack_size`] set it.

@@ -2,8 +2,11 @@
 //! [`JoinHandle`] that returns the task's value.
 //!
 //! Every task gets a stack from the spawner's pool. At its top sits the task's control block
-//! (its thread pointer, see [`crate::current`]) and the slot for its result; the closure is moved
-//! just below, onto the task's own stack, so spawning allocates nothing. The handle borrows the
+//! (its thread pointer, see [`crate::current`]) and the slot for its result. Under it, a Thread or
+//! Chimera task keeps 16 KiB: a Thread task's alternate signal stack, and for both the room where
+//! x86's static TLS, which lies below the thread pointer, lands should code reach it (std's panic
+//! machinery does). The closure is moved just below, onto the task's own stack, so spawning
+//! allocates nothing. The handle borrows the
 //! spawner, and joining (or dropping) it waits for the task and gives the stack back to the pool.
 //!
 //! # What task code may do
