@@ -13,9 +13,8 @@
 //!    the same request goes through legacy `clone`, unless it needs something only clone3 can say;
 //! 5. the parent restores its mask; a child born with every signal blocked sets its own in
 //!    [`child_main`] before running the closure, after an optional gate and an optional reset of
-//!    signal handlers. A child started on the caller's CPU ([`Builder::start_local`]) gets the
-//!    caller's affinity back: a child sharing the caller's memory from the caller, right after
-//!    the clone, unless its closure has already returned; any other child by itself, first.
+//!    signal handlers. A child started on the caller's CPU ([`Builder::start_local`]) puts the
+//!    caller's affinity back on itself first, before anything else.
 //!
 //! rawclone adds two flags of its own where the kernel can take them: `CLONE_PIDFD` on every
 //! child process, so that its handle signals and waits through a pidfd and never through a pid
@@ -36,7 +35,7 @@ use crate::sys::{self, BorrowedFd, CpuSet, Disposition, Fd, Pid};
 use crate::task::{Child, Thread, ThreadControl};
 use core::mem::{align_of, size_of};
 use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -126,26 +125,20 @@ struct Packet<F> {
     gate: Option<GateChild>,
     /// Reset handled signals to SIG_DFL by hand (legacy clone has no CLONE_CLEAR_SIGHAND).
     reset_handlers: bool,
-    /// The caller's CPU affinity, which a child started pinned with a memory of its own puts
-    /// back before its closure runs.
+    /// The caller's CPU affinity, which a child started pinned puts back on itself before its
+    /// closure runs.
     affinity: Option<CpuSet>,
-    /// For a child started pinned that shares the caller's memory: set once its closure has
-    /// returned. The parent puts such a child's affinity back as soon as it runs again after
-    /// the clone, unless the child is done by then (see [`Builder::start_local`]).
-    returned: Option<AtomicBool>,
     f: F,
 }
 
 /// The child side, entered from the arch trampoline on the child's new stack.
 ///
 /// # Safety
-/// `packet` must point to a `Packet<F>` whose fields this child alone reads, each once; the
-/// parent may only read `returned`, atomically, while it borrows the stack.
+/// `packet` must point to a `Packet<F>` whose fields this child alone reads, each once.
 unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
     let packet = packet.cast::<Packet<F>>();
     // SAFETY: the parent wrote a Packet<F> there and, for a memory-sharing child, never touches it
-    // again (but for `returned`, atomically); for a copied address space this is the child's own
-    // copy. Each field is read once; the closure last, where it is called, so that a large one
+    // again; for a copied address space this is the child's own copy. Each field is read once; the closure last, where it is called, so that a large one
     // is copied no more than that call needs.
     let (mask, gate, reset_handlers, affinity) = unsafe {
         (
@@ -172,13 +165,7 @@ unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
         let _ = sys::set_signal_mask(mask);
     }
     // SAFETY: as above: read once, here.
-    let code = unsafe { ptr::read(&raw const (*packet).f) }();
-    // SAFETY: the flag stays where the parent wrote it, above this stack's frames, in memory the
-    // parent may share; it reads it only while it still borrows the stack.
-    if let Some(flag) = unsafe { &(*packet).returned } {
-        flag.store(true, Ordering::Relaxed);
-    }
-    code
+    (unsafe { ptr::read(&raw const (*packet).f) })()
 }
 
 /// Set every signal with a handler back to `SIG_DFL`, keeping `SIG_IGN` (what
@@ -565,19 +552,12 @@ impl Builder {
     }
 
     /// Start the child on the CPU the caller runs on: the caller pins itself to that CPU for the
-    /// clone (so the kernel places the child there), then the caller's affinity is put back on
-    /// both sides:
-    /// - a child with a memory of its own (no `CLONE_VM`), or one the caller waits for
-    ///   (`CLONE_VFORK`), puts it back itself, before its closure runs;
-    /// - any other child, which shares the caller's memory, gets it back from the caller as soon
-    ///   as the caller runs again after the clone, unless its closure has returned by then or it
-    ///   has set an affinity of its own. Such a child usually takes the CPU first, and a short
-    ///   one is done before the caller looks, which saves its `sched_setaffinity(2)` (about
-    ///   2 µs on a VM). So its closure may start pinned and see that in `sys::affinity`, until
-    ///   it blocks, yields or its time slice ends. Setting another task's affinity needs the
-    ///   right to: should the kernel refuse it (the child changed its credentials first, or a
-    ///   seccomp filter allows the call only on the caller itself), that child keeps the one
-    ///   CPU, and every later child of the process puts its affinity back itself.
+    /// clone (so the kernel places the child there), then puts its affinity back, and the child
+    /// puts the same affinity back on itself first, before its closure runs. Its closure never
+    /// sees the pin, and an affinity it sets for itself is its own: nobody else writes the
+    /// child's mask. (Leaving that to the caller instead, for a child still running when it
+    /// looks, would save a short child its `sched_setaffinity(2)`, but the caller's write
+    /// could land just after the child had set an affinity of its own, and undo it.)
     ///
     /// A new task is otherwise placed on an idle CPU, and waking an idle CPU is the largest single
     /// cost of a short task (about 15 µs of a 40 µs thread spawn and join on a 2-vCPU VM). Worth
@@ -884,14 +864,7 @@ impl Builder {
         let has_gate = gate.is_some();
         let needs_all = |plan: &Plan| has_gate || plan.resets_by_hand(self.reset_handlers);
         mask.hold(needs_all(&plan))?;
-        let pinned = if self.start_local { pin_here() } else { None };
-        let affinity = pinned.map(|(old, _)| old);
-        // A child that shares our memory gets its affinity back from us, unless it runs while
-        // we wait (vfork) or this process may not set another task's (see `start_local`).
-        let by_parent = affinity.is_some()
-            && raw.flags.contains(CloneFlags::VM)
-            && !raw.flags.contains(CloneFlags::VFORK)
-            && REMOTE_AFFINITY.load(Ordering::Relaxed) != MISSING;
+        let affinity = if self.start_local { pin_here() } else { None };
         let packet = packet as *mut Packet<F>;
         // SAFETY: `packet` is aligned, lies inside the stack we borrow exclusively, above `sp`.
         unsafe {
@@ -899,8 +872,7 @@ impl Builder {
                 mask: mask.child_sets(),
                 gate,
                 reset_handlers: false,
-                affinity: if by_parent { None } else { affinity },
-                returned: by_parent.then(|| AtomicBool::new(false)),
+                affinity,
                 f,
             })
         };
@@ -955,18 +927,8 @@ impl Builder {
             // SAFETY: no child has read the packet yet.
             unsafe { (*packet).mask = mask.child_sets() };
         };
-        if let Some((old, pin)) = pinned {
+        if let Some(old) = affinity {
             restore_affinity(&old);
-            if let Ok(Ok(child)) = result
-                && by_parent
-                // SAFETY: the child writes only this flag of the packet, which stays in the stack
-                // we borrow; atomically, so reading it while the child runs is sound.
-                && !unsafe { &(*packet).returned }
-                    .as_ref()
-                    .is_some_and(|done| done.load(Ordering::Relaxed))
-            {
-                restore_child_affinity(child, &pin, &old);
-            }
         }
         drop(mask); // the caller's mask back
         let result = match result {
@@ -1114,40 +1076,12 @@ impl Drop for HeldMask {
     }
 }
 
-/// Pin the calling thread to the CPU it runs on; returns the affinity to restore and the one
-/// set, or `None` if nothing was changed.
-fn pin_here() -> Option<(CpuSet, CpuSet)> {
+/// Pin the calling thread to the CPU it runs on; returns the affinity to restore, or `None` if
+/// nothing was changed.
+fn pin_here() -> Option<CpuSet> {
     let old = sys::affinity().ok()?;
-    let pin = CpuSet::only(sys::current_cpu().ok()?);
-    sys::set_affinity(&pin).ok()?;
-    Some((old, pin))
-}
-
-/// Whether this process may set another task's affinity: `MISSING` once the kernel (a seccomp
-/// filter, an LSM) refused it; children started pinned then restore their own.
-static REMOTE_AFFINITY: AtomicU8 = AtomicU8::new(UNKNOWN);
-
-/// Put `old` back on a child that shares our memory and was still running (or not yet started)
-/// when we looked, unless it has set an affinity of its own since it was born with `pin`. A
-/// child that is gone by then is left alone; a thread that ends between the look and the call
-/// takes its id with it, which the kernel hands out again only after its pid allocator has
-/// wrapped around `pid_max`.
-fn restore_child_affinity(child: Pid, pin: &CpuSet, old: &CpuSet) {
-    match sys::task_affinity(child) {
-        Ok(now) if now != *pin => return,
-        Err(Errno::ESRCH) => return,
-        _ => {}
-    }
-    match sys::set_task_affinity(child, old) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        // A cpuset shrank in between: every CPU, narrowed by the kernel, as for the caller.
-        Err(Errno::EINVAL) => {
-            let _ = sys::set_task_affinity(child, &CpuSet::ALL);
-        }
-        // Refused (a credential change, a seccomp filter): this child keeps the one CPU; later
-        // children restore their own.
-        Err(_) => REMOTE_AFFINITY.store(MISSING, Ordering::Relaxed),
-    }
+    sys::set_affinity(&CpuSet::only(sys::current_cpu().ok()?)).ok()?;
+    Some(old)
 }
 
 /// Put back on the calling thread the affinity [`pin_here`] saved. Should the kernel refuse it

@@ -180,22 +180,21 @@ fn the_stack_size_a_refusal_names_is_the_boundary() {
     }
 }
 
-/// Whether the calling task runs on `before`, once `go` is non-zero (sleeping on it till then).
-fn affinity_once_released(go: &AtomicU32, before: sys::CpuSet) -> bool {
-    while go.load(SeqCst) == 0 {
-        let _ = sys::futex_wait(go, 0);
-    }
-    sys::affinity() == Ok(before)
-}
-
-/// Let a child blocked in [`affinity_once_released`] go.
+/// Let a child blocked in [`wait_for`] go.
 fn release(go: &AtomicU32) {
     go.store(1, SeqCst);
     sys::futex_wake(go, 1).unwrap();
 }
 
+/// Sleep until `go` is non-zero.
+fn wait_for(go: &AtomicU32) {
+    while go.load(SeqCst) == 0 {
+        let _ = sys::futex_wait(go, 0);
+    }
+}
+
 #[test]
-fn a_child_started_local_gets_the_callers_affinity_back_and_so_does_the_caller() {
+fn a_child_started_local_runs_with_the_callers_affinity_and_keeps_one_it_sets() {
     let before = sys::affinity().unwrap();
     if before.count() == 1 {
         // Pinned to the one CPU it already has, a child cannot tell the difference.
@@ -210,101 +209,82 @@ fn a_child_started_local_gets_the_callers_affinity_back_and_so_does_the_caller()
         return;
     }
     sys::set_affinity(&before).unwrap();
-    // A thread and a process sharing our memory, each still running when the caller looks
-    // after the clone: the caller puts their affinity back.
-    let go = AtomicU32::new(0);
+    let unpinned = || (sys::affinity() == Ok(before)) as i32;
+    // Every shape's closure starts with the caller's affinity, never the pin, and the caller
+    // has its own back when spawn returns.
     let mut place = stack();
-    // SAFETY: the thread uses raw syscalls and an atomic that outlives the join.
+    // SAFETY: the thread only makes a raw syscall, and is joined.
     let thread = unsafe {
         Builder::thread()
             .start_local()
-            .spawn_thread(&mut place, || affinity_once_released(&go, before) as usize)
+            .spawn_thread(&mut place, || unpinned() as usize)
     }
     .unwrap();
     assert_eq!(sys::affinity(), Ok(before));
-    release(&go);
     assert_eq!(thread.join(), 1, "the thread ran pinned");
-
-    if qemu_user() {
-        skip("qemu-user: a CLONE_VM process is refused (EINVAL)");
-    } else {
-        let go = AtomicU32::new(0);
+    type Shape = (&'static str, CloneFlags, Option<&'static str>);
+    let shapes: [Shape; 3] = [
+        (
+            "a CLONE_VM process",
+            CloneFlags::VM,
+            Some("qemu-user refuses a CLONE_VM process (EINVAL)"),
+        ),
+        // It would be a fork of this many-threaded process, which can deadlock inside qemu.
+        (
+            "a vfork child",
+            CloneFlags::VM | CloneFlags::VFORK,
+            Some("qemu-user runs a vfork child as a fork"),
+        ),
+        ("a fork", CloneFlags::EMPTY, None),
+    ];
+    for (shape, flags, qemu_refuses) in shapes {
+        if let Some(why) = qemu_refuses.filter(|_| qemu_user()) {
+            skip(why);
+            continue;
+        }
         let mut place = stack();
-        // SAFETY: as above; the process shares our memory and only returns.
+        // SAFETY: the child only makes a raw syscall, and is waited for.
         let child = unsafe {
             Builder::new()
-                .flags(CloneFlags::VM)
+                .flags(flags)
                 .start_local()
-                .spawn(&mut place, || affinity_once_released(&go, before) as i32)
+                .spawn(&mut place, unpinned)
         }
         .unwrap();
-        assert_eq!(sys::affinity(), Ok(before));
-        release(&go);
+        assert_eq!(sys::affinity(), Ok(before), "{shape}: the caller");
         assert_eq!(
             child.wait().unwrap(),
             ExitStatus::Exited(1),
-            "the process ran pinned"
+            "{shape} ran pinned"
         );
     }
 
-    // A thread that sets an affinity of its own before the caller looks keeps it.
-    let go = AtomicU32::new(0);
+    // A thread that sets an affinity of its own at once keeps it: nobody else writes its mask,
+    // not even while it still runs when spawn returns. A race, so many times over.
     let allowed = |c: u32| before.0[c as usize / 64] >> (c % 64) & 1 == 1;
     let other = sys::CpuSet::only((0..1024).find(|&c| c != cpu && allowed(c)).unwrap());
-    let mut place = stack();
-    // SAFETY: the thread uses raw syscalls and an atomic that outlives the join.
-    let thread = unsafe {
-        Builder::thread()
-            .start_local()
-            .spawn_thread(&mut place, || {
-                sys::set_affinity(&other).unwrap();
-                affinity_once_released(&go, other) as usize
-            })
-    }
-    .unwrap();
-    release(&go);
-    assert_eq!(
-        thread.join(),
-        1,
-        "the thread's own affinity was overwritten"
-    );
-
-    // A vfork child runs while the caller waits: it puts the affinity back itself.
-    if qemu_user() {
-        // It would be a fork of this many-threaded process, which can deadlock inside qemu.
-        skip("qemu-user runs a vfork child as a fork");
-    } else {
+    for round in 0..100 {
+        let go = AtomicU32::new(0);
         let mut place = stack();
-        // SAFETY: the child only makes raw syscalls while the caller waits for it.
-        let child = unsafe {
-            Builder::new()
-                .flags(CloneFlags::VM | CloneFlags::VFORK)
+        // SAFETY: the thread uses raw syscalls and an atomic that outlives the join.
+        let thread = unsafe {
+            Builder::thread()
                 .start_local()
-                .spawn(&mut place, || (sys::affinity() == Ok(before)) as i32)
+                .spawn_thread(&mut place, || {
+                    sys::set_affinity(&other).unwrap();
+                    wait_for(&go);
+                    (sys::affinity() == Ok(other)) as usize
+                })
         }
         .unwrap();
+        release(&go);
         assert_eq!(
-            child.wait().unwrap(),
-            ExitStatus::Exited(1),
-            "the vfork child ran pinned"
+            thread.join(),
+            1,
+            "round {round}: the thread's own affinity was overwritten"
         );
+        assert_eq!(sys::affinity(), Ok(before), "round {round}: the caller");
     }
-
-    // A process with a memory of its own puts its affinity back itself, before its closure.
-    let mut place = stack();
-    // SAFETY: the child only makes a raw syscall.
-    let child = unsafe {
-        Builder::new()
-            .start_local()
-            .spawn(&mut place, || (sys::affinity() == Ok(before)) as i32)
-    }
-    .unwrap();
-    assert_eq!(sys::affinity(), Ok(before));
-    assert_eq!(
-        child.wait().unwrap(),
-        ExitStatus::Exited(1),
-        "the fork ran pinned"
-    );
 }
 
 #[test]
