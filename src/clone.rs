@@ -29,11 +29,11 @@
 use crate::error::{Error, Result};
 use crate::flags::{self, CloneFlags, Request, Rule, Syscall};
 use crate::signal::{SigSet, Signal};
-use crate::stack::Stack;
+use crate::stack::{Stack, place_under};
 use crate::sync::{Gate, GateChild};
 use crate::sys::{self, BorrowedFd, CpuSet, Disposition, Fd, Pid};
 use crate::task::{Child, Thread, ThreadControl};
-use core::mem::{align_of, size_of};
+use core::mem::size_of;
 use core::ptr;
 use core::sync::atomic::{AtomicU8, Ordering};
 use linux_raw_sys::general as k;
@@ -816,13 +816,11 @@ impl Builder {
         f: F,
     ) -> Result<(Pid, bool)> {
         let (base, top) = (stack.base() as usize, stack.top() as usize);
-        let align = align_of::<Packet<F>>().max(16);
         // The packet takes `span` bytes at the top (aligned down); the child needs as much
         // again below it, for the closure moved into its first frame, the entry frame under
         // that, and the room asked for. `flags::validate` asks less of `stack_size` and `frame`
         // below, so once this passed it refuses no size.
-        let span =
-            size_of::<Packet<F>>() + (top.wrapping_sub(size_of::<Packet<F>>()) & (align - 1));
+        let span = top.wrapping_sub(place_under::<Packet<F>>(top) & !15);
         let needed = span
             .saturating_mul(2)
             .saturating_add(MIN_CHILD_FRAME)

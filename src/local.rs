@@ -43,12 +43,12 @@ use crate::arch;
 use crate::error::{Error, Result};
 use crate::pool::StackPool;
 use crate::spawner::DEFAULT_GREEN_STACK;
-use crate::stack::{Stack, closure_room};
+use crate::stack::{Stack, closure_room, place_under};
 use crate::sys;
 use core::cell::{Cell, UnsafeCell};
 use core::fmt::{self, Write};
 use core::marker::PhantomData;
-use core::mem::{MaybeUninit, align_of, size_of};
+use core::mem::{MaybeUninit, size_of};
 use core::ptr::{self, NonNull};
 use linux_raw_sys::general as k;
 
@@ -232,8 +232,8 @@ impl LocalSpawner {
         let state = self.state();
         let stack = state.take_stack()?;
         let top = stack.top() as usize;
-        let slot = top.wrapping_sub(size_of::<Slot<T>>()) & !(align_of::<Slot<T>>() - 1);
-        let closure = slot.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
+        let slot = place_under::<Slot<T>>(top);
+        let closure = place_under::<F>(slot);
         let frame_top = closure & !15;
         // The record and the closure; the closure's copies in the task's first frames; the
         // result there before it is stored; the switch frame and room for the entry's own frame.

@@ -92,7 +92,7 @@ use crate::orphans::{Creator, Orphans, Wait};
 use crate::overflow::{self, ALT_STACK};
 use crate::pool::StackPool;
 use crate::signal::SigSet;
-use crate::stack::{PAGE_SIZE, Stack, closure_room};
+use crate::stack::{PAGE_SIZE, Stack, closure_room, place_under};
 use crate::sys;
 use crate::task::{Child, Thread};
 use core::marker::PhantomData;
@@ -832,7 +832,7 @@ impl Drop for Spawner {
 /// room for a frame below those.
 fn block_at<T>(stack: &Stack<'_>, reserve: usize) -> Result<*mut Block<T>> {
     let top = stack.top() as usize;
-    let block = top.wrapping_sub(size_of::<Block<T>>()) & !(align_of::<Block<T>>() - 1);
+    let block = place_under::<Block<T>>(top);
     let needed = (top.wrapping_sub(block))
         .saturating_add(reserve)
         .saturating_add(MIN_CHILD_FRAME);
@@ -858,7 +858,7 @@ fn below<'s, B>(stack: &'s mut Stack<'_>, end: *mut B) -> Stack<'s> {
 /// alignment and 16).
 fn closure_slot<F>(below: &Stack<'_>) -> core::result::Result<(*mut F, usize), usize> {
     let end = below.top() as usize;
-    let slot = end.wrapping_sub(size_of::<F>()) & !(align_of::<F>() - 1);
+    let slot = place_under::<F>(end);
     let top = slot & !15;
     if top <= end && top >= below.base() as usize {
         Ok((slot as *mut F, top))

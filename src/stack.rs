@@ -54,6 +54,13 @@ pub(crate) const fn closure_room<F>() -> usize {
         .saturating_add(align_of::<F>())
 }
 
+/// Where a `T` goes right under `end`: the highest address aligned for `T` at which it ends at or
+/// below `end`. It wraps below address 0, as a stack too small for it would; callers check the
+/// place against the stack's base.
+pub(crate) const fn place_under<T>(end: usize) -> usize {
+    end.wrapping_sub(size_of::<T>()) & !(align_of::<T>() - 1)
+}
+
 const fn round_up(n: usize, to: usize) -> usize {
     n.div_ceil(to) * to
 }
