@@ -562,7 +562,8 @@ impl Builder {
     /// A new task is otherwise placed on an idle CPU, and waking an idle CPU is the largest single
     /// cost of a short task (about 15 µs of a 40 µs thread spawn and join on a 2-vCPU VM). Worth
     /// it when the caller soon waits for the child; a long-running child is moved to an idle CPU
-    /// by the load balancer a little later than it would otherwise start there. Best effort:
+    /// by the load balancer a little later than it would otherwise start there. A caller that
+    /// may run on one CPU only is left as it is (its child starts there anyway). Best effort:
     /// if the affinity cannot be read or set, the child starts wherever the kernel puts it.
     /// Another thread that changes this thread's affinity during the spawn races with it. The
     /// affinity is put back as `sched_getaffinity(2)` read it, which since Linux 6.2 also
@@ -1075,9 +1076,12 @@ impl Drop for HeldMask {
 }
 
 /// Pin the calling thread to the CPU it runs on; returns the affinity to restore, or `None` if
-/// nothing was changed.
+/// nothing was changed: also when the thread may run on one CPU only, where it already is.
 fn pin_here() -> Option<CpuSet> {
     let old = sys::affinity().ok()?;
+    if old.count() == 1 {
+        return None;
+    }
     sys::set_affinity(&CpuSet::only(sys::current_cpu().ok()?)).ok()?;
     Some(old)
 }

@@ -285,6 +285,22 @@ fn a_child_started_local_runs_with_the_callers_affinity_and_keeps_one_it_sets() 
         );
         assert_eq!(sys::affinity(), Ok(before), "round {round}: the caller");
     }
+
+    // A caller that may run on one CPU only, where it already is, changes nothing.
+    let one = sys::CpuSet::only(sys::current_cpu().unwrap());
+    sys::set_affinity(&one).unwrap();
+    let mut place = stack();
+    // SAFETY: the thread only makes a raw syscall, and is joined.
+    let thread = unsafe {
+        Builder::thread()
+            .start_local()
+            .spawn_thread(&mut place, || (sys::affinity() == Ok(one)) as usize)
+    }
+    .unwrap();
+    let (caller, child) = (sys::affinity(), thread.join());
+    sys::set_affinity(&before).unwrap();
+    assert_eq!(caller, Ok(one), "a pinned caller");
+    assert_eq!(child, 1, "a pinned caller's thread");
 }
 
 #[test]
