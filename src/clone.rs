@@ -137,9 +137,10 @@ struct Packet<F> {
 /// `packet` must point to a `Packet<F>` whose fields this child alone reads, each once.
 unsafe extern "C" fn child_main<F: FnOnce() -> i32>(packet: *mut u8) -> i32 {
     let packet = packet.cast::<Packet<F>>();
-    // SAFETY: the parent wrote a Packet<F> there and, for a memory-sharing child, never touches it
-    // again; for a copied address space this is the child's own copy. Each field is read once; the closure last, where it is called, so that a large one
-    // is copied no more than that call needs.
+    // SAFETY: the parent wrote a Packet<F> there and, for a memory-sharing child, never touches
+    // it again; for a copied address space this is the child's own copy. Each field is read
+    // once; the closure last, where it is called, so that a large one is copied no more than
+    // that call needs.
     let (mask, gate, reset_handlers, affinity) = unsafe {
         (
             ptr::read(&raw const (*packet).mask),
@@ -552,10 +553,10 @@ impl Builder {
     }
 
     /// Start the child on the CPU the caller runs on: the caller pins itself to that CPU for the
-    /// clone (so the kernel places the child there), then puts its affinity back, and the child
-    /// puts the same affinity back on itself first, before its closure runs. Its closure never
-    /// sees the pin, and an affinity it sets for itself is its own: nobody else writes the
-    /// child's mask. (Leaving that to the caller instead, for a child still running when it
+    /// clone (so the kernel places the child there), then puts its own affinity back, and the
+    /// child puts the same affinity back on itself first, before its closure runs. Its closure
+    /// never sees the pin, and an affinity it sets for itself is its own: rawclone never writes
+    /// the child's mask from outside it. (Leaving that to the caller instead, for a child still running when it
     /// looks, would save a short child its `sched_setaffinity(2)`, but the caller's write
     /// could land just after the child had set an affinity of its own, and undo it.)
     ///

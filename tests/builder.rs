@@ -5,6 +5,10 @@ mod common;
 
 use common::*;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
+use rawclone::seccomp::{
+    BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, Filter, SECCOMP_RET_ALLOW,
+    SECCOMP_RET_KILL_PROCESS, SeccompData, Sysno,
+};
 use rawclone::stack::PAGE_SIZE;
 use rawclone::sys::{self, Disposition, WaitId};
 use rawclone::{
@@ -271,36 +275,76 @@ fn a_child_started_local_runs_with_the_callers_affinity_and_keeps_one_it_sets() 
             Builder::thread()
                 .start_local()
                 .spawn_thread(&mut place, || {
-                    sys::set_affinity(&other).unwrap();
+                    // No unwrap: a panic cannot leave the thread (it would abort the binary).
+                    let set = sys::set_affinity(&other);
                     wait_for(&go);
-                    (sys::affinity() == Ok(other)) as usize
+                    match set {
+                        Ok(()) => (sys::affinity() == Ok(other)) as usize,
+                        Err(_) => 2,
+                    }
                 })
         }
         .unwrap();
         release(&go);
+        let answer = thread.join();
+        assert_ne!(
+            answer, 2,
+            "round {round}: the thread could not set its affinity"
+        );
         assert_eq!(
-            thread.join(),
-            1,
+            answer, 1,
             "round {round}: the thread's own affinity was overwritten"
         );
         assert_eq!(sys::affinity(), Ok(before), "round {round}: the caller");
     }
+}
 
-    // A caller that may run on one CPU only, where it already is, changes nothing.
-    let one = sys::CpuSet::only(sys::current_cpu().unwrap());
-    sys::set_affinity(&one).unwrap();
-    let mut place = stack();
-    // SAFETY: the thread only makes a raw syscall, and is joined.
-    let thread = unsafe {
-        Builder::thread()
-            .start_local()
-            .spawn_thread(&mut place, || (sys::affinity() == Ok(one)) as usize)
+#[test]
+fn a_caller_on_one_cpu_only_spawns_local_without_touching_affinity() {
+    if qemu_user() {
+        skip("qemu-user does not enforce a seccomp filter");
+        return;
     }
-    .unwrap();
-    let (caller, child) = (sys::affinity(), thread.join());
-    sys::set_affinity(&before).unwrap();
-    assert_eq!(caller, Ok(one), "a pinned caller");
-    assert_eq!(child, 1, "a pinned caller's thread");
+    // In a copy of this process: one CPU only, and a filter that ends the process at the first
+    // sched_setaffinity; start_local then must not make one, nor its child.
+    let status = in_fork(|| {
+        let one = sys::CpuSet::only(sys::current_cpu().unwrap());
+        if sys::set_affinity(&one).is_err() {
+            return 2;
+        }
+        let mut kill = Filter::<4>::new();
+        let nr = core::mem::offset_of!(SeccompData, nr) as u32;
+        let setaffinity = Sysno::sched_setaffinity as u32;
+        let built = kill
+            .stmt(BPF_LD | BPF_W | BPF_ABS, nr)
+            .and_then(|f| f.jump(BPF_JMP | BPF_JEQ | BPF_K, setaffinity, 0, 1))
+            .and_then(|f| f.stmt(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS))
+            .and_then(|f| f.stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW))
+            .is_ok();
+        if !built
+            || sys::set_no_new_privs().is_err()
+            || sys::seccomp_set_filter(kill.as_slice(), 0).is_err()
+        {
+            return 3;
+        }
+        let mut place = stack();
+        // SAFETY: the thread only makes a raw syscall, and is joined.
+        let thread = unsafe {
+            Builder::thread()
+                .start_local()
+                .spawn_thread(&mut place, || (sys::affinity() == Ok(one)) as usize)
+        };
+        let Ok(thread) = thread else { return 4 };
+        match (thread.join(), sys::affinity() == Ok(one)) {
+            (1, true) => 0,
+            _ => 5,
+        }
+    });
+    assert_eq!(
+        status,
+        ExitStatus::Exited(0),
+        "SIGSYS: an affinity call was made"
+    );
 }
 
 #[test]

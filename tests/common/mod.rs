@@ -16,6 +16,9 @@ use syscalls::{Sysno, syscall2, syscall3};
 
 /// Run `f` in a forked child; its return value is the child's exit status.
 pub fn in_fork(f: impl FnOnce() -> i32) -> ExitStatus {
+    // Probed here, before the fork: a copy made while another test thread was inside the probe
+    // would find it forever running, and hang in its first `qemu_user()`.
+    qemu_user();
     // SAFETY: the child runs `f`, which by this module's rule uses raw syscalls only, then exits
     // without returning into the harness.
     match unsafe { fork() }.expect("fork") {
