@@ -556,9 +556,10 @@ impl Builder {
     /// clone (so the kernel places the child there), then puts its own affinity back, and the
     /// child puts the same affinity back on itself first, before its closure runs. Its closure
     /// never sees the pin, and an affinity it sets for itself is its own: rawclone never writes
-    /// the child's mask from outside it. (Leaving that to the caller instead, for a child still running when it
-    /// looks, would save a short child its `sched_setaffinity(2)`, but the caller's write
-    /// could land just after the child had set an affinity of its own, and undo it.)
+    /// the child's mask from outside it. (Leaving that to the caller instead, for a child still
+    /// running when it looks, would save a short child its `sched_setaffinity(2)`, but the
+    /// caller's write could land just after the child had set an affinity of its own, and undo
+    /// it.)
     ///
     /// A new task is otherwise placed on an idle CPU, and waking an idle CPU is the largest single
     /// cost of a short task (about 15 µs of a 40 µs thread spawn and join on a 2-vCPU VM). Worth

@@ -6,8 +6,8 @@
 //! Chimera task keeps 16 KiB: a Thread task's alternate signal stack, and for both the room where
 //! x86's static TLS, which lies below the thread pointer, lands should code reach it (std's panic
 //! machinery does). The closure is moved just below, onto the task's own stack, so spawning
-//! allocates nothing. The handle borrows the
-//! spawner, and joining (or dropping) it waits for the task and gives the stack back to the pool.
+//! allocates nothing. The handle borrows the spawner, and joining (or dropping) it waits for the
+//! task and gives the stack back to the pool.
 //!
 //! # What task code may do
 //! Task code runs concurrently with the caller, in the caller's address space, with a thread
