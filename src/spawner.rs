@@ -662,106 +662,108 @@ impl Spawner {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        if self.backend() == Backend::Green {
-            // SAFETY: forwarded.
-            unsafe { self.launch_green(block, header, below, f)? };
-            return Ok(Task::Green);
-        }
-        // The closure waits in a slot of its own at the top of `below`, so that the few
-        // wrappers around it on the way into the task carry a pointer, not the closure (an
-        // unoptimised build copies a closure at each call), and the task reads it out once.
-        // The clone's own check counts the closure's copies and the result in the task's first
-        // frames (`frame_room`): the one check that sees all of the stack.
-        let room = closure_room::<F>().saturating_add(size_of::<T>());
-        let (slot, top) = match closure_slot::<F>(below) {
-            Ok(place) => place,
-            // Not even the closure fits: what the rest needs is counted once it does.
-            Err(span) => return Err(too_small(below, span + room + MIN_CHILD_FRAME)),
-        };
-        // SAFETY: `closure_slot` gave an aligned place inside `below`, which nothing else uses.
-        unsafe { slot.write(f) };
-        let reserved = below.top() as usize - top;
-        let mut under = self::below(below, top as *mut u8);
-        // SAFETY: forwarded; `under` is the part of `below` under the slot.
-        let task = unsafe { self.launch_clone(block, header, &mut under, slot, room) };
-        task.map_err(|e| {
-            // SAFETY: no task was created, so the closure is still ours to drop, once.
-            unsafe { ptr::drop_in_place(slot) };
-            e.with_reserved_top(reserved)
-        })
-    }
-
-    /// Start a Thread or Chimera task that runs the closure waiting in `slot`, with `room`
-    /// bytes for its copies in the task's first frames.
-    ///
-    /// # Safety
-    /// As [`Spawner::launch`]; `slot` holds the closure, under the block, above `below`.
-    unsafe fn launch_clone<F, T>(
-        &self,
-        block: *mut Block<T>,
-        header: &Header,
-        below: &mut Stack<'_>,
-        slot: *mut F,
-        room: usize,
-    ) -> Result<Task>
-    where
-        F: FnOnce() -> T + Send,
-        T: Send,
-    {
-        let tls = block as usize;
-        let local = |b: Builder| {
-            let b = b.frame_room(room);
-            if self.shared().start_local {
-                b.start_local()
-            } else {
-                b
-            }
-        };
         match self.backend() {
+            Backend::Green => {
+                // SAFETY: forwarded.
+                unsafe { self.launch_green(block, header, below, f)? };
+                Ok(Task::Green)
+            }
             Backend::Thread => {
-                let run = finish_into(block, slot);
-                let alt = block as usize - ALT_STACK;
-                let run = move || {
-                    // SAFETY: spawn_in set the ALT_STACK bytes under the block aside for this.
-                    unsafe { overflow::use_alt_stack(alt as *mut u8) };
-                    run();
-                    0
+                // SAFETY: forwarded; the slot `launch_clone` hands on holds `f`, under the block.
+                let start = |under: &mut Stack<'_>, slot, room| unsafe {
+                    self.start_thread(block as usize, under, finish_into(block, slot), room)
                 };
-                let builder = Builder::thread()
-                    .tls(tls)
-                    .child_mask(self.shared().signal_mask);
-                // SAFETY: forwarded from the caller; the handle keeps the stack until the join.
-                let thread = unsafe { local(builder).spawn_thread(below, run)? };
-                // SAFETY: the JoinHandle owns the stack and joins before giving it back.
-                Ok(Task::Thread(unsafe { thread.unbind() }))
+                // SAFETY: forwarded; `start_thread` takes the closure out exactly when it
+                // gives a task.
+                unsafe { launch_clone(below, f, start) }
             }
             Backend::Chimera => {
-                let run = finish_into(block, slot);
-                let run = move || {
-                    run();
-                    0
+                // SAFETY: as for Thread.
+                let start = |under: &mut Stack<'_>, slot, room| unsafe {
+                    self.start_chimera(
+                        block as usize,
+                        header,
+                        under,
+                        finish_into(block, slot),
+                        room,
+                    )
                 };
-                // The kernel zeroes `alive` when the task is done with the memory: a join from
-                // any process of this address space waits for that. Its handlers are reset, so
-                // no handler of ours runs on its thread pointer, and a signal to its process
-                // group ends it as it would any process.
-                let builder = local(
-                    Builder::new()
-                        .flags(CloneFlags::VM)
-                        .exit_signal(None)
-                        .tls(tls)
-                        .child_cleartid(header.alive.as_ptr())
-                        .reset_signal_handlers(),
-                );
-                // SAFETY: as for Thread; the word lives in the block until the join.
-                let child = unsafe { builder.spawn(below, run)? };
-                Ok(Task::Chimera {
-                    child: child.unborrow(),
-                    creator: Creator::this(),
-                })
+                // SAFETY: as for Thread.
+                unsafe { launch_clone(below, f, start) }
             }
-            Backend::Green => unreachable!("Green tasks are launched by launch_green"),
         }
+    }
+
+    /// The builder of a Thread or Chimera task: `room` bytes for the closure's copies in its
+    /// first frames, and started on this CPU when the spawner was configured so.
+    fn task_builder(&self, builder: Builder, room: usize) -> Builder {
+        let builder = builder.frame_room(room);
+        if self.shared().start_local {
+            builder.start_local()
+        } else {
+            builder
+        }
+    }
+
+    /// Start a Thread task that runs `run`, with its block (its thread pointer) at `block`.
+    ///
+    /// # Safety
+    /// As [`Spawner::launch`]; `below` lies under the block and the closure `run` takes out.
+    unsafe fn start_thread(
+        &self,
+        block: usize,
+        below: &mut Stack<'_>,
+        run: impl FnOnce() + Send,
+        room: usize,
+    ) -> Result<Task> {
+        let alt = block - ALT_STACK;
+        let run = move || {
+            // SAFETY: spawn_in set the ALT_STACK bytes under the block aside for this.
+            unsafe { overflow::use_alt_stack(alt as *mut u8) };
+            run();
+            0
+        };
+        let builder = Builder::thread()
+            .tls(block)
+            .child_mask(self.shared().signal_mask);
+        // SAFETY: forwarded from the caller; the handle keeps the stack until the join.
+        let thread = unsafe { self.task_builder(builder, room).spawn_thread(below, run)? };
+        // SAFETY: the JoinHandle owns the stack and joins before giving it back.
+        Ok(Task::Thread(unsafe { thread.unbind() }))
+    }
+
+    /// Start a Chimera task that runs `run`, with its block (its thread pointer) at `block`.
+    ///
+    /// # Safety
+    /// As [`Spawner::start_thread`]; `header` is the block's.
+    unsafe fn start_chimera(
+        &self,
+        block: usize,
+        header: &Header,
+        below: &mut Stack<'_>,
+        run: impl FnOnce() + Send,
+        room: usize,
+    ) -> Result<Task> {
+        let run = move || {
+            run();
+            0
+        };
+        // The kernel zeroes `alive` when the task is done with the memory: a join from any
+        // process of this address space waits for that. Its handlers are reset, so no handler
+        // of ours runs on its thread pointer, and a signal to its process group ends it as it
+        // would any process.
+        let builder = Builder::new()
+            .flags(CloneFlags::VM)
+            .exit_signal(None)
+            .tls(block)
+            .child_cleartid(header.alive.as_ptr())
+            .reset_signal_handlers();
+        // SAFETY: as for Thread; the word lives in the block until the join.
+        let child = unsafe { self.task_builder(builder, room).spawn(below, run)? };
+        Ok(Task::Chimera {
+            child: child.unborrow(),
+            creator: Creator::this(),
+        })
     }
 
     /// Put `f` and a first context on the task's stack and queue it.
@@ -851,6 +853,43 @@ fn below<'s, B>(stack: &'s mut Stack<'_>, end: *mut B) -> Stack<'s> {
     let base = stack.base();
     // SAFETY: [base, end) lies inside `stack`, which we borrow mutably for 's.
     Stack::from_buf(unsafe { core::slice::from_raw_parts_mut(base, end as usize - base as usize) })
+}
+
+/// Put `f` in a slot of its own at the top of `below`, then have `start` clone the task
+/// that runs it, on the part of `below` under the slot.
+///
+/// # Safety
+/// As `Spawner::launch`; `start` must take the closure out of the slot exactly when it
+/// returns `Ok`.
+unsafe fn launch_clone<F, T>(
+    below: &mut Stack<'_>,
+    f: F,
+    start: impl FnOnce(&mut Stack<'_>, *mut F, usize) -> Result<Task>,
+) -> Result<Task>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    // The closure waits in a slot of its own at the top of `below`, so that the few
+    // wrappers around it on the way into the task carry a pointer, not the closure (an
+    // unoptimised build copies a closure at each call), and the task reads it out once.
+    // The clone's own check counts the closure's copies and the result in the task's first
+    // frames (`frame_room`): the one check that sees all of the stack.
+    let room = closure_room::<F>().saturating_add(size_of::<T>());
+    let (slot, top) = match closure_slot::<F>(below) {
+        Ok(place) => place,
+        // Not even the closure fits: what the rest needs is counted once it does.
+        Err(span) => return Err(too_small(below, span + room + MIN_CHILD_FRAME)),
+    };
+    // SAFETY: `closure_slot` gave an aligned place inside `below`, which nothing else uses.
+    unsafe { slot.write(f) };
+    let reserved = below.top() as usize - top;
+    let mut under = self::below(below, top as *mut u8);
+    start(&mut under, slot, room).map_err(|e| {
+        // SAFETY: no task was created, so the closure is still ours to drop, once.
+        unsafe { ptr::drop_in_place(slot) };
+        e.with_reserved_top(reserved)
+    })
 }
 
 /// Where a task's closure waits at the top of `below`: its slot and the top of the task's stack
