@@ -604,22 +604,9 @@ fn deny_clone3() {
     if qemu_user() {
         return; // the emulator has no clone3 at all: it answers ENOSYS already
     }
-    #[repr(C)]
-    struct Insn(u16, u8, u8, u32);
-    #[repr(C)]
-    struct Prog(u16, *const Insn);
-    let filter = [
-        Insn(0x20, 0, 0, 0),                              // A = seccomp_data.nr
-        Insn(0x15, 0, 1, syscalls::Sysno::clone3 as u32), // if A == clone3
-        Insn(0x06, 0, 0, 0x0005_0000 | Errno::ENOSYS.into_raw() as u32), // return ERRNO(ENOSYS)
-        Insn(0x06, 0, 0, 0x7fff_0000),                    // return ALLOW
-    ];
-    let prog = Prog(filter.len() as u16, filter.as_ptr());
-    // SAFETY: PR_SET_NO_NEW_PRIVS and a filter that only changes clone3's answer.
-    unsafe {
-        syscalls::syscall5(syscalls::Sysno::prctl, 38, 1, 0, 0, 0).unwrap();
-        syscalls::syscall3(syscalls::Sysno::seccomp, 1, 0, &raw const prog as usize).unwrap();
-    }
+    let filter = Filter::<8>::deny(&[Sysno::clone3], Errno::ENOSYS).unwrap();
+    sys::set_no_new_privs().unwrap();
+    sys::seccomp_set_filter(filter.as_slice(), 0).unwrap();
 }
 
 #[test]
