@@ -635,6 +635,7 @@ impl Spawner {
                 stack: Some(stack),
                 block,
                 task: Some(task),
+                spin: shared.backend == Backend::Thread && !shared.start_local,
             }),
             Err(e) => {
                 // SAFETY: as above.
@@ -971,6 +972,9 @@ pub struct JoinHandle<'a, T> {
     block: *mut Block<T>,
     /// `None` once waited for.
     task: Option<Task>,
+    /// Whether a join spins before it sleeps: for a Thread task the kernel placed (see
+    /// [`JoinHandle::join`]).
+    spin: bool,
 }
 
 // SAFETY: joining from another thread is sound: the task's value is T: Send, and the control
@@ -1026,6 +1030,13 @@ impl<T> JoinHandle<'_, T> {
     fn wait(&mut self) -> Result<Option<ExitStatus>> {
         match self.task.take() {
             Some(Task::Thread(thread)) => {
+                // The kernel puts a new thread on an idle CPU when there is one, and a short
+                // task there ends within a spin: the join then saves a futex sleep and the
+                // wake-up that crosses CPUs to end it. A task started on this CPU would wait for
+                // the spin to end before it could run, so its join sleeps at once.
+                if self.spin {
+                    green::spin_or_yield_until(|| thread.is_finished());
+                }
                 thread.join();
                 Ok(None)
             }
@@ -1148,6 +1159,12 @@ impl<T> JoinHandle<'_, T> {
 
     /// Wait for the task and return its value, or [`Error::TaskEnded`] if it ended without
     /// returning one (a chimera killed by a signal, a thread that called `exit`).
+    ///
+    /// A Thread task of a spawner without [`Config::start_local`] usually runs on another CPU,
+    /// so its join spins a little (a few thousand looks at the task's exit word) before it
+    /// sleeps: a short task ends within that, and its join then costs no sleep and no wake-up
+    /// from across CPUs. A task started on this CPU could not run while its joiner spins there,
+    /// so that join sleeps at once.
     ///
     /// ```
     /// use rawclone::{Backend, Error, Spawner, sys};
