@@ -713,7 +713,7 @@ impl<'a> Namespaces<'a> {
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn exec_program(&self, program: &Program<'_>) -> Result<Child<'static>> {
-        let (mut stack, image) = program.prepare(crate::program::EXEC_STACK)?;
+        let (mut stack, image) = program.prepare()?;
         // A terminal on stdout becomes the console only if it stays the program's stdout.
         let ns = Namespaces {
             console: program.keeps_stdout(),

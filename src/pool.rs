@@ -9,6 +9,9 @@
 //! unmapped when the pool is dropped. Free stacks form an intrusive list: the link lives in the
 //! free stack's own top bytes, so the pool needs no allocator.
 //!
+//! A [`StackSlot`] keeps one idle stack, for callers that hold a stack only for a moment (an
+//! exec child's, see [`crate::program`]).
+//!
 //! [`Spawner`]: crate::Spawner
 //! [`Config::keep_idle_stacks`]: crate::spawner::Config::keep_idle_stacks
 
@@ -16,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::stack::{PAGE_SIZE, Stack};
 use crate::sync::Lock;
 use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Free stacks: the newest first, so the warmest pages are reused first.
 struct FreeList {
@@ -145,6 +149,69 @@ impl core::fmt::Debug for StackPool {
     }
 }
 
+/// One idle stack of `size` bytes (whole pages), kept in an atomic word: a take finds it mapped
+/// and its pages faulted in, or maps a fresh one while another caller holds it; a give unmaps
+/// the stack when the slot is full already. No lock, so a fork during a take or a give leaves
+/// nothing held: the copy at worst maps a stack of its own.
+pub(crate) struct StackSlot {
+    size: usize,
+    /// Base of the idle stack, or null.
+    base: AtomicPtr<u8>,
+}
+
+impl StackSlot {
+    /// An empty slot for stacks of `size` bytes, a whole number of pages.
+    pub(crate) const fn new(size: usize) -> StackSlot {
+        StackSlot {
+            size,
+            base: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Usable bytes of the slot's stacks.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.size
+    }
+
+    /// The idle stack, or a newly mapped one.
+    pub(crate) fn take(&self) -> Result<Stack<'static>> {
+        let base = self.base.swap(ptr::null_mut(), Ordering::Acquire);
+        if base.is_null() {
+            return Stack::map(self.size);
+        }
+        // SAFETY: the slot owned this stack, made by Stack::map(self.size), and now we do.
+        Ok(unsafe { Stack::from_mapped_base(base, self.size) })
+    }
+
+    /// Keep `stack`, which no task runs on any more, for the next take; unmap it if the slot is
+    /// full or the stack is not one of its size.
+    pub(crate) fn give(&self, stack: Stack<'static>) {
+        if stack.mapped_size() != Some(self.size) {
+            return; // dropped: unmapped
+        }
+        let Some(base) = stack.into_mapped_base() else {
+            return;
+        };
+        let kept =
+            self.base
+                .compare_exchange(ptr::null_mut(), base, Ordering::Release, Ordering::Relaxed);
+        if kept.is_err() {
+            // SAFETY: we still own the stack that `into_mapped_base` gave up; dropping unmaps it.
+            drop(unsafe { Stack::from_mapped_base(base, self.size) });
+        }
+    }
+}
+
+impl Drop for StackSlot {
+    fn drop(&mut self) {
+        let base = *self.base.get_mut();
+        if !base.is_null() {
+            // SAFETY: the slot owned it, made by Stack::map(self.size); dropping unmaps it.
+            drop(unsafe { Stack::from_mapped_base(base, self.size) });
+        }
+    }
+}
+
 impl Drop for StackPool {
     fn drop(&mut self) {
         let mut free = self.free.lock();
@@ -156,5 +223,32 @@ impl Drop for StackPool {
             drop(unsafe { Stack::from_mapped_base(base, self.size) });
         }
         free.len = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_keeps_one_stack_and_only_one_of_its_size() {
+        let slot = StackSlot::new(4 * PAGE_SIZE);
+        let mut first = slot.take().unwrap();
+        let base = first.base();
+        // A stack with its top set aside goes back whole.
+        first.reserve_top(64).unwrap();
+        slot.give(first);
+        let again = slot.take().unwrap();
+        assert_eq!((again.base(), again.size()), (base, 4 * PAGE_SIZE));
+        // While it is out, a second take maps another; the slot keeps the first given back.
+        let other = slot.take().unwrap();
+        assert_ne!(other.base(), base);
+        slot.give(again);
+        slot.give(other);
+        assert_eq!(slot.take().unwrap().base(), base);
+        // A stack of another size is not kept.
+        slot.give(Stack::map(8 * PAGE_SIZE).unwrap());
+        let fresh = slot.take().unwrap();
+        assert_eq!(fresh.size(), 4 * PAGE_SIZE);
     }
 }

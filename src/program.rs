@@ -37,10 +37,13 @@ pub use env::initial_environment;
 use crate::clone::Builder;
 use crate::error::{Error, ErrorPath, Result, SetupStep};
 use crate::flags::{CloneFlags, Rule};
+use crate::pool::StackSlot;
 use crate::seccomp::SockFilter;
-use crate::stack::Stack;
+use crate::stack::{PAGE_SIZE, Stack};
 use crate::task::Child;
 use core::ffi::CStr;
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU64, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
@@ -678,7 +681,7 @@ impl<'a> Program<'a> {
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn spawn(&self) -> Result<Child<'static>> {
-        let (mut stack, image) = self.prepare(EXEC_STACK)?;
+        let (mut stack, image) = self.prepare()?;
         let exec = image.exec;
         let failure = AtomicU64::new(0);
         let failure_ref = &failure;
@@ -751,7 +754,7 @@ impl<'a> Program<'a> {
     /// Check the program, capture its environment, and map a stack of `room` bytes plus the
     /// argument and environment arrays, which are written into its top: the child's stack
     /// starts below them, so an overflow meets the guard page, not them.
-    pub(crate) fn prepare(&self, room: usize) -> Result<(Stack<'static>, Image<'a>)> {
+    pub(crate) fn prepare(&self) -> Result<(ExecStack, Image<'a>)> {
         self.check()?;
         let base = env::Base::capture(self)?;
         let path = [self.path];
@@ -761,7 +764,7 @@ impl<'a> Program<'a> {
         };
         let envc = env::bound(&base, self);
         let words = argv.len() + envc + 2;
-        let mut stack = Stack::map(room + words * size_of::<usize>())?;
+        let mut stack = ExecStack::for_words(words)?;
         let argv = pointer_array(&mut stack, argv)?;
         let envp = reserve_array(&mut stack, envc)?;
         // SAFETY: `envp` has room for envc + 1 pointers, reserved above.
@@ -783,7 +786,53 @@ pub(crate) struct Image<'a> {
 }
 
 /// Stack for an exec child: it only sets itself up and calls execve.
-pub(crate) const EXEC_STACK: usize = 64 * 1024;
+const EXEC_STACK: usize = 64 * 1024;
+
+/// Exec children's stacks: [`EXEC_STACK`] bytes for the child and a page more for its argument
+/// and environment arrays. A spawn holds one only until its child has exec'd or exited (or
+/// runs on a copy of its own), so one kept stack serves a program that spawns one at a time;
+/// a fresh mapping would cost an `mmap`, an `munmap` and a fault per page the child touches.
+static EXEC_STACKS: StackSlot = StackSlot::new(EXEC_STACK + PAGE_SIZE);
+
+/// An exec child's stack, from [`EXEC_STACKS`] (or mapped for it when the arrays need more than
+/// that page), given back when dropped.
+pub(crate) struct ExecStack(ManuallyDrop<Stack<'static>>);
+
+impl ExecStack {
+    /// A stack with [`EXEC_STACK`] bytes free under `words` pointers of arrays.
+    fn for_words(words: usize) -> Result<ExecStack> {
+        let needed = words
+            .checked_mul(size_of::<usize>())
+            .and_then(|bytes| bytes.checked_add(EXEC_STACK))
+            .ok_or(Error::OutOfMemory { call: "mmap" })?;
+        let stack = if needed <= EXEC_STACKS.stack_size() {
+            EXEC_STACKS.take()?
+        } else {
+            Stack::map(needed)?
+        };
+        Ok(ExecStack(ManuallyDrop::new(stack)))
+    }
+}
+
+impl Deref for ExecStack {
+    type Target = Stack<'static>;
+    fn deref(&self) -> &Stack<'static> {
+        &self.0
+    }
+}
+
+impl DerefMut for ExecStack {
+    fn deref_mut(&mut self) -> &mut Stack<'static> {
+        &mut self.0
+    }
+}
+
+impl Drop for ExecStack {
+    fn drop(&mut self) {
+        // SAFETY: the stack is taken out once, here, and never used again.
+        EXEC_STACKS.give(unsafe { ManuallyDrop::take(&mut self.0) });
+    }
+}
 
 /// The message code of a failed `execve` (setup steps send their [`SetupStep`] number).
 const EXEC_FAILED: u32 = 0xe7ec;
@@ -850,4 +899,20 @@ fn pointer_array(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const
     // SAFETY: as above: the last slot.
     unsafe { array.add(items.len()).write(core::ptr::null()) };
     Ok(array.cast_const())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exec_stack_is_kept_for_the_next_spawn_unless_its_arrays_need_more() {
+        let base = ExecStack::for_words(3).unwrap().base();
+        let again = ExecStack::for_words(100).unwrap();
+        assert_eq!((again.base(), again.size()), (base, EXEC_STACK + PAGE_SIZE));
+        drop(again);
+        let large = ExecStack::for_words(PAGE_SIZE).unwrap();
+        assert_ne!(large.base(), base);
+        assert!(large.size() >= EXEC_STACK + PAGE_SIZE * size_of::<usize>());
+    }
 }

@@ -155,6 +155,12 @@ impl<'a> Stack<'a> {
         self.base.wrapping_add(self.len)
     }
 
+    /// Usable bytes of a mapped stack's whole mapping, however much of its top
+    /// [`Stack::reserve_top`] set aside; `None` for a borrowed buffer.
+    pub(crate) fn mapped_size(&self) -> Option<usize> {
+        self.mapping.map(|(_, total)| total - PAGE_SIZE)
+    }
+
     /// Give up ownership of a mapped stack without unmapping it: its usable base. `None` (and
     /// the stack dropped) for a borrowed buffer.
     pub(crate) fn into_mapped_base(self) -> Option<*mut u8> {
