@@ -11,7 +11,8 @@
 //!   `spawner_chimera` (both starting tasks on the spawning CPU), `spawner_thread_spread` (the
 //!   default: the kernel places the task), `spawner_green` (one worker);
 //! - `spawn_exec`: `std_command`, `posix_spawn` (glibc's, then `waitpid`), `raw_vfork_exec`, all
-//!   running `/bin/true`;
+//!   running `/bin/true`, and `raw_vfork_exit` (`raw_vfork_exec`'s child exiting instead of
+//!   calling execve: the spawn's own part);
 //! - `green`: `tokio_current_thread` (spawn and await inside one `block_on`), `corosensei`
 //!   (create and run to completion on a reused stack), `corosensei_switch` (one resume/suspend
 //!   pair), `rawclone_local` (spawn + join on a [`rawclone::LocalSpawner`], on this thread),
@@ -222,6 +223,22 @@ fn spawn_exec(c: &mut Criterion) {
     g.bench_function("raw_vfork_exec", |b| {
         b.iter(|| {
             vfork_exec(c"/bin/true", &[c"true"], &[])
+                .unwrap()
+                .wait()
+                .unwrap()
+        })
+    });
+    // The spawn without the program: raw_vfork_exec's child (the same flags, a stack mapped
+    // for it), exiting at once instead of calling execve. What raw_vfork_exec costs beyond
+    // the exec and /bin/true, which any spawner pays alike.
+    g.bench_function("raw_vfork_exit", |b| {
+        let vfork = Builder::new()
+            .flags(CloneFlags::VM | CloneFlags::VFORK)
+            .reset_signal_handlers();
+        b.iter(|| {
+            let mut stack = Stack::map(STACK).unwrap();
+            // SAFETY: the child only returns; the parent sleeps until it has exited.
+            unsafe { vfork.spawn(&mut stack, || 0) }
                 .unwrap()
                 .wait()
                 .unwrap()

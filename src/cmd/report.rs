@@ -149,6 +149,11 @@ const ROWS: &[Row] = &[
         Goal::Ratio(0.90),
     ),
     row(
+        "spawn_exec/raw_vfork_exit",
+        "spawn_exec/raw_vfork_exec",
+        Goal::None,
+    ),
+    row(
         "green/tokio_current_thread",
         "green/tokio_current_thread",
         Goal::None,
