@@ -228,15 +228,15 @@ fn spawn_exec(c: &mut Criterion) {
                 .unwrap()
         })
     });
-    // The spawn without the program: raw_vfork_exec's child (the same flags, a stack mapped
-    // for it), exiting at once instead of calling execve. What raw_vfork_exec costs beyond
-    // the exec and /bin/true, which any spawner pays alike.
+    // The spawn without the program: raw_vfork_exec's child (the same flags, on one stack
+    // kept from spawn to spawn as its own is), exiting at once instead of calling execve. What
+    // raw_vfork_exec costs beyond the exec and /bin/true, which any spawner pays alike.
     g.bench_function("raw_vfork_exit", |b| {
         let vfork = Builder::new()
             .flags(CloneFlags::VM | CloneFlags::VFORK)
             .reset_signal_handlers();
+        let mut stack = Stack::map(STACK).unwrap();
         b.iter(|| {
-            let mut stack = Stack::map(STACK).unwrap();
             // SAFETY: the child only returns; the parent sleeps until it has exited.
             unsafe { vfork.spawn(&mut stack, || 0) }
                 .unwrap()
