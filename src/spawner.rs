@@ -160,6 +160,8 @@ struct Worker {
 struct Shared {
     backend: Backend,
     start_local: bool,
+    /// Whether a Thread task's join spins before it sleeps (see [`JOIN_SPINS`]).
+    spin_joins: bool,
     /// What every task and worker blocks ([`Config::signal_mask`]).
     signal_mask: SigSet,
     /// Chimera tasks joined from another process, for their creators to reap.
@@ -310,6 +312,9 @@ impl Config {
             shared.write(Shared {
                 backend: self.backend,
                 start_local: self.start_local,
+                spin_joins: self.backend == Backend::Thread
+                    && !self.start_local
+                    && sys::available_cpus() > 1,
                 signal_mask: self.signal_mask,
                 orphans: Orphans::new(),
                 pool: StackPool::new(stack_size, self.idle_stacks),
@@ -635,7 +640,7 @@ impl Spawner {
                 stack: Some(stack),
                 block,
                 task: Some(task),
-                spin: shared.backend == Backend::Thread && !shared.start_local,
+                spin: shared.spin_joins,
             }),
             Err(e) => {
                 // SAFETY: as above.
@@ -674,8 +679,8 @@ impl Spawner {
                 let start = |under: &mut Stack<'_>, slot, room| unsafe {
                     self.start_thread(block as usize, under, finish_into(block, slot), room)
                 };
-                // SAFETY: forwarded; `start_thread` takes the closure out exactly when it
-                // gives a task.
+                // SAFETY: forwarded; on `Ok` `start_thread` made a task that owns the closure
+                // and reads it once at most, on `Err` no task exists and nothing read the slot.
                 unsafe { launch_clone(below, f, start) }
             }
             Backend::Chimera => {
@@ -860,8 +865,9 @@ fn below<'s, B>(stack: &'s mut Stack<'_>, end: *mut B) -> Stack<'s> {
 /// that runs it, on the part of `below` under the slot.
 ///
 /// # Safety
-/// As `Spawner::launch`; `start` must take the closure out of the slot exactly when it
-/// returns `Ok`.
+/// `below` is memory nothing else uses until the task is joined. On `Ok`, `start` made a task
+/// that owns the closure in the slot and reads it at most once; on `Err`, no task exists and
+/// nothing read the slot.
 unsafe fn launch_clone<F, T>(
     below: &mut Stack<'_>,
     f: F,
@@ -946,6 +952,15 @@ enum Task {
     Green,
 }
 
+/// How many times a Thread task's join looks at the task's exit word before it sleeps on it
+/// (about 25 µs on the 2-vCPU VM of the README's benchmarks), when the spawner lets the kernel
+/// place its tasks and the thread that built it may run on more than one CPU. The kernel puts a
+/// new thread on an idle CPU when there is one, and a short task there ends within the spin:
+/// its join then costs no futex sleep, and no wake-up of the joiner's idle CPU from across
+/// CPUs. A task started on the joiner's CPU ([`Config::start_local`], or one CPU in all) could
+/// not run while its joiner spins there: its join sleeps at once.
+const JOIN_SPINS: u32 = 1 << 10;
+
 /// A task of a [`Spawner`]; [`JoinHandle::join`] waits for it and returns its value. Dropping
 /// an unjoined handle also waits (and drops the value), then gives the stack back to the pool:
 /// a task never outlives its handle, and no stack or zombie is left behind.
@@ -972,8 +987,7 @@ pub struct JoinHandle<'a, T> {
     block: *mut Block<T>,
     /// `None` once waited for.
     task: Option<Task>,
-    /// Whether a join spins before it sleeps: for a Thread task the kernel placed (see
-    /// [`JoinHandle::join`]).
+    /// Whether a join spins before it sleeps ([`JOIN_SPINS`]).
     spin: bool,
 }
 
@@ -1030,12 +1044,15 @@ impl<T> JoinHandle<'_, T> {
     fn wait(&mut self) -> Result<Option<ExitStatus>> {
         match self.task.take() {
             Some(Task::Thread(thread)) => {
-                // The kernel puts a new thread on an idle CPU when there is one, and a short
-                // task there ends within a spin: the join then saves a futex sleep and the
-                // wake-up that crosses CPUs to end it. A task started on this CPU would wait for
-                // the spin to end before it could run, so its join sleeps at once.
-                if self.spin {
-                    green::spin_or_yield_until(|| thread.is_finished());
+                // See JOIN_SPINS. On a green task the join sleeps at once, as a blocking call
+                // there always does.
+                if self.spin && !green::on_green_task() {
+                    for _ in 0..JOIN_SPINS {
+                        if thread.is_finished() {
+                            break;
+                        }
+                        core::hint::spin_loop();
+                    }
                 }
                 thread.join();
                 Ok(None)
@@ -1160,11 +1177,10 @@ impl<T> JoinHandle<'_, T> {
     /// Wait for the task and return its value, or [`Error::TaskEnded`] if it ended without
     /// returning one (a chimera killed by a signal, a thread that called `exit`).
     ///
-    /// A Thread task of a spawner without [`Config::start_local`] usually runs on another CPU,
-    /// so its join spins a little (a few thousand looks at the task's exit word) before it
-    /// sleeps: a short task ends within that, and its join then costs no sleep and no wake-up
-    /// from across CPUs. A task started on this CPU could not run while its joiner spins there,
-    /// so that join sleeps at once.
+    /// A Thread task of a spawner without [`Config::start_local`], on more than one CPU, usually
+    /// runs on another CPU than its joiner, so the join looks at the task a thousand times or
+    /// so before it sleeps: a short task ends within that, and its join then costs no sleep
+    /// and no wake-up from across CPUs. Any other join sleeps at once.
     ///
     /// ```
     /// use rawclone::{Backend, Error, Spawner, sys};
