@@ -248,7 +248,13 @@ mod tests {
         assert_eq!(slot.take().unwrap().base(), base);
         // A stack of another size is not kept.
         slot.give(Stack::map(8 * PAGE_SIZE).unwrap());
-        let fresh = slot.take().unwrap();
-        assert_eq!(fresh.size(), 4 * PAGE_SIZE);
+        assert!(slot.base.load(Ordering::Relaxed).is_null());
+        // Nor is the base that a reserve at the bottom moved: the mapping's own comes back.
+        let mut low = slot.take().unwrap();
+        let mapped = low.base();
+        low.reserve_bottom(PAGE_SIZE).unwrap();
+        slot.give(low);
+        let whole = slot.take().unwrap();
+        assert_eq!((whole.base(), whole.size()), (mapped, 4 * PAGE_SIZE));
     }
 }

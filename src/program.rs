@@ -751,9 +751,9 @@ impl<'a> Program<'a> {
         streams.chain(self.actions.iter().filter_map(FdAction::target))
     }
 
-    /// Check the program, capture its environment, and map a stack of `room` bytes plus the
-    /// argument and environment arrays, which are written into its top: the child's stack
-    /// starts below them, so an overflow meets the guard page, not them.
+    /// Check the program, capture its environment, and take an exec stack ([`ExecStack`]) with
+    /// the argument and environment arrays written into its top: the child's stack starts
+    /// below them, so an overflow meets the guard page, not them.
     pub(crate) fn prepare(&self) -> Result<(ExecStack, Image<'a>)> {
         self.check()?;
         let base = env::Base::capture(self)?;
@@ -799,10 +799,12 @@ static EXEC_STACKS: StackSlot = StackSlot::new(EXEC_STACK + PAGE_SIZE);
 pub(crate) struct ExecStack(ManuallyDrop<Stack<'static>>);
 
 impl ExecStack {
-    /// A stack with [`EXEC_STACK`] bytes free under `words` pointers of arrays.
+    /// A stack with [`EXEC_STACK`] bytes free under arrays of `words` pointers in all (two
+    /// words more for the rounding of each of the two arrays to 16 bytes).
     fn for_words(words: usize) -> Result<ExecStack> {
         let needed = words
-            .checked_mul(size_of::<usize>())
+            .checked_add(2)
+            .and_then(|words| words.checked_mul(size_of::<usize>()))
             .and_then(|bytes| bytes.checked_add(EXEC_STACK))
             .ok_or(Error::OutOfMemory { call: "mmap" })?;
         let stack = if needed <= EXEC_STACKS.stack_size() {
@@ -914,5 +916,8 @@ mod tests {
         let large = ExecStack::for_words(PAGE_SIZE).unwrap();
         assert_ne!(large.base(), base);
         assert!(large.size() >= EXEC_STACK + PAGE_SIZE * size_of::<usize>());
+        // Mapped for its arrays alone: given back, it is unmapped, and the slot keeps its own.
+        drop(large);
+        assert_eq!(ExecStack::for_words(3).unwrap().base(), base);
     }
 }

@@ -161,10 +161,11 @@ impl<'a> Stack<'a> {
         self.mapping.map(|(_, total)| total - PAGE_SIZE)
     }
 
-    /// Give up ownership of a mapped stack without unmapping it: its usable base. `None` (and
-    /// the stack dropped) for a borrowed buffer.
+    /// Give up ownership of a mapped stack without unmapping it: the base of its whole usable
+    /// mapping, just above the guard page, however much [`Stack::reserve_bottom`] or
+    /// [`Stack::reserve_top`] set aside. `None` (and the stack dropped) for a borrowed buffer.
     pub(crate) fn into_mapped_base(self) -> Option<*mut u8> {
-        let base = self.mapping.map(|_| self.base);
+        let base = self.mapping.map(|(map, _)| map.wrapping_add(PAGE_SIZE));
         core::mem::forget(self);
         base
     }
