@@ -243,8 +243,10 @@ impl Config {
     }
 
     /// Start each Thread or Chimera task on the CPU that spawns it ([`Builder::start_local`]):
-    /// about a third cheaper for a task that is joined soon after, at the price of a moment's
-    /// delay before the load balancer spreads long tasks over idle CPUs. Off by default.
+    /// for a task that is joined soon after, a fifth cheaper as a Thread task (whose join
+    /// otherwise spins, see [`JoinHandle::join`]) and a third as a Chimera task in the README's
+    /// benchmarks, at the price of a moment's delay before the load balancer spreads long tasks
+    /// over idle CPUs. Off by default.
     ///
     /// ```
     /// use rawclone::{Backend, Spawner};
