@@ -934,6 +934,9 @@ fn no_fd_stack_or_zombie_outlives_its_handle_on_any_path() {
     assert_in_fork_or_skip(
         "CLONE_PIDFD gives EINVAL (the other paths leaked nothing)",
         || {
+            // A program spawned first: its exec stack stays mapped for the next spawn, one for
+            // the process, not one per spawn (the failed exec below must add none).
+            let _ = rawclone::vfork_exec(c"/nonexistent", &[c"x"], &[]);
             let held = Holdings::now();
             let mut stack = stack();
             // Refused before the syscall.
