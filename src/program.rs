@@ -667,9 +667,10 @@ impl<'a> Program<'a> {
         self
     }
 
-    /// Spawn the program vfork-style: `CLONE_VM | CLONE_VFORK` on a small stack of its own,
-    /// signal handlers reset, the caller suspended until the child has exec'd or failed. A
-    /// failure comes back through the shared memory, typed, the child reaped.
+    /// Spawn the program vfork-style: `CLONE_VM | CLONE_VFORK` on a small stack of its own
+    /// (kept mapped for the next spawn: one per process), signal handlers reset, the caller
+    /// suspended until the child has exec'd or failed. A failure comes back through the shared
+    /// memory, typed, the child reaped.
     ///
     /// ```
     /// use rawclone::{error::SetupStep, program::Program, Errno, Error};
