@@ -1182,7 +1182,8 @@ impl<T> JoinHandle<'_, T> {
     /// A Thread task of a spawner without [`Config::start_local`], on more than one CPU, usually
     /// runs on another CPU than its joiner, so the join looks at the task a thousand times or
     /// so before it sleeps: a short task ends within that, and its join then costs no sleep
-    /// and no wake-up from across CPUs. Any other join sleeps at once.
+    /// and no wake-up from across CPUs. Another Thread task's join and a Chimera task's sleep
+    /// at once; a Green task's spins a while, then sleeps, or on a green task yields.
     ///
     /// ```
     /// use rawclone::{Backend, Error, Spawner, sys};
