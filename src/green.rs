@@ -11,7 +11,7 @@
 
 use crate::arch;
 use crate::control::{DONE, Header, RUNNING, RUNNING_WATCHED, Role};
-use crate::sync::{Lock, SPINS};
+use crate::sync::{Lock, SPINS, spin_until};
 use crate::sys;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -101,12 +101,7 @@ impl RunQueue {
             if self.shutdown.load(Ordering::SeqCst) {
                 return None;
             }
-            let mut spins = 0;
-            while self.events.load(Ordering::Relaxed) == seen && spins < SPINS {
-                core::hint::spin_loop();
-                spins += 1;
-            }
-            if spins == SPINS {
+            if !spin_until(SPINS, || self.events.load(Ordering::Relaxed) != seen) {
                 // Announce the sleep before checking once more: a push that misses the
                 // announcement has changed `events`, so the wait returns at once.
                 self.sleepers.fetch_add(1, Ordering::SeqCst);
@@ -226,13 +221,7 @@ pub(crate) fn on_green_task() -> bool {
 /// Wait until `done()`: spin a little, then, on a green task, yield until it holds; elsewhere
 /// return `false` so the caller can sleep on a futex.
 pub(crate) fn spin_or_yield_until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..SPINS {
-        if done() {
-            return true;
-        }
-        core::hint::spin_loop();
-    }
-    if !on_green_task() {
+    if spin_until(SPINS, &done) || !on_green_task() {
         return done();
     }
     while !done() {

@@ -1049,12 +1049,7 @@ impl<T> JoinHandle<'_, T> {
                 // See JOIN_SPINS. On a green task the join sleeps at once, as a blocking call
                 // there always does.
                 if self.spin && !green::on_green_task() {
-                    for _ in 0..JOIN_SPINS {
-                        if thread.is_finished() {
-                            break;
-                        }
-                        core::hint::spin_loop();
-                    }
+                    crate::sync::spin_until(JOIN_SPINS, || thread.is_finished());
                 }
                 thread.join();
                 Ok(None)

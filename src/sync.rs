@@ -67,6 +67,18 @@ fn wait_for_zero(word: &AtomicU32, deadline: Option<sys::Deadline>) -> bool {
 /// CPU usually answers within that time, and a futex sleep and wake-up cost microseconds.
 pub(crate) const SPINS: u32 = 1 << 12;
 
+/// Look up to `spins` times whether `done()`, with a `spin_loop` hint between looks: whether it
+/// became true. The one busy wait of the crate, ahead of each futex sleep that may follow.
+pub(crate) fn spin_until(spins: u32, mut done: impl FnMut() -> bool) -> bool {
+    for _ in 0..spins {
+        if done() {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    done()
+}
+
 /// A mutual-exclusion lock over a futex word (0 free, 1 held, 2 held with sleepers), after
 /// Drepper's "Futexes Are Tricky". Short critical sections only; not reentrant.
 pub(crate) struct Lock<T> {
@@ -103,15 +115,13 @@ impl<T> Lock<T> {
 
     #[cold]
     fn lock_contended(&self) {
-        for _ in 0..SPINS / 16 {
-            core::hint::spin_loop();
-            if self
-                .word
+        let free = || {
+            self.word
                 .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
-            {
-                return;
-            }
+        };
+        if spin_until(SPINS / 16, free) {
+            return;
         }
         // Mark the lock as having sleepers before each sleep, so the holder wakes us.
         while self.word.swap(2, Ordering::Acquire) != 0 {
