@@ -624,6 +624,9 @@ setup_steps! {
     StageRoot => "staging the new root (tmpfs on /tmp, pivot_root into it)",
     /// Bringing `lo` up (`SIOCSIFFLAGS` on an `AF_INET` socket).
     LoopbackUp => "bringing lo up (SIOCSIFFLAGS)",
+    /// Locking a sandbox's mounts: `unshare(CLONE_NEWUSER | CLONE_NEWNS)` and the nested
+    /// namespace's `setgroups`, `uid_map` and `gid_map`, through `/proc/self`.
+    LockMounts => "locking the mounts (a nested user and mount namespace)",
 }
 
 macro_rules! mount_parts {
@@ -685,8 +688,9 @@ mount_parts! {
     DevLink = 6 => "creating a symlink in /dev",
     /// The devpts instance of a minimal `/dev` (`newinstance` at `pts`), or its `shm`.
     DevPts = 7 => "mounting devpts or making shm",
-    /// Covering a proc's `sys`, `sysrq-trigger`, `irq` and `bus` with read-only binds.
-    ProcCover = 8 => "covering proc's sys, sysrq-trigger, irq and bus read-only",
+    /// Covering the parts of a proc that reach the whole machine (`sys`, `sysrq-trigger`, …)
+    /// with read-only binds.
+    ProcCover = 8 => "covering proc's machine-wide parts (sys, sysrq-trigger, ...) read-only",
 }
 
 impl MountPart {

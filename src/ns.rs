@@ -35,7 +35,7 @@ use crate::clone::Builder;
 use crate::error::{Error, ErrorPath, Result};
 pub use crate::error::{MountPart, SetupStep};
 use crate::flags::{CloneFlags, Rule, Syscall};
-use crate::program::{Failure, Program};
+use crate::program::{Capabilities, Failure, Program};
 use crate::signal::Signal;
 use crate::stack::Stack;
 use crate::sync::{GO, Gate, GateChild};
@@ -126,6 +126,9 @@ pub struct Namespaces<'a> {
     /// Whether a minimal `/dev` may bind the terminal on stdout (the program's stdout is the
     /// caller's).
     console: bool,
+    /// What a sandboxed program keeps of its capabilities ([`Namespaces::keep_capabilities`]);
+    /// `None` for the default, which depends on the caller.
+    keep_caps: Option<Capabilities>,
 }
 
 impl Default for Namespaces<'_> {
@@ -156,6 +159,7 @@ impl<'a> Namespaces<'a> {
             death_signal: None,
             console: true,
             syscall: None,
+            keep_caps: None,
         }
     }
 
@@ -555,6 +559,52 @@ impl<'a> Namespaces<'a> {
         self.mount()
     }
 
+    /// The capabilities a sandboxed program keeps (`bwrap --cap-add`). By default, as with
+    /// bubblewrap: none when the caller is not root; every one when it is (its effective uid
+    /// is 0), since root can do as much outside.
+    ///
+    /// A sandbox (a new root, [`Namespaces::tmpfs_root`] or [`Namespaces::root`], or any
+    /// [`Namespaces::mounts`]) holds against its program, as bubblewrap's does:
+    /// [`Namespaces::exec_program`] drops every capability but these from all its sets
+    /// (bounding, ambient, effective, permitted, inheritable) and sets `no_new_privs`, so
+    /// that nothing it execs regains one. With a user namespace, the child also enters a
+    /// nested user and mount namespace once the mounts are made, which locks them
+    /// (`mount_namespaces(7)`): even a program that keeps `CAP_SYS_ADMIN` cannot make a
+    /// read-only bind writable, clear `nosuid` or `nodev`, nor unmount a cover to see what it
+    /// hides. That nested namespace maps only the child's own uid and gid.
+    ///
+    /// Capabilities survive the exec for a program that runs as uid 0 in its namespace (as
+    /// with [`Namespaces::map_root`]), since the ambient set is not raised.
+    ///
+    /// ```
+    /// use rawclone::{ns::{Mount, Namespaces}, program::{Capabilities, Program}};
+    /// let mounts = [Mount::RoBind { src: c"/", dst: c"/" }];
+    /// let sandbox = Namespaces::new().map_root().tmpfs_root().mounts(&mounts);
+    /// // Unless the caller is root, the program has no capability; no_new_privs is set.
+    /// let sandbox = sandbox.keep_capabilities(Capabilities::EMPTY);
+    /// let script = c"grep -Eq 'CapEff:[[:space:]]+0+$' /proc/self/status \
+    ///     && grep -Eq 'NoNewPrivs:[[:space:]]+1' /proc/self/status";
+    /// let argv = [c"sh", c"-c", script];
+    /// let check = Program::new(c"/bin/sh").argv(&argv);
+    /// assert!(sandbox.exec_program(&check)?.wait()?.success());
+    /// // Given CAP_SYS_ADMIN back, it still cannot make its root writable: the mount is locked.
+    /// let remount = c"! mount -o remount,bind,rw / 2>/dev/null";
+    /// let argv = [c"sh", c"-c", remount];
+    /// let attack = Program::new(c"/bin/sh").argv(&argv);
+    /// let keeps = sandbox.keep_capabilities(Capabilities::CAP_SYS_ADMIN);
+    /// assert!(keeps.exec_program(&attack)?.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn keep_capabilities(mut self, caps: Capabilities) -> Namespaces<'a> {
+        self.keep_caps = Some(caps);
+        self
+    }
+
+    /// Whether this is a sandbox, which [`Namespaces::keep_capabilities`] describes.
+    const fn is_sandbox(&self) -> bool {
+        !matches!(self.new_root, NewRoot::InPlace) || !self.mounts.is_empty()
+    }
+
     /// Bring the loopback device `lo` up in the child (`SIOCSIFFLAGS`, as `ip link set lo up`
     /// and `bwrap --unshare-net` do); brings a network namespace.
     ///
@@ -713,6 +763,21 @@ impl<'a> Namespaces<'a> {
     /// # Ok::<(), rawclone::Error>(())
     /// ```
     pub fn exec_program(&self, program: &Program<'_>) -> Result<Child<'static>> {
+        // A sandbox's program gives up what the sandbox does not grant it.
+        let confined;
+        let program = match self.is_sandbox() {
+            true => {
+                let root = sys::geteuid() == 0;
+                let keep = self.keep_caps.unwrap_or(match root {
+                    true => Capabilities::ALL,
+                    false => Capabilities::EMPTY,
+                });
+                let drop = Capabilities::ALL.difference(keep);
+                confined = program.drop_capabilities(drop).no_new_privs();
+                &confined
+            }
+            false => program,
+        };
         let (mut stack, image) = program.prepare()?;
         // A terminal on stdout becomes the console only if it stays the program's stdout.
         let ns = Namespaces {
@@ -880,9 +945,53 @@ impl<'a> Namespaces<'a> {
             let private = sys::MountFlags::REC | sys::MountFlags::PRIVATE;
             let made = sys::mount(c"none", c"/", c"", private, None);
             made.map_err(|e| (S::PrivateMounts, e))?;
+            // A sandbox in a user namespace is locked after its mounts, through this process's
+            // /proc entry, opened while the caller's /proc is still in sight.
+            let lock = self.is_sandbox() && self.flags.contains(CloneFlags::NEWUSER);
+            let proc_self = match lock {
+                true => Some(sys::open(c"/proc/self", k::O_PATH | k::O_DIRECTORY)),
+                false => None,
+            };
+            let proc_self = proc_self.transpose().map_err(|e| (S::LockMounts, e))?;
             let pid_ns = self.flags.contains(CloneFlags::NEWPID);
             let (root, mounts, proc) = (self.new_root, self.mounts, self.mount_proc);
             mounts::set_up(root, mounts, proc, pid_ns, self.console)?;
+            if let Some(proc_self) = proc_self {
+                self.lock_mounts(proc_self.as_fd())
+                    .map_err(|e| (S::LockMounts, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lock the sandbox's mounts (`mount_namespaces(7)`): enter a nested user namespace and a
+    /// mount namespace it owns, whose copies of the mounts the kernel locks because they come
+    /// from a more privileged mount namespace. `ro`, `nosuid`, `nodev` and `noexec` can then
+    /// not be cleared, nor a mount be taken off what it covers, whatever capabilities the
+    /// program keeps. The nested namespace maps the child's own uid and gid onto themselves,
+    /// the one map its parent namespace lets an unprivileged process write (after `deny` to
+    /// `setgroups`); a child whose ids are not mapped stays unmapped there too.
+    /// `proc_self` is this process's `/proc/self` directory.
+    fn lock_mounts(&self, proc_self: sys::BorrowedFd<'_>) -> core::result::Result<(), Errno> {
+        let (uid, gid) = (sys::geteuid() as u32, sys::getegid() as u32);
+        sys::unshare(CloneFlags::NEWUSER | CloneFlags::NEWNS)?;
+        let write = |file: &CStr, data: &[u8]| {
+            let fd = sys::open_at(proc_self, file, k::O_WRONLY)?;
+            match sys::write(fd.as_fd(), data)? == data.len() {
+                true => Ok(()),
+                false => Err(Errno::EIO),
+            }
+        };
+        let mut map = MapText::new();
+        if !matches!(self.uid_map, IdMap::Unmapped) {
+            map.line(uid, uid, 1);
+            write(c"uid_map", map.as_bytes())?;
+        }
+        if !matches!(self.gid_map, IdMap::Unmapped) {
+            write(c"setgroups", b"deny")?;
+            let mut map = MapText::new();
+            map.line(gid, gid, 1);
+            write(c"gid_map", map.as_bytes())?;
         }
         Ok(())
     }

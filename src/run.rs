@@ -80,16 +80,23 @@ tmpfs, or they go inside the --root DIR; made in the order given):
       --chdir DIR         start the program in DIR, after the mounts (a relative DIR
                           from / under a new root, where bwrap starts from the current
                           directory)
-      --cap-drop CAP      drop CAP (CAP_NET_RAW, NET_RAW, any case; ALL for every one)
-                          from all the program's sets: bounding, permitted, effective,
-                          inheritable and ambient; give it again for more. By default
-                          run changes no capability: with -U or -r the program has the
-                          full set inside its user namespace, as with unshare (bwrap
-                          keeps none there unless --cap-add); as root it keeps root's
-                          (so does bwrap, whose --cap-drop as root leaves the bounding
-                          set alone and raises the ambient set to what is kept).
-                          Dropping from the bounding set needs CAP_SETPCAP: as a user
-                          without -U it fails (EPERM)
+      --cap-add CAP       in a sandbox, let the program keep CAP (CAP_SYS_ADMIN,
+                          SYS_ADMIN, any case; ALL for every one); give it again for
+                          more. It survives the exec for a program that is uid 0 in
+                          its namespace (-r, or root without -U)
+      --cap-drop CAP      drop CAP from all the program's sets: bounding, permitted,
+                          effective, inheritable and ambient. --cap-add and --cap-drop
+                          count in the order given, as with bwrap
+
+A sandbox (any sandbox mount, or --root) holds against its program, as bwrap's does: the
+program has no capability but those of --cap-add (as root: all of root's but those of
+--cap-drop), and no_new_privs is set, so no set-user-ID program or file capability gives one
+back. With a user namespace (-U, -r) the mounts are
+locked once made (a nested user and mount namespace, mapping only your own ids): even with
+--cap-add ALL the program cannot make a read-only bind writable, clear nosuid or nodev, or
+unmount a cover. Without a sandbox run changes no capability, as unshare: with -U or -r the
+program has the full set inside its user namespace, as root it keeps root's. Dropping from
+the bounding set needs CAP_SETPCAP: as a user without -U --cap-drop fails (EPERM)
 ";
 
 /// What the command line asked for; strings borrow the arguments.
@@ -110,8 +117,10 @@ struct Options<'a> {
     env: env::Changes<'a>,
     /// `--chdir`.
     cwd: Option<&'a CStr>,
-    /// Every `--cap-drop`, together.
+    /// Every `--cap-drop`, less what a later `--cap-add` gave back.
     cap_drop: Capabilities,
+    /// Every `--cap-add`, less what a later `--cap-drop` took: what a sandbox's program keeps.
+    cap_add: Capabilities,
     program: &'a [&'a CStr],
 }
 
@@ -128,7 +137,7 @@ const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
 ];
 
 /// The long options besides [`NAMESPACES`], and how many values each takes.
-const LONG: [(&str, u8); 23] = [
+const LONG: [(&str, u8); 24] = [
     ("help", 0),
     ("map-root-user", 0),
     ("map-user", 1),
@@ -152,6 +161,7 @@ const LONG: [(&str, u8); 23] = [
     ("unsetenv", 1),
     ("chdir", 1),
     ("cap-drop", 1),
+    ("cap-add", 1),
 ];
 
 /// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
@@ -343,6 +353,15 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     let mut ns = Namespaces::new()
         .flags(options.flags)
         .kill_on_parent_death(Signal::SIGKILL);
+    // A sandbox's program keeps, as with bwrap, root's capabilities when we are root and none
+    // otherwise, and then what --cap-add and --cap-drop say, in the order given.
+    if options.cap_add != Capabilities::EMPTY || options.cap_drop != Capabilities::EMPTY {
+        let base = match sys::geteuid() {
+            0 => Capabilities::ALL,
+            _ => Capabilities::EMPTY,
+        };
+        ns = ns.keep_capabilities(base.difference(options.cap_drop) | options.cap_add);
+    }
     if options.mount_proc {
         ns = ns.mount_proc();
     }
@@ -540,7 +559,17 @@ fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
                 }
                 "unsetenv" => add_change(&mut o.env, env::Change::Unset(value), name)?,
                 "chdir" => o.cwd = Some(value),
-                "cap-drop" => o.cap_drop = o.cap_drop | capability(value)?,
+                // In the order given, as bwrap takes them: the last word on a capability wins.
+                "cap-drop" => {
+                    let caps = capability(value, name)?;
+                    o.cap_drop = o.cap_drop | caps;
+                    o.cap_add = o.cap_add.difference(caps);
+                }
+                "cap-add" => {
+                    let caps = capability(value, name)?;
+                    o.cap_add = o.cap_add | caps;
+                    o.cap_drop = o.cap_drop.difference(caps);
+                }
                 // unshare options that rawclone does not offer: say so rather than ignore them.
                 other => return fail!(2, "--{other} is not supported by rawclone run"),
             }
@@ -603,13 +632,13 @@ fn number(value: &CStr, option: &str) -> Result<u32, Failure> {
     }
 }
 
-/// The capability (or `ALL`) that a `--cap-drop` value names.
-fn capability(value: &CStr) -> Result<Capabilities, Failure> {
+/// The capability (or `ALL`) that a `--cap-drop` or `--cap-add` value names.
+fn capability(value: &CStr, option: &str) -> Result<Capabilities, Failure> {
     match value.to_str().ok().and_then(Capabilities::from_name) {
         Some(caps) => Ok(caps),
         None => fail!(
             2,
-            "--cap-drop: unknown capability '{}' (CAP_NET_RAW, NET_RAW or ALL, say)",
+            "--{option}: unknown capability '{}' (CAP_NET_RAW, NET_RAW or ALL, say)",
             Lossy(value)
         ),
     }

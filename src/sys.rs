@@ -23,12 +23,14 @@ use linux_raw_sys::general as k;
 use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, syscall5};
 
 mod mount;
+mod namespace;
 mod net;
 mod tty;
 pub use mount::{
     MountFlags, access, char_device, clone_mount, create_file, file_mode, mount, move_mount_onto,
     read_link, restrict_mounts, symlink, umount2,
 };
+pub use namespace::{open_at, unshare};
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
 pub use tty::is_terminal;
 

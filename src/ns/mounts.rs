@@ -91,8 +91,9 @@ pub enum Mount<'a> {
     },
     /// A `/proc` on `dst` (`bwrap --proc`): a fresh one with a new pid namespace, else a bind of
     /// the caller's, nosuid and nodev (a user namespace may mount proc only for a pid namespace
-    /// it owns), with
-    /// `sys`, `sysrq-trigger`, `irq` and `bus` covered read-only where they are writable.
+    /// it owns), with `sys`, `sysrq-trigger`, `irq`, `bus`, `fs`, `acpi`, `scsi`, `driver`
+    /// and `mtrr` covered read-only wherever the kernel has them, whether or not `access(2)`
+    /// calls them writable.
     Proc {
         /// Where, in the new root.
         dst: &'a CStr,
@@ -450,8 +451,22 @@ fn console_source(tree: &Tree<'_>, scratch: &mut Path) -> Option<Path> {
     (sys::char_device(terminal.as_cstr()) == Ok(Some(device))).then_some(terminal)
 }
 
-/// The parts of proc that bubblewrap covers read-only: they reach the whole machine.
-const PROC_COVERED: [&[u8]; 4] = [b"sys", b"sysrq-trigger", b"irq", b"bus"];
+/// The parts of proc covered read-only, since they reach the whole machine: bubblewrap's
+/// four (sysctls, the magic SysRq key, interrupt affinities, bus devices' configuration), and
+/// what else a root caller could open for writing in a fresh procfs and that Docker covers
+/// or masks too: `fs` (nfsd and other filesystems' settings), `acpi`, `scsi` (adding and
+/// removing devices), `driver` and `mtrr` (memory type ranges).
+const PROC_COVERED: [&[u8]; 9] = [
+    b"sys",
+    b"sysrq-trigger",
+    b"irq",
+    b"bus",
+    b"fs",
+    b"acpi",
+    b"scsi",
+    b"driver",
+    b"mtrr",
+];
 
 /// A `/proc` on `dst`, as [`Mount::Proc`] describes it.
 fn proc(tree: &Tree<'_>, dst: &mut Path, pid_ns: bool) -> Result<(), PartFailed> {
@@ -470,15 +485,17 @@ fn proc(tree: &Tree<'_>, dst: &mut Path, pid_ns: bool) -> Result<(), PartFailed>
     }
     let set = k::MOUNT_ATTR_RDONLY | k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
     for name in PROC_COVERED {
+        // Covered whether or not access(2) says it is writable: procfs answers EACCES to
+        // every caller's W_OK there (its permission check sees no writer), yet root writes
+        // `sys/kernel/core_pattern` and `sysrq-trigger` through it (bubblewrap 0.8 trusts
+        // that answer, and skips the cover). Only a part the kernel does not have is passed
+        // over; any other refusal stops the setup rather than leave it writable.
         in_child(dst, name, |part| {
-            match sys::access(part, k::W_OK) {
-                Ok(()) => {}
-                // Already out of reach (read-only, not ours) or not there.
-                Err(Errno::EACCES | Errno::ENOENT | Errno::EROFS) => return Ok(()),
-                Err(e) => return Err(e),
+            match sys::mount(part, part, c"", BIND, None) {
+                Ok(()) => restrict(part, set, tree.mountinfo),
+                Err(Errno::ENOENT) => Ok(()),
+                Err(e) => Err(e),
             }
-            sys::mount(part, part, c"", BIND, None)?;
-            restrict(part, set, tree.mountinfo)
         })
         .map_err(at(P::ProcCover))?;
     }

@@ -123,6 +123,18 @@ impl Capabilities {
         Capabilities(self.0 | other.0)
     }
 
+    /// The capabilities of `self` that are not in `other`.
+    ///
+    /// ```
+    /// use rawclone::program::Capabilities;
+    /// let kept = Capabilities::ALL.difference(Capabilities::CAP_SYS_ADMIN);
+    /// assert!(!kept.contains(Capabilities::CAP_SYS_ADMIN));
+    /// assert!(kept.contains(Capabilities::CAP_NET_RAW));
+    /// ```
+    pub const fn difference(self, other: Capabilities) -> Capabilities {
+        Capabilities(self.0 & !other.0)
+    }
+
     /// Whether every capability of `other` is in `self`.
     pub const fn contains(self, other: Capabilities) -> bool {
         self.0 & other.0 == other.0

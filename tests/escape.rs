@@ -1,0 +1,217 @@
+//! The escape suite: what a hostile program inside a `rawclone run` sandbox tries, to get out
+//! or to reach the machine, as root and as nobody. Each check fails on the code before the
+//! defaults it tests (issue 20): the program kept every capability in its user namespace, the
+//! mounts it was given were not locked, and proc's `sys` was never covered.
+//!
+//! Each check runs the suite's `rawclone` binary (copied where nobody can run it) as a whole
+//! process, through `setpriv` for nobody, and reads what the program inside printed.
+
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
+
+/// The suite's `rawclone`, copied where any user may run it (the build directory may sit below
+/// one only root can enter).
+fn rawclone() -> &'static str {
+    static COPY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join("rawclone-escape-test");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let fresh = dir.join(format!("rawclone.{}", std::process::id()));
+        std::fs::copy(env!("CARGO_BIN_EXE_rawclone"), &fresh).unwrap();
+        std::fs::set_permissions(&fresh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = dir.join("rawclone");
+        std::fs::rename(&fresh, &copy).unwrap();
+        copy.to_string_lossy().into_owned()
+    })
+}
+
+/// A scratch directory (tests/common) with a `marker` file that says it is the host's.
+fn scratch_with_marker() -> Scratch {
+    let scratch = Scratch::new();
+    std::fs::write(format!("{}/marker", scratch.path()), "host\n").unwrap();
+    scratch
+}
+
+/// Why a check cannot run here as root (`unprivileged` false) or as nobody, if it cannot.
+fn skip_reason(unprivileged: bool) -> Option<&'static str> {
+    if qemu_user() {
+        return Some("qemu-user: CLONE_NEW* flags give EINVAL");
+    }
+    if !unprivileged && rawclone::sys::geteuid() != 0 {
+        return Some("needs root (the suite runs unprivileged)");
+    }
+    None
+}
+
+/// `rawclone run ARGS -- sh -c SCRIPT` as root or (through `setpriv`) as nobody: its stdout,
+/// and its exit code.
+fn run_sh(unprivileged: bool, args: &[&str], script: &str) -> (String, i32) {
+    let mut cmd = if unprivileged && rawclone::sys::geteuid() == 0 {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            rawclone(),
+        ]);
+        c
+    } else {
+        Command::new(rawclone())
+    };
+    cmd.arg("run").args(args).args(["--", "sh", "-c", script]);
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("rawclone run {args:?}: stderr: {stderr}");
+    let code = out.status.code().unwrap_or(-1);
+    (String::from_utf8_lossy(&out.stdout).into_owned(), code)
+}
+
+/// Each check twice: `root::x` and `unprivileged::x`, with its skip reason where it cannot run.
+macro_rules! as_root_and_nobody {
+    ($($check:ident),* $(,)?) => {
+        mod root {
+            $(#[test] fn $check() { super::checked(false, super::$check) })*
+        }
+        mod unprivileged {
+            $(#[test] fn $check() { super::checked(true, super::$check) })*
+        }
+    };
+}
+
+fn checked(unprivileged: bool, check: fn(bool)) {
+    match skip_reason(unprivileged) {
+        Some(reason) => skip(reason),
+        None => check(unprivileged),
+    }
+}
+
+as_root_and_nobody!(
+    read_only_binds_cannot_be_remounted_writable,
+    covers_cannot_be_unmounted,
+    procs_machine_wide_parts_are_read_only,
+    no_capability_unless_added_and_no_new_privs,
+);
+
+/// Try to make every read-only mount writable, as the issue's reviewer did (`mount -o remount,bind,rw`),
+/// directly and from a nested user and mount namespace, then write through the read-only
+/// root to a host directory: nothing may be remounted, and the file may not appear, with or
+/// without `--cap-add ALL` (the mounts are locked: a program given `CAP_SYS_ADMIN` back in
+/// its namespace still cannot clear `ro`).
+fn read_only_binds_cannot_be_remounted_writable(unprivileged: bool) {
+    let scratch = scratch_with_marker();
+    let escaped = format!("{}/escaped", scratch.path());
+    // A read-only mount that turns writable keeps its id (the first field of mountinfo): the
+    // ids of the read-only ones before and after the attempts must be the same.
+    let read_only = "awk '$6 ~ /(^|,)ro(,|$)/ { print $1 }' /proc/self/mountinfo | sort";
+    let script = format!(
+        "before=$({read_only}); \
+         for m in $(cut -d' ' -f5 /proc/self/mountinfo); do \
+             mount -o remount,bind,rw \"$m\" 2>/dev/null; \
+         done; \
+         after=$({read_only}); \
+         [ \"$before\" = \"$after\" ] || echo \"remounted: $before / $after\"; \
+         if command -v unshare >/dev/null; then \
+             unshare -Urm sh -c 'mount -o remount,bind,rw / 2>/dev/null && echo nested'; \
+         fi; \
+         echo x 2>/dev/null > {escaped} && echo wrote; true"
+    );
+    for extra in [&[][..], &["--cap-add", "ALL"]] {
+        // A /dev of its own: the host's, bound nodev with the root, opens no /dev/null.
+        let mut args = vec!["-r", "--ro-bind", "/", "/", "--dev", "/dev"];
+        args.extend(extra);
+        let (out, code) = run_sh(unprivileged, &args, &script);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert!(!out.contains("remounted"), "{args:?}: {out}");
+        assert!(!out.contains("nested"), "{args:?}: {out}");
+        assert!(!out.contains("wrote"), "{args:?}: {out}");
+        assert!(
+            !std::path::Path::new(&escaped).exists(),
+            "{args:?}: wrote {escaped}"
+        );
+    }
+}
+
+/// A tmpfs covers a host directory; the program unmounts it (lazily too) to read what it hides.
+/// With `--cap-add ALL` it holds `CAP_SYS_ADMIN` in its namespace: the kernel still refuses,
+/// since the cover is locked onto what it covers.
+fn covers_cannot_be_unmounted(unprivileged: bool) {
+    let scratch = scratch_with_marker();
+    let dir = scratch.path();
+    let script = format!(
+        "umount {dir} 2>/dev/null || umount -l {dir} 2>/dev/null; cat {dir}/marker 2>/dev/null; true"
+    );
+    for extra in [&[][..], &["--cap-add", "ALL"]] {
+        let mut args = vec!["-r", "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", dir];
+        args.extend(extra);
+        let (out, code) = run_sh(unprivileged, &args, &script);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert!(!out.contains("host"), "{args:?}: the cover came off: {out}");
+    }
+}
+
+/// Every file of the sandbox's `/proc` outside the process directories that its owner may
+/// write, opened for appending (which writes nothing): as root these reach the whole machine
+/// (`sys/kernel/core_pattern` runs a program as host root), and only the pressure files,
+/// made for unprivileged use, may open. With a fresh proc (`-p`) and with the caller's bound,
+/// root's capabilities dropped as in the issue's report (a root caller keeps them by default,
+/// as with bwrap, and could remount anything).
+fn procs_machine_wide_parts_are_read_only(unprivileged: bool) {
+    let script = "find /proc -path '/proc/[0-9]*' -prune -o -path /proc/self -prune \
+                  -o -path /proc/thread-self -prune -o -type f -perm -u+w -print 2>/dev/null \
+                  | while read -r f; do \
+                        if true 2>/dev/null 3>>\"$f\"; then echo \"writable: $f\"; fi; \
+                    done; echo walked";
+    let user: &[&str] = if unprivileged { &["-r"] } else { &[] };
+    for pid in [&["-p"][..], &[]] {
+        let mut args = user.to_vec();
+        args.extend(pid);
+        args.extend(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+        args.extend(["--cap-drop", "ALL"]);
+        let (out, code) = run_sh(unprivileged, &args, script);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        assert!(out.contains("walked"), "{args:?}: {out}");
+        let open: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("writable: ") && !l.starts_with("writable: /proc/pressure/"))
+            .collect();
+        assert!(
+            open.is_empty(),
+            "{args:?}: {} opened for writing: {open:?}",
+            open.len()
+        );
+    }
+}
+
+/// The program of a sandbox has no capability in any set unless `--cap-add` gives it one (as
+/// root: unless `--cap-drop` takes it), and `no_new_privs` is set, so a set-user-ID program
+/// gives none back.
+fn no_capability_unless_added_and_no_new_privs(unprivileged: bool) {
+    let script = "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status";
+    let sets = |out: &str, name: &str| -> u64 {
+        let line = out.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let user: &[&str] = if unprivileged {
+        &["-r"]
+    } else {
+        &["-r", "--cap-drop", "ALL"]
+    };
+    let mut args = user.to_vec();
+    args.extend(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+    let (out, code) = run_sh(unprivileged, &args, script);
+    assert_eq!(code, 0, "{args:?}: {out}");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(sets(&out, set), 0, "{args:?}: {set} in {out}");
+    }
+    assert_eq!(sets(&out, "NoNewPrivs"), 1, "{args:?}: {out}");
+    // --cap-add brings back just that one (the program is uid 0 in its namespace).
+    args.extend(["--cap-add", "CAP_NET_RAW"]);
+    let (out, code) = run_sh(unprivileged, &args, script);
+    assert_eq!(code, 0, "{args:?}: {out}");
+    assert_eq!(sets(&out, "CapEff"), 1 << 13, "{args:?}: {out}");
+    assert_eq!(sets(&out, "NoNewPrivs"), 1, "{args:?}: {out}");
+}
