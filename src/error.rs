@@ -593,8 +593,9 @@ setup_steps! {
     Domainname => "setdomainname",
     /// `mount(NULL, "/", NULL, MS_REC | MS_PRIVATE)`.
     PrivateMounts => "making mounts private (mount MS_REC|MS_PRIVATE on /)",
-    /// The bind mount of the new root onto itself (`pivot_root` needs a mount point).
-    BindRoot => "bind-mounting the new root onto itself",
+    /// The bind mount of the new root onto itself (`pivot_root` needs a mount point), made
+    /// `nosuid` and `nodev` as every bind.
+    BindRoot => "bind-mounting the new root onto itself (nosuid, nodev)",
     /// `chdir` into the new root and `pivot_root(".", ".")`.
     PivotRoot => "pivot_root into the new root",
     /// `umount2(".", MNT_DETACH)` of the old root.
@@ -602,6 +603,8 @@ setup_steps! {
     /// `mount("proc", "/proc", "proc")`.
     MountProc => "mounting a fresh /proc",
     // A program's steps before execve, in the order the child takes them.
+    /// `setsid(2)`: a new session ([`crate::program::Program::setsid`]).
+    Setsid => "setsid (a new session)",
     /// A standard stream or file action: `dup3`, `fcntl(F_SETFD)`, `openat` or `close`.
     FileAction => "a standard stream or file action (dup3, fcntl, open, close)",
     /// `chdir(2)` into the program's working directory.

@@ -567,7 +567,10 @@ impl<'a> Namespaces<'a> {
     /// [`Namespaces::mounts`]) holds against its program, as bubblewrap's does:
     /// [`Namespaces::exec_program`] drops every capability but these from all its sets
     /// (bounding, ambient, effective, permitted, inheritable) and sets `no_new_privs`, so
-    /// that nothing it execs regains one. With a user namespace, the child also enters a
+    /// that nothing it execs regains one. Unless the program starts a session of its own
+    /// ([`Program::setsid`]), a filter refuses it the ioctls that type into a terminal
+    /// ([`crate::seccomp::TERMINAL_INJECTION`]): it stays in the caller's session, whose
+    /// terminal it can reach. With a user namespace, the child also enters a
     /// nested user and mount namespace once the mounts are made, which locks them
     /// (`mount_namespaces(7)`): even a program that keeps `CAP_SYS_ADMIN` cannot make a
     /// read-only bind writable, clear `nosuid` or `nodev`, nor unmount a cover to see what it
@@ -773,7 +776,12 @@ impl<'a> Namespaces<'a> {
                     false => Capabilities::EMPTY,
                 });
                 let drop = Capabilities::ALL.difference(keep);
-                confined = program.drop_capabilities(drop).no_new_privs();
+                let mut limited = program.drop_capabilities(drop).no_new_privs();
+                // In the caller's session it could type into the caller's terminal.
+                if !program.in_new_session() {
+                    limited = limited.guard_terminal();
+                }
+                confined = limited;
                 &confined
             }
             false => program,

@@ -260,6 +260,11 @@ pub struct Program<'a> {
     no_new_privs: bool,
     pre_exec: Option<PreExec<'a>>,
     seccomp: Option<&'a [SockFilter]>,
+    /// `setsid(2)` first ([`Program::setsid`]).
+    new_session: bool,
+    /// [`crate::seccomp::TERMINAL_INJECTION`] before the caller's filter: a sandbox's program
+    /// that stays in the caller's session.
+    guard_terminal: bool,
 }
 
 impl core::fmt::Debug for Program<'_> {
@@ -314,6 +319,8 @@ impl<'a> Program<'a> {
             no_new_privs: false,
             pre_exec: None,
             seccomp: None,
+            new_session: false,
+            guard_terminal: false,
         }
     }
 
@@ -601,6 +608,38 @@ impl<'a> Program<'a> {
     /// ```
     pub const fn no_new_privs(mut self) -> Program<'a> {
         self.no_new_privs = true;
+        self
+    }
+
+    /// Start the program in a new session, without a controlling terminal (`setsid(2)`, first
+    /// of the child's steps; `posix_spawn`'s `POSIX_SPAWN_SETSID`, `bwrap --new-session`): it
+    /// can then neither signal nor type into the caller's terminal (`TIOCSTI`), even where it
+    /// keeps it as a standard stream.
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// // Its own session: its session id (the sixth field of its stat) is its pid.
+    /// let script = c"read -r pid comm state ppid pgrp sid rest </proc/self/stat && test $sid = $pid";
+    /// let argv = [c"sh", c"-c", script];
+    /// let child = Program::new(c"/bin/sh").argv(&argv).setsid().spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn setsid(mut self) -> Program<'a> {
+        self.new_session = true;
+        self
+    }
+
+    /// Whether [`Program::setsid`] was asked for.
+    pub(crate) const fn in_new_session(&self) -> bool {
+        self.new_session
+    }
+
+    /// Refuse `TIOCSTI` and `TIOCLINUX` before the exec ([`crate::seccomp::TERMINAL_INJECTION`],
+    /// installed ahead of any filter of the caller's; it needs `no_new_privs` or
+    /// `CAP_SYS_ADMIN`).
+    pub(crate) const fn guard_terminal(mut self) -> Program<'a> {
+        self.guard_terminal = true;
         self
     }
 

@@ -77,6 +77,10 @@ tmpfs, or they go inside the --root DIR; made in the order given):
       --die-with-parent   accepted for bwrap compatibility: as --kill-child
       --setenv VAR VALUE  set VAR to VALUE in the program's environment
       --unsetenv VAR      remove VAR from it (both applied in the order given)
+      --new-session       start the program in a session of its own (setsid), away
+                          from your terminal: without it, a sandbox's program stays
+                          in your session and a seccomp filter refuses it TIOCSTI and
+                          TIOCLINUX, the ioctls that type into a terminal
       --chdir DIR         start the program in DIR, after the mounts (a relative DIR
                           from / under a new root, where bwrap starts from the current
                           directory)
@@ -121,6 +125,8 @@ struct Options<'a> {
     cap_drop: Capabilities,
     /// Every `--cap-add`, less what a later `--cap-drop` took: what a sandbox's program keeps.
     cap_add: Capabilities,
+    /// `--new-session`.
+    new_session: bool,
     program: &'a [&'a CStr],
 }
 
@@ -137,7 +143,7 @@ const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
 ];
 
 /// The long options besides [`NAMESPACES`], and how many values each takes.
-const LONG: [(&str, u8); 24] = [
+const LONG: [(&str, u8); 25] = [
     ("help", 0),
     ("map-root-user", 0),
     ("map-user", 1),
@@ -162,6 +168,7 @@ const LONG: [(&str, u8); 24] = [
     ("chdir", 1),
     ("cap-drop", 1),
     ("cap-add", 1),
+    ("new-session", 0),
 ];
 
 /// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
@@ -428,6 +435,9 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     if let Some(dir) = options.cwd {
         exec = exec.current_dir(dir);
     }
+    if options.new_session {
+        exec = exec.setsid();
+    }
     let child = match ns.exec_program(&exec) {
         Ok(child) => child,
         Err(Error::Exec { errno, .. }) => {
@@ -559,6 +569,7 @@ fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
                 }
                 "unsetenv" => add_change(&mut o.env, env::Change::Unset(value), name)?,
                 "chdir" => o.cwd = Some(value),
+                "new-session" => o.new_session = true,
                 // In the order given, as bwrap takes them: the last word on a capability wins.
                 "cap-drop" => {
                     let caps = capability(value, name)?;

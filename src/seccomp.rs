@@ -179,6 +179,89 @@ impl<const N: usize> Filter<N> {
     }
 }
 
+/// A filter that refuses (EPERM) the two `ioctl(2)`s through which a program pushes input into a
+/// terminal: `TIOCSTI` (types a byte, as if at the keyboard: CVE-2017-5226 in bubblewrap, a
+/// sandboxed program typing commands into the caller's shell) and `TIOCLINUX` (its
+/// virtual-console twin, which pastes the selection), and allows every other call, on each
+/// calling convention this CPU runs (x86_64 with x32 and i386; aarch64 with arm; riscv64).
+/// A calling convention it does not know gets ENOSYS for every call. The command is compared
+/// on its low 32 bits, the `unsigned int` the kernel reads. A sandbox whose program stays in
+/// the caller's session gets it ([`crate::ns::Namespaces::exec_program`]).
+///
+/// ```
+/// use rawclone::{fork, seccomp, sys, Errno, ExitStatus, Fork};
+/// // SAFETY: the child only makes raw syscalls and exits.
+/// match unsafe { fork()? } {
+///     Fork::Child => {
+///         let _ = sys::set_no_new_privs();
+///         let _ = sys::seccomp_set_filter(&seccomp::TERMINAL_INJECTION, 0);
+///         // Any ioctl but the two still runs: a pipe is no terminal.
+///         let (r, _w) = sys::pipe().unwrap();
+///         sys::exit_group((sys::is_terminal(r.as_fd()) == Ok(false)) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub const TERMINAL_INJECTION: [SockFilter; 16] = terminal_injection();
+
+/// [`TERMINAL_INJECTION`] for this CPU: its two calling conventions, each with its `ioctl`
+/// numbers (riscv64 has one convention, given twice).
+const fn terminal_injection() -> [SockFilter; 16] {
+    use linux_raw_sys::ptrace as p;
+    #[cfg(any(target_arch = "x86_64", target_arch = "x86"))]
+    let (first, first_nrs, second, second_nr) = (
+        p::AUDIT_ARCH_X86_64,
+        // x86_64's ioctl, and x32's (its numbers carry __X32_SYSCALL_BIT).
+        [16, 514 | linux_raw_sys::general::__X32_SYSCALL_BIT],
+        p::AUDIT_ARCH_I386,
+        54,
+    );
+    #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
+    let (first, first_nrs, second, second_nr) =
+        (p::AUDIT_ARCH_AARCH64, [29, 29], p::AUDIT_ARCH_ARM, 54);
+    #[cfg(target_arch = "riscv64")]
+    let (first, first_nrs, second, second_nr) =
+        (p::AUDIT_ARCH_RISCV64, [29, 29], p::AUDIT_ARCH_RISCV64, 29);
+    let arch = core::mem::offset_of!(SeccompData, arch) as u32;
+    let nr = core::mem::offset_of!(SeccompData, nr) as u32;
+    // The low 32 bits of args[1], the command.
+    let low = if cfg!(target_endian = "big") { 4 } else { 0 };
+    let command = (core::mem::offset_of!(SeccompData, args) + 8 + low) as u32;
+    let load = BPF_LD | BPF_W | BPF_ABS;
+    let equal = BPF_JMP | BPF_JEQ | BPF_K;
+    let ret = BPF_RET | BPF_K;
+    [
+        op(load, arch, 0, 0),                                            // 0: A = arch
+        op(equal, first, 0, 4),                                          // 1: not the first: 6
+        op(load, nr, 0, 0),                                              // 2: A = nr
+        op(equal, first_nrs[0], 7, 0),                                   // 3: ioctl: 11
+        op(equal, first_nrs[1], 6, 0),                                   // 4: ioctl: 11
+        op(ret, SECCOMP_RET_ALLOW, 0, 0),                                // 5
+        op(equal, second, 0, 3),                                         // 6: neither: 10
+        op(load, nr, 0, 0),                                              // 7: A = nr
+        op(equal, second_nr, 2, 0),                                      // 8: ioctl: 11
+        op(ret, SECCOMP_RET_ALLOW, 0, 0),                                // 9
+        op(ret, SECCOMP_RET_ERRNO | linux_raw_sys::errno::ENOSYS, 0, 0), // 10
+        op(load, command, 0, 0),                                         // 11: A = the command
+        op(equal, linux_raw_sys::ioctl::TIOCSTI, 2, 0),                  // 12: 15
+        op(equal, linux_raw_sys::ioctl::TIOCLINUX, 1, 0),                // 13: 15
+        op(ret, SECCOMP_RET_ALLOW, 0, 0),                                // 14
+        op(ret, SECCOMP_RET_ERRNO | linux_raw_sys::errno::EPERM, 0, 0),  // 15
+    ]
+}
+
+/// One instruction: `code` with constant `k` and, for a jump, the offsets `jt` (true) and
+/// `jf` (false) from the next instruction.
+const fn op(code: u32, k: u32, jt: u8, jf: u8) -> SockFilter {
+    SockFilter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
 fn too_long() -> Error {
     Error::Rule(Rule::SeccompFilterLength, CloneFlags::EMPTY)
 }

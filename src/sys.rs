@@ -32,7 +32,7 @@ pub use mount::{
 };
 pub use namespace::{open_at, unshare};
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
-pub use tty::is_terminal;
+pub use tty::{is_terminal, setsid};
 
 /// A process or thread id as the kernel hands it out.
 ///

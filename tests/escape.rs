@@ -94,6 +94,8 @@ as_root_and_nobody!(
     covers_cannot_be_unmounted,
     procs_machine_wide_parts_are_read_only,
     no_capability_unless_added_and_no_new_privs,
+    terminal_injection_is_refused,
+    a_root_dir_gives_no_device_nodes_nor_setuid,
 );
 
 /// Try to make every read-only mount writable, as the issue's reviewer did (`mount -o remount,bind,rw`),
@@ -214,4 +216,102 @@ fn no_capability_unless_added_and_no_new_privs(unprivileged: bool) {
     assert_eq!(code, 0, "{args:?}: {out}");
     assert_eq!(sets(&out, "CapEff"), 1 << 13, "{args:?}: {out}");
     assert_eq!(sets(&out, "NoNewPrivs"), 1, "{args:?}: {out}");
+}
+
+/// CVE-2017-5226, bubblewrap's: the program pushes a byte into the terminal it was started on
+/// (`ioctl(0, TIOCSTI, "x")`), which the caller's shell would read as typed. util-linux's
+/// `script` gives the command a pseudo-terminal to attack; perl makes the ioctl. Refused in
+/// the caller's session by the sandbox's filter, and in a session of its own
+/// (`--new-session`) by the kernel, for a terminal that is no longer its controlling one.
+fn terminal_injection_is_refused(unprivileged: bool) {
+    for tool in ["script", "perl"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output();
+        if !found.is_ok_and(|o| o.status.success()) {
+            return skip(&format!(
+                "{tool} is not installed (the attack needs a terminal and perl)"
+            ));
+        }
+    }
+    let scratch = Scratch::new();
+    let attack = format!("{}/sti.pl", scratch.path());
+    let perl =
+        "my $c = 'x'; print(ioctl(STDIN, 0x5412, $c) ? \"injected\\n\" : \"refused: $!\\n\");";
+    std::fs::write(&attack, perl).unwrap();
+    let nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+    let who = if unprivileged && rawclone::sys::geteuid() == 0 {
+        nobody
+    } else {
+        ""
+    };
+    for session in ["", "--new-session"] {
+        let line = format!(
+            "{who} {} run -r {session} --ro-bind / / --dev /dev -- perl {attack}",
+            rawclone()
+        );
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+        assert!(text.contains("refused"), "{line}: {text}");
+        assert!(!text.contains("injected"), "{line}: {text}");
+    }
+}
+
+/// `--root DIR` with a device node in DIR (made by root: `null`'s numbers, mode 0666) that
+/// the program opens for writing: refused, since the new root is `nodev` (and `nosuid`) as
+/// every bind is. The system's directories are bound into DIR for a shell to run there.
+fn a_root_dir_gives_no_device_nodes_nor_setuid(unprivileged: bool) {
+    if rawclone::sys::geteuid() != 0 {
+        return skip("needs root to make the device node");
+    }
+    let scratch = Scratch::new();
+    let dir = scratch.path();
+    let node = std::ffi::CString::new(format!("{dir}/node")).unwrap();
+    // SAFETY: a NUL-terminated path; mknod(2) reads it and nothing else.
+    let made = unsafe { mknod(&node, 0o20666, (1 << 8) | 3) };
+    assert_eq!(made, 0, "mknod {node:?}");
+    let mut args = vec!["-r", "-R", dir, "--proc", "/proc"];
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
+        if std::path::Path::new(top).exists() {
+            args.extend(["--ro-bind", top, top]);
+        }
+    }
+    // Only the shell's own builtins beside the bound directories (awk is a link into /etc).
+    let script = "echo x > /node && echo opened; \
+                  while read -r id parent dev root point flags rest; do \
+                      [ \"$point\" = / ] && echo \"$flags\"; \
+                  done </proc/self/mountinfo; true";
+    let (out, code) = run_sh(unprivileged, &args, script);
+    assert_eq!(code, 0, "{args:?}: {out}");
+    assert!(
+        !out.contains("opened"),
+        "{args:?}: the device node opened: {out}"
+    );
+    let flags = out.lines().last().unwrap_or_default();
+    assert!(
+        flags.contains("nosuid") && flags.contains("nodev"),
+        "{args:?}: / is {flags}"
+    );
+}
+
+/// `mknod(2)` through the raw syscall (`mknodat(AT_FDCWD, …)`): the tests link no libc crate.
+///
+/// # Safety
+/// `path` must be NUL-terminated (a `CStr` is).
+unsafe fn mknod(path: &std::ffi::CStr, mode: u32, dev: u64) -> isize {
+    // SAFETY: forwarded: the path is NUL-terminated and lives for the call.
+    let done = unsafe {
+        syscalls::syscall4(
+            syscalls::Sysno::mknodat,
+            linux_raw_sys::general::AT_FDCWD as usize,
+            path.as_ptr() as usize,
+            mode as usize,
+            dev as usize,
+        )
+    };
+    done.map_or(-1, |_| 0)
 }

@@ -249,6 +249,10 @@ pub(super) fn set_up(
         let mut src = Path::empty();
         let bind = tree.source(&mut src, dir);
         let bind = bind.and_then(|()| sys::mount(src.as_cstr(), c"/newroot", c"", BIND, None));
+        // As every bind: no set-user-id programs, no device nodes (the directory's owner may
+        // have put either there), with its submounts.
+        let set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+        let bind = bind.and_then(|()| restrict(c"/newroot", set, tree.mountinfo));
         bind.map_err(|e| (SetupStep::BindRoot, e))?;
     }
     apply_all(&tree, mounts, pid_ns)?;

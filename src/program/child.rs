@@ -37,6 +37,9 @@ impl ChildExec<'_> {
         use SetupStep as S;
         let p = &self.program;
         super::reset_for_exec();
+        if p.new_session {
+            sys::setsid().map_err(at(S::Setsid))?;
+        }
         set_streams(p.stdio, &mut channel).map_err(at(S::FileAction))?;
         for action in p.actions {
             apply(action, channel.as_deref_mut()).map_err(at(S::FileAction))?;
@@ -60,6 +63,10 @@ impl ChildExec<'_> {
         }
         if let Some(hook) = p.pre_exec {
             hook().map_err(at(S::PreExec))?;
+        }
+        if p.guard_terminal {
+            let filter = &crate::seccomp::TERMINAL_INJECTION;
+            sys::seccomp_set_filter(filter, 0).map_err(at(S::Seccomp))?;
         }
         if let Some(filter) = p.seccomp {
             sys::seccomp_set_filter(filter, 0).map_err(at(S::Seccomp))?;

@@ -1,9 +1,30 @@
-//! Whether a descriptor is a terminal: `ioctl(fd, TCGETS)`, which only a terminal answers
-//! (`ioctl_tty(2)`), the way `isatty(3)` asks.
+//! Terminals and sessions: whether a descriptor is a terminal (`ioctl(fd, TCGETS)`, which only
+//! a terminal answers, `ioctl_tty(2)`, the way `isatty(3)` asks), and a new session without
+//! one (`setsid(2)`).
 
-use super::{BorrowedFd, Errno};
+use super::{BorrowedFd, Errno, Pid};
 use linux_raw_sys::{general as k, ioctl};
-use syscalls::{Sysno, syscall3};
+use syscalls::{Sysno, syscall0, syscall3};
+
+/// `setsid(2)`: make the caller the leader of a new session and of a new process group, with
+/// no controlling terminal; returns the session's id (the caller's pid). EPERM for a process
+/// group leader, which a freshly forked child never is. A program in a session of its own
+/// cannot reach the terminal of the session it left: `TIOCSTI` on it fails (EPERM), and
+/// opening `/dev/tty` fails (ENXIO).
+///
+/// ```
+/// use rawclone::{fork, sys, ExitStatus, Fork};
+/// // SAFETY: the child only makes raw syscalls and exits.
+/// match unsafe { fork()? } {
+///     Fork::Child => sys::exit_group((sys::setsid() == Ok(sys::getpid())) as i32),
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub fn setsid() -> Result<Pid, Errno> {
+    // SAFETY: no arguments; touches no memory of ours.
+    unsafe { syscall0(Sysno::setsid) }.map(|sid| sid as Pid)
+}
 
 /// Whether `fd` is a terminal (`isatty(3)`): ENOTTY from `TCGETS` says it is not.
 ///
