@@ -70,6 +70,19 @@ fn run_sh(unprivileged: bool, args: &[&str], script: &str) -> (String, i32) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), code)
 }
 
+/// The first of `tools` that this machine lacks (the sandboxes bind its root, so their
+/// programs see the same ones): a check that needs it skips, saying so, rather than pass
+/// for an attack that never ran.
+fn missing_tool(tools: &[&str]) -> Option<String> {
+    tools.iter().find_map(|tool| {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output();
+        let found = found.is_ok_and(|o| o.status.success());
+        (!found).then(|| format!("{tool} is not installed (the attack needs it)"))
+    })
+}
+
 /// Each check twice: `root::x` and `unprivileged::x`, with its skip reason where it cannot run.
 macro_rules! as_root_and_nobody {
     ($($check:ident),* $(,)?) => {
@@ -104,6 +117,9 @@ as_root_and_nobody!(
 /// without `--cap-add ALL` (the mounts are locked: a program given `CAP_SYS_ADMIN` back in
 /// its namespace still cannot clear `ro`).
 fn read_only_binds_cannot_be_remounted_writable(unprivileged: bool) {
+    if let Some(reason) = missing_tool(&["mount", "awk", "sort", "cut"]) {
+        return skip(&reason);
+    }
     let scratch = scratch_with_marker();
     let escaped = format!("{}/escaped", scratch.path());
     // A read-only mount that turns writable keeps its id (the first field of mountinfo): the
@@ -141,6 +157,9 @@ fn read_only_binds_cannot_be_remounted_writable(unprivileged: bool) {
 /// With `--cap-add ALL` it holds `CAP_SYS_ADMIN` in its namespace: the kernel still refuses,
 /// since the cover is locked onto what it covers.
 fn covers_cannot_be_unmounted(unprivileged: bool) {
+    if let Some(reason) = missing_tool(&["umount", "cat"]) {
+        return skip(&reason);
+    }
     let scratch = scratch_with_marker();
     let dir = scratch.path();
     let script = format!(
@@ -162,6 +181,9 @@ fn covers_cannot_be_unmounted(unprivileged: bool) {
 /// root's capabilities dropped as in the issue's report (a root caller keeps them by default,
 /// as with bwrap, and could remount anything).
 fn procs_machine_wide_parts_are_read_only(unprivileged: bool) {
+    if let Some(reason) = missing_tool(&["find"]) {
+        return skip(&reason);
+    }
     let script = "find /proc -path '/proc/[0-9]*' -prune -o -path /proc/self -prune \
                   -o -path /proc/thread-self -prune -o -type f -perm -u+w -print 2>/dev/null \
                   | while read -r f; do \
@@ -192,6 +214,9 @@ fn procs_machine_wide_parts_are_read_only(unprivileged: bool) {
 /// root: unless `--cap-drop` takes it), and `no_new_privs` is set, so a set-user-ID program
 /// gives none back.
 fn no_capability_unless_added_and_no_new_privs(unprivileged: bool) {
+    if let Some(reason) = missing_tool(&["grep"]) {
+        return skip(&reason);
+    }
     let script = "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status";
     let sets = |out: &str, name: &str| -> u64 {
         let line = out.lines().find(|l| l.starts_with(name)).unwrap();
@@ -224,15 +249,8 @@ fn no_capability_unless_added_and_no_new_privs(unprivileged: bool) {
 /// the caller's session by the sandbox's filter, and in a session of its own
 /// (`--new-session`) by the kernel, for a terminal that is no longer its controlling one.
 fn terminal_injection_is_refused(unprivileged: bool) {
-    for tool in ["script", "perl"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output();
-        if !found.is_ok_and(|o| o.status.success()) {
-            return skip(&format!(
-                "{tool} is not installed (the attack needs a terminal and perl)"
-            ));
-        }
+    if let Some(reason) = missing_tool(&["script", "perl"]) {
+        return skip(&reason);
     }
     let scratch = Scratch::new();
     let attack = format!("{}/sti.pl", scratch.path());
