@@ -27,10 +27,10 @@ mod namespace;
 mod net;
 mod tty;
 pub use mount::{
-    MountFlags, access, char_device, clone_mount, create_file, file_mode, mount, move_mount_onto,
-    read_link, restrict_mounts, symlink, umount2,
+    MountFlags, access, char_device, clone_mount, clone_tree, create_file, file_mode, file_mode_of,
+    mount, move_mount_onto, read_link, restrict_mounts, restrict_tree, symlink, umount2,
 };
-pub use namespace::{open_at, unshare};
+pub use namespace::{open_at, open_in_root, unshare};
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
 pub use tty::{is_terminal, setsid};
 

@@ -36,6 +36,8 @@ as_root_and_unprivileged!(
     loopback_is_up,
     failures_are_typed_and_leave_nothing_behind,
     before_mount_setattr_binds_are_restricted_by_remounts,
+    symlinked_sources_resolve_in_the_callers_root,
+    before_openat2_binds_are_made_by_path,
 );
 
 /// A directory for one check, with a `marker` file; removed on drop. The paths a check names
@@ -45,6 +47,10 @@ struct Fixture {
     marker: CString,
     made_inside: CString,
     scratch_deep: CString,
+    /// `link`: an absolute symlink to the fixture directory.
+    link: CString,
+    /// `link/marker`: the marker, through that symlink.
+    through_link: CString,
 }
 
 impl Fixture {
@@ -58,8 +64,11 @@ impl Fixture {
         for path in [dir.join("marker"), dir.clone()] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
         }
+        std::os::unix::fs::symlink(&dir, dir.join("link")).unwrap();
         let path = |tail: &str| CString::new(dir.join(tail).into_os_string().into_encoded_bytes());
         Fixture {
+            link: path("link").unwrap(),
+            through_link: path("link/marker").unwrap(),
             dir: CString::new(dir.clone().into_os_string().into_encoded_bytes()).unwrap(),
             marker: path("marker").unwrap(),
             made_inside: path("made-inside").unwrap(),
@@ -447,8 +456,22 @@ fn before_mount_setattr_binds_are_restricted_by_remounts(
         dev_is_a_minimal_dev,
         proc_is_bound_without_a_pid_namespace,
     ];
-    let outcome = seccomp::under(seccomp::Profile::NoMountSetattr, || {
-        if sys::restrict_mounts(c"/", 0) != Err(Errno::ENOSYS) {
+    let missing = || sys::restrict_mounts(c"/", 0) == Err(Errno::ENOSYS);
+    checks_under(seccomp::Profile::NoMountSetattr, missing, &checks, base, fx)
+}
+
+/// Run `checks` in order under `profile` (in a fork of its own, tests/common/seccomp.rs), once
+/// `missing` has seen the call the profile takes away answer ENOSYS: 0, or 1 when it did not,
+/// or a number naming the check that failed and its code.
+fn checks_under(
+    profile: seccomp::Profile,
+    missing: impl FnOnce() -> bool,
+    checks: &[fn(Namespaces<'static>, &Fixture) -> i32],
+    base: Namespaces<'static>,
+    fx: &Fixture,
+) -> i32 {
+    let outcome = seccomp::under(profile, || {
+        if !missing() {
             return 1;
         }
         for (i, check) in checks.iter().enumerate() {
@@ -465,6 +488,59 @@ fn before_mount_setattr_binds_are_restricted_by_remounts(
         seccomp::Outcome::Ran(ExitStatus::Exited(code)) => code,
         _ => 99,
     }
+}
+
+/// Sources, and the directory of `root(dir)`, are looked up in the caller's root: an absolute
+/// symlink on their way (a file through a linked directory, the linked directory itself, as
+/// `/etc/localtime` or a merged `/bin` are) leads where it leads for the caller, not into the
+/// staging root, where it used to end in ENOENT.
+fn symlinked_sources_resolve_in_the_callers_root(base: Namespaces<'static>, fx: &Fixture) -> i32 {
+    let mounts = [
+        Mount::RoBind {
+            src: &fx.through_link,
+            dst: c"/seen",
+        },
+        Mount::RoBind {
+            src: &fx.link,
+            dst: c"/linked",
+        },
+    ];
+    let code = in_ns(base.tmpfs_root().mounts(&mounts), || {
+        let marker = |path: &CStr| {
+            let mut buf = [0u8; 16];
+            let read = sys::open(path, 0).and_then(|file| sys::read(file.as_fd(), &mut buf));
+            read == Ok(5) && &buf[..5] == b"here\n"
+        };
+        match (marker(c"/seen"), marker(c"/linked/marker")) {
+            (true, true) => 0,
+            (false, _) => 1,
+            (true, false) => 2,
+        }
+    });
+    if code != 0 {
+        return code;
+    }
+    let in_dir = [Mount::tmpfs(c"/scratch")];
+    10 * in_ns(base.root(&fx.link).mounts(&in_dir), || {
+        i32::from(sys::open(c"/marker", 0).is_err())
+    })
+}
+
+/// Under a kernel without `openat2` (Linux < 5.6, emulated with seccomp, which takes
+/// `mount_setattr` away too): sources are bound by their path under the old root, restricted
+/// by remounts; the checks that take no symlinked source pass the same.
+fn before_openat2_binds_are_made_by_path(base: Namespaces<'static>, fx: &Fixture) -> i32 {
+    let checks = [
+        bind_shows_the_source_writable_nosuid_nodev,
+        ro_bind_is_read_only_with_its_submounts,
+        root_dir_with_mounts_inside_it,
+        relative_sources_are_read_from_the_working_directory,
+    ];
+    let missing = || {
+        let root = sys::open(c"/", k::O_PATH).unwrap();
+        sys::open_in_root(root.as_fd(), c"/", k::O_PATH).err() == Some(Errno::ENOSYS)
+    };
+    checks_under(seccomp::Profile::NoOpenat2, missing, &checks, base, fx)
 }
 
 /// What each bad request must fail with: the action's index, the part, the errno.

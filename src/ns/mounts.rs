@@ -161,9 +161,22 @@ struct Tree<'c> {
     mountinfo: &'static CStr,
     /// Whether a minimal `/dev` may bind the terminal on stdout at `console`.
     console: bool,
+    /// The old root, once staged: sources are looked up as if it were the root, so that an
+    /// absolute symlink on their way resolves in the caller's tree ([`bind_tree`]).
+    old_root: Option<sys::Fd>,
 }
 
 impl Tree<'_> {
+    /// Make `path` the caller's path to `src`, absolute in the caller's root (a relative
+    /// `src` from the working directory it had), for a lookup from [`Tree::old_root`].
+    fn source_in_root(&self, path: &mut Path, src: &CStr) -> Result<(), Errno> {
+        let src = src.to_bytes();
+        match self.cwd {
+            Some(cwd) if !src.starts_with(b"/") => path.set(&[cwd.bytes(), b"/", src]),
+            _ => path.set(&[src]),
+        }
+    }
+
     /// Make `path` where `src` of the caller's tree is now.
     fn source(&self, path: &mut Path, src: &CStr) -> Result<(), Errno> {
         let src = src.to_bytes();
@@ -221,6 +234,7 @@ pub(super) fn set_up(
             cwd: None,
             mountinfo: c"/proc/self/mountinfo",
             console,
+            old_root: None,
         };
         apply_all(&tree, mounts, pid_ns)?;
         if proc {
@@ -238,22 +252,31 @@ pub(super) fn set_up(
         working_directory(&mut cwd).map_err(|e| (SetupStep::StageRoot, e))?;
     }
     stage(root).map_err(|e| (SetupStep::StageRoot, e))?;
+    let old_root = sys::open(c"/oldroot", k::O_PATH | k::O_DIRECTORY);
     let tree = Tree {
         old: b"/oldroot",
         new: b"/newroot",
         cwd: needs_cwd.then_some(&cwd),
         mountinfo: c"/oldroot/proc/self/mountinfo",
         console,
+        old_root: Some(old_root.map_err(|e| (SetupStep::StageRoot, e))?),
     };
     if let NewRoot::Dir(dir) = root {
-        let mut src = Path::empty();
-        let bind = tree.source(&mut src, dir);
-        let bind = bind.and_then(|()| sys::mount(src.as_cstr(), c"/newroot", c"", BIND, None));
         // As every bind: no set-user-id programs, no device nodes (the directory's owner may
         // have put either there), with its submounts.
         let set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
-        let bind = bind.and_then(|()| restrict(c"/newroot", set, tree.mountinfo));
-        bind.map_err(|e| (SetupStep::BindRoot, e))?;
+        let bound = match bind_tree(&tree, dir, c"/newroot", set) {
+            // Before Linux 5.6: by its path under the old root.
+            Err((_, Errno::ENOSYS)) => {
+                let mut src = Path::empty();
+                let bind = tree.source(&mut src, dir);
+                let bind =
+                    bind.and_then(|()| sys::mount(src.as_cstr(), c"/newroot", c"", BIND, None));
+                bind.and_then(|()| restrict(c"/newroot", set, tree.mountinfo))
+            }
+            done => done.map_err(|(_, e)| e),
+        };
+        bound.map_err(|e| (SetupStep::BindRoot, e))?;
     }
     apply_all(&tree, mounts, pid_ns)?;
     // /proc goes in before the old root is detached: inside a user namespace the kernel mounts
@@ -335,6 +358,16 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
 /// A recursive bind of `src` on `dst`, restricted (`readonly` too).
 fn bind(tree: &Tree<'_>, src: &CStr, dst: &CStr, readonly: bool) -> Result<(), PartFailed> {
     use MountPart as P;
+    let mut set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+    if readonly {
+        set |= k::MOUNT_ATTR_RDONLY;
+    }
+    match bind_tree(tree, src, dst, set) {
+        // In place, or before Linux 5.6 (openat2): by path, as below; and through a magic
+        // link (`/proc/self/fd/N`), which RESOLVE_IN_ROOT refuses (ELOOP) and a path follows.
+        Err((MountPart::Source, Errno::ENOSYS | Errno::ELOOP)) => {}
+        done => return done,
+    }
     let mut path = Path::empty();
     tree.source(&mut path, src).map_err(at(P::Source))?;
     let src = path.as_cstr();
@@ -345,11 +378,47 @@ fn bind(tree: &Tree<'_>, src: &CStr, dst: &CStr, readonly: bool) -> Result<(), P
     };
     made.map_err(at(P::Destination))?;
     sys::mount(src, dst, c"", BIND, None).map_err(at(P::Mount))?;
-    let mut set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
-    if readonly {
-        set |= k::MOUNT_ATTR_RDONLY;
-    }
     restrict(dst, set, tree.mountinfo).map_err(at(P::Restrict))
+}
+
+/// A recursive bind of `src` on `dst` made by descriptor, once the root is staged: `src` is
+/// looked up in the caller's root (`openat2(2)` with `RESOLVE_IN_ROOT` from the old root), so
+/// an absolute symlink on its way (`/etc/localtime`, a linked directory) leads where it leads
+/// for the caller, not into the staging tmpfs; the tree is copied detached (`open_tree(2)`),
+/// restricted with the `MOUNT_ATTR_*` bits `set` before anyone can reach it
+/// (`mount_setattr(2)`, 5.12+; after attaching, by path, before), and attached on `dst`
+/// (`move_mount(2)`). ENOSYS in place (no old root) and before Linux 5.6: the caller binds
+/// by path instead.
+fn bind_tree(tree: &Tree<'_>, src: &CStr, dst: &CStr, set: u32) -> Result<(), PartFailed> {
+    use MountPart as P;
+    let Some(root) = &tree.old_root else {
+        return Err((P::Source, Errno::ENOSYS));
+    };
+    let mut path = Path::empty();
+    tree.source_in_root(&mut path, src).map_err(at(P::Source))?;
+    let source = sys::open_in_root(root.as_fd(), path.as_cstr(), k::O_PATH);
+    let source = source.map_err(at(P::Source))?;
+    let kind = sys::file_mode_of(source.as_fd()).map_err(at(P::Source))? & k::S_IFMT;
+    let made = match kind {
+        k::S_IFDIR => make_dir(dst),
+        _ => make_file(dst),
+    };
+    made.map_err(at(P::Destination))?;
+    // A directory only on a directory, anything else only on a non-directory: mount(2)'s
+    // ENOTDIR, where move_mount(2) would answer EINVAL.
+    let there = sys::file_mode(dst).map_err(at(P::Destination))? & k::S_IFMT;
+    if (there == k::S_IFDIR) != (kind == k::S_IFDIR) {
+        return Err((P::Mount, Errno::ENOTDIR));
+    }
+    let copy = sys::clone_tree(source.as_fd()).map_err(at(P::Mount))?;
+    match sys::restrict_tree(copy.as_fd(), u64::from(set)) {
+        Ok(()) => sys::move_mount_onto(copy.as_fd(), dst).map_err(at(P::Mount)),
+        Err(Errno::ENOSYS) => {
+            sys::move_mount_onto(copy.as_fd(), dst).map_err(at(P::Mount))?;
+            restrict(dst, set, tree.mountinfo).map_err(at(P::Restrict))
+        }
+        Err(e) => Err((P::Restrict, e)),
+    }
 }
 
 /// A tmpfs with root directory `mode` and `size` bytes (0: the kernel's default).

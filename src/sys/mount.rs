@@ -178,19 +178,25 @@ pub fn mount(
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 pub fn restrict_mounts(path: &CStr, set: u64) -> Result<(), Errno> {
+    set_attributes(k::AT_FDCWD, path, k::AT_RECURSIVE, set)
+}
+
+/// `mount_setattr(dirfd, path, flags, {attr_set: set})`: add `MOUNT_ATTR_*` bits, clear none.
+fn set_attributes(dirfd: i32, path: &CStr, flags: u32, set: u64) -> Result<(), Errno> {
     let attr = k::mount_attr {
         attr_set: set,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
     };
-    // SAFETY: `path` is NUL-terminated and `attr` a live local of the size passed.
+    // SAFETY: `path` is NUL-terminated and `attr` a live local of the size passed; `dirfd` is
+    // AT_FDCWD or a descriptor the caller borrows for the call.
     unsafe {
         syscalls::syscall5(
             Sysno::mount_setattr,
-            k::AT_FDCWD as usize,
+            dirfd as usize,
             path.as_ptr() as usize,
-            k::AT_RECURSIVE as usize,
+            flags as usize,
             &raw const attr as usize,
             size_of::<k::mount_attr>(),
         )
@@ -255,6 +261,90 @@ pub fn move_mount_onto(tree: BorrowedFd<'_>, path: &CStr) -> Result<(), Errno> {
     .map(drop)
 }
 
+/// `open_tree(2)` with `OPEN_TREE_CLONE | AT_RECURSIVE` of the file `at` (any descriptor, an
+/// `O_PATH` one too): a detached copy of the mount there and every mount below it, as a
+/// recursive bind would make, held by the returned descriptor until [`move_mount_onto`]
+/// attaches it; [`restrict_tree`] restricts it before. Linux 5.2+ (ENOSYS before).
+///
+/// ```
+/// use linux_raw_sys::general::{O_DIRECTORY, O_PATH};
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     Namespaces::new().map_root().mount().spawn(&mut stack, || {
+///         let Ok(dev) = sys::open(c"/dev", O_PATH | O_DIRECTORY) else { return 1 };
+///         let Ok(tree) = sys::clone_tree(dev.as_fd()) else { return 2 };
+///         let moved = sys::move_mount_onto(tree.as_fd(), c"/mnt");
+///         (moved.is_ok() && sys::char_device(c"/mnt/null") == Ok(Some((1, 3)))) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub fn clone_tree(at: BorrowedFd<'_>) -> Result<Fd, Errno> {
+    let flags = k::OPEN_TREE_CLONE | k::OPEN_TREE_CLOEXEC | k::AT_RECURSIVE | k::AT_EMPTY_PATH;
+    // SAFETY: an empty NUL-terminated path; `at` is a descriptor we borrow.
+    let fd = unsafe {
+        syscall3(
+            Sysno::open_tree,
+            at.as_raw() as usize,
+            c"".as_ptr() as usize,
+            flags as usize,
+        )
+    }?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { Fd::from_raw(fd as i32) })
+}
+
+/// `mount_setattr(2)` on a mount tree held by a descriptor (from [`clone_tree`]): add the
+/// `MOUNT_ATTR_*` bits `set` to it and every mount in it, before it is attached anywhere.
+/// Linux 5.12+ (ENOSYS before).
+///
+/// ```
+/// use linux_raw_sys::general::{MOUNT_ATTR_RDONLY, O_DIRECTORY, O_PATH};
+/// use rawclone::{ns::Namespaces, sys, Errno, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     Namespaces::new().map_root().mount().spawn(&mut stack, || {
+///         let none = sys::MountFlags::EMPTY;
+///         let Ok(()) = sys::mount(c"tmpfs", c"/mnt", c"tmpfs", none, None) else { return 1 };
+///         let Ok(mnt) = sys::open(c"/mnt", O_PATH | O_DIRECTORY) else { return 2 };
+///         let Ok(tree) = sys::clone_tree(mnt.as_fd()) else { return 3 };
+///         match sys::restrict_tree(tree.as_fd(), MOUNT_ATTR_RDONLY.into()) {
+///             Err(Errno::ENOSYS) => return 0, // before 5.12
+///             Err(_) => return 4,
+///             Ok(()) => {}
+///         }
+///         let Ok(()) = sys::move_mount_onto(tree.as_fd(), c"/tmp") else { return 5 };
+///         // Read-only where it was attached: made so while detached.
+///         if sys::mkdir(c"/tmp/x", 0o755) == Err(Errno::EROFS) { 0 } else { 6 }
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(0));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub fn restrict_tree(tree: BorrowedFd<'_>, set: u64) -> Result<(), Errno> {
+    set_attributes(tree.as_raw(), c"", k::AT_EMPTY_PATH | k::AT_RECURSIVE, set)
+}
+
+/// The mode of the file descriptor `fd` refers to (an `O_PATH` one too), as [`file_mode`]
+/// gives it for a path (`statx(2)` with `AT_EMPTY_PATH`).
+///
+/// ```
+/// use linux_raw_sys::general::{O_PATH, S_IFDIR, S_IFMT};
+/// use rawclone::sys;
+/// let root = sys::open(c"/", O_PATH)?;
+/// assert_eq!(sys::file_mode_of(root.as_fd())? & S_IFMT, S_IFDIR);
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn file_mode_of(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
+    let mask = k::STATX_TYPE | k::STATX_MODE;
+    let stx = statx_at(fd.as_raw(), c"", k::AT_EMPTY_PATH, mask)?;
+    Ok(u32::from(stx.stx_mode))
+}
+
 /// The mode (`st_mode`: the type bits of `S_IFMT`, `S_IFDIR`, `S_IFREG`, …, and the
 /// permission bits) of the file at `path`, following symlinks (`statx(2)` with `STATX_TYPE` and
 /// `STATX_MODE`).
@@ -289,15 +379,21 @@ pub fn char_device(path: &CStr) -> Result<Option<(u32, u32)>, Errno> {
 
 /// `statx(2)` of `path`, following symlinks, asking for the `mask` fields.
 fn statx(path: &CStr, mask: u32) -> Result<k::statx, Errno> {
+    statx_at(k::AT_FDCWD, path, 0, mask)
+}
+
+/// `statx(dirfd, path, flags, mask)`.
+fn statx_at(dirfd: i32, path: &CStr, flags: u32, mask: u32) -> Result<k::statx, Errno> {
     // SAFETY: statx is plain old data, for which all zeroes is a valid value.
     let mut stx: k::statx = unsafe { core::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and the kernel writes one `struct statx` into a live local.
+    // SAFETY: `path` is NUL-terminated and the kernel writes one `struct statx` into a live
+    // local; `dirfd` is AT_FDCWD or a descriptor the caller borrows for the call.
     unsafe {
         syscall5(
             Sysno::statx,
-            k::AT_FDCWD as usize,
+            dirfd as usize,
             path.as_ptr() as usize,
-            0,
+            flags as usize,
             mask as usize,
             &raw mut stx as usize,
         )

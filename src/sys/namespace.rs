@@ -60,3 +60,41 @@ pub fn open_at(dir: BorrowedFd<'_>, path: &CStr, flags: u32) -> Result<Fd, Errno
     // SAFETY: a fresh descriptor owned by nobody else.
     Ok(unsafe { Fd::from_raw(fd as i32) })
 }
+
+/// `openat2(2)` of `path` with `RESOLVE_IN_ROOT`: looked up as if `root` were the root
+/// directory, so that `..` and absolute symlinks on the way stay inside it (an absolute `path`
+/// starts there too), and with `flags | O_CLOEXEC`. What a process whose root has moved needs
+/// to follow a path the way its old root would have (Linux 5.6+; ENOSYS before).
+///
+/// ```
+/// use linux_raw_sys::general::{O_DIRECTORY, O_PATH, O_RDONLY};
+/// use rawclone::{sys, Errno};
+/// let etc = sys::open(c"/etc", O_PATH | O_DIRECTORY)?;
+/// // Inside /etc as a root, "/passwd" and "../passwd" are both /etc/passwd.
+/// match sys::open_in_root(etc.as_fd(), c"/passwd", O_RDONLY) {
+///     Ok(_) => assert!(sys::open_in_root(etc.as_fd(), c"../passwd", O_RDONLY).is_ok()),
+///     Err(e) => assert_eq!(e, Errno::ENOSYS), // a kernel before 5.6
+/// }
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+#[doc(alias = "openat2")]
+pub fn open_in_root(root: BorrowedFd<'_>, path: &CStr, flags: u32) -> Result<Fd, Errno> {
+    let how = k::open_how {
+        flags: u64::from(flags | k::O_CLOEXEC),
+        mode: 0,
+        resolve: u64::from(k::RESOLVE_IN_ROOT),
+    };
+    // SAFETY: `path` is NUL-terminated and `how` a live local of the size passed; `root` is a
+    // descriptor we borrow.
+    let fd = unsafe {
+        syscalls::syscall4(
+            Sysno::openat2,
+            root.as_raw() as usize,
+            path.as_ptr() as usize,
+            &raw const how as usize,
+            size_of::<k::open_how>(),
+        )
+    }?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { Fd::from_raw(fd as i32) })
+}

@@ -9,6 +9,7 @@
 //! | [`Profile::NoPidfdWait`] | Linux 5.2–5.3 | `waitid(P_PIDFD)` → EINVAL |
 //! | [`Profile::NoPidfd`] | a profile without pidfds | `CLONE_PIDFD` → EINVAL (clone and clone3), `pidfd_open`, `pidfd_send_signal`, `pidfd_getfd` → ENOSYS, `waitid(P_PIDFD)` → EINVAL |
 //! | [`Profile::NoMountSetattr`] | Linux < 5.12 | `mount_setattr` → ENOSYS |
+//! | [`Profile::NoOpenat2`] | Linux < 5.6 | `openat2` and `mount_setattr` → ENOSYS |
 //!
 //! Each profile takes away one thing; a real old kernel lacks several at once (5.4 lacks both
 //! CLEAR_SIGHAND and PIDFD with THREAD), and its outcomes are the union of those profiles'.
@@ -80,6 +81,8 @@ pub enum Profile {
     NoPidfd,
     /// Before Linux 5.12: no `mount_setattr` (ENOSYS).
     NoMountSetattr,
+    /// Before Linux 5.6: no `openat2` either (ENOSYS).
+    NoOpenat2,
 }
 
 impl fmt::Display for Profile {
@@ -91,6 +94,7 @@ impl fmt::Display for Profile {
             Profile::NoPidfdWait => "NoPidfdWait (5.2-5.3)",
             Profile::NoPidfd => "NoPidfd (< 5.2)",
             Profile::NoMountSetattr => "NoMountSetattr (< 5.12)",
+            Profile::NoOpenat2 => "NoOpenat2 (< 5.6)",
         })
     }
 }
@@ -204,6 +208,19 @@ impl Profile {
                 action: errno(ENOSYS),
             },
         ];
+        const NO_OPENAT2: &[Rule] = &[
+            PROBE,
+            Rule {
+                nr: Sysno::mount_setattr,
+                test: Test::Always,
+                action: errno(ENOSYS),
+            },
+            Rule {
+                nr: Sysno::openat2,
+                test: Test::Always,
+                action: errno(ENOSYS),
+            },
+        ];
         match self {
             Profile::NoClone3 => NO_CLONE3,
             Profile::NoClearSighand => NO_CLEAR_SIGHAND,
@@ -211,6 +228,7 @@ impl Profile {
             Profile::NoPidfdWait => NO_PIDFD_WAIT,
             Profile::NoPidfd => NO_PIDFD,
             Profile::NoMountSetattr => NO_MOUNT_SETATTR,
+            Profile::NoOpenat2 => NO_OPENAT2,
         }
     }
 
@@ -222,7 +240,10 @@ impl Profile {
             Profile::NoClearSighand => flags & k::CLONE_CLEAR_SIGHAND != 0,
             Profile::NoPidfdThread => has_all(PIDFD_THREAD),
             Profile::NoPidfd => has_all(PIDFD),
-            Profile::NoClone3 | Profile::NoPidfdWait | Profile::NoMountSetattr => false,
+            Profile::NoClone3
+            | Profile::NoPidfdWait
+            | Profile::NoMountSetattr
+            | Profile::NoOpenat2 => false,
         }
     }
 }
