@@ -265,6 +265,8 @@ pub struct Program<'a> {
     /// [`crate::seccomp::TERMINAL_INJECTION`] before the caller's filter: a sandbox's program
     /// that stays in the caller's session.
     guard_terminal: bool,
+    /// A file without `#!` goes to `/bin/sh` ([`Program::run_scripts_with_sh`]).
+    pub(crate) scripts_with_sh: bool,
 }
 
 impl core::fmt::Debug for Program<'_> {
@@ -293,7 +295,7 @@ impl<'a> Program<'a> {
     /// `path` without `/` is searched for in the child's `PATH` (or `/bin:/usr/bin`) as
     /// `execvp(3)` does, after the setup (so under a new root, in the new root); EACCES from any
     /// directory wins over ENOENT, and a file without a `#!` line is not handed to `/bin/sh`
-    /// (ENOEXEC). An empty `path` is not searched for.
+    /// (ENOEXEC) unless [`Program::run_scripts_with_sh`]. An empty `path` is not searched for.
     ///
     /// ```
     /// use rawclone::{program::Program, Errno, Error};
@@ -321,6 +323,7 @@ impl<'a> Program<'a> {
             seccomp: None,
             new_session: false,
             guard_terminal: false,
+            scripts_with_sh: false,
         }
     }
 
@@ -630,6 +633,32 @@ impl<'a> Program<'a> {
         self
     }
 
+    /// Run a file the kernel will not execute for want of a `#!` line (ENOEXEC) as a shell
+    /// script, `/bin/sh PATH ARGS...`, as glibc's `execvp(3)` does (and so util-linux
+    /// `unshare` and `bwrap`; `posix_spawn` and musl do not). `argv[0]` gives way to the path.
+    /// ENOEXEC stays the answer if `/bin/sh` cannot be run either.
+    ///
+    /// ```
+    /// use rawclone::{program::Program, Errno, Error};
+    /// let script = std::env::temp_dir().join(format!("rawclone-no-shebang-{}", std::process::id()));
+    /// std::fs::write(&script, "test \"$1\" = given\n").unwrap();
+    /// std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    /// let path = std::ffi::CString::new(script.to_str().unwrap()).unwrap();
+    /// let argv = [path.as_c_str(), c"given"];
+    /// let plain = Program::new(&path).argv(&argv).spawn();
+    /// let by_sh = Program::new(&path).argv(&argv).run_scripts_with_sh().spawn();
+    /// // The shell reads the script after the spawn: removed once it is done.
+    /// let done = by_sh.and_then(|child| child.wait());
+    /// std::fs::remove_file(&script).unwrap();
+    /// assert!(matches!(plain, Err(Error::Exec { errno: Errno::ENOEXEC, .. })));
+    /// assert!(done?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn run_scripts_with_sh(mut self) -> Program<'a> {
+        self.scripts_with_sh = true;
+        self
+    }
+
     /// Whether [`Program::setsid`] was asked for.
     pub(crate) const fn in_new_session(&self) -> bool {
         self.new_session
@@ -803,9 +832,10 @@ impl<'a> Program<'a> {
             None => &path,
         };
         let envc = env::bound(&base, self);
-        let words = argv.len() + envc + 2;
+        // Both arrays' NULLs, and a spare slot before argv for `/bin/sh` ([`Program::run_scripts_with_sh`]).
+        let words = argv.len() + envc + 3;
         let mut stack = ExecStack::for_words(words)?;
-        let argv = pointer_array(&mut stack, argv)?;
+        let argv = pointer_array_after_a_spare(&mut stack, argv)?;
         let envp = reserve_array(&mut stack, envc)?;
         // SAFETY: `envp` has room for envc + 1 pointers, reserved above.
         unsafe { env::merge(&base, self, envp, envc) };
@@ -931,11 +961,18 @@ fn reserve_array(stack: &mut Stack<'_>, len: usize) -> Result<*mut *const u8> {
     Ok(array.cast())
 }
 
-/// Write `items` as a NULL-terminated array of pointers into the top of `stack`.
-fn pointer_array(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const u8> {
-    let array = reserve_array(stack, items.len())?;
+/// Write `items` as a NULL-terminated array of pointers into the top of `stack`, after one
+/// spare slot (NULL) that the child may fill to run a script with `/bin/sh`.
+fn pointer_array_after_a_spare(stack: &mut Stack<'_>, items: &[&CStr]) -> Result<*const *const u8> {
+    let spare = reserve_array(stack, items.len() + 1)?;
+    // SAFETY: `spare` has room for items.len() + 2 pointers, reserved above: the spare slot,
+    // the items and the NULL.
+    let array = unsafe {
+        spare.write(core::ptr::null());
+        spare.add(1)
+    };
     for (i, item) in items.iter().enumerate() {
-        // SAFETY: `array` has room for items.len() + 1 pointers, reserved above.
+        // SAFETY: as above: slot i + 1 of the reservation.
         unsafe { array.add(i).write(item.as_ptr().cast()) };
     }
     // SAFETY: as above: the last slot.

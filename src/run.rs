@@ -428,10 +428,12 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
         },
     };
     let program = options.program[0];
+    // A script without `#!` runs under /bin/sh, as with unshare and bwrap (glibc's execvp).
     let mut exec = Program::new(program)
         .argv(options.program)
         .env_exactly(envp)
-        .drop_capabilities(options.cap_drop);
+        .drop_capabilities(options.cap_drop)
+        .run_scripts_with_sh();
     if let Some(dir) = options.cwd {
         exec = exec.current_dir(dir);
     }

@@ -66,6 +66,7 @@ both_builds!(
     id_ranges_same_as_unshare_as_root,
     id_ranges_refused_as_nobody,
     an_empty_program_name_is_not_found_as_with_unshare,
+    a_script_without_a_shebang_runs_under_sh_as_with_unshare,
     same_results_as_bwrap_as_root,
     same_results_as_bwrap_unprivileged,
     sandbox_mount_errors_are_one_line,
@@ -728,6 +729,34 @@ fn an_empty_program_name_is_not_found_as_with_unshare(bin: Bin) {
         assert!(ours.2.contains("ENOENT"), "{ours:?}");
     }
     assert_refused(bin, &["run", "--", ""], true, 127, "failed to execute : ");
+}
+
+/// A script without a `#!` line runs under `/bin/sh`, as unshare runs it (glibc's execvp),
+/// where run used to exit 126 with ENOEXEC; by path and found in `PATH`.
+fn a_script_without_a_shebang_runs_under_sh_as_with_unshare(bin: Bin) {
+    if let Some(reason) = skip_reason(true) {
+        return skip(reason);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = Scratch::new();
+    let script = format!("{}/no-shebang", scratch.path());
+    std::fs::write(&script, "echo \"script $# $1\"\nexit 7\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let [theirs, ours] = both(bin, false, &["-U", "--"], &[&script, "arg"]);
+    assert_eq!(
+        (theirs.0.as_str(), theirs.1),
+        ("script 1 arg\n", 7),
+        "{theirs:?}"
+    );
+    assert_eq!(ours, theirs, "rawclone run vs unshare");
+    let path = format!("{}:/usr/bin:/bin", scratch.path());
+    let found = Command::new(bin())
+        .args(["run", "-U", "--", "no-shebang", "x"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(found.status.code(), Some(7), "{found:?}");
+    assert_eq!(String::from_utf8_lossy(&found.stdout), "script 1 x\n");
 }
 
 /// Skip where `bwrap` cannot be compared with: not installed, or refused here (its own message

@@ -78,13 +78,41 @@ impl ChildExec<'_> {
     fn exec(&self) -> Errno {
         let path = self.program.path;
         let name = path.to_bytes();
+        let script = |path: &CStr| self.exec_script(path);
         if name.is_empty() || name.contains(&b'/') {
             // SAFETY: both arrays are NULL-terminated arrays of NUL-terminated strings, kept
             // alive by the parent (vfork) or copied with the rest of its memory.
-            return unsafe { sys::execve(path, self.argv, self.envp) };
+            return match unsafe { sys::execve(path, self.argv, self.envp) } {
+                Errno::ENOEXEC => script(path),
+                other => other,
+            };
         }
         let dirs = self.path_variable().unwrap_or(b"/bin:/usr/bin");
-        exec_in_path(path, dirs, self.argv, self.envp)
+        exec_in_path(path, dirs, self.argv, self.envp, script)
+    }
+
+    /// After ENOEXEC for `path`: with [`super::Program::run_scripts_with_sh`], `/bin/sh path
+    /// ARGS...` as glibc's `execvp(3)` runs it, else ENOEXEC. The new argument array is the
+    /// old one with `sh` in the spare slot before it and `path` over its first entry (the
+    /// parent reserved that slot, [`super::prepare`]); ENOEXEC again if `/bin/sh` fails too.
+    fn exec_script(&self, path: &CStr) -> Errno {
+        // SAFETY: `argv` is NULL-terminated, so its first slot is readable.
+        if !self.program.scripts_with_sh || unsafe { self.argv.read() }.is_null() {
+            return Errno::ENOEXEC;
+        }
+        let argv = self.argv.cast_mut();
+        // SAFETY: the parent reserved a slot before `argv` in the exec stack, which this child
+        // owns until it execs (a copy of its own, or the vfork parent's, which waits and never
+        // reads the arrays again); the first slot holds an argument, not the NULL that ends
+        // the array, so the array stays NULL-terminated. `path` and "sh" outlive the execve.
+        unsafe {
+            argv.sub(1).write(c"sh".as_ptr().cast());
+            argv.write(path.as_ptr().cast());
+            match sys::execve(c"/bin/sh", argv.sub(1).cast_const(), self.envp) {
+                Errno::ENOENT | Errno::EACCES => Errno::ENOEXEC,
+                other => other,
+            }
+        }
     }
 
     /// The value of `PATH` in the merged environment.
@@ -249,8 +277,14 @@ fn drop_capabilities(caps: Capabilities) -> Result<(), Errno> {
 /// `execvp`'s search without allocation: try `dir/name` for each directory in `dirs`
 /// (colon-separated, an empty entry meaning the working directory). Returns the errno to
 /// report: the first one that is not "not here", else EACCES if any candidate gave it, else
-/// ENOENT.
-fn exec_in_path(name: &CStr, dirs: &[u8], argv: *const *const u8, envp: *const *const u8) -> Errno {
+/// ENOENT. A candidate the kernel will not execute (ENOEXEC) goes to `script`.
+fn exec_in_path(
+    name: &CStr,
+    dirs: &[u8],
+    argv: *const *const u8,
+    envp: *const *const u8,
+    script: impl Fn(&CStr) -> Errno,
+) -> Errno {
     let name = name.to_bytes();
     let mut candidate = [0u8; 4096];
     let mut denied = false;
@@ -272,6 +306,7 @@ fn exec_in_path(name: &CStr, dirs: &[u8], argv: *const *const u8, envp: *const *
             Errno::EACCES => denied = true,
             Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ELOOP => {}
             Errno::ENAMETOOLONG | Errno::ETIMEDOUT => {}
+            Errno::ENOEXEC => return script(path),
             other => return other,
         }
     }
