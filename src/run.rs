@@ -32,6 +32,7 @@ use crate::signal::Signal;
 use crate::sys;
 use core::ffi::CStr;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -64,7 +65,7 @@ pub const USAGE: &str = "usage: rawclone run [options] [--] PROGRAM [ARGS...]
   -T, --time              new time namespace (needs clone3)
   -R, --root DIR          pivot_root into DIR (implies --mount)
       --kill-child        accepted for unshare compatibility: the program always gets
-                          SIGKILL if run dies
+                          SIGKILL if run dies; a SIGTERM sent to run is passed on to it
 
 Sandbox mounts, as with bwrap (each implies --mount; the first makes the root an empty
 tmpfs, or they go inside the --root DIR; made in the order given):
@@ -349,14 +350,16 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     {
         return fail!(1, "--root {}: not a directory", Lossy(dir));
     }
-    // Like `unshare --fork`, live through Ctrl-C and SIGTERM while the program runs: they reach
-    // the program (same process group, or sent to it), which ends on its own terms, and `run`
-    // dying would SIGKILL it (PR_SET_PDEATHSIG). Caught, not ignored, from before the clone:
-    // a caught signal reverts to the default in the exec'd program, an ignored one would not.
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
-        // SAFETY: the handler does nothing, which is async-signal-safe.
-        let _ = unsafe { sys::set_signal_handler(sig, ignore_signal) };
-    }
+    // Like `unshare --fork`, live through Ctrl-C while the program runs: the terminal sends it
+    // to the program too (same process group), which ends on its own terms, and `run` dying
+    // would SIGKILL it (PR_SET_PDEATHSIG). A SIGTERM sent to `run` alone (a service manager's,
+    // a `timeout`'s) is passed on to the program, which unshare swallows and bwrap answers by
+    // dying. Caught, not ignored, from before the clone: a caught signal reverts to the default
+    // in the exec'd program, an ignored one would not.
+    // SAFETY: the handler does nothing, which is async-signal-safe.
+    let _ = unsafe { sys::set_signal_handler(Signal::SIGINT, ignore_signal) };
+    // SAFETY: the handler makes one raw syscall on an atomic it reads: async-signal-safe.
+    let _ = unsafe { sys::set_signal_handler(Signal::SIGTERM, pass_on) };
     let mut ns = Namespaces::new()
         .flags(options.flags)
         .kill_on_parent_death(Signal::SIGKILL);
@@ -463,7 +466,22 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
         // Any other step (--cap-drop's, say) names itself and the errno.
         Err(other) => return fail!(1, "{other}"),
     };
-    match child.wait() {
+    // From here a SIGTERM reaches the program, through a copy of its pidfd that stays open
+    // until the handler can no longer see it (the wait closes the child's own), else by pid
+    // (before Linux 5.2), which the wait reaps: a late signal may then miss, never hit another.
+    let pidfd = child
+        .pidfd()
+        .and_then(|fd| sys::dup_at_least(fd.as_fd(), 3).ok());
+    let target = pidfd.as_ref().map_or(-child.pid(), sys::Fd::as_raw);
+    PROGRAM.store(target, Ordering::SeqCst);
+    // One that came while the program was being set up is passed on now.
+    if TERM_PENDING.swap(false, Ordering::SeqCst) {
+        pass_on(0);
+    }
+    let waited = child.wait();
+    PROGRAM.store(0, Ordering::SeqCst);
+    drop(pidfd);
+    match waited {
         Ok(ExitStatus::Exited(code)) => Ok(code as u8),
         Ok(ExitStatus::Signaled { signal, .. }) => Ok(128 + signal.number() as u8),
         Err(e) => fail!(1, "{e}"),
@@ -472,6 +490,31 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
 
 /// A handler that does nothing: the signal interrupts nothing but a restartable wait.
 extern "C" fn ignore_signal(_: i32) {}
+
+/// The program a SIGTERM is passed on to: its pidfd (positive), its pid (negated), or 0 for
+/// none yet.
+static PROGRAM: AtomicI32 = AtomicI32::new(0);
+
+/// A SIGTERM came before [`PROGRAM`] was known: `run` passes it on once it is.
+static TERM_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Pass SIGTERM on to [`PROGRAM`] (or leave it pending); the wait for it goes on (restarted).
+extern "C" fn pass_on(_: i32) {
+    let sigterm = Signal::SIGTERM;
+    let _ = match PROGRAM.load(Ordering::SeqCst) {
+        0 => {
+            TERM_PENDING.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+        pidfd @ 1.. => {
+            // SAFETY: `run` keeps this descriptor open while PROGRAM names it, and runs on this
+            // one thread, so the handler sees it open; ManuallyDrop leaves it so.
+            let fd = core::mem::ManuallyDrop::new(unsafe { sys::Fd::from_raw(pidfd) });
+            sys::pidfd_send_signal(&fd, sigterm)
+        }
+        pid => sys::kill(-pid, sigterm),
+    };
+}
 
 /// The long option `given` names, and how many values it takes: itself, or, as with
 /// getopt_long, the one option it is a prefix of.

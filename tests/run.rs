@@ -62,6 +62,7 @@ both_builds!(
     no_child_is_left_behind_by_a_refused_run,
     the_program_dies_with_run,
     ctrl_c_reaches_the_program_and_run_waits_for_it,
+    sigterm_to_run_is_passed_on_to_the_program,
     id_ranges_are_written_as_util_linux_writes_them,
     id_ranges_same_as_unshare_as_root,
     id_ranges_refused_as_nobody,
@@ -564,6 +565,29 @@ fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
         status.code(),
         Some(7),
         "the program's INT trap decides the exit status"
+    );
+}
+
+/// A SIGTERM sent to `run` alone (as a service manager or `timeout` sends it) reaches the
+/// program, whose TERM trap decides the exit status; it used to be swallowed while the program
+/// ran on (unshare swallows it too; bwrap dies, and its program with it).
+fn sigterm_to_run_is_passed_on_to_the_program(bin: Bin) {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    let trap = "trap 'kill $! 2>/dev/null; exit 7' TERM; echo ready; sleep 30 & wait";
+    let mut cmd = command(false, bin(), &["run", "-U", "sh", "-c", trap]);
+    cmd.stdout(Stdio::piped());
+    let mut run = unbusy(bin(), || cmd.spawn());
+    let mut ready = [0u8; 6];
+    std::io::Read::read_exact(run.stdout.as_mut().unwrap(), &mut ready).unwrap();
+    assert_eq!(&ready, b"ready\n");
+    rawclone::sys::kill(run.id() as i32, rawclone::Signal::SIGTERM).unwrap();
+    let status = run.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(7),
+        "the program's TERM trap decides: {status:?}"
     );
 }
 
