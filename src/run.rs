@@ -22,6 +22,7 @@
 #![allow(clippy::result_large_err)]
 
 mod env;
+mod room;
 
 use crate::error::{Error, ExitStatus, SetupStep};
 use crate::flags::CloneFlags;
@@ -104,9 +105,9 @@ program has the full set inside its user namespace, as root it keeps root's. Dro
 the bounding set needs CAP_SETPCAP: as a user without -U --cap-drop fails (EPERM)
 ";
 
-/// What the command line asked for; strings borrow the arguments.
-#[derive(Default)]
-struct Options<'a> {
+/// What the command line asked for; strings borrow the arguments, lists the room
+/// ([`room::Room`]) the command line sized.
+struct Options<'a, 'r> {
     /// The namespaces named one by one (`-U`, `--pid`, …).
     flags: CloneFlags,
     /// The uid inside for our own (`--map-user`, or 0 from `-r`): the last one given wins.
@@ -118,8 +119,8 @@ struct Options<'a> {
     mount_proc: bool,
     hostname: Option<&'a str>,
     root: Option<&'a CStr>,
-    mounts: MountList<'a>,
-    env: env::Changes<'a>,
+    mounts: MountList<'a, 'r>,
+    env: env::Changes<'a, 'r>,
     /// `--chdir`.
     cwd: Option<&'a CStr>,
     /// Every `--cap-drop`, less what a later `--cap-add` gave back.
@@ -292,29 +293,50 @@ macro_rules! fail {
     }};
 }
 
-/// Most sandbox mount options one command line takes.
-const MAX_MOUNTS: usize = 256;
-
-/// The sandbox mounts, in the order given.
-struct MountList<'a> {
-    list: [Mount<'a>; MAX_MOUNTS],
-    len: usize,
-}
-
-impl Default for MountList<'_> {
-    fn default() -> Self {
-        MountList {
-            list: [Mount::Proc { dst: c"" }; MAX_MOUNTS],
-            len: 0,
-        }
+impl<'a, 'r> Options<'a, 'r> {
+    /// Nothing asked for yet; mount and environment lists with room for one per argument.
+    fn new(room: &'r room::Room, args: usize) -> Result<Options<'a, 'r>, Failure> {
+        let (Some(mounts), Some(changes)) = (
+            room.take(args, Mount::Proc { dst: c"" }),
+            room.take(args, env::Change::Unset(c"")),
+        ) else {
+            return fail!(1, "no room for {args} arguments' options");
+        };
+        Ok(Options {
+            flags: CloneFlags::EMPTY,
+            map_user: None,
+            map_group: None,
+            map_users: Ranges::default(),
+            map_groups: Ranges::default(),
+            mount_proc: false,
+            hostname: None,
+            root: None,
+            mounts: MountList {
+                list: mounts,
+                len: 0,
+            },
+            env: env::Changes::new(changes),
+            cwd: None,
+            cap_drop: Capabilities::EMPTY,
+            cap_add: Capabilities::EMPTY,
+            new_session: false,
+            program: &[],
+        })
     }
 }
 
-impl<'a> MountList<'a> {
-    /// Append `mount`, or fail if all are taken.
+/// The sandbox mounts, in the order given, in `list` (as long as the most a command line can
+/// give).
+struct MountList<'a, 'r> {
+    list: &'r mut [Mount<'a>],
+    len: usize,
+}
+
+impl<'a> MountList<'a, '_> {
+    /// Append `mount`, or fail if all are taken (the room was sized for the command line).
     fn push(&mut self, mount: Mount<'a>) -> Result<(), Failure> {
         let Some(slot) = self.list.get_mut(self.len) else {
-            return fail!(2, "at most {MAX_MOUNTS} mount options");
+            return fail!(2, "more mount options than arguments");
         };
         *slot = mount;
         self.len += 1;
@@ -341,7 +363,21 @@ pub fn main(args: &[&CStr], envp: &[&CStr]) -> u8 {
 }
 
 fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
-    let Some(options) = parse(args)? else {
+    // Room for the most this command line can ask for: a mount action or an environment
+    // change per argument at most, the changed environment's variables, and its new strings,
+    // no longer than the arguments they come from.
+    let n = args.len();
+    let strings: usize = args.iter().map(|a| a.to_bytes().len() + 2).sum();
+    let vars = envp.len() + n + 1;
+    let bytes = n * (size_of::<Mount<'_>>() + size_of::<env::Change<'_>>())
+        + vars * size_of::<&CStr>()
+        + strings
+        + 4 * 16;
+    let room = match room::Room::map(bytes) {
+        Ok(room) => room,
+        Err(e) => return fail!(1, "mmap of {bytes} bytes: {}", crate::error::Named(e)),
+    };
+    let Some(options) = parse(args, &room)? else {
         let _ = sys::write(sys::stdout(), USAGE.as_bytes());
         return Ok(0);
     };
@@ -414,21 +450,20 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     }
     // A name without a `/` is looked up in PATH by the child, inside its new root if any; an
     // empty one names no file (ENOENT, as with execvp), after the namespaces, as in unshare.
-    let mut arena = [0u8; env::ARENA];
-    let mut vars = [c""; env::MAX_VARS];
     let envp = match options.env.is_empty() {
         true => envp,
-        false => match options.env.apply(envp, &mut arena, &mut vars) {
-            Ok(changed) => changed,
-            Err(_) => {
-                return fail!(
-                    2,
-                    "--setenv: the environment outgrows {} variables or {} bytes",
-                    env::MAX_VARS,
-                    env::ARENA
-                );
+        false => {
+            let arena = room.take(strings, 0u8);
+            let list = room.take(vars, c"");
+            let changed = arena
+                .zip(list)
+                .map(|(arena, list)| options.env.apply(envp, arena, list));
+            match changed {
+                Some(Ok(changed)) => changed,
+                // The room was sized for the most the command line can bring.
+                _ => return fail!(2, "--setenv: the environment outgrows its room"),
             }
-        },
+        }
     };
     let program = options.program[0];
     // A script without `#!` runs under /bin/sh, as with unshare and bwrap (glibc's execvp).
@@ -535,8 +570,11 @@ fn long_option(given: &str) -> Result<(&'static str, u8), Failure> {
 }
 
 /// Parse the options; `None` for `--help`.
-fn parse<'a>(args: &'a [&'a CStr]) -> Result<Option<Options<'a>>, Failure> {
-    let mut o = Options::default();
+fn parse<'a, 'r>(
+    args: &'a [&'a CStr],
+    room: &'r room::Room,
+) -> Result<Option<Options<'a, 'r>>, Failure> {
+    let mut o = Options::new(room, args.len())?;
     let mut i = 0;
     while i < args.len() {
         let arg = args[i];
@@ -702,7 +740,7 @@ fn capability(value: &CStr, option: &str) -> Result<Capabilities, Failure> {
 
 /// Add a `--setenv` or `--unsetenv` `change` to `changes`.
 fn add_change<'a>(
-    changes: &mut env::Changes<'a>,
+    changes: &mut env::Changes<'a, '_>,
     change: env::Change<'a>,
     option: &str,
 ) -> Result<(), Failure> {
@@ -714,7 +752,7 @@ fn add_change<'a>(
             "--{option}: '{}' is not a variable name (empty, or with '=')",
             Lossy(name)
         ),
-        Err(_) => fail!(2, "at most {} --setenv and --unsetenv", env::MAX_CHANGES),
+        Err(_) => fail!(2, "more --setenv and --unsetenv than arguments"),
     }
 }
 

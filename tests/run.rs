@@ -63,6 +63,7 @@ both_builds!(
     the_program_dies_with_run,
     ctrl_c_reaches_the_program_and_run_waits_for_it,
     sigterm_to_run_is_passed_on_to_the_program,
+    long_command_lines_are_taken_as_bwrap_takes_them,
     id_ranges_are_written_as_util_linux_writes_them,
     id_ranges_same_as_unshare_as_root,
     id_ranges_refused_as_nobody,
@@ -566,6 +567,58 @@ fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
         Some(7),
         "the program's INT trap decides the exit status"
     );
+}
+
+/// What bwrap takes, run takes: a `--setenv` value over 32 KiB, more than 64 `--setenv`, more
+/// than 1024 inherited variables beside a `--setenv`, more than 256 mount options (each a fixed
+/// limit before; run now sizes its room by the command line).
+fn long_command_lines_are_taken_as_bwrap_takes_them(bin: Bin) {
+    if let Some(reason) = skip_reason(false) {
+        return skip(reason);
+    }
+    let run = |args: &[String], env: &[(String, String)]| {
+        let mut cmd = Command::new(bin());
+        cmd.arg("run")
+            .args(args)
+            .env_clear()
+            .envs(env.iter().cloned());
+        let out = unbusy(bin(), || cmd.output());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{}: {out:?}", args.len());
+        text
+    };
+    let own = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let big = "x".repeat(40_000);
+    let mut args = own(&["-U", "--setenv", "BIG", &big]);
+    for i in 0..100 {
+        args.extend(["--setenv".to_string(), format!("V{i}"), format!("{i}")]);
+    }
+    args.extend(own(&["--", "/bin/sh", "-c", "echo ${#BIG} $V0 $V99"]));
+    assert_eq!(run(&args, &[]), "40000 0 99\n");
+    let inherited: Vec<(String, String)> =
+        (0..1500).map(|i| (format!("E{i}"), "1".into())).collect();
+    let args = own(&[
+        "-U",
+        "--setenv",
+        "X",
+        "y",
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo $E1499 $X",
+    ]);
+    assert_eq!(run(&args, &inherited), "1 y\n");
+    let mut args = own(&["-r", "--ro-bind", "/", "/", "--tmpfs", "/tmp"]);
+    for i in 0..300 {
+        args.extend(["--tmpfs".to_string(), format!("/tmp/m{i}")]);
+    }
+    args.extend(own(&[
+        "--",
+        "/bin/sh",
+        "-c",
+        "grep -c ' /tmp/m' /proc/self/mountinfo",
+    ]));
+    assert_eq!(run(&args, &[]), "300\n");
 }
 
 /// A SIGTERM sent to `run` alone (as a service manager or `timeout` sends it) reaches the

@@ -1,16 +1,10 @@
 //! `--setenv VAR VALUE` and `--unsetenv VAR`: the program's environment, changed in the order
 //! given as bubblewrap changes its own with `setenv(3)` and `unsetenv(3)` before it execs (a
 //! variable that is set keeps its place, a new one goes last, an unset one goes wherever it
-//! stands), built on the caller's stack without allocation.
+//! stands), built without allocation in room the command line sized (the `room` module): as
+//! many changes, variables and bytes as it brings.
 
 use core::ffi::CStr;
-
-/// Most `--setenv` and `--unsetenv` options one command line takes.
-pub(super) const MAX_CHANGES: usize = 64;
-/// Most variables the program's environment holds when it is changed.
-pub(super) const MAX_VARS: usize = 1024;
-/// Bytes for the `VAR=VALUE` strings of `--setenv`.
-pub(super) const ARENA: usize = 32 * 1024;
 
 /// One change, as given.
 #[derive(Clone, Copy)]
@@ -21,32 +15,28 @@ pub(super) enum Change<'a> {
     Unset(&'a CStr),
 }
 
-/// The changes, in the order given.
-pub(super) struct Changes<'a> {
-    list: [Change<'a>; MAX_CHANGES],
+/// The changes, in the order given, in `list` (as long as the most a command line can give).
+pub(super) struct Changes<'a, 'r> {
+    list: &'r mut [Change<'a>],
     len: usize,
-}
-
-impl Default for Changes<'_> {
-    fn default() -> Self {
-        Changes {
-            list: [Change::Unset(c""); MAX_CHANGES],
-            len: 0,
-        }
-    }
 }
 
 /// Why the changed environment could not be built.
 pub(super) enum Refused {
     /// A name that `setenv(3)` refuses: empty, or with a `=`.
     BadName,
-    /// More than [`MAX_CHANGES`] changes.
+    /// More changes than the room made for them.
     TooManyChanges,
-    /// More than [`MAX_VARS`] variables, or more than [`ARENA`] bytes of new ones.
+    /// More variables, or bytes of new ones, than the room made for them.
     TooBig,
 }
 
-impl<'a> Changes<'a> {
+impl<'a, 'r> Changes<'a, 'r> {
+    /// No changes yet, room for `list.len()`.
+    pub(super) fn new(list: &'r mut [Change<'a>]) -> Changes<'a, 'r> {
+        Changes { list, len: 0 }
+    }
+
     /// Append `change`, after checking its name.
     pub(super) fn push(&mut self, change: Change<'a>) -> Result<(), Refused> {
         let (Change::Set(name, _) | Change::Unset(name)) = change;
