@@ -33,7 +33,7 @@ use crate::signal::Signal;
 use crate::sys;
 use core::ffi::CStr;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -80,9 +80,10 @@ tmpfs, or they go inside the --root DIR; made in the order given):
       --setenv VAR VALUE  set VAR to VALUE in the program's environment
       --unsetenv VAR      remove VAR from it (both applied in the order given)
       --new-session       start the program in a session of its own (setsid), away
-                          from your terminal: without it, a sandbox's program stays
-                          in your session and a seccomp filter refuses it TIOCSTI and
-                          TIOCLINUX, the ioctls that type into a terminal
+                          from your terminal (run passes Ctrl-C on to it): without it,
+                          a sandbox's program stays in your session and a seccomp
+                          filter refuses it TIOCSTI and TIOCLINUX, the ioctls that
+                          type into a terminal
       --chdir DIR         start the program in DIR, after the mounts (a relative DIR
                           from / under a new root, where bwrap starts from the current
                           directory)
@@ -392,9 +393,16 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     // a `timeout`'s) is passed on to the program, which unshare swallows and bwrap answers by
     // dying. Caught, not ignored, from before the clone: a caught signal reverts to the default
     // in the exec'd program, an ignored one would not.
-    // SAFETY: the handler does nothing, which is async-signal-safe.
-    let _ = unsafe { sys::set_signal_handler(Signal::SIGINT, ignore_signal) };
-    // SAFETY: the handler makes one raw syscall on an atomic it reads: async-signal-safe.
+    // With --new-session the program is out of the terminal's process group, and Ctrl-C
+    // reaches `run` alone: it is passed on too.
+    let int = if options.new_session {
+        pass_on
+    } else {
+        ignore_signal
+    };
+    // SAFETY: the handler does nothing, or what `pass_on` does: async-signal-safe.
+    let _ = unsafe { sys::set_signal_handler(Signal::SIGINT, int) };
+    // SAFETY: the handler makes one raw syscall, or stores to an atomic: async-signal-safe.
     let _ = unsafe { sys::set_signal_handler(Signal::SIGTERM, pass_on) };
     let mut ns = Namespaces::new()
         .flags(options.flags)
@@ -509,9 +517,12 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
         .and_then(|fd| sys::dup_at_least(fd.as_fd(), 3).ok());
     let target = pidfd.as_ref().map_or(-child.pid(), sys::Fd::as_raw);
     PROGRAM.store(target, Ordering::SeqCst);
-    // One that came while the program was being set up is passed on now.
-    if TERM_PENDING.swap(false, Ordering::SeqCst) {
-        pass_on(0);
+    // What came while the program was being set up is passed on now.
+    let pending = PENDING.swap(0, Ordering::SeqCst);
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        if pending & (1 << sig.number()) != 0 {
+            pass_on(sig.number() as i32);
+        }
     }
     let waited = child.wait();
     PROGRAM.store(0, Ordering::SeqCst);
@@ -530,24 +541,28 @@ extern "C" fn ignore_signal(_: i32) {}
 /// none yet.
 static PROGRAM: AtomicI32 = AtomicI32::new(0);
 
-/// A SIGTERM came before [`PROGRAM`] was known: `run` passes it on once it is.
-static TERM_PENDING: AtomicBool = AtomicBool::new(false);
+/// The signals (bit `n` for signal `n`) that came before [`PROGRAM`] was known: `run` passes
+/// them on once it is.
+static PENDING: AtomicU64 = AtomicU64::new(0);
 
-/// Pass SIGTERM on to [`PROGRAM`] (or leave it pending); the wait for it goes on (restarted).
-extern "C" fn pass_on(_: i32) {
-    let sigterm = Signal::SIGTERM;
+/// Pass signal `sig` on to [`PROGRAM`] (or leave it pending); the wait for it goes on
+/// (restarted).
+extern "C" fn pass_on(sig: i32) {
+    let Some(signal) = Signal::new(sig as u32) else {
+        return;
+    };
     let _ = match PROGRAM.load(Ordering::SeqCst) {
         0 => {
-            TERM_PENDING.store(true, Ordering::SeqCst);
+            PENDING.fetch_or(1 << (sig as u32 % 64), Ordering::SeqCst);
             Ok(())
         }
         pidfd @ 1.. => {
             // SAFETY: `run` keeps this descriptor open while PROGRAM names it, and runs on this
             // one thread, so the handler sees it open; ManuallyDrop leaves it so.
             let fd = core::mem::ManuallyDrop::new(unsafe { sys::Fd::from_raw(pidfd) });
-            sys::pidfd_send_signal(&fd, sigterm)
+            sys::pidfd_send_signal(&fd, signal)
         }
-        pid => sys::kill(-pid, sigterm),
+        pid => sys::kill(-pid, signal),
     };
 }
 

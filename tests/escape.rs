@@ -109,6 +109,7 @@ as_root_and_nobody!(
     no_capability_unless_added_and_no_new_privs,
     terminal_injection_is_refused,
     a_root_dir_gives_no_device_nodes_nor_setuid,
+    planted_symlinks_lead_no_destination_out_of_the_new_root,
 );
 
 /// Try to make every read-only mount writable, as the issue's reviewer did (`mount -o remount,bind,rw`),
@@ -332,4 +333,36 @@ unsafe fn mknod(path: &std::ffi::CStr, mode: u32, dev: u64) -> isize {
         )
     };
     done.map_or(-1, |_| 0)
+}
+
+/// A program of an earlier run plants, in the directory a later run takes as `--root`, a
+/// symlink into the staging root's `/oldroot` (where the caller's root is while the mounts are
+/// made); the later run's destinations through it must not be made on the caller's tree: the
+/// run is refused, or what it makes stays in the new root. It used to make them in the
+/// victim directory (as root: anywhere on the host) and drop the mounts silently.
+fn planted_symlinks_lead_no_destination_out_of_the_new_root(unprivileged: bool) {
+    let root = Scratch::new();
+    let victim = Scratch::new();
+    let evil = format!("{}/evil", root.path());
+    std::os::unix::fs::symlink(format!("/oldroot{}", victim.path()), &evil).unwrap();
+    let mut args = vec!["-r", "-R", root.path()];
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
+        if std::path::Path::new(top).exists() {
+            args.extend(["--ro-bind", top, top]);
+        }
+    }
+    args.extend([
+        "--tmpfs",
+        "/evil/made-by-tmpfs",
+        "--ro-bind",
+        "/etc",
+        "/evil/made-by-bind",
+    ]);
+    let _ = run_sh(unprivileged, &args, "true");
+    let made: Vec<_> = std::fs::read_dir(victim.path()).unwrap().collect();
+    assert!(
+        made.is_empty(),
+        "{args:?}: made in {}: {made:?}",
+        victim.path()
+    );
 }

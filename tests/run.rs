@@ -553,20 +553,26 @@ fn ctrl_c_reaches_the_program_and_run_waits_for_it(bin: Bin) {
     // sleep ignores SIGINT (as any in a shell without job control): the trap ends it, and it is
     // long enough for a loaded machine to deliver the signal first.
     let trap = "trap 'kill $! 2>/dev/null; exit 7' INT; echo ready; sleep 30 & wait";
-    let mut cmd = command(false, bin(), &["run", "-U", "sh", "-c", trap]);
-    cmd.process_group(0).stdout(Stdio::piped());
-    let mut run = unbusy(bin(), || cmd.spawn());
-    let mut ready = [0u8; 6];
-    std::io::Read::read_exact(run.stdout.as_mut().unwrap(), &mut ready).unwrap();
-    assert_eq!(&ready, b"ready\n");
-    let group = -(run.id() as i32);
-    rawclone::sys::kill(group, rawclone::Signal::SIGINT).unwrap();
-    let status = run.wait().unwrap();
-    assert_eq!(
-        status.code(),
-        Some(7),
-        "the program's INT trap decides the exit status"
-    );
+    // With --new-session the program has left the group: run passes the signal on.
+    for session in [&[][..], &["--new-session"]] {
+        let mut args = vec!["run", "-U"];
+        args.extend(session);
+        args.extend(["sh", "-c", trap]);
+        let mut cmd = command(false, bin(), &args);
+        cmd.process_group(0).stdout(Stdio::piped());
+        let mut run = unbusy(bin(), || cmd.spawn());
+        let mut ready = [0u8; 6];
+        std::io::Read::read_exact(run.stdout.as_mut().unwrap(), &mut ready).unwrap();
+        assert_eq!(&ready, b"ready\n");
+        let group = -(run.id() as i32);
+        rawclone::sys::kill(group, rawclone::Signal::SIGINT).unwrap();
+        let status = run.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(7),
+            "{session:?}: the program's INT trap decides the exit status"
+        );
+    }
 }
 
 /// What bwrap takes, run takes: a `--setenv` value over 32 KiB, more than 64 `--setenv`, more

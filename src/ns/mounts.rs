@@ -91,9 +91,9 @@ pub enum Mount<'a> {
     },
     /// A `/proc` on `dst` (`bwrap --proc`): a fresh one with a new pid namespace, else a bind of
     /// the caller's, nosuid and nodev (a user namespace may mount proc only for a pid namespace
-    /// it owns), with `sys`, `sysrq-trigger`, `irq`, `bus`, `fs`, `acpi`, `scsi`, `driver`
-    /// and `mtrr` covered read-only wherever the kernel has them, whether or not `access(2)`
-    /// calls them writable.
+    /// it owns), with `sys`, `sysrq-trigger`, `irq`, `bus`, `fs`, `acpi`, `scsi`, `driver`,
+    /// `mtrr`, `dynamic_debug`, `latency_stats` and `timer_stats` covered read-only wherever
+    /// the kernel has them, whether or not `access(2)` calls them writable.
     Proc {
         /// Where, in the new root.
         dst: &'a CStr,
@@ -164,9 +164,23 @@ struct Tree<'c> {
     /// The old root, once staged: sources are looked up as if it were the root, so that an
     /// absolute symlink on their way resolves in the caller's tree ([`bind_tree`]).
     old_root: Option<sys::Fd>,
+    /// Whether destinations are looked up in the new root ([`Tree::new_root`]): once staged.
+    dest_in_root: bool,
 }
 
 impl Tree<'_> {
+    /// The new root as it is now, once staged: what `/newroot` of the staging root (ours
+    /// alone) leads to, the topmost mount there. Opened for each use: a descriptor opened
+    /// before a bind of `/` onto it would still name the empty directory below.
+    ///
+    /// Destinations are looked up as if it were the root ([`open_dest`]), so that a symlink
+    /// on their way (one a program of an earlier run planted in a bound directory, say) leads
+    /// nowhere outside it, `/oldroot` least of all.
+    fn new_root(&self) -> Option<Result<sys::Fd, Errno>> {
+        self.dest_in_root
+            .then(|| sys::open(c"/newroot", k::O_PATH | k::O_DIRECTORY))
+    }
+
     /// Make `path` the caller's path to `src`, absolute in the caller's root (a relative
     /// `src` from the working directory it had), for a lookup from [`Tree::old_root`].
     fn source_in_root(&self, path: &mut Path, src: &CStr) -> Result<(), Errno> {
@@ -235,6 +249,7 @@ pub(super) fn set_up(
             mountinfo: c"/proc/self/mountinfo",
             console,
             old_root: None,
+            dest_in_root: false,
         };
         apply_all(&tree, mounts, pid_ns)?;
         if proc {
@@ -260,12 +275,13 @@ pub(super) fn set_up(
         mountinfo: c"/oldroot/proc/self/mountinfo",
         console,
         old_root: Some(old_root.map_err(|e| (SetupStep::StageRoot, e))?),
+        dest_in_root: true,
     };
     if let NewRoot::Dir(dir) = root {
         // As every bind: no set-user-id programs, no device nodes (the directory's owner may
         // have put either there), with its submounts.
         let set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
-        let bound = match bind_tree(&tree, dir, c"/newroot", set) {
+        let bound = match bind_tree(&tree, dir, Target::Path(c"/newroot"), set) {
             // Before Linux 5.6: by its path under the old root.
             Err((_, Errno::ENOSYS)) => {
                 let mut src = Path::empty();
@@ -279,6 +295,7 @@ pub(super) fn set_up(
         bound.map_err(|e| (SetupStep::BindRoot, e))?;
     }
     apply_all(&tree, mounts, pid_ns)?;
+    sys::chdir(c"/").map_err(|e| (SetupStep::StageRoot, e))?;
     // /proc goes in before the old root is detached: inside a user namespace the kernel mounts
     // a new proc only while a fully visible one exists in the mount namespace.
     if proc {
@@ -345,29 +362,131 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
     };
     let mut path = Path::empty();
     tree.dest(&mut path, dst).map_err(at(P::Destination))?;
-    path.make_parents().map_err(at(P::Destination))?;
     match *mount {
-        Mount::Bind { src, .. } => bind(tree, src, path.as_cstr(), false),
-        Mount::RoBind { src, .. } => bind(tree, src, path.as_cstr(), true),
-        Mount::Tmpfs { mode, size, .. } => tmpfs(path.as_cstr(), mode, size),
-        Mount::Dev { .. } => dev(tree, &mut path),
-        Mount::Proc { .. } => proc(tree, &mut path, pid_ns),
+        Mount::Bind { src, .. } => bind(tree, src, dst, &mut path, false),
+        Mount::RoBind { src, .. } => bind(tree, src, dst, &mut path, true),
+        Mount::Tmpfs { mode, size, .. } => {
+            let staged = enter(tree, dst, &mut path)?;
+            tmpfs(here(staged, &path), mode, size)
+        }
+        Mount::Dev { .. } => dev(tree, dst, &mut path),
+        Mount::Proc { .. } => proc(tree, dst, &mut path, pid_ns),
     }
 }
 
-/// A recursive bind of `src` on `dst`, restricted (`readonly` too).
-fn bind(tree: &Tree<'_>, src: &CStr, dst: &CStr, readonly: bool) -> Result<(), PartFailed> {
+/// Open the destination `dst` in the new root `root`, making what is missing of it (directories
+/// of mode 0755 on the way; at the end a directory when `dir`, else an empty file of mode
+/// 0444, as bubblewrap makes them). Each prefix is looked up with `RESOLVE_IN_ROOT` from the
+/// new root, and a missing component is made in the directory its prefix opened to
+/// (`mkdirat(2)`, `mknodat(2)`), so nothing is made or reached outside the new root, whatever
+/// symlinks are on the way. ENOSYS before Linux 5.6.
+fn open_dest(root: sys::BorrowedFd<'_>, dst: &CStr, dir: bool) -> Result<sys::Fd, Errno> {
+    let mut prefix = Path::empty();
+    let mut name = Path::empty();
+    let mut parent: Option<sys::Fd> = None;
+    let parts = dst
+        .to_bytes()
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty());
+    let count = parts.clone().count();
+    if count == 0 {
+        return sys::open_in_root(root, c".", k::O_PATH | k::O_DIRECTORY);
+    }
+    for (i, part) in parts.enumerate() {
+        let last = i + 1 == count;
+        prefix.push(b"/")?;
+        prefix.push(part)?;
+        let want_dir = !last || dir;
+        let flags = match want_dir {
+            true => k::O_PATH | k::O_DIRECTORY,
+            false => k::O_PATH,
+        };
+        let opened = match sys::open_in_root(root, prefix.as_cstr(), flags) {
+            // Something not a directory where one goes last: the mount's kind check says
+            // ENOTDIR for it, as mount(2) would.
+            Err(Errno::ENOTDIR) if last => sys::open_in_root(root, prefix.as_cstr(), k::O_PATH)?,
+            Err(Errno::ENOENT) => {
+                let at = parent.as_ref().map_or(root, sys::Fd::as_fd);
+                name.set(&[part])?;
+                let made = match want_dir {
+                    true => sys::mkdir_at(at, name.as_cstr(), 0o755),
+                    false => sys::create_file_at(at, name.as_cstr(), 0o444),
+                };
+                match made {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e),
+                }
+                sys::open_in_root(root, prefix.as_cstr(), flags)?
+            }
+            done => done?,
+        };
+        if last {
+            return Ok(opened);
+        }
+        parent = Some(opened);
+    }
+    Err(Errno::ENOENT) // not reached: the last part returns
+}
+
+/// Make the directory `dst` of the new root (its textual path in `path`) what the next calls
+/// act on: once staged (and from Linux 5.6), opened with [`open_dest`] and made the working
+/// directory, so they name it `.` (`true`); else made by path, `mkdir -p` style (`false`).
+fn enter(tree: &Tree<'_>, dst: &CStr, path: &mut Path) -> Result<bool, PartFailed> {
+    use MountPart as P;
+    if let Some(root) = tree.new_root() {
+        let root = root.map_err(at(P::Destination))?;
+        match open_dest(root.as_fd(), dst, true) {
+            Ok(dir) => {
+                sys::change_dir_to(dir.as_fd()).map_err(at(P::Destination))?;
+                return Ok(true);
+            }
+            Err(Errno::ENOSYS) => {}
+            Err(e) => return Err((P::Destination, e)),
+        }
+    }
+    path.make_parents().map_err(at(P::Destination))?;
+    make_dir(path.as_cstr()).map_err(at(P::Destination))?;
+    Ok(false)
+}
+
+/// What the calls after [`enter`] name the destination: `.`, or its path.
+fn here(staged: bool, path: &Path) -> &CStr {
+    if staged { c"." } else { path.as_cstr() }
+}
+
+/// Where [`bind_tree`] attaches its copy.
+#[derive(Clone, Copy)]
+enum Target<'d> {
+    /// A destination of the new root, opened there with [`open_dest`]; its textual path (for
+    /// the restriction by remounts before Linux 5.12).
+    InRoot(&'d CStr, &'d CStr),
+    /// A path of the staging root (the new root's own mount point).
+    Path(&'d CStr),
+}
+
+/// A recursive bind of `src` on the destination `dst` (its textual path in `path`),
+/// restricted (`readonly` too).
+fn bind(
+    tree: &Tree<'_>,
+    src: &CStr,
+    dst: &CStr,
+    path: &mut Path,
+    readonly: bool,
+) -> Result<(), PartFailed> {
     use MountPart as P;
     let mut set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
     if readonly {
         set |= k::MOUNT_ATTR_RDONLY;
     }
-    match bind_tree(tree, src, dst, set) {
-        // In place, or before Linux 5.6 (openat2): by path, as below; and through a magic
-        // link (`/proc/self/fd/N`), which RESOLVE_IN_ROOT refuses (ELOOP) and a path follows.
-        Err((MountPart::Source, Errno::ENOSYS | Errno::ELOOP)) => {}
+    // Through a magic link (`/proc/self/fd/N`) RESOLVE_IN_ROOT refuses (EXDEV): no path
+    // lookup from the staging root is tried instead, which would leave the caller's root.
+    match bind_tree(tree, src, Target::InRoot(dst, path.as_cstr()), set) {
+        // In place, or before Linux 5.6 (openat2): by path, as below.
+        Err((MountPart::Source, Errno::ENOSYS)) => {}
         done => return done,
     }
+    path.make_parents().map_err(at(P::Destination))?;
+    let dst = path.as_cstr();
     let mut path = Path::empty();
     tree.source(&mut path, src).map_err(at(P::Source))?;
     let src = path.as_cstr();
@@ -389,7 +508,7 @@ fn bind(tree: &Tree<'_>, src: &CStr, dst: &CStr, readonly: bool) -> Result<(), P
 /// (`mount_setattr(2)`, 5.12+; after attaching, by path, before), and attached on `dst`
 /// (`move_mount(2)`). ENOSYS in place (no old root) and before Linux 5.6: the caller binds
 /// by path instead.
-fn bind_tree(tree: &Tree<'_>, src: &CStr, dst: &CStr, set: u32) -> Result<(), PartFailed> {
+fn bind_tree(tree: &Tree<'_>, src: &CStr, dst: Target<'_>, set: u32) -> Result<(), PartFailed> {
     use MountPart as P;
     let Some(root) = &tree.old_root else {
         return Err((P::Source, Errno::ENOSYS));
@@ -399,23 +518,47 @@ fn bind_tree(tree: &Tree<'_>, src: &CStr, dst: &CStr, set: u32) -> Result<(), Pa
     let source = sys::open_in_root(root.as_fd(), path.as_cstr(), k::O_PATH);
     let source = source.map_err(at(P::Source))?;
     let kind = sys::file_mode_of(source.as_fd()).map_err(at(P::Source))? & k::S_IFMT;
-    let made = match kind {
-        k::S_IFDIR => make_dir(dst),
-        _ => make_file(dst),
+    let is_dir = kind == k::S_IFDIR;
+    // The destination: opened in the new root, or made at a path of the staging root.
+    let (opened, named) = match dst {
+        Target::InRoot(dst, named) => {
+            let Some(root) = tree.new_root() else {
+                return Err((P::Source, Errno::ENOSYS));
+            };
+            let root = root.map_err(at(P::Destination))?;
+            let opened = open_dest(root.as_fd(), dst, is_dir).map_err(at(P::Destination))?;
+            (Some(opened), named)
+        }
+        Target::Path(path) => {
+            let made = if is_dir {
+                make_dir(path)
+            } else {
+                make_file(path)
+            };
+            made.map_err(at(P::Destination))?;
+            (None, path)
+        }
     };
-    made.map_err(at(P::Destination))?;
     // A directory only on a directory, anything else only on a non-directory: mount(2)'s
     // ENOTDIR, where move_mount(2) would answer EINVAL.
-    let there = sys::file_mode(dst).map_err(at(P::Destination))? & k::S_IFMT;
-    if (there == k::S_IFDIR) != (kind == k::S_IFDIR) {
+    let there = match &opened {
+        Some(fd) => sys::file_mode_of(fd.as_fd()),
+        None => sys::file_mode(named),
+    };
+    if (there.map_err(at(P::Destination))? & k::S_IFMT == k::S_IFDIR) != is_dir {
         return Err((P::Mount, Errno::ENOTDIR));
     }
     let copy = sys::clone_tree(source.as_fd()).map_err(at(P::Mount))?;
+    let attach = || match &opened {
+        Some(fd) => sys::move_mount_to(copy.as_fd(), fd.as_fd()),
+        None => sys::move_mount_onto(copy.as_fd(), named),
+    };
     match sys::restrict_tree(copy.as_fd(), u64::from(set)) {
-        Ok(()) => sys::move_mount_onto(copy.as_fd(), dst).map_err(at(P::Mount)),
+        Ok(()) => attach().map_err(at(P::Mount)),
+        // Before Linux 5.12: attached, then restricted by remounts, found by its path.
         Err(Errno::ENOSYS) => {
-            sys::move_mount_onto(copy.as_fd(), dst).map_err(at(P::Mount))?;
-            restrict(dst, set, tree.mountinfo).map_err(at(P::Restrict))
+            attach().map_err(at(P::Mount))?;
+            restrict(named, set, tree.mountinfo).map_err(at(P::Restrict))
         }
         Err(e) => Err((P::Restrict, e)),
     }
@@ -449,8 +592,9 @@ const DEV_LINKS: [(&[u8], &CStr); 6] = [
     (b"ptmx", c"pts/ptmx"),
 ];
 
-/// A minimal `/dev` on `dst`, as [`Mount::Dev`] describes it.
-fn dev(tree: &Tree<'_>, dst: &mut Path) -> Result<(), PartFailed> {
+/// A minimal `/dev` on the destination `dst` (its textual path in `path`), as [`Mount::Dev`]
+/// describes it.
+fn dev(tree: &Tree<'_>, dst: &CStr, path: &mut Path) -> Result<(), PartFailed> {
     use MountPart as P;
     let mut host = Path::empty();
     // As bubblewrap does: the terminal on stdout, if it is one, is the sandbox's console.
@@ -472,7 +616,14 @@ fn dev(tree: &Tree<'_>, dst: &mut Path) -> Result<(), PartFailed> {
             *slot = Some(sys::clone_mount(host.as_cstr()).map_err(at(P::DevNode))?);
         }
     }
-    tmpfs(dst.as_cstr(), 0o755, 0)?;
+    let staged = enter(tree, dst, path)?;
+    tmpfs(here(staged, path), 0o755, 0)?;
+    // Into the tmpfs just mounted, whose root the nodes go in (`.` once more, or the path).
+    let staged = enter(tree, dst, path)?;
+    let mut base = Path::empty();
+    base.set(&[here(staged, path).to_bytes()])
+        .map_err(at(P::Destination))?;
+    let dst = &mut base;
     for (i, held) in held.iter().enumerate().take(count) {
         let name = DEV_NODES.get(i).copied().unwrap_or(b"console");
         in_child(dst, name, |here| {
@@ -528,8 +679,10 @@ fn console_source(tree: &Tree<'_>, scratch: &mut Path) -> Option<Path> {
 /// four (sysctls, the magic SysRq key, interrupt affinities, bus devices' configuration), and
 /// what else a root caller could open for writing in a fresh procfs and that Docker covers
 /// or masks too: `fs` (nfsd and other filesystems' settings), `acpi`, `scsi` (adding and
-/// removing devices), `driver` and `mtrr` (memory type ranges).
-const PROC_COVERED: [&[u8]; 9] = [
+/// removing devices), `driver`, `mtrr` (memory type ranges), `dynamic_debug` (the kernel's
+/// debug messages, on; found open on Debian's kernels by `tests/escape.rs`), `latency_stats`
+/// and `timer_stats` (their switches, where the kernel has them).
+const PROC_COVERED: [&[u8]; 12] = [
     b"sys",
     b"sysrq-trigger",
     b"irq",
@@ -539,23 +692,36 @@ const PROC_COVERED: [&[u8]; 9] = [
     b"scsi",
     b"driver",
     b"mtrr",
+    b"dynamic_debug",
+    b"latency_stats",
+    b"timer_stats",
 ];
 
-/// A `/proc` on `dst`, as [`Mount::Proc`] describes it.
-fn proc(tree: &Tree<'_>, dst: &mut Path, pid_ns: bool) -> Result<(), PartFailed> {
+/// A `/proc` on the destination `dst` (its textual path in `path`), as [`Mount::Proc`]
+/// describes it.
+fn proc(tree: &Tree<'_>, dst: &CStr, path: &mut Path, pid_ns: bool) -> Result<(), PartFailed> {
     use MountPart as P;
-    make_dir(dst.as_cstr()).map_err(at(P::Destination))?;
+    let staged = enter(tree, dst, path)?;
+    let at_dst = here(staged, path);
     if pid_ns {
-        let fresh = sys::mount(c"proc", dst.as_cstr(), c"proc", PROC_FLAGS, None);
+        let fresh = sys::mount(c"proc", at_dst, c"proc", PROC_FLAGS, None);
         fresh.map_err(at(P::Mount))?;
     } else {
         let mut host = Path::empty();
         host.set(&[tree.old, b"/proc"]).map_err(at(P::Source))?;
-        let bound = sys::mount(host.as_cstr(), dst.as_cstr(), c"", BIND, None);
+        let bound = sys::mount(host.as_cstr(), at_dst, c"", BIND, None);
         bound.map_err(at(P::Mount))?;
+        // Restricted in the proc just attached, entered as for the covers below.
+        let staged = enter(tree, dst, path)?;
         let set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
-        restrict(dst.as_cstr(), set, tree.mountinfo).map_err(at(P::Restrict))?;
+        restrict(here(staged, path), set, tree.mountinfo).map_err(at(P::Restrict))?;
     }
+    // Into the proc just mounted, whose parts are covered (`.` once more, or the path).
+    let staged = enter(tree, dst, path)?;
+    let mut base = Path::empty();
+    base.set(&[here(staged, path).to_bytes()])
+        .map_err(at(P::Destination))?;
+    let dst = &mut base;
     let set = k::MOUNT_ATTR_RDONLY | k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
     for name in PROC_COVERED {
         // Covered whether or not access(2) says it is writable: procfs answers EACCES to

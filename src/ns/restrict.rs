@@ -17,9 +17,16 @@ use linux_raw_sys::general as k;
 use syscalls::Errno;
 
 /// Add the `MOUNT_ATTR_*` bits `set` to the mount at `dst` and every mount below it;
-/// `mountinfo` is where this process's `/proc/self/mountinfo` is now.
+/// `mountinfo` is where this process's `/proc/self/mountinfo` is now. A relative `dst` is
+/// from the working directory (whose path, for the remounts, `getcwd(2)` gives).
 pub(super) fn restrict(dst: &CStr, set: u32, mountinfo: &CStr) -> Result<(), Errno> {
     match sys::restrict_mounts(dst, u64::from(set)) {
+        Err(Errno::ENOSYS) if !dst.to_bytes().starts_with(b"/") => {
+            let mut cwd = [0u8; 4096];
+            let mut path = Path::empty();
+            path.set(&[sys::getcwd(&mut cwd)?, b"/", dst.to_bytes()])?;
+            remount_each(path.as_cstr(), flags_of_attrs(set), mountinfo)
+        }
         Err(Errno::ENOSYS) => remount_each(dst, flags_of_attrs(set), mountinfo),
         done => done,
     }
@@ -54,9 +61,10 @@ fn flags_of_options(options: &[u8]) -> MountFlags {
         .fold(MountFlags::EMPTY, |all, f| all | f)
 }
 
-/// The non-empty components of a path.
+/// The components of a path, without empty ones and `.`.
 fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
-    path.split(|&b| b == b'/').filter(|c| !c.is_empty())
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
 }
 
 /// Remount `dst` and each mount below it with its own flags and `wanted`, reading the mounts

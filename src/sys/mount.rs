@@ -428,6 +428,127 @@ pub fn create_file(path: &CStr, mode: u32) -> Result<(), Errno> {
     .map(drop)
 }
 
+/// `mkdirat(2)`: a directory `name` in the directory `dir` (an `O_PATH` descriptor too), with
+/// `mode` (less the umask); a final symlink at `name` is not followed (EEXIST).
+///
+/// ```
+/// use linux_raw_sys::general::{O_DIRECTORY, O_PATH, S_IFDIR, S_IFMT};
+/// use rawclone::{sys, Errno};
+/// let dir = std::env::temp_dir().join(format!("rawclone-doc-mkdirat-{}", sys::getpid()));
+/// std::fs::create_dir(&dir).unwrap();
+/// let path = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+/// let at = sys::open(&path, O_PATH | O_DIRECTORY)?;
+/// sys::mkdir_at(at.as_fd(), c"sub", 0o755)?;
+/// assert_eq!(sys::mkdir_at(at.as_fd(), c"sub", 0o755), Err(Errno::EEXIST));
+/// sys::create_file_at(at.as_fd(), c"file", 0o444)?;
+/// assert!(dir.join("sub").is_dir() && dir.join("file").is_file());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn mkdir_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
+    // SAFETY: `name` is NUL-terminated and lives for the call; `dir` is a descriptor we borrow.
+    unsafe {
+        syscall3(
+            Sysno::mkdirat,
+            dir.as_raw() as usize,
+            name.as_ptr() as usize,
+            mode as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `mknodat(2)` of an empty regular file `name` in the directory `dir`, as [`create_file`]
+/// makes one by path; EEXIST if anything is there (a symlink too: it is not followed).
+///
+/// ```
+/// use linux_raw_sys::general::{O_DIRECTORY, O_PATH};
+/// use rawclone::{sys, Errno};
+/// let tmp = sys::open(c"/tmp", O_PATH | O_DIRECTORY)?;
+/// let name = std::ffi::CString::new(format!("rawclone-doc-at-{}", sys::getpid())).unwrap();
+/// sys::create_file_at(tmp.as_fd(), &name, 0o600)?;
+/// assert_eq!(sys::create_file_at(tmp.as_fd(), &name, 0o600), Err(Errno::EEXIST));
+/// std::fs::remove_file(format!("/tmp/{}", name.to_str().unwrap())).unwrap();
+/// # Ok::<(), rawclone::Errno>(())
+/// ```
+pub fn create_file_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
+    // SAFETY: `name` is NUL-terminated and lives for the call; `dir` is a descriptor we borrow.
+    unsafe {
+        syscall4(
+            Sysno::mknodat,
+            dir.as_raw() as usize,
+            name.as_ptr() as usize,
+            (k::S_IFREG | (mode & 0o7777)) as usize,
+            0,
+        )
+    }
+    .map(drop)
+}
+
+/// `move_mount(2)` of the detached mount `tree` (from [`clone_tree`]) onto the file or
+/// directory `target` refers to (`MOVE_MOUNT_T_EMPTY_PATH`): nothing is looked up by name.
+///
+/// ```
+/// use linux_raw_sys::general::{O_DIRECTORY, O_PATH};
+/// use rawclone::{ns::Namespaces, sys, ExitStatus, Stack};
+/// let mut stack = Stack::map(64 * 1024)?;
+/// // SAFETY: the child only makes raw syscalls.
+/// let child = unsafe {
+///     Namespaces::new().map_root().mount().spawn(&mut stack, || {
+///         let (Ok(dev), Ok(mnt)) = (
+///             sys::open(c"/dev", O_PATH | O_DIRECTORY),
+///             sys::open(c"/mnt", O_PATH | O_DIRECTORY),
+///         ) else {
+///             return 1;
+///         };
+///         let Ok(tree) = sys::clone_tree(dev.as_fd()) else { return 2 };
+///         let moved = sys::move_mount_to(tree.as_fd(), mnt.as_fd());
+///         (moved.is_ok() && sys::char_device(c"/mnt/null") == Ok(Some((1, 3)))) as i32
+///     })?
+/// };
+/// assert_eq!(child.wait()?, ExitStatus::Exited(1));
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+pub fn move_mount_to(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+    let flags = k::MOVE_MOUNT_F_EMPTY_PATH | k::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: two empty NUL-terminated paths; both descriptors are borrowed for the call.
+    unsafe {
+        syscall5(
+            Sysno::move_mount,
+            tree.as_raw() as usize,
+            c"".as_ptr() as usize,
+            target.as_raw() as usize,
+            c"".as_ptr() as usize,
+            flags as usize,
+        )
+    }
+    .map(drop)
+}
+
+/// `fchdir(2)`: make the directory `dir` refers to (an `O_PATH` descriptor too) the working
+/// directory.
+///
+/// ```
+/// use linux_raw_sys::general::{O_DIRECTORY, O_PATH};
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // SAFETY: the child only makes raw syscalls and exits.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let moved = sys::open(c"/proc", O_PATH | O_DIRECTORY)
+///             .and_then(|proc| sys::change_dir_to(proc.as_fd()));
+///         // "self" is now relative to /proc.
+///         sys::exit_group((moved.is_ok() && sys::open(c"self/stat", 0).is_ok()) as i32)
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(1)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+#[doc(alias = "fchdir")]
+pub fn change_dir_to(dir: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: takes a descriptor we borrow; touches no memory of ours.
+    unsafe { syscalls::syscall1(Sysno::fchdir, dir.as_raw() as usize) }.map(drop)
+}
+
 /// `symlinkat(2)`: a symbolic link at `path` whose text is `target`.
 ///
 /// ```
