@@ -28,8 +28,8 @@ mod net;
 mod tty;
 pub use mount::{
     MountFlags, access, change_dir_to, char_device, clone_mount, clone_tree, create_file,
-    create_file_at, file_mode, file_mode_of, mkdir_at, mount, move_mount_onto, move_mount_to,
-    read_link, restrict_mounts, restrict_tree, symlink, umount2,
+    create_file_at, file_mode, file_mode_of, fresh_mount, mkdir_at, mount, move_mount_onto,
+    move_mount_to, read_link, restrict_mounts, restrict_tree, symlink, umount2,
 };
 pub use namespace::{open_at, open_in_root, unshare};
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};

@@ -110,6 +110,7 @@ as_root_and_nobody!(
     terminal_injection_is_refused,
     a_root_dir_gives_no_device_nodes_nor_setuid,
     planted_symlinks_lead_no_destination_out_of_the_new_root,
+    planted_symlinks_cannot_uncover_proc,
 );
 
 /// Try to make every read-only mount writable, as the issue's reviewer did (`mount -o remount,bind,rw`),
@@ -365,4 +366,43 @@ fn planted_symlinks_lead_no_destination_out_of_the_new_root(unprivileged: bool) 
         "{args:?}: made in {}: {made:?}",
         victim.path()
     );
+}
+
+/// A chain of symlinks planted in a `--root` directory (`proc -> /d/self`, `d/self -> /d`)
+/// once made the second lookup of `--proc`'s destination land in the fresh proc's
+/// `/proc/<pid>`, where no cover's name exists: every cover was passed over, and a root
+/// caller's program opened the host's `kernel/core_pattern` for writing. The proc is now
+/// covered in its root, entered by descriptor, whatever the names lead to.
+fn planted_symlinks_cannot_uncover_proc(unprivileged: bool) {
+    if let Some(reason) = missing_tool(&["grep"]) {
+        return skip(&reason);
+    }
+    let root = Scratch::new();
+    std::fs::create_dir(format!("{}/d", root.path())).unwrap();
+    std::os::unix::fs::symlink("/d/self", format!("{}/proc", root.path())).unwrap();
+    std::os::unix::fs::symlink("/d", format!("{}/d/self", root.path())).unwrap();
+    // As root without a user namespace: the caller's own root, whose sysctls the program
+    // could write; as nobody, root of a user namespace.
+    let mut args = if unprivileged { vec!["-r"] } else { vec![] };
+    args.extend(["-p", "-R", root.path()]);
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
+        if std::path::Path::new(top).exists() {
+            args.extend(["--ro-bind", top, top]);
+        }
+    }
+    args.extend(["--proc", "/proc", "--cap-drop", "ALL"]);
+    // Wherever the proc went, its sys is read-only: a line of its mountinfo says so, and
+    // core_pattern does not open for writing.
+    let script = "for p in /proc /d; do \
+                      [ -e $p/self/mountinfo ] || continue; \
+                      grep -q \" $p/sys ro,\" $p/self/mountinfo && echo covered; \
+                      true 2>&- 3>>$p/sys/kernel/core_pattern && echo open; \
+                  done; true";
+    let (out, code) = run_sh(unprivileged, &args, script);
+    assert_eq!(code, 0, "{args:?}: {out}");
+    assert!(
+        !out.contains("open"),
+        "{args:?}: core_pattern opened for writing: {out}"
+    );
+    assert!(out.contains("covered"), "{args:?}: sys not covered: {out}");
 }

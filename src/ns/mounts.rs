@@ -299,9 +299,13 @@ pub(super) fn set_up(
     // /proc goes in before the old root is detached: inside a user namespace the kernel mounts
     // a new proc only while a fully visible one exists in the mount namespace.
     if proc {
-        let step = |e| (SetupStep::MountProc, e);
-        make_dir(c"/newroot/proc").map_err(step)?;
-        sys::mount(c"proc", c"/newroot/proc", c"proc", PROC_FLAGS, None).map_err(step)?;
+        // Put as a `Mount::Proc` is (its covers too), a fresh one at /proc of the new root.
+        let mut path = Path::empty();
+        let step = |(_, e)| (SetupStep::MountProc, e);
+        tree.dest(&mut path, c"/proc")
+            .map_err(|e| (SetupStep::MountProc, e))?;
+        self::proc(&tree, c"/proc", &mut path, true).map_err(step)?;
+        sys::chdir(c"/").map_err(|e| (SetupStep::MountProc, e))?;
     }
     sys::umount2(c"/oldroot", k::MNT_DETACH).map_err(|e| (SetupStep::DetachOldRoot, e))?;
     // The staging tmpfs ends up stacked on the new root, and is detached the same way.
@@ -366,8 +370,10 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
         Mount::Bind { src, .. } => bind(tree, src, dst, &mut path, false),
         Mount::RoBind { src, .. } => bind(tree, src, dst, &mut path, true),
         Mount::Tmpfs { mode, size, .. } => {
-            let staged = enter(tree, dst, &mut path)?;
-            tmpfs(here(staged, &path), mode, size)
+            match place(tree, dst, &mut path, || fresh_tmpfs(mode, size))? {
+                true => Ok(()),
+                false => tmpfs(path.as_cstr(), mode, size),
+            }
         }
         Mount::Dev { .. } => dev(tree, dst, &mut path),
         Mount::Proc { .. } => proc(tree, dst, &mut path, pid_ns),
@@ -428,16 +434,27 @@ fn open_dest(root: sys::BorrowedFd<'_>, dst: &CStr, dir: bool) -> Result<sys::Fd
     Err(Errno::ENOENT) // not reached: the last part returns
 }
 
-/// Make the directory `dst` of the new root (its textual path in `path`) what the next calls
-/// act on: once staged (and from Linux 5.6), opened with [`open_dest`] and made the working
-/// directory, so they name it `.` (`true`); else made by path, `mkdir -p` style (`false`).
-fn enter(tree: &Tree<'_>, dst: &CStr, path: &mut Path) -> Result<bool, PartFailed> {
+/// Put the mount `make` gives (a detached one: a fresh filesystem, or a copy) on the directory
+/// `dst` of the new root (its textual path in `path`), and make its root the working
+/// directory: what follows in it (covers, nodes) is made there by relative names, and `dst` is
+/// never looked up again, so nothing can lead those steps elsewhere. Once staged (and from
+/// Linux 5.6): `dst` opened with [`open_dest`], the mount attached on it (`move_mount(2)`);
+/// `true`. Else `dst` is made by path, `mkdir -p` style, for the caller to mount by path;
+/// `false`.
+fn place(
+    tree: &Tree<'_>,
+    dst: &CStr,
+    path: &mut Path,
+    make: impl FnOnce() -> Result<sys::Fd, Errno>,
+) -> Result<bool, PartFailed> {
     use MountPart as P;
     if let Some(root) = tree.new_root() {
         let root = root.map_err(at(P::Destination))?;
         match open_dest(root.as_fd(), dst, true) {
             Ok(dir) => {
-                sys::change_dir_to(dir.as_fd()).map_err(at(P::Destination))?;
+                let mount = make().map_err(at(P::Mount))?;
+                sys::move_mount_to(mount.as_fd(), dir.as_fd()).map_err(at(P::Mount))?;
+                sys::change_dir_to(mount.as_fd()).map_err(at(P::Mount))?;
                 return Ok(true);
             }
             Err(Errno::ENOSYS) => {}
@@ -449,9 +466,29 @@ fn enter(tree: &Tree<'_>, dst: &CStr, path: &mut Path) -> Result<bool, PartFaile
     Ok(false)
 }
 
-/// What the calls after [`enter`] name the destination: `.`, or its path.
-fn here(staged: bool, path: &Path) -> &CStr {
-    if staged { c"." } else { path.as_cstr() }
+/// What the calls after [`place`] name the new mount's root: `.`, or its path.
+fn here(placed: bool, path: &Path) -> &CStr {
+    if placed { c"." } else { path.as_cstr() }
+}
+
+/// A fresh tmpfs with root directory `mode` and `size` bytes (0: the kernel's default),
+/// `nosuid` and `nodev`, detached (`fsmount(2)`).
+fn fresh_tmpfs(mode: u32, size: usize) -> Result<sys::Fd, Errno> {
+    let mut mode_text = crate::line::Line::new();
+    let _ = write!(mode_text, "0{:o}\0", mode & 0o7777);
+    let mut size_text = crate::line::Line::new();
+    let _ = write!(size_text, "{size}\0");
+    let (Ok(mode), Ok(size_text)) = (
+        CStr::from_bytes_with_nul(mode_text.as_bytes()),
+        CStr::from_bytes_with_nul(size_text.as_bytes()),
+    ) else {
+        return Err(Errno::EINVAL);
+    };
+    let attrs = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+    // The source is named as mount(8) names it, for /proc/self/mountinfo.
+    let sized = [(c"source", c"tmpfs"), (c"mode", mode), (c"size", size_text)];
+    let options = if size > 0 { &sized[..] } else { &sized[..2] };
+    sys::fresh_mount(c"tmpfs", options, attrs)
 }
 
 /// Where [`bind_tree`] attaches its copy.
@@ -555,9 +592,15 @@ fn bind_tree(tree: &Tree<'_>, src: &CStr, dst: Target<'_>, set: u32) -> Result<(
     };
     match sys::restrict_tree(copy.as_fd(), u64::from(set)) {
         Ok(()) => attach().map_err(at(P::Mount)),
-        // Before Linux 5.12: attached, then restricted by remounts, found by its path.
+        // Before Linux 5.12: attached, then restricted by remounts, found by its path: a
+        // directory's as the working directory (its root, entered), whatever the path as
+        // given was; a file's as given.
         Err(Errno::ENOSYS) => {
             attach().map_err(at(P::Mount))?;
+            if is_dir && opened.is_some() {
+                sys::change_dir_to(copy.as_fd()).map_err(at(P::Restrict))?;
+                return restrict(c".", set, tree.mountinfo).map_err(at(P::Restrict));
+            }
             restrict(named, set, tree.mountinfo).map_err(at(P::Restrict))
         }
         Err(e) => Err((P::Restrict, e)),
@@ -616,12 +659,13 @@ fn dev(tree: &Tree<'_>, dst: &CStr, path: &mut Path) -> Result<(), PartFailed> {
             *slot = Some(sys::clone_mount(host.as_cstr()).map_err(at(P::DevNode))?);
         }
     }
-    let staged = enter(tree, dst, path)?;
-    tmpfs(here(staged, path), 0o755, 0)?;
-    // Into the tmpfs just mounted, whose root the nodes go in (`.` once more, or the path).
-    let staged = enter(tree, dst, path)?;
+    // The nodes go in the tmpfs's root: entered (`.`), or by its path.
+    let placed = place(tree, dst, path, || fresh_tmpfs(0o755, 0))?;
+    if !placed {
+        tmpfs(path.as_cstr(), 0o755, 0)?;
+    }
     let mut base = Path::empty();
-    base.set(&[here(staged, path).to_bytes()])
+    base.set(&[here(placed, path).to_bytes()])
         .map_err(at(P::Destination))?;
     let dst = &mut base;
     for (i, held) in held.iter().enumerate().take(count) {
@@ -701,25 +745,42 @@ const PROC_COVERED: [&[u8]; 12] = [
 /// describes it.
 fn proc(tree: &Tree<'_>, dst: &CStr, path: &mut Path, pid_ns: bool) -> Result<(), PartFailed> {
     use MountPart as P;
-    let staged = enter(tree, dst, path)?;
-    let at_dst = here(staged, path);
-    if pid_ns {
-        let fresh = sys::mount(c"proc", at_dst, c"proc", PROC_FLAGS, None);
-        fresh.map_err(at(P::Mount))?;
-    } else {
-        let mut host = Path::empty();
-        host.set(&[tree.old, b"/proc"]).map_err(at(P::Source))?;
-        let bound = sys::mount(host.as_cstr(), at_dst, c"", BIND, None);
-        bound.map_err(at(P::Mount))?;
-        // Restricted in the proc just attached, entered as for the covers below.
-        let staged = enter(tree, dst, path)?;
-        let set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
-        restrict(here(staged, path), set, tree.mountinfo).map_err(at(P::Restrict))?;
+    let mut host = Path::empty();
+    host.set(&[tree.old, b"/proc"]).map_err(at(P::Source))?;
+    let set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+    // The caller's proc is copied restricted where mount_setattr(2) exists (5.12+), and
+    // restricted once entered where it does not.
+    let mut restricted = false;
+    let placed = place(tree, dst, path, || match pid_ns {
+        true => sys::fresh_mount(c"proc", &[(c"source", c"proc")], set | k::MOUNT_ATTR_NOEXEC),
+        false => {
+            let proc = sys::open(host.as_cstr(), k::O_PATH | k::O_DIRECTORY)?;
+            let copy = sys::clone_tree(proc.as_fd())?;
+            match sys::restrict_tree(copy.as_fd(), u64::from(set)) {
+                Ok(()) => restricted = true,
+                Err(Errno::ENOSYS) => {}
+                Err(e) => return Err(e),
+            }
+            Ok(copy)
+        }
+    })?;
+    match (placed, pid_ns) {
+        (false, true) => {
+            let fresh = sys::mount(c"proc", path.as_cstr(), c"proc", PROC_FLAGS, None);
+            fresh.map_err(at(P::Mount))?;
+        }
+        (false, false) => {
+            let bound = sys::mount(host.as_cstr(), path.as_cstr(), c"", BIND, None);
+            bound.map_err(at(P::Mount))?;
+        }
+        (true, _) => {}
     }
-    // Into the proc just mounted, whose parts are covered (`.` once more, or the path).
-    let staged = enter(tree, dst, path)?;
+    if !pid_ns && !restricted {
+        restrict(here(placed, path), set, tree.mountinfo).map_err(at(P::Restrict))?;
+    }
+    // Its parts are covered in its root: entered (`.`), or by its path.
     let mut base = Path::empty();
-    base.set(&[here(staged, path).to_bytes()])
+    base.set(&[here(placed, path).to_bytes()])
         .map_err(at(P::Destination))?;
     let dst = &mut base;
     let set = k::MOUNT_ATTR_RDONLY | k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
