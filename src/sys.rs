@@ -26,6 +26,7 @@ mod mount;
 mod namespace;
 mod net;
 mod tty;
+pub(crate) use mount::same_file;
 pub use mount::{
     MountFlags, access, change_dir_to, char_device, clone_mount, clone_tree, create_file,
     create_file_at, file_mode, file_mode_of, fresh_mount, mkdir_at, mount, move_mount_onto,

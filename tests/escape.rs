@@ -111,6 +111,7 @@ as_root_and_nobody!(
     a_root_dir_gives_no_device_nodes_nor_setuid,
     planted_symlinks_lead_no_destination_out_of_the_new_root,
     planted_symlinks_cannot_uncover_proc,
+    a_symlink_to_the_new_root_is_no_destination,
 );
 
 /// Try to make every read-only mount writable, as the issue's reviewer did (`mount -o remount,bind,rw`),
@@ -405,4 +406,24 @@ fn planted_symlinks_cannot_uncover_proc(unprivileged: bool) {
         "{args:?}: core_pattern opened for writing: {out}"
     );
     assert!(out.contains("covered"), "{args:?}: sys not covered: {out}");
+}
+
+/// `dev -> .` planted in a `--root` directory made `--dev /dev` cover the whole new root with
+/// its tmpfs, silently: what was bound before vanished (here the shell itself). Such a
+/// destination is refused now (the setup fails, exit 1), or its mount lands where asked.
+fn a_symlink_to_the_new_root_is_no_destination(unprivileged: bool) {
+    let root = scratch_with_marker();
+    std::os::unix::fs::symlink(".", format!("{}/dev", root.path())).unwrap();
+    let mut args = vec!["-r", "-R", root.path()];
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
+        if std::path::Path::new(top).exists() {
+            args.extend(["--ro-bind", top, top]);
+        }
+    }
+    args.extend(["--dev", "/dev"]);
+    let (out, code) = run_sh(unprivileged, &args, "read -r line </marker; echo $line");
+    assert!(
+        code == 1 || out.contains("host"),
+        "{args:?}: exit {code}: {out}"
+    );
 }

@@ -427,6 +427,12 @@ fn open_dest(root: sys::BorrowedFd<'_>, dst: &CStr, dir: bool) -> Result<sys::Fd
             done => done?,
         };
         if last {
+            // A destination with a name that a symlink leads back to the new root itself
+            // (`dev -> .`) would cover it whole: refused, as a mount there that bubblewrap
+            // cannot make either.
+            if sys::same_file(opened.as_fd(), root)? {
+                return Err(Errno::ELOOP);
+            }
             return Ok(opened);
         }
         parent = Some(opened);

@@ -345,6 +345,24 @@ pub fn file_mode_of(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
     Ok(u32::from(stx.stx_mode))
 }
 
+/// Whether descriptors `a` and `b` refer to the same file in the same mount (device, inode
+/// and, from Linux 5.8, mount id: `statx(2)`), so that one directory bound at two places is
+/// two.
+pub(crate) fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, Errno> {
+    let id = |fd: BorrowedFd<'_>| {
+        let mask = k::STATX_INO | k::STATX_MNT_ID;
+        let stx = statx_at(fd.as_raw(), c"", k::AT_EMPTY_PATH, mask)?;
+        // Before 5.8 no mount id comes back (the mask says so): 0 for both.
+        let mount = if stx.stx_mask & k::STATX_MNT_ID != 0 {
+            stx.stx_mnt_id
+        } else {
+            0
+        };
+        Ok::<_, Errno>((stx.stx_dev_major, stx.stx_dev_minor, stx.stx_ino, mount))
+    };
+    Ok(id(a)? == id(b)?)
+}
+
 /// The mode (`st_mode`: the type bits of `S_IFMT`, `S_IFDIR`, `S_IFREG`, …, and the
 /// permission bits) of the file at `path`, following symlinks (`statx(2)` with `STATX_TYPE` and
 /// `STATX_MODE`).
