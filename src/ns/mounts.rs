@@ -92,8 +92,8 @@ pub enum Mount<'a> {
     /// A `/proc` on `dst` (`bwrap --proc`): a fresh one with a new pid namespace, else a bind of
     /// the caller's, nosuid and nodev (a user namespace may mount proc only for a pid namespace
     /// it owns), with `sys`, `sysrq-trigger`, `irq`, `bus`, `fs`, `acpi`, `scsi`, `driver`,
-    /// `mtrr`, `dynamic_debug`, `latency_stats` and `timer_stats` covered read-only wherever
-    /// the kernel has them, whether or not `access(2)` calls them writable.
+    /// `mtrr`, `dynamic_debug`, `latency_stats`, `timer_stats` and `cpu` covered read-only
+    /// wherever the kernel has them, whether or not `access(2)` calls them writable.
     Proc {
         /// Where, in the new root.
         dst: &'a CStr,
@@ -731,8 +731,10 @@ fn console_source(tree: &Tree<'_>, scratch: &mut Path) -> Option<Path> {
 /// or masks too: `fs` (nfsd and other filesystems' settings), `acpi`, `scsi` (adding and
 /// removing devices), `driver`, `mtrr` (memory type ranges), `dynamic_debug` (the kernel's
 /// debug messages, on; found open on Debian's kernels by `tests/escape.rs`), `latency_stats`
-/// and `timer_stats` (their switches, where the kernel has them).
-const PROC_COVERED: [&[u8]; 12] = [
+/// and `timer_stats` (their switches, where the kernel has them), and `cpu` (arm's
+/// `cpu/alignment`, the kernel's fixing of unaligned accesses; found open on Debian's
+/// armmp-lpae kernel the same way).
+const PROC_COVERED: [&[u8]; 13] = [
     b"sys",
     b"sysrq-trigger",
     b"irq",
@@ -745,6 +747,7 @@ const PROC_COVERED: [&[u8]; 12] = [
     b"dynamic_debug",
     b"latency_stats",
     b"timer_stats",
+    b"cpu",
 ];
 
 /// A `/proc` on the destination `dst` (its textual path in `path`), as [`Mount::Proc`]

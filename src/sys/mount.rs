@@ -9,6 +9,15 @@ use core::ops::{BitOr, BitOrAssign};
 use linux_raw_sys::general as k;
 use syscalls::{Sysno, syscall2, syscall3, syscall4, syscall5};
 
+/// The empty path of the `AT_EMPTY_PATH` and `*_EMPTY_PATH` calls: a NUL in a static of its
+/// own, an address no other argument shares (see [`move_mount_to`]).
+static EMPTY_PATH: [u8; 1] = [0];
+
+/// [`EMPTY_PATH`] as a C string.
+fn empty_path() -> &'static CStr {
+    CStr::from_bytes_with_nul(&EMPTY_PATH).unwrap_or_default()
+}
+
 /// A set of `MS_*` flags for [`mount`] (`mount(2)`).
 ///
 /// ```
@@ -252,7 +261,7 @@ pub fn move_mount_onto(tree: BorrowedFd<'_>, path: &CStr) -> Result<(), Errno> {
         syscall5(
             Sysno::move_mount,
             tree.as_raw() as usize,
-            c"".as_ptr() as usize,
+            EMPTY_PATH.as_ptr() as usize,
             k::AT_FDCWD as usize,
             path.as_ptr() as usize,
             k::MOVE_MOUNT_F_EMPTY_PATH as usize,
@@ -289,7 +298,7 @@ pub fn clone_tree(at: BorrowedFd<'_>) -> Result<Fd, Errno> {
         syscall3(
             Sysno::open_tree,
             at.as_raw() as usize,
-            c"".as_ptr() as usize,
+            EMPTY_PATH.as_ptr() as usize,
             flags as usize,
         )
     }?;
@@ -326,7 +335,12 @@ pub fn clone_tree(at: BorrowedFd<'_>) -> Result<Fd, Errno> {
 /// # Ok::<(), rawclone::Error>(())
 /// ```
 pub fn restrict_tree(tree: BorrowedFd<'_>, set: u64) -> Result<(), Errno> {
-    set_attributes(tree.as_raw(), c"", k::AT_EMPTY_PATH | k::AT_RECURSIVE, set)
+    set_attributes(
+        tree.as_raw(),
+        empty_path(),
+        k::AT_EMPTY_PATH | k::AT_RECURSIVE,
+        set,
+    )
 }
 
 /// The mode of the file descriptor `fd` refers to (an `O_PATH` one too), as [`file_mode`]
@@ -341,7 +355,7 @@ pub fn restrict_tree(tree: BorrowedFd<'_>, set: u64) -> Result<(), Errno> {
 /// ```
 pub fn file_mode_of(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
     let mask = k::STATX_TYPE | k::STATX_MODE;
-    let stx = statx_at(fd.as_raw(), c"", k::AT_EMPTY_PATH, mask)?;
+    let stx = statx_at(fd.as_raw(), empty_path(), k::AT_EMPTY_PATH, mask)?;
     Ok(u32::from(stx.stx_mode))
 }
 
@@ -351,7 +365,7 @@ pub fn file_mode_of(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
 pub(crate) fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, Errno> {
     let id = |fd: BorrowedFd<'_>| {
         let mask = k::STATX_INO | k::STATX_MNT_ID;
-        let stx = statx_at(fd.as_raw(), c"", k::AT_EMPTY_PATH, mask)?;
+        let stx = statx_at(fd.as_raw(), empty_path(), k::AT_EMPTY_PATH, mask)?;
         // Before 5.8 no mount id comes back (the mask says so): 0 for both.
         let mount = if stx.stx_mask & k::STATX_MNT_ID != 0 {
             stx.stx_mnt_id
@@ -529,14 +543,20 @@ pub fn create_file_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(),
 /// ```
 pub fn move_mount_to(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
     let flags = k::MOVE_MOUNT_F_EMPTY_PATH | k::MOVE_MOUNT_T_EMPTY_PATH;
+    // Two empty paths at two addresses: the `syscalls` crate's i386 `syscall5` exchanges its
+    // fourth argument's register with esi around `int 0x80` while declaring it an input only,
+    // so LLVM may give the fourth argument the second one's register (ecx) when both hold the
+    // same value, and the exchange then puts esi's old content in ecx (seen in the i686 build
+    // without libc: from_pathname was the descriptor's number, EFAULT).
+    static TO_EMPTY_PATH: [u8; 1] = [0];
     // SAFETY: two empty NUL-terminated paths; both descriptors are borrowed for the call.
     unsafe {
         syscall5(
             Sysno::move_mount,
             tree.as_raw() as usize,
-            c"".as_ptr() as usize,
+            EMPTY_PATH.as_ptr() as usize,
             target.as_raw() as usize,
-            c"".as_ptr() as usize,
+            TO_EMPTY_PATH.as_ptr() as usize,
             flags as usize,
         )
     }
