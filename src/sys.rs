@@ -353,6 +353,7 @@ pub unsafe fn exit(code: i32) -> ! {
 /// }
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("_exit"))]
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group never returns and touches no memory of ours.
     unsafe {
@@ -447,6 +448,7 @@ id_getters!(
 /// assert!(sys::monotonic_now() - start >= Duration::from_millis(20));
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("nanosleep", "clock_nanosleep"))]
 pub fn sleep_ms(ms: u64) -> Result<(), Errno> {
     let ts = [(ms / 1000) as i64, ((ms % 1000) * 1_000_000) as i64];
     // SAFETY: the kernel reads one timespec (two i64 on 64-bit) from a live local.
@@ -535,6 +537,7 @@ impl CpuSet {
 /// assert_eq!(set.count(), rawclone::sys::available_cpus());
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("sched_getaffinity"))]
 pub fn affinity() -> Result<CpuSet, Errno> {
     task_affinity(0)
 }
@@ -546,6 +549,7 @@ pub fn affinity() -> Result<CpuSet, Errno> {
 /// use rawclone::sys;
 /// assert_eq!(sys::task_affinity(sys::gettid()), sys::affinity());
 /// ```
+#[doc(alias("sched_getaffinity"))]
 pub fn task_affinity(tid: Pid) -> Result<CpuSet, Errno> {
     let mut set = CpuSet([0; 16]);
     // SAFETY: the kernel writes at most size_of::<CpuSet>() bytes into a live local.
@@ -575,6 +579,7 @@ pub fn task_affinity(tid: Pid) -> Result<CpuSet, Errno> {
 /// .unwrap()?;
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("sched_setaffinity"))]
 pub fn set_affinity(set: &CpuSet) -> Result<(), Errno> {
     set_task_affinity(0, set)
 }
@@ -600,6 +605,7 @@ pub fn set_affinity(set: &CpuSet) -> Result<(), Errno> {
 /// }
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("sched_setaffinity"))]
 pub fn set_task_affinity(tid: Pid, set: &CpuSet) -> Result<(), Errno> {
     // SAFETY: the kernel reads size_of::<CpuSet>() bytes from a live reference.
     unsafe {
@@ -623,6 +629,7 @@ pub fn set_task_affinity(tid: Pid, set: &CpuSet) -> Result<(), Errno> {
 /// assert_ne!(sys::affinity()?.0[cpu as usize / 64] & 1 << (cpu % 64), 0);
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("getcpu", "sched_getcpu"))]
 pub fn current_cpu() -> Result<u32, Errno> {
     let mut cpu = 0u32;
     // SAFETY: the kernel writes one u32 into a live local; node and cache pointers are null.
@@ -753,6 +760,7 @@ pub fn pidfd_send_signal(pidfd: &Fd, sig: Signal) -> Result<(), Errno> {
 /// writer.join().unwrap()?;
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("poll", "ppoll"))]
 pub fn poll_readable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     ppoll_in(fd, None).map(drop)
 }
@@ -829,6 +837,7 @@ mod calls {
 /// let b = rawclone::sys::monotonic_now();
 /// assert!(b >= a);
 /// ```
+#[doc(alias("clock_gettime", "CLOCK_MONOTONIC"))]
 pub fn monotonic_now() -> Duration {
     let mut ts = k::__kernel_timespec {
         tv_sec: 0,
@@ -1118,6 +1127,7 @@ pub fn futex_wake_at(word: *const AtomicU32, n: u32) -> Result<usize, Errno> {
 /// unsafe { sys::munmap(p, len)? };
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("mmap"))]
 pub fn mmap_anonymous(len: usize, prot: u32, extra: u32) -> Result<*mut u8, Errno> {
     let flags = k::MAP_PRIVATE | k::MAP_ANONYMOUS | extra;
     // SAFETY: a fresh anonymous mapping at a kernel-chosen address aliases nothing of ours.
@@ -1220,6 +1230,7 @@ pub fn set_signal_mask(set: SigSet) -> Result<SigSet, Errno> {
 /// sys::set_signal_mask(old)?; // as it was
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("sigprocmask", "rt_sigprocmask"))]
 pub fn block_signals(set: SigSet) -> Result<SigSet, Errno> {
     sigprocmask(k::SIG_BLOCK, Some(&set))
 }
@@ -1449,6 +1460,7 @@ pub unsafe fn set_alt_stack(low: *mut u8, len: usize) -> Result<(), Errno> {
 /// # Safety
 /// `handler` runs on whichever thread the kernel picks, interrupting anything: it must be
 /// async-signal-safe (no allocation, no locks, no libc state).
+#[doc(alias("sigaction", "rt_sigaction"))]
 pub unsafe fn set_signal_handler(
     sig: Signal,
     handler: extern "C" fn(i32),
@@ -1474,6 +1486,7 @@ pub unsafe fn set_signal_handler(
 /// assert_eq!(sys::read(b.as_fd(), &mut buf)?, 0); // peer gone: end of file
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("socketpair"))]
 pub fn seqpacket_pair() -> Result<(Fd, Fd), Errno> {
     use linux_raw_sys::net;
     let mut fds = [0i32; 2];
@@ -1534,6 +1547,7 @@ pub fn open(path: &CStr, flags: u32) -> Result<Fd, Errno> {
 /// assert!(status && entries > 2);
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("getdents64", "readdir"))]
 pub fn for_each_dir_entry(
     dir: BorrowedFd<'_>,
     buf: &mut [u8],
@@ -1647,6 +1661,7 @@ pub const CAP_SYS_ADMIN: u32 = k::CAP_SYS_ADMIN;
 /// assert!(status.contains(&format!("\nCapEff:\t{caps:016x}\n")));
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("capget"))]
 pub fn effective_capabilities() -> Result<u64, Errno> {
     let data = capget()?;
     Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
@@ -1802,6 +1817,7 @@ pub fn domainname() -> Result<UtsName, Errno> {
 /// }
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("prctl", "PR_SET_PDEATHSIG"))]
 pub fn set_parent_death_signal(sig: Signal) -> Result<(), Errno> {
     const PR_SET_PDEATHSIG: usize = 1;
     // SAFETY: no memory is passed.
@@ -1844,6 +1860,7 @@ pub fn mkdir(path: &CStr, mode: u32) -> Result<(), Errno> {
 /// assert!(matches!(child.wait()?, ExitStatus::Signaled { signal: rawclone::Signal::SIGINT, .. }));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("reboot"))]
 pub fn power_off() -> Errno {
     const MAGIC1: usize = 0xfee1_dead;
     const MAGIC2: usize = 0x2812_1969;
@@ -1927,6 +1944,7 @@ pub fn set_fd_flags(fd: i32, flags: u32) -> Result<(), Errno> {
 /// assert_eq!(sys::read(r.as_fd(), &mut [0; 1])?, 1);
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("fcntl", "F_DUPFD_CLOEXEC"))]
 pub fn dup_at_least(fd: BorrowedFd<'_>, lowest: i32) -> Result<Fd, Errno> {
     // SAFETY: F_DUPFD_CLOEXEC touches no memory; the new number is free.
     let new = unsafe {
@@ -2001,6 +2019,7 @@ pub fn open_mode(path: &CStr, flags: u32, mode: u32) -> Result<Fd, Errno> {
 /// assert_eq!(rawclone::sys::read(r.as_fd(), &mut buf)?, 2);
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("pipe2"))]
 pub fn pipe() -> Result<(Fd, Fd), Errno> {
     let mut fds = [0i32; 2];
     // SAFETY: the kernel writes two ints into `fds`.
@@ -2028,6 +2047,7 @@ pub fn pipe() -> Result<(Fd, Fd), Errno> {
 /// assert_eq!(sys::fd_flags(r.as_raw())?, FD_CLOEXEC);
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("close_range"))]
 pub fn cloexec_range(first: u32, last: u32) -> Result<(), Errno> {
     /// `CLOSE_RANGE_CLOEXEC` (include/uapi/linux/close_range.h).
     const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
@@ -2061,6 +2081,7 @@ pub fn cloexec_range(first: u32, last: u32) -> Result<(), Errno> {
 /// }
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("prlimit64", "setrlimit"))]
 pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
     let limit = k::rlimit64 {
         rlim_cur: soft,
@@ -2087,6 +2108,7 @@ pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> Result<(), Errno> {
 /// assert!(soft >= 3 && soft <= hard);
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("prlimit64", "getrlimit"))]
 pub fn rlimit(resource: u32) -> Result<(u64, u64), Errno> {
     let mut limit = k::rlimit64 {
         rlim_cur: 0,
@@ -2130,6 +2152,7 @@ fn prctl2(option: u32, arg: usize) -> Result<usize, Errno> {
 /// }
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("prctl", "PR_SET_NO_NEW_PRIVS"))]
 pub fn set_no_new_privs() -> Result<(), Errno> {
     prctl2(linux_raw_sys::prctl::PR_SET_NO_NEW_PRIVS, 1).map(drop)
 }
@@ -2152,6 +2175,7 @@ pub fn set_no_new_privs() -> Result<(), Errno> {
 /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("prctl", "PR_CAPBSET_DROP"))]
 pub fn drop_bounding_capability(cap: u32) -> Result<(), Errno> {
     use linux_raw_sys::prctl::{PR_CAPBSET_DROP, PR_CAPBSET_READ};
     match prctl2(PR_CAPBSET_READ, cap as usize) {
@@ -2171,6 +2195,7 @@ pub fn drop_bounding_capability(cap: u32) -> Result<(), Errno> {
 /// std::thread::spawn(|| sys::lower_ambient_capability(sys::CAP_SYS_ADMIN)).join().unwrap()?;
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("prctl", "PR_CAP_AMBIENT"))]
 pub fn lower_ambient_capability(cap: u32) -> Result<(), Errno> {
     use linux_raw_sys::prctl::{PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER};
     // SAFETY: numbers only, no memory.
@@ -2230,6 +2255,7 @@ fn capget() -> Result<[k::__user_cap_data_struct; 2], Errno> {
 /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("capset"))]
 pub fn clear_capabilities(caps: u64) -> Result<(), Errno> {
     let mut data = capget()?;
     for (word, half) in data.iter_mut().enumerate() {
@@ -2277,6 +2303,7 @@ pub fn clear_capabilities(caps: u64) -> Result<(), Errno> {
 /// }
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("seccomp"))]
 pub fn seccomp_set_filter(
     filter: &[crate::seccomp::SockFilter],
     flags: u32,

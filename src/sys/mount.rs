@@ -186,6 +186,7 @@ pub fn mount(
 /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("mount_setattr"))]
 pub fn restrict_mounts(path: &CStr, set: u64) -> Result<(), Errno> {
     set_attributes(k::AT_FDCWD, path, k::AT_RECURSIVE, set)
 }
@@ -239,6 +240,7 @@ fn set_attributes(dirfd: i32, path: &CStr, flags: u32, set: u64) -> Result<(), E
 /// assert_eq!(child.wait()?, ExitStatus::Exited(0));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("open_tree"))]
 pub fn clone_mount(path: &CStr) -> Result<Fd, Errno> {
     let flags = k::OPEN_TREE_CLONE | k::OPEN_TREE_CLOEXEC;
     // SAFETY: `path` is NUL-terminated and lives for the call; no memory is written.
@@ -255,6 +257,7 @@ pub fn clone_mount(path: &CStr) -> Result<Fd, Errno> {
 }
 
 /// `move_mount(2)` of the detached mount `tree` (from [`clone_mount`]) onto `path`.
+#[doc(alias("move_mount"))]
 pub fn move_mount_onto(tree: BorrowedFd<'_>, path: &CStr) -> Result<(), Errno> {
     // SAFETY: two NUL-terminated strings that live for the call; no memory is written.
     unsafe {
@@ -291,6 +294,7 @@ pub fn move_mount_onto(tree: BorrowedFd<'_>, path: &CStr) -> Result<(), Errno> {
 /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("open_tree"))]
 pub fn clone_tree(at: BorrowedFd<'_>) -> Result<Fd, Errno> {
     let flags = k::OPEN_TREE_CLONE | k::OPEN_TREE_CLOEXEC | k::AT_RECURSIVE | k::AT_EMPTY_PATH;
     // SAFETY: an empty NUL-terminated path; `at` is a descriptor we borrow.
@@ -334,6 +338,7 @@ pub fn clone_tree(at: BorrowedFd<'_>) -> Result<Fd, Errno> {
 /// assert_eq!(child.wait()?, ExitStatus::Exited(0));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("mount_setattr"))]
 pub fn restrict_tree(tree: BorrowedFd<'_>, set: u64) -> Result<(), Errno> {
     set_attributes(
         tree.as_raw(),
@@ -353,6 +358,7 @@ pub fn restrict_tree(tree: BorrowedFd<'_>, set: u64) -> Result<(), Errno> {
 /// assert_eq!(sys::file_mode_of(root.as_fd())? & S_IFMT, S_IFDIR);
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("statx", "fstat"))]
 pub fn file_mode_of(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
     let mask = k::STATX_TYPE | k::STATX_MODE;
     let stx = statx_at(fd.as_raw(), empty_path(), k::AT_EMPTY_PATH, mask)?;
@@ -390,6 +396,7 @@ pub(crate) fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, Er
 /// assert_eq!(sys::file_mode(c"/no/such/file"), Err(Errno::ENOENT));
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("statx", "stat"))]
 pub fn file_mode(path: &CStr) -> Result<u32, Errno> {
     statx(path, k::STATX_TYPE | k::STATX_MODE).map(|stx| u32::from(stx.stx_mode))
 }
@@ -446,6 +453,7 @@ fn statx_at(dirfd: i32, path: &CStr, flags: u32, mask: u32) -> Result<k::statx, 
 /// std::fs::remove_file(path.to_str().unwrap()).unwrap();
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("mknodat", "mknod"))]
 pub fn create_file(path: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and lives for the call.
     unsafe {
@@ -477,6 +485,7 @@ pub fn create_file(path: &CStr, mode: u32) -> Result<(), Errno> {
 /// std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("mkdirat"))]
 pub fn mkdir_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `name` is NUL-terminated and lives for the call; `dir` is a descriptor we borrow.
     unsafe {
@@ -503,6 +512,7 @@ pub fn mkdir_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno
 /// std::fs::remove_file(format!("/tmp/{}", name.to_str().unwrap())).unwrap();
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("mknodat"))]
 pub fn create_file_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `name` is NUL-terminated and lives for the call; `dir` is a descriptor we borrow.
     unsafe {
@@ -541,6 +551,7 @@ pub fn create_file_at(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> Result<(),
 /// assert_eq!(child.wait()?, ExitStatus::Exited(1));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("move_mount"))]
 pub fn move_mount_to(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
     let flags = k::MOVE_MOUNT_F_EMPTY_PATH | k::MOVE_MOUNT_T_EMPTY_PATH;
     // Two empty paths at two addresses: the `syscalls` crate's i386 `syscall5` exchanges its
@@ -593,6 +604,7 @@ pub fn move_mount_to(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(),
 /// assert_eq!(child.wait()?, ExitStatus::Exited(0));
 /// # Ok::<(), rawclone::Error>(())
 /// ```
+#[doc(alias("fsopen", "fsmount", "fsconfig"))]
 pub fn fresh_mount(fstype: &CStr, options: &[(&CStr, &CStr)], attrs: u32) -> Result<Fd, Errno> {
     use k::fsconfig_command as cmd;
     // SAFETY: `fstype` is NUL-terminated and lives for the call.
@@ -675,6 +687,7 @@ pub fn change_dir_to(dir: BorrowedFd<'_>) -> Result<(), Errno> {
 /// std::fs::remove_file(path.to_str().unwrap()).unwrap();
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("symlinkat"))]
 pub fn symlink(target: &CStr, path: &CStr) -> Result<(), Errno> {
     // SAFETY: two NUL-terminated strings that live for the call.
     unsafe {
@@ -699,6 +712,7 @@ pub fn symlink(target: &CStr, path: &CStr) -> Result<(), Errno> {
 /// assert!(text.starts_with(b"pipe:["));
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("readlinkat", "readlink"))]
 pub fn read_link<'b>(path: &CStr, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
     // SAFETY: the kernel writes at most buf.len() bytes into `buf`; `path` is NUL-terminated.
     let n = unsafe {

@@ -34,6 +34,7 @@ pub fn setsid() -> Result<Pid, Errno> {
 /// assert_eq!(sys::is_terminal(r.as_fd()), Ok(false));
 /// # Ok::<(), rawclone::Errno>(())
 /// ```
+#[doc(alias("isatty"))]
 pub fn is_terminal(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
     // SAFETY: termios is plain old data, for which all zeroes is a valid value.
     let mut settings: k::termios = unsafe { core::mem::zeroed() };
