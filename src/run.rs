@@ -98,7 +98,7 @@ tmpfs, or they go inside the --root DIR; made in the order given):
 A sandbox (any sandbox mount, or --root) holds against its program, as bwrap's does: the
 program has no capability but those of --cap-add (as root: all of root's but those of
 --cap-drop), and no_new_privs is set, so no set-user-ID program or file capability gives one
-back. With a user namespace (-U, -r) the mounts are
+back. Without -p, what the program leaves running when it ends is killed with it. With a user namespace (-U, -r) the mounts are
 locked once made (a nested user and mount namespace, mapping only your own ids): even with
 --cap-add ALL the program cannot make a read-only bind writable, clear nosuid or nodev, or
 unmount a cover. Without a sandbox run changes no capability, as unshare: with -U or -r the
@@ -404,6 +404,15 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     let _ = unsafe { sys::set_signal_handler(Signal::SIGINT, int) };
     // SAFETY: the handler makes one raw syscall, or stores to an atomic: async-signal-safe.
     let _ = unsafe { sys::set_signal_handler(Signal::SIGTERM, pass_on) };
+    // A sandbox without a pid namespace of its own: what its program leaves behind when it ends
+    // (a daemon that keeps the caller's terminal, say) would live on outside `run`. They come to
+    // `run` as their subreaper, which ends them with the program (`end_the_rest`). With a pid
+    // namespace the kernel does that when the program, its pid 1, ends.
+    let sandbox = options.mounts.len > 0 || options.root.is_some();
+    let end_rest = sandbox && !options.flags.contains(CloneFlags::NEWPID);
+    if end_rest {
+        let _ = sys::set_child_subreaper();
+    }
     let mut ns = Namespaces::new()
         .flags(options.flags)
         .kill_on_parent_death(Signal::SIGKILL);
@@ -527,10 +536,49 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     let waited = child.wait();
     PROGRAM.store(0, Ordering::SeqCst);
     drop(pidfd);
+    if end_rest {
+        end_the_rest();
+    }
     match waited {
         Ok(ExitStatus::Exited(code)) => Ok(code as u8),
         Ok(ExitStatus::Signaled { signal, .. }) => Ok(128 + signal.number() as u8),
         Err(e) => fail!(1, "{e}"),
+    }
+}
+
+/// Kill (SIGKILL) and reap every process the program left behind, which came to `run`, its
+/// subreaper: the ones `/proc/self/task/TID/children` lists, again as what they leave comes to
+/// `run` in turn, until none is left. Without that file (no `/proc`, or a kernel without
+/// `CONFIG_PROC_CHILDREN`) they are left alone.
+fn end_the_rest() {
+    let mut path = Line::new();
+    let _ = write!(path, "/proc/self/task/{}/children\0", sys::gettid());
+    let Ok(path) = CStr::from_bytes_with_nul(path.as_bytes()) else {
+        return;
+    };
+    let mut buf = [0u8; 4096];
+    loop {
+        let read = sys::open(path, k::O_RDONLY).and_then(|file| sys::read(file.as_fd(), &mut buf));
+        let Ok(n) = read else {
+            return;
+        };
+        let pids = buf[..n].split(|&b| b == b' ' || b == b'\n');
+        let mut killed = false;
+        for pid in pids.filter_map(|p| core::str::from_utf8(p).ok()?.parse::<i32>().ok()) {
+            killed |= sys::kill(pid, Signal::SIGKILL).is_ok();
+        }
+        // Reap one that ended (waiting for it if one was killed), then look again: its own
+        // children are `run`'s now.
+        let wait = if killed {
+            k::WEXITED
+        } else {
+            k::WEXITED | k::WNOHANG
+        };
+        match sys::waitid(sys::WaitId::All, wait) {
+            Ok(info) if info.pid != 0 => {}
+            _ if killed => {}
+            _ => return,
+        }
     }
 }
 

@@ -1804,6 +1804,38 @@ pub fn domainname() -> Result<UtsName, Errno> {
     uname_field(5)
 }
 
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphans among the caller's descendants come to it, not
+/// to init, so it can see (`/proc/PID/task/TID/children`), signal and reap what a child left
+/// behind.
+///
+/// ```
+/// use linux_raw_sys::general::WEXITED;
+/// use rawclone::{sys, ExitStatus, Fork};
+/// // SAFETY: the children only make raw syscalls.
+/// match unsafe { rawclone::fork()? } {
+///     Fork::Child => {
+///         let _ = sys::set_child_subreaper();
+///         // A child that forks a grandchild and ends: the grandchild comes to us.
+///         match unsafe { rawclone::fork() } {
+///             Ok(Fork::Child) => match unsafe { rawclone::fork() } {
+///                 Ok(Fork::Child) => sys::exit_group(7),
+///                 _ => sys::exit_group(0),
+///             },
+///             Ok(Fork::Parent(child)) => drop(child.wait()),
+///             Err(_) => sys::exit_group(2),
+///         }
+///         let orphan = sys::waitid(sys::WaitId::All, WEXITED);
+///         sys::exit_group(orphan.map_or(3, |info| info.status))
+///     }
+///     Fork::Parent(child) => assert_eq!(child.wait()?, ExitStatus::Exited(7)),
+/// }
+/// # Ok::<(), rawclone::Error>(())
+/// ```
+#[doc(alias("prctl", "PR_SET_CHILD_SUBREAPER"))]
+pub fn set_child_subreaper() -> Result<(), Errno> {
+    prctl2(linux_raw_sys::prctl::PR_SET_CHILD_SUBREAPER, 1).map(drop)
+}
+
 /// `prctl(PR_SET_PDEATHSIG)`: have the kernel send `sig` to this thread's process when the
 /// thread that created it exits.
 ///

@@ -112,6 +112,7 @@ as_root_and_nobody!(
     planted_symlinks_lead_no_destination_out_of_the_new_root,
     planted_symlinks_cannot_uncover_proc,
     a_symlink_to_the_new_root_is_no_destination,
+    nothing_outlives_a_sandbox_without_a_pid_namespace,
 );
 
 /// Try to make every read-only mount writable, as the issue's reviewer did (`mount -o remount,bind,rw`),
@@ -426,4 +427,25 @@ fn a_symlink_to_the_new_root_is_no_destination(unprivileged: bool) {
         code == 1 || out.contains("host"),
         "{args:?}: exit {code}: {out}"
     );
+}
+
+/// Without `-p` the sandbox's program shares the caller's pid namespace, and what it leaves
+/// behind (a background process, a double fork that is no child of it) used to live on after
+/// `run` (the review saw one steal the terminal's foreground and read the user's keystrokes).
+/// `run` is their subreaper now and ends them with the program.
+fn nothing_outlives_a_sandbox_without_a_pid_namespace(unprivileged: bool) {
+    if let Some(reason) = missing_tool(&["sleep"]) {
+        return skip(&reason);
+    }
+    let args = ["-r", "--ro-bind", "/", "/", "--dev", "/dev"];
+    let script = "sleep 60 >/dev/null 2>&1 & echo $!; \
+                  sh -c 'sleep 60 >/dev/null 2>&1 & echo $!'";
+    let (out, code) = run_sh(unprivileged, &args, script);
+    assert_eq!(code, 0, "{args:?}: {out}");
+    let pids: Vec<i32> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    assert_eq!(pids.len(), 2, "{args:?}: {out}");
+    for pid in pids {
+        let alive = rawclone::sys::kill(pid, rawclone::Signal::SIGKILL).is_ok();
+        assert!(!alive, "{args:?}: pid {pid} outlived run");
+    }
 }
