@@ -36,6 +36,16 @@ fn scratch_with_marker() -> Scratch {
     scratch
 }
 
+/// `--ro-bind` of the system's program and library directories that exist here, so that a
+/// shell runs in a `--root` of a check's own making.
+fn bind_system_dirs(args: &mut Vec<&str>) {
+    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
+        if std::path::Path::new(top).exists() {
+            args.extend(["--ro-bind", top, top]);
+        }
+    }
+}
+
 /// Why a check cannot run here as root (`unprivileged` false) or as nobody, if it cannot.
 fn skip_reason(unprivileged: bool) -> Option<&'static str> {
     if qemu_user() {
@@ -297,11 +307,7 @@ fn a_root_dir_gives_no_device_nodes_nor_setuid(unprivileged: bool) {
     let made = unsafe { mknod(&node, 0o20666, (1 << 8) | 3) };
     assert_eq!(made, 0, "mknod {node:?}");
     let mut args = vec!["-r", "-R", dir, "--proc", "/proc"];
-    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
-        if std::path::Path::new(top).exists() {
-            args.extend(["--ro-bind", top, top]);
-        }
-    }
+    bind_system_dirs(&mut args);
     // Only the shell's own builtins beside the bound directories (awk is a link into /etc).
     let script = "echo x > /node && echo opened; \
                   while read -r id parent dev root point flags rest; do \
@@ -349,11 +355,7 @@ fn planted_symlinks_lead_no_destination_out_of_the_new_root(unprivileged: bool) 
     let evil = format!("{}/evil", root.path());
     std::os::unix::fs::symlink(format!("/oldroot{}", victim.path()), &evil).unwrap();
     let mut args = vec!["-r", "-R", root.path()];
-    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
-        if std::path::Path::new(top).exists() {
-            args.extend(["--ro-bind", top, top]);
-        }
-    }
+    bind_system_dirs(&mut args);
     args.extend([
         "--tmpfs",
         "/evil/made-by-tmpfs",
@@ -387,11 +389,7 @@ fn planted_symlinks_cannot_uncover_proc(unprivileged: bool) {
     // could write; as nobody, root of a user namespace.
     let mut args = if unprivileged { vec!["-r"] } else { vec![] };
     args.extend(["-p", "-R", root.path()]);
-    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
-        if std::path::Path::new(top).exists() {
-            args.extend(["--ro-bind", top, top]);
-        }
-    }
+    bind_system_dirs(&mut args);
     args.extend(["--proc", "/proc", "--cap-drop", "ALL"]);
     // Wherever the proc went, its sys is read-only: a line of its mountinfo says so, and
     // core_pattern does not open for writing.
@@ -416,11 +414,7 @@ fn a_symlink_to_the_new_root_is_no_destination(unprivileged: bool) {
     let root = scratch_with_marker();
     std::os::unix::fs::symlink(".", format!("{}/dev", root.path())).unwrap();
     let mut args = vec!["-r", "-R", root.path()];
-    for top in ["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr"] {
-        if std::path::Path::new(top).exists() {
-            args.extend(["--ro-bind", top, top]);
-        }
-    }
+    bind_system_dirs(&mut args);
     args.extend(["--dev", "/dev"]);
     let (out, code) = run_sh(unprivileged, &args, "read -r line </marker; echo $line");
     assert!(
