@@ -1,6 +1,7 @@
 //! The `rawclone` command. `rawclone tour` (the default) runs every mode on this machine and prints
 //! the flags used and the evidence each mode produced, then what this kernel allows. It exits
-//! non-zero if any mode misbehaves. `rawclone run` runs a program in new namespaces, like
+//! non-zero if any mode misbehaves. Invoked by a link named `bwrap`, it is `rawclone run`
+//! speaking as bubblewrap (`rawclone::run::bwrap_main`). `rawclone run` runs a program in new namespaces, like
 //! util-linux `unshare`; `rawclone bench-report` prints the benchmark table.
 //!
 //! Children here run only raw syscalls and atomics (see the crate docs): evidence comes back
@@ -93,6 +94,13 @@ type Stop = (&'static str, &'static str, fn() -> Evidence);
 /// The command line's first word picks the command; the exit status is the command's.
 fn command(args: &Args) -> i32 {
     let words: Vec<&CStr> = (1..args.len()).filter_map(|i| args.get(i)).collect();
+    // Invoked by a link named `bwrap`, the binary is `rawclone run` speaking as bubblewrap.
+    if let Some(argv0) = args.get(0)
+        && argv0.to_bytes().rsplit(|&b| b == b'/').next() == Some(b"bwrap")
+    {
+        let env: Vec<&CStr> = args.env().collect();
+        return i32::from(rawclone::run::bwrap_main(argv0, &words, &env));
+    }
     let rest = || -> Vec<String> {
         words[1..]
             .iter()
@@ -102,6 +110,11 @@ fn command(args: &Args) -> i32 {
     match words.first().map(|w| w.to_bytes()) {
         None | Some(b"tour") => tour(),
         Some(b"run") => cmd::run::main(&words[1..], &args.env().collect::<Vec<_>>()),
+        // Options first, as bwrap's own command lines have them (a `bwrap` that runs itself
+        // again through /proc/self/exe): `run`'s.
+        Some(word) if word.starts_with(b"--") && word != b"--help" => {
+            cmd::run::main(&words, &args.env().collect::<Vec<_>>())
+        }
         Some(b"bench-report") => cmd::report::main(&rest()),
         Some(b"-h" | b"--help" | b"help") => {
             println!(

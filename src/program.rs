@@ -254,6 +254,10 @@ pub struct Program<'a> {
     stdio: [Stdio; 3],
     actions: &'a [FdAction<'a>],
     cwd: Option<&'a CStr>,
+    /// Whether a `cwd` that cannot be changed to is passed over ([`Program::current_dir_if_present`]).
+    cwd_optional: bool,
+    /// The directory changed to before an optional `cwd` is tried.
+    cwd_fallback: Option<&'a CStr>,
     close_other_fds: bool,
     limits: [Option<(u64, u64)>; k::RLIM_NLIMITS as usize],
     cap_drop: Capabilities,
@@ -315,6 +319,8 @@ impl<'a> Program<'a> {
             stdio: [Stdio::Inherit; 3],
             actions: &[],
             cwd: None,
+            cwd_optional: false,
+            cwd_fallback: None,
             close_other_fds: false,
             limits: [None; k::RLIM_NLIMITS as usize],
             cap_drop: Capabilities::EMPTY,
@@ -533,6 +539,32 @@ impl<'a> Program<'a> {
     /// ```
     pub const fn current_dir(mut self, dir: &'a CStr) -> Program<'a> {
         self.cwd = Some(dir);
+        self.cwd_optional = false;
+        self.cwd_fallback = None;
+        self
+    }
+
+    /// As [`Program::current_dir`], but where `dir` cannot be changed to (it is missing, say,
+    /// as the caller's directory may be in a sandbox that binds only part of the tree), the
+    /// program starts where it would have without: what bubblewrap does with the caller's
+    /// working directory.
+    ///
+    /// ```
+    /// use rawclone::program::Program;
+    /// let child = Program::new(c"/bin/sh")
+    ///     .argv(&[c"sh", c"-c", c"test \"$(pwd -P)\" = /"])
+    ///     .current_dir(c"/")
+    ///     .current_dir_if_present(c"/nonexistent")
+    ///     .spawn()?;
+    /// assert!(child.wait()?.success());
+    /// # Ok::<(), rawclone::Error>(())
+    /// ```
+    pub const fn current_dir_if_present(mut self, dir: &'a CStr) -> Program<'a> {
+        // The directory it falls back to is the one it would start in: a `current_dir` given
+        // before is changed to first, then this one tried.
+        self.cwd_fallback = self.cwd;
+        self.cwd = Some(dir);
+        self.cwd_optional = true;
         self
     }
 

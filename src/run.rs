@@ -27,13 +27,13 @@ mod room;
 use crate::error::{Error, ExitStatus, SetupStep};
 use crate::flags::CloneFlags;
 use crate::line::Line;
-use crate::ns::{IdRange, Mount, Namespaces};
+use crate::ns::{IdRange, Mount, MountPart, Namespaces};
 use crate::program::{Capabilities, Program};
 use crate::signal::Signal;
 use crate::sys;
 use core::ffi::CStr;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use linux_raw_sys::general as k;
 use syscalls::Errno;
 
@@ -130,6 +130,24 @@ struct Options<'a, 'r> {
     cap_add: Capabilities,
     /// `--new-session`.
     new_session: bool,
+    /// A bwrap spelling (`--unshare-user`, `--uid`, ...) asked for the user namespace: the
+    /// caller's own ids are then mapped by default, as bwrap maps them, where unshare's `-U`
+    /// maps none.
+    own_ids: bool,
+    /// A bwrap spelling of a namespace (`--unshare-*`): as a user, a user namespace comes with
+    /// it, as with bwrap.
+    bwrap_namespaces: bool,
+    /// `--clearenv`.
+    clear_env: bool,
+    /// `--argv0`.
+    argv0: Option<&'a CStr>,
+    /// `--die-with-parent`.
+    die_with_parent: bool,
+    /// Every `--lock-file`, locked by `run` while the program runs.
+    lock_files: PathList<'a, 'r>,
+    /// `--perms` and `--size`, waiting for the action they modify.
+    perms: Option<u32>,
+    size: Option<usize>,
     program: &'a [&'a CStr],
 }
 
@@ -146,7 +164,7 @@ const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
 ];
 
 /// The long options besides [`NAMESPACES`], and how many values each takes.
-const LONG: [(&str, u8); 25] = [
+const LONG: [(&str, u8); 49] = [
     ("help", 0),
     ("map-root-user", 0),
     ("map-user", 1),
@@ -172,6 +190,31 @@ const LONG: [(&str, u8); 25] = [
     ("cap-drop", 1),
     ("cap-add", 1),
     ("new-session", 0),
+    // bwrap's spellings of the namespaces, and its options around them.
+    ("unshare-user", 0),
+    ("unshare-user-try", 0),
+    ("unshare-ipc", 0),
+    ("unshare-pid", 0),
+    ("unshare-net", 0),
+    ("unshare-uts", 0),
+    ("unshare-cgroup", 0),
+    ("unshare-cgroup-try", 0),
+    ("unshare-all", 0),
+    ("share-net", 0),
+    ("uid", 1),
+    ("gid", 1),
+    ("dev-bind", 2),
+    ("bind-try", 2),
+    ("ro-bind-try", 2),
+    ("dev-bind-try", 2),
+    ("clearenv", 0),
+    ("argv0", 1),
+    ("as-pid-1", 0),
+    ("level-prefix", 0),
+    ("lock-file", 1),
+    ("perms", 1),
+    ("size", 1),
+    ("version", 0),
 ];
 
 /// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
@@ -297,9 +340,10 @@ macro_rules! fail {
 impl<'a, 'r> Options<'a, 'r> {
     /// Nothing asked for yet; mount and environment lists with room for one per argument.
     fn new(room: &'r room::Room, args: usize) -> Result<Options<'a, 'r>, Failure> {
-        let (Some(mounts), Some(changes)) = (
+        let (Some(mounts), Some(changes), Some(locks)) = (
             room.take(args, Mount::Proc { dst: c"" }),
             room.take(args, env::Change::Unset(c"")),
+            room.take(args, c""),
         ) else {
             return fail!(1, "no room for {args} arguments' options");
         };
@@ -321,6 +365,17 @@ impl<'a, 'r> Options<'a, 'r> {
             cap_drop: Capabilities::EMPTY,
             cap_add: Capabilities::EMPTY,
             new_session: false,
+            own_ids: false,
+            bwrap_namespaces: false,
+            clear_env: false,
+            argv0: None,
+            die_with_parent: false,
+            lock_files: PathList {
+                list: locks,
+                len: 0,
+            },
+            perms: None,
+            size: None,
             program: &[],
         })
     }
@@ -349,18 +404,108 @@ impl<'a> MountList<'a, '_> {
     }
 }
 
+/// Paths in the order given, in `list` (as long as the most a command line can give).
+struct PathList<'a, 'r> {
+    list: &'r mut [&'a CStr],
+    len: usize,
+}
+
+impl<'a> PathList<'a, '_> {
+    fn push(&mut self, path: &'a CStr) -> Result<(), Failure> {
+        let Some(slot) = self.list.get_mut(self.len) else {
+            return fail!(2, "more paths than arguments");
+        };
+        *slot = path;
+        self.len += 1;
+        Ok(())
+    }
+
+    fn as_slice(&self) -> &[&'a CStr] {
+        &self.list[..self.len]
+    }
+}
+
 /// Run the command: `args` are the arguments after `run`, `envp` the program's environment.
 /// Returns the exit status for the process that runs the command.
+///
+/// ```
+/// // A sandbox with the host's / read-only and a tmpfs on /tmp, as bwrap would make it.
+/// let args = [c"--ro-bind", c"/", c"/", c"--tmpfs", c"/tmp", c"--", c"/bin/sh", c"-c",
+///     c"touch /tmp/ok && ! touch /etc/rawclone-no 2>/dev/null"];
+/// assert_eq!(rawclone::run::main(&args, &[]), 0);
+/// ```
 pub fn main(args: &[&CStr], envp: &[&CStr]) -> u8 {
     match run(args, envp) {
         Ok(code) => code,
         Err(Failure { line, code }) => {
-            let _ = sys::write(sys::stderr(), b"rawclone run: ");
-            let _ = sys::write(sys::stderr(), line.as_bytes());
-            let _ = sys::write(sys::stderr(), b"\n");
+            say(b"<3>", line.as_bytes());
             code
         }
     }
+}
+
+/// The command as `bwrap`: what the `rawclone` binary runs when it is invoked by that name
+/// (a link named `bwrap`), so that it can stand in for bubblewrap. It is [`main`], but it
+/// speaks as bwrap does: its messages begin `bwrap: `, its `--help` with `usage: ARGV0`.
+/// `argv0` is the name it was invoked by, `args` the arguments after it.
+///
+/// ```
+/// let args = [c"--ro-bind", c"/", c"/", c"/bin/true"];
+/// assert_eq!(rawclone::run::bwrap_main(c"bwrap", &args, &[]), 0);
+/// ```
+pub fn bwrap_main(argv0: &CStr, args: &[&CStr], envp: &[&CStr]) -> u8 {
+    BWRAP_ARGV0.store(argv0.as_ptr().cast_mut().cast(), Ordering::Relaxed);
+    main(args, envp)
+}
+
+/// The name `run` was invoked by when it speaks as bwrap ([`bwrap_main`]); null as `rawclone
+/// run`.
+static BWRAP_ARGV0: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
+
+/// `--level-prefix`: each message starts with its syslog level (`<3>` an error, `<4>` a
+/// warning), as bwrap's do.
+static LEVEL_PREFIX: AtomicBool = AtomicBool::new(false);
+
+/// The name `run` speaks as, when it is bwrap.
+fn bwrap_name() -> Option<&'static CStr> {
+    let argv0 = BWRAP_ARGV0.load(Ordering::Relaxed);
+    // SAFETY: set only by `bwrap_main` from a C string of the process's arguments, which live
+    // as long as the process.
+    (!argv0.is_null()).then(|| unsafe { CStr::from_ptr(argv0.cast()) })
+}
+
+/// Write one message line to stderr: the level (with `--level-prefix`), who says it, `text`.
+fn say(level: &[u8], text: &[u8]) {
+    let mut line = Line::new();
+    if LEVEL_PREFIX.load(Ordering::Relaxed) {
+        let _ = line.write_str(core::str::from_utf8(level).unwrap_or(""));
+    }
+    let who = match bwrap_name() {
+        Some(_) => "bwrap: ",
+        None => "rawclone run: ",
+    };
+    let _ = line.write_str(who);
+    let _ = sys::write(sys::stderr(), line.as_bytes());
+    let _ = sys::write(sys::stderr(), text);
+    let _ = sys::write(sys::stderr(), b"\n");
+}
+
+/// `--help`: [`USAGE`], its first line naming the command as it was invoked.
+fn usage() {
+    let rest = USAGE.split_once('\n').map_or("", |(_, rest)| rest);
+    match bwrap_name() {
+        Some(argv0) => {
+            let _ = sys::write(sys::stdout(), b"usage: ");
+            let _ = sys::write(sys::stdout(), argv0.to_bytes());
+            let _ = sys::write(sys::stdout(), b" [options] [--] PROGRAM [ARGS...]\n");
+        }
+        None => {
+            let first = USAGE.split_once('\n').map_or(USAGE, |(first, _)| first);
+            let _ = sys::write(sys::stdout(), first.as_bytes());
+            let _ = sys::write(sys::stdout(), b"\n");
+        }
+    }
+    let _ = sys::write(sys::stdout(), rest.as_bytes());
 }
 
 fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
@@ -370,18 +515,41 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     let n = args.len();
     let strings: usize = args.iter().map(|a| a.to_bytes().len() + 2).sum();
     let vars = envp.len() + n + 1;
+    // Then the lock files, a copy of the program's arguments (for --argv0), its PWD and room
+    // to add it to the environment.
     let bytes = n * (size_of::<Mount<'_>>() + size_of::<env::Change<'_>>())
         + vars * size_of::<&CStr>()
         + strings
-        + 4 * 16;
+        + 2 * core::mem::size_of_val(args)
+        + 2 * PWD_ROOM
+        + (vars + 1) * size_of::<&CStr>()
+        + 8 * 16;
     let room = match room::Room::map(bytes) {
         Ok(room) => room,
         Err(e) => return fail!(1, "mmap of {bytes} bytes: {}", crate::error::Named(e)),
     };
-    let Some(options) = parse(args, &room)? else {
-        let _ = sys::write(sys::stdout(), USAGE.as_bytes());
+    let Some(mut options) = parse(args, &room)? else {
         return Ok(0);
     };
+    // As with bwrap: `run` dies with the process that started it, and so the program with it.
+    if options.die_with_parent {
+        let _ = sys::set_parent_death_signal(Signal::SIGKILL);
+    }
+    // Held by `run` (read locks, as bwrap takes them) until it exits: another process can tell
+    // by them whether the sandbox still runs. The path is the caller's, where bwrap opens it
+    // in the sandbox; they are the same file whenever the sandbox binds it.
+    for &path in options.lock_files.as_slice() {
+        let locked = sys::open(path, k::O_RDONLY).and_then(|file| {
+            sys::read_lock(file.as_fd())?;
+            // Left open until `run` exits: closing it would drop the lock.
+            core::mem::forget(file);
+            Ok(())
+        });
+        if let Err(e) = locked {
+            let e = crate::error::Named(e);
+            return fail!(1, "can't lock {}: {e}", Lossy(path));
+        }
+    }
     if let Some(dir) = options.root
         && sys::open(dir, k::O_DIRECTORY | k::O_PATH).is_err()
     {
@@ -409,6 +577,22 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     // `run` as their subreaper, which ends them with the program (`end_the_rest`). With a pid
     // namespace the kernel does that when the program, its pid 1, ends.
     let sandbox = options.mounts.len > 0 || options.root.is_some();
+    // As with bwrap: a user who asks for a sandbox or names a namespace as bwrap does gets a
+    // user namespace with it (the only way to have the others without privilege), where the
+    // user's own ids stand for themselves unless --uid and --gid say otherwise.
+    let euid = sys::geteuid();
+    if euid != 0 && (sandbox || options.bwrap_namespaces) {
+        options.flags |= CloneFlags::NEWUSER;
+        options.own_ids = true;
+    }
+    if options.own_ids && options.flags.contains(CloneFlags::NEWUSER) {
+        if options.map_user.is_none() && options.map_users.len == 0 {
+            options.map_user = Some(euid as u32);
+        }
+        if options.map_group.is_none() && options.map_groups.len == 0 {
+            options.map_group = Some(sys::getegid() as u32);
+        }
+    }
     let end_rest = sandbox && !options.flags.contains(CloneFlags::NEWPID);
     if end_rest {
         let _ = sys::set_child_subreaper();
@@ -467,6 +651,7 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     }
     // A name without a `/` is looked up in PATH by the child, inside its new root if any; an
     // empty one names no file (ENOENT, as with execvp), after the namespaces, as in unshare.
+    let envp = if options.clear_env { &[][..] } else { envp };
     let envp = match options.env.is_empty() {
         true => envp,
         false => {
@@ -482,15 +667,43 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
             }
         }
     };
+    // A sandbox's program starts in the caller's working directory where the sandbox has it
+    // (else where the set-up leaves it, the new root), or in --chdir's, and its PWD says
+    // which, as with bwrap.
+    let cwd_buf = room.take(PWD_ROOM, 0u8);
+    let old_cwd = match (sandbox, options.cwd, cwd_buf) {
+        (true, None, Some(buf)) => pwd_of_cwd(buf),
+        _ => None,
+    };
+    let pwd_buf = room.take(PWD_ROOM, 0u8);
+    let pwd = match (options.cwd.or(old_cwd), pwd_buf) {
+        (Some(dir), Some(buf)) if sandbox => pwd_var(dir, buf),
+        _ => None,
+    };
+    let envp = match (pwd, room.take(envp.len() + 1, c"")) {
+        (Some(pwd), Some(list)) => with_pwd(envp, pwd, list),
+        _ => envp,
+    };
     let program = options.program[0];
+    // --argv0: the program's argv[0], in a copy of its arguments.
+    let argv = match (options.argv0, room.take(options.program.len(), c"")) {
+        (Some(argv0), Some(copy)) => {
+            copy.copy_from_slice(options.program);
+            copy[0] = argv0;
+            &*copy
+        }
+        _ => options.program,
+    };
     // A script without `#!` runs under /bin/sh, as with unshare and bwrap (glibc's execvp).
     let mut exec = Program::new(program)
-        .argv(options.program)
+        .argv(argv)
         .env_exactly(envp)
         .drop_capabilities(options.cap_drop)
         .run_scripts_with_sh();
     if let Some(dir) = options.cwd {
         exec = exec.current_dir(dir);
+    } else if let Some(dir) = old_cwd {
+        exec = exec.current_dir_if_present(dir);
     }
     if options.new_session {
         exec = exec.setsid();
@@ -514,6 +727,24 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
             // bwrap's words ("Can't chdir to DIR: …"), with the errno named.
             let dir = Lossy(options.cwd.unwrap_or(c""));
             return fail!(1, "can't chdir to {dir}: {}", crate::error::Named(errno));
+        }
+        Err(Error::NamespaceSetup {
+            step:
+                SetupStep::Mount {
+                    index,
+                    part: MountPart::Source,
+                },
+            errno,
+            ..
+        }) => {
+            // bwrap's words, with the errno named.
+            let mount = options.mounts.as_slice().get(usize::from(index));
+            let src = Lossy(mount.and_then(Mount::source).unwrap_or(c""));
+            return fail!(
+                1,
+                "Can't find source path {src}: {}",
+                crate::error::Named(errno)
+            );
         }
         // Any other step (--cap-drop's, say) names itself and the errno.
         Err(other) => return fail!(1, "{other}"),
@@ -544,6 +775,37 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
         Ok(ExitStatus::Signaled { signal, .. }) => Ok(128 + signal.number() as u8),
         Err(e) => fail!(1, "{e}"),
     }
+}
+
+/// Bytes for the working directory and its `PWD=` variable: the most `getcwd(2)` gives.
+const PWD_ROOM: usize = 4096 + 8;
+
+/// The working directory, as a C string in `buf`.
+fn pwd_of_cwd(buf: &mut [u8]) -> Option<&CStr> {
+    let len = sys::getcwd(&mut buf[..4096]).ok()?.len();
+    buf[len] = 0;
+    CStr::from_bytes_with_nul(&buf[..=len]).ok()
+}
+
+/// `PWD=dir`, in `buf`.
+fn pwd_var<'b>(dir: &CStr, buf: &'b mut [u8]) -> Option<&'b CStr> {
+    let dir = dir.to_bytes();
+    let text = buf.get_mut(..4 + dir.len() + 1)?;
+    text[..4].copy_from_slice(b"PWD=");
+    text[4..4 + dir.len()].copy_from_slice(dir);
+    text[4 + dir.len()] = 0;
+    CStr::from_bytes_with_nul(text).ok()
+}
+
+/// `envp` with `pwd` in place of its `PWD`, or after the rest, in `list` (one longer).
+fn with_pwd<'e>(envp: &[&'e CStr], pwd: &'e CStr, list: &'e mut [&'e CStr]) -> &'e [&'e CStr] {
+    let mut len = 0;
+    for &var in envp.iter().filter(|v| !v.to_bytes().starts_with(b"PWD=")) {
+        list[len] = var;
+        len += 1;
+    }
+    list[len] = pwd;
+    &list[..=len]
 }
 
 /// Kill (SIGKILL) and reap every process the program left behind, which came to `run`, its
@@ -661,6 +923,16 @@ fn parse<'a, 'r>(
                 return fail!(2, "unknown option '--{}' (try --help)", Lossy(arg));
             };
             let (name, values) = long_option(given)?;
+            // --perms and --size modify the action that follows, as with bwrap.
+            if o.perms.is_some() && !MODE_TAKERS.contains(&name) {
+                return fail!(
+                    2,
+                    "--perms must be followed by an option that creates a file"
+                );
+            }
+            if o.size.is_some() && !matches!(name, "tmpfs" | "perms") {
+                return fail!(2, "--size must be followed by --tmpfs");
+            }
             let value = match (values, inline) {
                 (0, Some(_)) => return fail!(2, "--{name} takes no value"),
                 (0, None) => c"",
@@ -687,7 +959,15 @@ fn parse<'a, 'r>(
                 continue;
             }
             match name {
-                "help" => return Ok(None),
+                "help" => {
+                    usage();
+                    return Ok(None);
+                }
+                "version" => {
+                    let text = concat!("rawclone run ", env!("CARGO_PKG_VERSION"), "\n");
+                    let _ = sys::write(sys::stdout(), text.as_bytes());
+                    return Ok(None);
+                }
                 "map-root-user" => (o.map_user, o.map_group) = (Some(0), Some(0)),
                 "map-user" => o.map_user = Some(number(value, name)?),
                 "map-group" => o.map_group = Some(number(value, name)?),
@@ -705,16 +985,96 @@ fn parse<'a, 'r>(
                     src: value,
                     dst: second()?,
                 })?,
-                "tmpfs" => o.mounts.push(Mount::tmpfs(value))?,
+                "tmpfs" => o.mounts.push(Mount::Tmpfs {
+                    dst: value,
+                    mode: o.perms.take().unwrap_or(0o755),
+                    size: o.size.take().unwrap_or(0),
+                })?,
+                "dev-bind" => o.mounts.push(Mount::DevBind {
+                    src: value,
+                    dst: second()?,
+                })?,
+                // The -try binds are left out when their source is missing, as with bwrap.
+                "bind-try" | "ro-bind-try" | "dev-bind-try" => {
+                    let (src, dst) = (value, second()?);
+                    if sys::file_mode(src) != Err(Errno::ENOENT) {
+                        o.mounts.push(match name {
+                            "bind-try" => Mount::Bind { src, dst },
+                            "ro-bind-try" => Mount::RoBind { src, dst },
+                            _ => Mount::DevBind { src, dst },
+                        })?;
+                    }
+                }
+                "perms" => {
+                    if o.perms.is_some() {
+                        return fail!(2, "--perms is given twice for the same action");
+                    }
+                    o.perms = Some(octal(value, name)?);
+                }
+                "size" => {
+                    if o.size.is_some() {
+                        return fail!(2, "--size is given twice for the same action");
+                    }
+                    o.size = Some(size(value, name)?);
+                }
+                "unshare-user" | "unshare-user-try" => {
+                    o.flags |= CloneFlags::NEWUSER;
+                    (o.own_ids, o.bwrap_namespaces) = (true, true);
+                }
+                "unshare-ipc" | "unshare-pid" | "unshare-net" | "unshare-uts"
+                | "unshare-cgroup" => {
+                    o.flags |= match name {
+                        "unshare-ipc" => CloneFlags::NEWIPC,
+                        "unshare-pid" => CloneFlags::NEWPID,
+                        "unshare-net" => CloneFlags::NEWNET,
+                        "unshare-uts" => CloneFlags::NEWUTS,
+                        _ => CloneFlags::NEWCGROUP,
+                    };
+                    o.bwrap_namespaces = true;
+                }
+                // Where the kernel has cgroup namespaces (4.6 and later).
+                "unshare-cgroup-try" => {
+                    if sys::file_mode(c"/proc/self/ns/cgroup").is_ok() {
+                        o.flags |= CloneFlags::NEWCGROUP;
+                    }
+                    o.bwrap_namespaces = true;
+                }
+                // bwrap's: user (where it can), ipc, pid, net, uts, cgroup (where it can).
+                "unshare-all" => {
+                    o.flags |= CloneFlags::NEWUSER
+                        | CloneFlags::NEWIPC
+                        | CloneFlags::NEWPID
+                        | CloneFlags::NEWNET
+                        | CloneFlags::NEWUTS;
+                    if sys::file_mode(c"/proc/self/ns/cgroup").is_ok() {
+                        o.flags |= CloneFlags::NEWCGROUP;
+                    }
+                    (o.own_ids, o.bwrap_namespaces) = (true, true);
+                }
+                "share-net" => o.flags = o.flags.difference(CloneFlags::NEWNET),
+                "uid" => (o.map_user, o.own_ids) = (Some(number(value, name)?), true),
+                "gid" => (o.map_group, o.own_ids) = (Some(number(value, name)?), true),
+                "clearenv" => o.clear_env = true,
+                "argv0" => o.argv0 = Some(value),
+                // The program is pid 1 of a new pid namespace already: bwrap's own pid 1 is what
+                // this option leaves out there.
+                "as-pid-1" => {}
+                "level-prefix" => LEVEL_PREFIX.store(true, Ordering::Relaxed),
+                "lock-file" => o.lock_files.push(value)?,
                 "dev" => o.mounts.push(Mount::Dev { dst: value })?,
                 "proc" => o.mounts.push(Mount::Proc { dst: value })?,
-                "die-with-parent" => {}
+                "die-with-parent" => o.die_with_parent = true,
                 "setenv" => {
                     let change = env::Change::Set(value, second()?);
                     add_change(&mut o.env, change, name)?;
                 }
                 "unsetenv" => add_change(&mut o.env, env::Change::Unset(value), name)?,
-                "chdir" => o.cwd = Some(value),
+                "chdir" => {
+                    if o.cwd.is_some() {
+                        say(b"<4>", b"Only the last --chdir option will take effect");
+                    }
+                    o.cwd = Some(value);
+                }
                 "new-session" => o.new_session = true,
                 // In the order given, as bwrap takes them: the last word on a capability wins.
                 "cap-drop" => {
@@ -739,7 +1099,10 @@ fn parse<'a, 'r>(
                 continue;
             }
             match letter {
-                b'h' => return Ok(None),
+                b'h' => {
+                    usage();
+                    return Ok(None);
+                }
                 b'r' => (o.map_user, o.map_group) = (Some(0), Some(0)),
                 b'f' => {}
                 b'R' => {
@@ -764,6 +1127,12 @@ fn parse<'a, 'r>(
             }
         }
     }
+    if o.perms.is_some() || o.size.is_some() {
+        return fail!(
+            2,
+            "--perms and --size must be followed by the option they modify"
+        );
+    }
     if o.program.is_empty() {
         return fail!(2, "no program given (try --help)");
     }
@@ -779,6 +1148,39 @@ fn text<'a>(value: &'a CStr, option: &str) -> Result<&'a str, Failure> {
     match value.to_str() {
         Ok(text) => Ok(text),
         Err(_) => fail!(2, "--{option}: not valid UTF-8"),
+    }
+}
+
+/// The options `--perms` may come before: the ones that make a file, directory or mount.
+const MODE_TAKERS: [&str; 2] = ["tmpfs", "size"];
+
+/// A mode in octal, as `--perms` takes it (at most 07777).
+fn octal(value: &CStr, option: &str) -> Result<u32, Failure> {
+    let text = value.to_str().unwrap_or("");
+    let digits = !text.is_empty() && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if digits && mode <= 0o7777 => Ok(mode),
+        _ => fail!(
+            2,
+            "--{option}: '{}' is not a mode (octal, at most 07777)",
+            Lossy(value)
+        ),
+    }
+}
+
+/// A size in bytes, as `--size` takes it: decimal digits alone, more than 0 and at most half
+/// the address space, as bwrap takes it.
+fn size(value: &CStr, option: &str) -> Result<usize, Failure> {
+    let text = value.to_str().unwrap_or("");
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<usize>() {
+        Ok(n) if digits && n > 0 && n <= usize::MAX / 2 => Ok(n),
+        _ => fail!(
+            2,
+            "--{option}: '{}' is not a size in bytes (1 to {})",
+            Lossy(value),
+            usize::MAX / 2
+        ),
     }
 }
 

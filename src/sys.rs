@@ -22,10 +22,12 @@ use core::time::Duration;
 use linux_raw_sys::general as k;
 use syscalls::{Errno, Sysno, syscall0, syscall1, syscall2, syscall3, syscall4, syscall5};
 
+mod file;
 mod mount;
 mod namespace;
 mod net;
 mod tty;
+pub use file::read_lock;
 pub(crate) use mount::same_file;
 pub use mount::{
     MountFlags, access, change_dir_to, char_device, clone_mount, clone_tree, create_file,

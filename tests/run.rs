@@ -1241,7 +1241,7 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
         2,
         "--die-with-parent takes no value",
     );
-    // The kernel's answer, naming the action and its path; as bwrap, exit status 1.
+    // The kernel's answer, naming the source, in bwrap's words; as bwrap, exit status 1.
     assert_refused(
         bin,
         &[
@@ -1256,7 +1256,7 @@ fn sandbox_mount_errors_are_one_line(bin: Bin) {
         ],
         true,
         1,
-        "mount action 1, looking up the source (/nonexistent-rawclone): ENOENT",
+        "Can't find source path /nonexistent-rawclone: ENOENT",
     );
     if let Some(reason) = bwrap_skip_reason(false, &[]) {
         return skip(&format!("the bwrap half: {reason}"));

@@ -67,6 +67,15 @@ pub enum Mount<'a> {
         /// Where, in the new root.
         dst: &'a CStr,
     },
+    /// As [`Mount::Bind`], but device nodes under `src` stay usable: `nosuid` alone (`bwrap
+    /// --dev-bind`). What a device node of the source opens is then the program's to use, as
+    /// far as the node's mode lets it.
+    DevBind {
+        /// What to show.
+        src: &'a CStr,
+        /// Where, in the new root.
+        dst: &'a CStr,
+    },
     /// A fresh tmpfs on `dst`, `nosuid` and `nodev` (`bwrap --tmpfs`, `--perms`, `--size`).
     Tmpfs {
         /// Where, in the new root.
@@ -120,6 +129,7 @@ impl<'a> Mount<'a> {
         match *self {
             Mount::Bind { dst, .. }
             | Mount::RoBind { dst, .. }
+            | Mount::DevBind { dst, .. }
             | Mount::Tmpfs { dst, .. }
             | Mount::Dev { dst }
             | Mount::Proc { dst } => dst,
@@ -129,7 +139,9 @@ impl<'a> Mount<'a> {
     /// The source path, for the actions that read one.
     pub(crate) fn source(&self) -> Option<&'a CStr> {
         match *self {
-            Mount::Bind { src, .. } | Mount::RoBind { src, .. } => Some(src),
+            Mount::Bind { src, .. } | Mount::RoBind { src, .. } | Mount::DevBind { src, .. } => {
+                Some(src)
+            }
             _ => None,
         }
     }
@@ -227,6 +239,9 @@ const PROC_FLAGS: MountFlags = MountFlags::NOSUID
     .union(MountFlags::NOEXEC);
 /// Flags of a tmpfs: no set-user-id programs, no device nodes.
 const TMPFS_FLAGS: MountFlags = MountFlags::NOSUID.union(MountFlags::NODEV);
+/// What every bind is restricted to but a [`Mount::DevBind`]: no set-user-ID programs, no
+/// device nodes.
+const BIND_ATTRS: u32 = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
 /// A recursive bind.
 const BIND: MountFlags = MountFlags::BIND.union(MountFlags::REC);
 
@@ -360,6 +375,7 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
     let dst = match *mount {
         Mount::Bind { dst, .. }
         | Mount::RoBind { dst, .. }
+        | Mount::DevBind { dst, .. }
         | Mount::Tmpfs { dst, .. }
         | Mount::Dev { dst }
         | Mount::Proc { dst } => dst,
@@ -367,8 +383,11 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
     let mut path = Path::empty();
     tree.dest(&mut path, dst).map_err(at(P::Destination))?;
     match *mount {
-        Mount::Bind { src, .. } => bind(tree, src, dst, &mut path, false),
-        Mount::RoBind { src, .. } => bind(tree, src, dst, &mut path, true),
+        Mount::Bind { src, .. } => bind(tree, src, dst, &mut path, BIND_ATTRS),
+        Mount::RoBind { src, .. } => {
+            bind(tree, src, dst, &mut path, BIND_ATTRS | k::MOUNT_ATTR_RDONLY)
+        }
+        Mount::DevBind { src, .. } => bind(tree, src, dst, &mut path, k::MOUNT_ATTR_NOSUID),
         Mount::Tmpfs { mode, size, .. } => {
             match place(tree, dst, &mut path, || fresh_tmpfs(mode, size))? {
                 true => Ok(()),
@@ -508,19 +527,15 @@ enum Target<'d> {
 }
 
 /// A recursive bind of `src` on the destination `dst` (its textual path in `path`),
-/// restricted (`readonly` too).
+/// restricted with the `MOUNT_ATTR_*` bits `set`.
 fn bind(
     tree: &Tree<'_>,
     src: &CStr,
     dst: &CStr,
     path: &mut Path,
-    readonly: bool,
+    set: u32,
 ) -> Result<(), PartFailed> {
     use MountPart as P;
-    let mut set = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
-    if readonly {
-        set |= k::MOUNT_ATTR_RDONLY;
-    }
     // Through a magic link (`/proc/self/fd/N`) RESOLVE_IN_ROOT refuses (EXDEV): no path
     // lookup from the staging root is tried instead, which would leave the caller's root.
     match bind_tree(tree, src, Target::InRoot(dst, path.as_cstr()), set) {

@@ -44,8 +44,14 @@ impl ChildExec<'_> {
         for action in p.actions {
             apply(action, channel.as_deref_mut()).map_err(at(S::FileAction))?;
         }
-        if let Some(dir) = p.cwd {
+        if let Some(dir) = p.cwd_fallback {
             sys::chdir(dir).map_err(at(S::Chdir))?;
+        }
+        if let Some(dir) = p.cwd {
+            match sys::chdir(dir) {
+                Err(_) if p.cwd_optional => {}
+                done => done.map_err(at(S::Chdir))?,
+            }
         }
         if p.close_other_fds {
             cloexec_others(p).map_err(at(S::CloseFds))?;
