@@ -95,7 +95,42 @@ tmpfs, or they go inside the --root DIR; made in the order given):
                           effective, inheritable and ambient. --cap-add and --cap-drop
                           count in the order given, as with bwrap
 
-A sandbox (any sandbox mount, or --root) holds against its program, as bwrap's does: the
+bwrap's spellings, with bwrap's meaning (invoked by a link named bwrap, rawclone is this
+command and speaks as bwrap; with unshare's spellings it is unshare, without a sandbox):
+      --unshare-user, --unshare-user-try, --unshare-ipc, --unshare-pid, --unshare-net,
+      --unshare-uts, --unshare-cgroup, --unshare-cgroup-try
+                          as -U, -i, -p, -n, -u, -C, but a sandbox, and the user namespace
+                          maps your own ids to themselves where -U maps none
+      --unshare-all       all of them (user and cgroup where the kernel has them)
+      --share-net         keep the network namespace after all
+      --uid UID, --gid GID
+                          your uid or gid inside is UID, GID (needs a user namespace)
+      --dev-bind SRC DST  as --bind, devices usable (nosuid only)
+      --bind-try, --ro-bind-try, --dev-bind-try SRC DST
+                          the same, left out when SRC is missing
+      --dir DST           a directory (its parents take the part of 0755 its mode gives)
+      --symlink SRC DST   a symbolic link DST to SRC (one with that text there is fine)
+      --chmod OCTAL PATH  change PATH's mode
+      --file FD DST       a file DST with what FD holds (mode 0666)
+      --bind-data FD DST, --ro-bind-data FD DST
+                          a file with what FD holds bound on DST (mode 0600)
+      --perms OCTAL       the mode of the next --tmpfs, --dir, --file or --*bind-data
+      --size BYTES        the size of the next --tmpfs
+      --clearenv          start from an empty environment (PWD is set, as with bwrap)
+      --argv0 VALUE       the program's argv[0]
+      --as-pid-1          accepted (needs --unshare-pid): the program is pid 1 already
+      --lock-file PATH    run holds a read lock on PATH while the program runs (PATH is
+                          opened by run, in your tree, where bwrap opens it in the sandbox)
+      --level-prefix      messages begin with their syslog level, <3> or <4>
+      --version           print the version
+
+Which wins where they collide: none do by name; by meaning, bwrap's spellings bring bwrap's
+sandbox (an empty root even with nothing to mount, a user namespace made for a user) and
+unshare's bring unshare's (only what is named), so a command line of either tool means here
+what it means there. In a sandbox the program starts in your working directory if the
+sandbox has it (else at the new root; PWD names your directory all the same).
+
+A sandbox (a sandbox option, or --root) holds against its program, as bwrap's does: the
 program has no capability but those of --cap-add (as root: all of root's but those of
 --cap-drop), and no_new_privs is set, so no set-user-ID program or file capability gives one
 back. Without -p, what the program leaves running when it ends is killed with it. With a user namespace (-U, -r) the mounts are
@@ -145,6 +180,10 @@ struct Options<'a, 'r> {
     die_with_parent: bool,
     /// Every `--lock-file`, locked by `run` while the program runs.
     lock_files: PathList<'a, 'r>,
+    /// A sandbox mount option was given (even one that left nothing to mount).
+    sandbox: bool,
+    /// `--as-pid-1`.
+    as_pid_1: bool,
     /// `--perms` and `--size`, waiting for the action they modify.
     perms: Option<u32>,
     size: Option<usize>,
@@ -164,7 +203,7 @@ const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
 ];
 
 /// The long options besides [`NAMESPACES`], and how many values each takes.
-const LONG: [(&str, u8); 49] = [
+const LONG: [(&str, u8); 55] = [
     ("help", 0),
     ("map-root-user", 0),
     ("map-user", 1),
@@ -215,6 +254,12 @@ const LONG: [(&str, u8); 49] = [
     ("perms", 1),
     ("size", 1),
     ("version", 0),
+    ("dir", 1),
+    ("symlink", 2),
+    ("chmod", 2),
+    ("file", 2),
+    ("bind-data", 2),
+    ("ro-bind-data", 2),
 ];
 
 /// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
@@ -374,6 +419,8 @@ impl<'a, 'r> Options<'a, 'r> {
                 list: locks,
                 len: 0,
             },
+            sandbox: false,
+            as_pid_1: false,
             perms: None,
             size: None,
             program: &[],
@@ -539,7 +586,8 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     // by them whether the sandbox still runs. The path is the caller's, where bwrap opens it
     // in the sandbox; they are the same file whenever the sandbox binds it.
     for &path in options.lock_files.as_slice() {
-        let locked = sys::open(path, k::O_RDONLY).and_then(|file| {
+        let flags = k::O_RDONLY | k::O_NONBLOCK | k::O_NOCTTY;
+        let locked = sys::open(path, flags).and_then(|file| {
             sys::read_lock(file.as_fd())?;
             // Left open until `run` exits: closing it would drop the lock.
             core::mem::forget(file);
@@ -576,12 +624,18 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     // (a daemon that keeps the caller's terminal, say) would live on outside `run`. They come to
     // `run` as their subreaper, which ends them with the program (`end_the_rest`). With a pid
     // namespace the kernel does that when the program, its pid 1, ends.
-    let sandbox = options.mounts.len > 0 || options.root.is_some();
-    // As with bwrap: a user who asks for a sandbox or names a namespace as bwrap does gets a
-    // user namespace with it (the only way to have the others without privilege), where the
-    // user's own ids stand for themselves unless --uid and --gid say otherwise.
+    // bwrap's options bring bwrap's sandbox, even when they leave nothing to mount (a -try bind
+    // of a missing source, an --unshare-* alone), and so does every run as bwrap: an empty new
+    // root at least, and the program confined in it. unshare's alone bring none.
+    let sandbox = options.sandbox
+        || options.bwrap_namespaces
+        || options.root.is_some()
+        || bwrap_name().is_some();
+    // As with bwrap: a user who asks for a sandbox gets a user namespace with it (the only way
+    // to have the others without privilege), where the user's own ids stand for themselves
+    // unless --uid and --gid say otherwise.
     let euid = sys::geteuid();
-    if euid != 0 && (sandbox || options.bwrap_namespaces) {
+    if euid != 0 && sandbox {
         options.flags |= CloneFlags::NEWUSER;
         options.own_ids = true;
     }
@@ -643,10 +697,10 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
     }
     // As with bwrap, mounts make the root a tmpfs, unless --root names one to make them in.
     let mounts = options.mounts.as_slice();
+    if sandbox && options.root.is_none() {
+        ns = ns.tmpfs_root();
+    }
     if !mounts.is_empty() {
-        if options.root.is_none() {
-            ns = ns.tmpfs_root();
-        }
         ns = ns.mounts(mounts);
     }
     // A name without a `/` is looked up in PATH by the child, inside its new root if any; an
@@ -923,6 +977,7 @@ fn parse<'a, 'r>(
                 return fail!(2, "unknown option '--{}' (try --help)", Lossy(arg));
             };
             let (name, values) = long_option(given)?;
+            o.sandbox |= SANDBOX_OPTIONS.contains(&name);
             // --perms and --size modify the action that follows, as with bwrap.
             if o.perms.is_some() && !MODE_TAKERS.contains(&name) {
                 return fail!(
@@ -1005,6 +1060,35 @@ fn parse<'a, 'r>(
                         })?;
                     }
                 }
+                "dir" => o.mounts.push(Mount::Dir {
+                    dst: value,
+                    mode: o.perms.take().unwrap_or(0o755),
+                })?,
+                "symlink" => o.mounts.push(Mount::Symlink {
+                    target: value,
+                    dst: second()?,
+                })?,
+                "chmod" => o.mounts.push(Mount::Chmod {
+                    mode: octal(value, name)?,
+                    dst: second()?,
+                })?,
+                "file" | "bind-data" | "ro-bind-data" => {
+                    let fd = descriptor(value, name)?;
+                    let dst = second()?;
+                    o.mounts.push(match name {
+                        "file" => Mount::File {
+                            fd,
+                            dst,
+                            mode: o.perms.take().unwrap_or(0o666),
+                        },
+                        _ => Mount::BindData {
+                            fd,
+                            dst,
+                            mode: o.perms.take().unwrap_or(0o600),
+                            readonly: name == "ro-bind-data",
+                        },
+                    })?;
+                }
                 "perms" => {
                     if o.perms.is_some() {
                         return fail!(2, "--perms is given twice for the same action");
@@ -1058,7 +1142,7 @@ fn parse<'a, 'r>(
                 "argv0" => o.argv0 = Some(value),
                 // The program is pid 1 of a new pid namespace already: bwrap's own pid 1 is what
                 // this option leaves out there.
-                "as-pid-1" => {}
+                "as-pid-1" => o.as_pid_1 = true,
                 "level-prefix" => LEVEL_PREFIX.store(true, Ordering::Relaxed),
                 "lock-file" => o.lock_files.push(value)?,
                 "dev" => o.mounts.push(Mount::Dev { dst: value })?,
@@ -1127,6 +1211,14 @@ fn parse<'a, 'r>(
             }
         }
     }
+    if o.as_pid_1 && !o.flags.contains(CloneFlags::NEWPID) {
+        return fail!(2, "--as-pid-1 requires --unshare-pid");
+    }
+    // As root a user namespace is made only when asked for: ids in it need one.
+    let own_ids_only = o.map_users.len == 0 && o.map_groups.len == 0;
+    if o.own_ids && own_ids_only && !o.flags.contains(CloneFlags::NEWUSER) && sys::geteuid() == 0 {
+        return fail!(2, "--uid and --gid require --unshare-user");
+    }
     if o.perms.is_some() || o.size.is_some() {
         return fail!(
             2,
@@ -1151,8 +1243,28 @@ fn text<'a>(value: &'a CStr, option: &str) -> Result<&'a str, Failure> {
     }
 }
 
+/// The options that make a sandbox, as bwrap's do.
+const SANDBOX_OPTIONS: [&str; 16] = [
+    "bind",
+    "ro-bind",
+    "dev-bind",
+    "bind-try",
+    "ro-bind-try",
+    "dev-bind-try",
+    "tmpfs",
+    "dev",
+    "proc",
+    "dir",
+    "symlink",
+    "chmod",
+    "file",
+    "bind-data",
+    "ro-bind-data",
+    "perms",
+];
+
 /// The options `--perms` may come before: the ones that make a file, directory or mount.
-const MODE_TAKERS: [&str; 2] = ["tmpfs", "size"];
+const MODE_TAKERS: [&str; 6] = ["tmpfs", "size", "dir", "file", "bind-data", "ro-bind-data"];
 
 /// A mode in octal, as `--perms` takes it (at most 07777).
 fn octal(value: &CStr, option: &str) -> Result<u32, Failure> {
@@ -1166,6 +1278,22 @@ fn octal(value: &CStr, option: &str) -> Result<u32, Failure> {
             Lossy(value)
         ),
     }
+}
+
+/// An open descriptor of the caller's, as `--file FD` names it.
+fn descriptor(value: &CStr, option: &str) -> Result<sys::BorrowedFd<'static>, Failure> {
+    let fd = number(value, option)?;
+    let Ok(fd) = i32::try_from(fd) else {
+        return fail!(2, "--{option}: {fd} is not a descriptor");
+    };
+    // SAFETY: the number is only passed to statx(2) until it is known to be open, and `run`
+    // never closes a descriptor it did not open: it stays open for the whole command.
+    let borrowed = unsafe { sys::BorrowedFd::borrow_raw(fd) };
+    // Open, or refused here before anything is made: the child reads it.
+    if sys::file_mode_of(borrowed).is_err() {
+        return fail!(2, "--{option}: descriptor {fd} is not open");
+    }
+    Ok(borrowed)
 }
 
 /// A size in bytes, as `--size` takes it: decimal digits alone, more than 0 and at most half

@@ -27,7 +27,7 @@ mod mount;
 mod namespace;
 mod net;
 mod tty;
-pub use file::read_lock;
+pub use file::{chmod_fd, create_at, read_link_at, read_lock, symlink_at, umask};
 pub(crate) use mount::same_file;
 pub use mount::{
     MountFlags, access, change_dir_to, char_device, clone_mount, clone_tree, create_file,

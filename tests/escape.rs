@@ -123,6 +123,7 @@ as_root_and_nobody!(
     planted_symlinks_cannot_uncover_proc,
     a_symlink_to_the_new_root_is_no_destination,
     nothing_outlives_a_sandbox_without_a_pid_namespace,
+    bwrap_options_that_mount_nothing_still_confine,
 );
 
 /// Try to make every read-only mount writable, as the reviewer did (`mount -o remount,bind,rw`),
@@ -441,5 +442,28 @@ fn nothing_outlives_a_sandbox_without_a_pid_namespace(unprivileged: bool) {
     for pid in pids {
         let alive = rawclone::sys::kill(pid, rawclone::Signal::SIGKILL).is_ok();
         assert!(!alive, "{args:?}: pid {pid} outlived run");
+    }
+}
+
+/// bwrap's options make bwrap's sandbox even when they leave nothing to mount: a `-try` bind
+/// of a missing source, an `--unshare-*` alone. The attack (the review's): with nothing left
+/// to mount, the program ran on the host's root with every capability, and wrote a host
+/// file. Now its root is an empty tmpfs: no shell to run (127), and no file appears.
+fn bwrap_options_that_mount_nothing_still_confine(unprivileged: bool) {
+    let scratch = scratch_with_marker();
+    let escaped = format!("{}/escaped", scratch.path());
+    let script = format!("touch {escaped}");
+    for args in [
+        &["--ro-bind-try", "/nonexistent-rawclone", "/usr"][..],
+        &["--bind-try", "/nonexistent-rawclone", "/usr"][..],
+        &["--unshare-net"][..],
+        &["--unshare-all", "--share-net"][..],
+    ] {
+        let (_, code) = run_sh(unprivileged, args, &script);
+        assert_eq!(code, 127, "{args:?}: the program ran outside a sandbox");
+        assert!(
+            !std::path::Path::new(&escaped).exists(),
+            "{args:?}: a host file was written"
+        );
     }
 }

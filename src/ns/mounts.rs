@@ -23,7 +23,7 @@
 use super::path::{Path, make_dir, make_file};
 use super::restrict::restrict;
 use crate::error::{MountPart, SetupStep};
-use crate::sys::{self, MountFlags};
+use crate::sys::{self, BorrowedFd, MountFlags};
 use core::ffi::CStr;
 use core::fmt::Write;
 use linux_raw_sys::general as k;
@@ -98,6 +98,56 @@ pub enum Mount<'a> {
         /// Where, in the new root.
         dst: &'a CStr,
     },
+    /// A directory at `dst` (`bwrap --dir`, `--perms`): made with `mode` if missing, left as it
+    /// is if there; missing directories on the way get the part of 0755 that `mode` gives
+    /// group and others (0700, plus 0050 if `mode` gives the group anything, 0005 if others),
+    /// as bubblewrap makes them.
+    Dir {
+        /// Where, in the new root.
+        dst: &'a CStr,
+        /// Its mode, if it is made (bubblewrap's default is 0755).
+        mode: u32,
+    },
+    /// A symbolic link at `dst` whose text is `target` (`bwrap --symlink`); one with that same
+    /// text there already is fine, anything else there EEXIST.
+    Symlink {
+        /// The link's text.
+        target: &'a CStr,
+        /// Where, in the new root.
+        dst: &'a CStr,
+    },
+    /// Change the mode of `dst`, which must be there, to `mode` (`bwrap --chmod`).
+    Chmod {
+        /// What, in the new root.
+        dst: &'a CStr,
+        /// Its new mode.
+        mode: u32,
+    },
+    /// A new file at `dst` of mode `mode` (bwrap's default 0666), holding what can be read from
+    /// `fd` until its end (`bwrap --file`). The descriptor is the caller's, read in the child;
+    /// what it reads is read for the caller too (a pipe's data, a file's offset).
+    File {
+        /// Where the data comes from.
+        fd: BorrowedFd<'a>,
+        /// Where, in the new root.
+        dst: &'a CStr,
+        /// Its mode (bubblewrap's default is 0666).
+        mode: u32,
+    },
+    /// A file of mode `mode` (bwrap's default 0600) holding what can be read from `fd`, bound on
+    /// `dst` (`bwrap --bind-data`, `--ro-bind-data` with `readonly`): the file is in no
+    /// directory the program can reach, only at `dst`. Needs a new root (the file is made in
+    /// the staging one); EINVAL in place.
+    BindData {
+        /// Where the data comes from.
+        fd: BorrowedFd<'a>,
+        /// Where, in the new root.
+        dst: &'a CStr,
+        /// Its mode (bubblewrap's default is 0600).
+        mode: u32,
+        /// Whether the bind is read-only.
+        readonly: bool,
+    },
     /// A `/proc` on `dst` (`bwrap --proc`): a fresh one with a new pid namespace, else a bind of
     /// the caller's, nosuid and nodev (a user namespace may mount proc only for a pid namespace
     /// it owns), with `sys`, `sysrq-trigger`, `irq`, `bus`, `fs`, `acpi`, `scsi`, `driver`,
@@ -132,7 +182,12 @@ impl<'a> Mount<'a> {
             | Mount::DevBind { dst, .. }
             | Mount::Tmpfs { dst, .. }
             | Mount::Dev { dst }
-            | Mount::Proc { dst } => dst,
+            | Mount::Proc { dst }
+            | Mount::Dir { dst, .. }
+            | Mount::Symlink { dst, .. }
+            | Mount::Chmod { dst, .. }
+            | Mount::File { dst, .. }
+            | Mount::BindData { dst, .. } => dst,
         }
     }
 
@@ -256,6 +311,22 @@ pub(super) fn set_up(
     pid_ns: bool,
     console: bool,
 ) -> Result<(), Failed> {
+    // Modes as given (a --perms 1777 directory is 1777), whatever the caller's umask, which
+    // the program gets back.
+    let mask = sys::umask(0);
+    let done = set_up_root(root, mounts, proc, pid_ns, console);
+    sys::umask(mask);
+    done
+}
+
+/// [`set_up`], with the umask cleared.
+fn set_up_root(
+    root: NewRoot<'_>,
+    mounts: &[Mount<'_>],
+    proc: bool,
+    pid_ns: bool,
+    console: bool,
+) -> Result<(), Failed> {
     if let NewRoot::InPlace = root {
         let tree = Tree {
             old: b"",
@@ -372,14 +443,7 @@ fn at(part: MountPart) -> impl Fn(Errno) -> PartFailed {
 
 fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFailed> {
     use MountPart as P;
-    let dst = match *mount {
-        Mount::Bind { dst, .. }
-        | Mount::RoBind { dst, .. }
-        | Mount::DevBind { dst, .. }
-        | Mount::Tmpfs { dst, .. }
-        | Mount::Dev { dst }
-        | Mount::Proc { dst } => dst,
-    };
+    let dst = mount.destination();
     let mut path = Path::empty();
     tree.dest(&mut path, dst).map_err(at(P::Destination))?;
     match *mount {
@@ -396,16 +460,243 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
         }
         Mount::Dev { .. } => dev(tree, dst, &mut path),
         Mount::Proc { .. } => proc(tree, dst, &mut path, pid_ns),
+        Mount::Dir { mode, .. } => {
+            // bubblewrap's parents: what the mode gives group and others, as 0755 gives it.
+            let group = if mode & 0o070 != 0 { 0o050 } else { 0 };
+            let others = if mode & 0o007 != 0 { 0o005 } else { 0 };
+            let make = Make {
+                parents: 0o700 | group | others,
+                last_dir: true,
+                last: mode,
+            };
+            dest(tree, dst, &mut path, make).map(drop)
+        }
+        Mount::Symlink { target, .. } => symlink(tree, target, dst),
+        Mount::Chmod { mode, .. } => {
+            let root = tree.new_root().transpose().map_err(at(P::Destination))?;
+            let found = match &root {
+                Some(root) => sys::open_in_root(root.as_fd(), dst, k::O_PATH),
+                None => Err(Errno::ENOSYS),
+            };
+            let found = match found {
+                Err(Errno::ENOSYS) => sys::open(path.as_cstr(), k::O_PATH),
+                found => found,
+            };
+            let found = found.map_err(at(P::Destination))?;
+            sys::chmod_fd(found.as_fd(), mode).map_err(at(P::Mount))
+        }
+        Mount::File { fd, mode, .. } => file(tree, fd, dst, mode),
+        Mount::BindData {
+            fd, mode, readonly, ..
+        } => bind_data(tree, fd, dst, &mut path, mode, readonly),
     }
 }
 
-/// Open the destination `dst` in the new root `root`, making what is missing of it (directories
-/// of mode 0755 on the way; at the end a directory when `dir`, else an empty file of mode
-/// 0444, as bubblewrap makes them). Each prefix is looked up with `RESOLVE_IN_ROOT` from the
+/// A new file `dst` of mode `mode` with what `fd` holds.
+#[inline(never)]
+fn file(tree: &Tree<'_>, fd: BorrowedFd<'_>, dst: &CStr, mode: u32) -> Result<(), PartFailed> {
+    use MountPart as P;
+    let (parent, name) = dest_parent(tree, dst)?;
+    let file = sys::create_at(parent.as_fd(), name.as_cstr(), mode);
+    let file = file.map_err(at(P::Destination))?;
+    copy(fd, file.as_fd()).map_err(at(P::Mount))
+}
+
+/// Open the destination `dst` (its textual path in `path`), making what is missing of it as
+/// `make` says: in the new root once staged (and from Linux 5.6, [`open_dest`]), else by path.
+// Each action's own frame (inline(never) here and below), not apply()'s: a child on a small
+// stack (64 KiB in the tests) pays only for the action it makes.
+#[inline(never)]
+fn dest(tree: &Tree<'_>, dst: &CStr, path: &mut Path, make: Make) -> Result<sys::Fd, PartFailed> {
+    use MountPart as P;
+    if let Some(root) = tree.new_root() {
+        let root = root.map_err(at(P::Destination))?;
+        match open_dest(root.as_fd(), dst, make) {
+            Err(Errno::ENOSYS) => {}
+            done => return done.map_err(at(P::Destination)),
+        }
+    }
+    let mut by_path = || {
+        path.make_parents()?;
+        let made = match make.last_dir {
+            true => sys::mkdir(path.as_cstr(), make.last),
+            false => sys::create_file(path.as_cstr(), make.last),
+        };
+        match made {
+            Ok(()) | Err(Errno::EEXIST) => sys::open(path.as_cstr(), k::O_PATH),
+            Err(e) => Err(e),
+        }
+    };
+    by_path().map_err(at(P::Destination))
+}
+
+/// The directory `dst` goes in, opened (made, with its own parents, as for a mount point), and
+/// the last name of `dst`; EINVAL for a `dst` without one (`/`).
+#[inline(never)]
+fn dest_parent(tree: &Tree<'_>, dst: &CStr) -> Result<(sys::Fd, Path), PartFailed> {
+    use MountPart as P;
+    let bytes = dst.to_bytes();
+    let end = bytes.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+    let start = bytes[..end]
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |i| i + 1);
+    if start == end {
+        return Err((P::Destination, Errno::EINVAL));
+    }
+    let mut name = Path::empty();
+    name.set(&[&bytes[start..end]])
+        .map_err(at(P::Destination))?;
+    let parent = &bytes[..start];
+    let parent = &parent[..parent.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1)];
+    let mut parent_path = Path::empty();
+    if parent.is_empty() {
+        // In the root itself, which open_dest refuses as a destination.
+        let root = match tree.new_root() {
+            Some(root) => root,
+            None => {
+                tree.dest(&mut parent_path, c"/")
+                    .map_err(at(P::Destination))?;
+                sys::open(parent_path.as_cstr(), k::O_PATH | k::O_DIRECTORY)
+            }
+        };
+        return Ok((root.map_err(at(P::Destination))?, name));
+    }
+    let mut named = Path::empty();
+    named.set(&[parent]).map_err(at(P::Destination))?;
+    tree.dest(&mut parent_path, named.as_cstr())
+        .map_err(at(P::Destination))?;
+    let dir = dest(
+        tree,
+        named.as_cstr(),
+        &mut parent_path,
+        Make::mount_point(true),
+    )?;
+    Ok((dir, name))
+}
+
+/// A symbolic link `dst` to `target`, unless one with the same text is there.
+#[inline(never)]
+fn symlink(tree: &Tree<'_>, target: &CStr, dst: &CStr) -> Result<(), PartFailed> {
+    use MountPart as P;
+    let (parent, name) = dest_parent(tree, dst)?;
+    match sys::symlink_at(target, parent.as_fd(), name.as_cstr()) {
+        Err(Errno::EEXIST) => {
+            let mut buf = [0u8; 4096];
+            match sys::read_link_at(parent.as_fd(), name.as_cstr(), &mut buf) {
+                Ok(text) if text == target.to_bytes() => Ok(()),
+                _ => Err((P::Destination, Errno::EEXIST)),
+            }
+        }
+        done => done.map_err(at(P::Destination)),
+    }
+}
+
+/// Copy what can be read from `from` until its end into `to`.
+#[inline(never)]
+fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match sys::read(from, &mut buf) {
+            Err(Errno::EINTR) => continue,
+            done => done?,
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let mut left = &buf[..n];
+        while !left.is_empty() {
+            match sys::write(to, left) {
+                Err(Errno::EINTR) => {}
+                done => left = &left[done?..],
+            }
+        }
+    }
+}
+
+/// A file of mode `mode` with what `fd` holds, bound on the destination `dst` (its textual path
+/// in `path`), restricted as a bind is (`readonly` too). The file is made in the staging root,
+/// which is detached with the old root: the bind is then its only name.
+#[inline(never)]
+fn bind_data(
+    tree: &Tree<'_>,
+    fd: BorrowedFd<'_>,
+    dst: &CStr,
+    path: &mut Path,
+    mode: u32,
+    readonly: bool,
+) -> Result<(), PartFailed> {
+    use MountPart as P;
+    let Some(root) = tree.new_root() else {
+        return Err((P::Destination, Errno::EINVAL));
+    };
+    let root = root.map_err(at(P::Destination))?;
+    // A name of its own in the staging root: the first free one.
+    let staging = sys::open(c"/", k::O_PATH | k::O_DIRECTORY).map_err(at(P::Destination))?;
+    let mut name = Path::empty();
+    let mut file = None;
+    for n in 0..u32::MAX {
+        let mut text = crate::line::Line::new();
+        let _ = write!(text, "data-{n}");
+        name.set(&[text.as_bytes()]).map_err(at(P::Destination))?;
+        match sys::create_at(staging.as_fd(), name.as_cstr(), mode) {
+            Err(Errno::EEXIST) => continue,
+            done => {
+                file = Some(done.map_err(at(P::Destination))?);
+                break;
+            }
+        }
+    }
+    let file = file.ok_or((P::Destination, Errno::EEXIST))?;
+    copy(fd, file.as_fd()).map_err(at(P::Mount))?;
+    let source = sys::open_at(staging.as_fd(), name.as_cstr(), k::O_PATH | k::O_NOFOLLOW);
+    let source = source.map_err(at(P::Mount))?;
+    let opened = open_dest(root.as_fd(), dst, Make::mount_point(false));
+    let opened = opened.map_err(at(P::Destination))?;
+    let copy = sys::clone_tree(source.as_fd()).map_err(at(P::Mount))?;
+    let mut set = BIND_ATTRS;
+    if readonly {
+        set |= k::MOUNT_ATTR_RDONLY;
+    }
+    match sys::restrict_tree(copy.as_fd(), u64::from(set)) {
+        Ok(()) => sys::move_mount_to(copy.as_fd(), opened.as_fd()).map_err(at(P::Mount)),
+        // Before Linux 5.12: attached, then restricted by remount at its path.
+        Err(Errno::ENOSYS) => {
+            sys::move_mount_to(copy.as_fd(), opened.as_fd()).map_err(at(P::Mount))?;
+            restrict(path.as_cstr(), set, tree.mountinfo).map_err(at(P::Restrict))
+        }
+        Err(e) => Err((P::Restrict, e)),
+    }
+}
+
+/// What [`open_dest`] makes of a missing destination: directories of mode `parents` on the
+/// way, then the destination itself, a directory (`last_dir`) or an empty file, of mode
+/// `last`.
+#[derive(Clone, Copy)]
+struct Make {
+    parents: u32,
+    last_dir: bool,
+    last: u32,
+}
+
+impl Make {
+    /// As bubblewrap makes a mount point: directories of mode 0755, an empty file of 0444.
+    const fn mount_point(dir: bool) -> Make {
+        Make {
+            parents: 0o755,
+            last_dir: dir,
+            last: if dir { 0o755 } else { 0o444 },
+        }
+    }
+}
+
+/// Open the destination `dst` in the new root `root`, making what is missing of it as `make`
+/// says. Each prefix is looked up with `RESOLVE_IN_ROOT` from the
 /// new root, and a missing component is made in the directory its prefix opened to
 /// (`mkdirat(2)`, `mknodat(2)`), so nothing is made or reached outside the new root, whatever
 /// symlinks are on the way. ENOSYS before Linux 5.6.
-fn open_dest(root: sys::BorrowedFd<'_>, dst: &CStr, dir: bool) -> Result<sys::Fd, Errno> {
+fn open_dest(root: sys::BorrowedFd<'_>, dst: &CStr, make: Make) -> Result<sys::Fd, Errno> {
+    let dir = make.last_dir;
     let mut prefix = Path::empty();
     let mut name = Path::empty();
     let mut parent: Option<sys::Fd> = None;
@@ -433,9 +724,10 @@ fn open_dest(root: sys::BorrowedFd<'_>, dst: &CStr, dir: bool) -> Result<sys::Fd
             Err(Errno::ENOENT) => {
                 let at = parent.as_ref().map_or(root, sys::Fd::as_fd);
                 name.set(&[part])?;
-                let made = match want_dir {
-                    true => sys::mkdir_at(at, name.as_cstr(), 0o755),
-                    false => sys::create_file_at(at, name.as_cstr(), 0o444),
+                let made = match (want_dir, last) {
+                    (true, false) => sys::mkdir_at(at, name.as_cstr(), make.parents),
+                    (true, true) => sys::mkdir_at(at, name.as_cstr(), make.last),
+                    (false, _) => sys::create_file_at(at, name.as_cstr(), make.last),
                 };
                 match made {
                     Ok(()) | Err(Errno::EEXIST) => {}
@@ -475,7 +767,7 @@ fn place(
     use MountPart as P;
     if let Some(root) = tree.new_root() {
         let root = root.map_err(at(P::Destination))?;
-        match open_dest(root.as_fd(), dst, true) {
+        match open_dest(root.as_fd(), dst, Make::mount_point(true)) {
             Ok(dir) => {
                 let mount = make().map_err(at(P::Mount))?;
                 sys::move_mount_to(mount.as_fd(), dir.as_fd()).map_err(at(P::Mount))?;
@@ -584,7 +876,8 @@ fn bind_tree(tree: &Tree<'_>, src: &CStr, dst: Target<'_>, set: u32) -> Result<(
                 return Err((P::Source, Errno::ENOSYS));
             };
             let root = root.map_err(at(P::Destination))?;
-            let opened = open_dest(root.as_fd(), dst, is_dir).map_err(at(P::Destination))?;
+            let opened = open_dest(root.as_fd(), dst, Make::mount_point(is_dir));
+            let opened = opened.map_err(at(P::Destination))?;
             (Some(opened), named)
         }
         Target::Path(path) => {

@@ -689,16 +689,7 @@ pub fn change_dir_to(dir: BorrowedFd<'_>) -> Result<(), Errno> {
 /// ```
 #[doc(alias("symlinkat"))]
 pub fn symlink(target: &CStr, path: &CStr) -> Result<(), Errno> {
-    // SAFETY: two NUL-terminated strings that live for the call.
-    unsafe {
-        syscall3(
-            Sysno::symlinkat,
-            target.as_ptr() as usize,
-            k::AT_FDCWD as usize,
-            path.as_ptr() as usize,
-        )
-    }
-    .map(drop)
+    super::symlink_at(target, working_directory(), path)
 }
 
 /// `readlinkat(2)`: the text of the symbolic link at `path`, read into `buf`. ENAMETOOLONG
@@ -714,20 +705,14 @@ pub fn symlink(target: &CStr, path: &CStr) -> Result<(), Errno> {
 /// ```
 #[doc(alias("readlinkat", "readlink"))]
 pub fn read_link<'b>(path: &CStr, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
-    // SAFETY: the kernel writes at most buf.len() bytes into `buf`; `path` is NUL-terminated.
-    let n = unsafe {
-        syscall4(
-            Sysno::readlinkat,
-            k::AT_FDCWD as usize,
-            path.as_ptr() as usize,
-            buf.as_mut_ptr() as usize,
-            buf.len(),
-        )
-    }?;
-    match buf.get(..n) {
-        Some(text) if n < buf.len() => Ok(text),
-        _ => Err(Errno::ENAMETOOLONG),
-    }
+    super::read_link_at(working_directory(), path, buf)
+}
+
+/// `AT_FDCWD` as a directory argument: the working directory, for the `*at` calls.
+fn working_directory() -> BorrowedFd<'static> {
+    // SAFETY: AT_FDCWD names no descriptor to keep open: every `*at` call reads it as "the
+    // working directory", and nothing closes it.
+    unsafe { BorrowedFd::borrow_raw(k::AT_FDCWD) }
 }
 
 /// `faccessat(AT_FDCWD, path, mode, 0)`: whether the real ids may access `path` as `mode`
