@@ -114,6 +114,8 @@ command and speaks as bwrap; with unshare's spellings it is unshare, without a s
       --file FD DST       a file DST with what FD holds (mode 0666)
       --bind-data FD DST, --ro-bind-data FD DST
                           a file with what FD holds bound on DST (mode 0600)
+      --bind-fd FD DST, --ro-bind-fd FD DST
+                          bind what FD refers to (a directory you opened) on DST
       --perms OCTAL       the mode of the next --tmpfs, --dir, --file or --*bind-data
       --size BYTES        the size of the next --tmpfs
       --clearenv          start from an empty environment (PWD is set, as with bwrap)
@@ -203,7 +205,7 @@ const NAMESPACES: [(&str, u8, CloneFlags); 8] = [
 ];
 
 /// The long options besides [`NAMESPACES`], and how many values each takes.
-const LONG: [(&str, u8); 55] = [
+const LONG: [(&str, u8); 57] = [
     ("help", 0),
     ("map-root-user", 0),
     ("map-user", 1),
@@ -260,6 +262,8 @@ const LONG: [(&str, u8); 55] = [
     ("file", 2),
     ("bind-data", 2),
     ("ro-bind-data", 2),
+    ("bind-fd", 2),
+    ("ro-bind-fd", 2),
 ];
 
 /// Most ranges one of `--map-users` and `--map-groups` takes (given that many times).
@@ -793,12 +797,16 @@ fn run(args: &[&CStr], envp: &[&CStr]) -> Result<u8, Failure> {
         }) => {
             // bwrap's words, with the errno named.
             let mount = options.mounts.as_slice().get(usize::from(index));
+            let errno = crate::error::Named(errno);
+            if let Some(Mount::BindFd { fd, .. }) = mount {
+                return fail!(
+                    1,
+                    "Can't find the file of descriptor {}: {errno}",
+                    fd.as_raw()
+                );
+            }
             let src = Lossy(mount.and_then(Mount::source).unwrap_or(c""));
-            return fail!(
-                1,
-                "Can't find source path {src}: {}",
-                crate::error::Named(errno)
-            );
+            return fail!(1, "Can't find source path {src}: {errno}");
         }
         // Any other step (--cap-drop's, say) names itself and the errno.
         Err(other) => return fail!(1, "{other}"),
@@ -1089,6 +1097,11 @@ fn parse<'a, 'r>(
                         },
                     })?;
                 }
+                "bind-fd" | "ro-bind-fd" => o.mounts.push(Mount::BindFd {
+                    fd: descriptor(value, name)?,
+                    dst: second()?,
+                    readonly: name == "ro-bind-fd",
+                })?,
                 "perms" => {
                     if o.perms.is_some() {
                         return fail!(2, "--perms is given twice for the same action");
@@ -1244,7 +1257,7 @@ fn text<'a>(value: &'a CStr, option: &str) -> Result<&'a str, Failure> {
 }
 
 /// The options that make a sandbox, as bwrap's do.
-const SANDBOX_OPTIONS: [&str; 16] = [
+const SANDBOX_OPTIONS: [&str; 18] = [
     "bind",
     "ro-bind",
     "dev-bind",
@@ -1260,6 +1273,8 @@ const SANDBOX_OPTIONS: [&str; 16] = [
     "file",
     "bind-data",
     "ro-bind-data",
+    "bind-fd",
+    "ro-bind-fd",
     "perms",
 ];
 

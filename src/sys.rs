@@ -28,12 +28,12 @@ mod namespace;
 mod net;
 mod tty;
 pub use file::{chmod_fd, create_at, read_link_at, read_lock, symlink_at, umask};
-pub(crate) use mount::same_file;
 pub use mount::{
     MountFlags, access, change_dir_to, char_device, clone_mount, clone_tree, create_file,
     create_file_at, file_mode, file_mode_of, fresh_mount, mkdir_at, mount, move_mount_onto,
     move_mount_to, read_link, restrict_mounts, restrict_tree, symlink, umount2,
 };
+pub(crate) use mount::{same_file, same_inode};
 pub use namespace::{open_at, open_in_root, unshare};
 pub use net::{inet_dgram_socket, interface_flags, set_interface_flags};
 pub use tty::{is_terminal, setsid};

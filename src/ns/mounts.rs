@@ -148,6 +148,18 @@ pub enum Mount<'a> {
         /// Whether the bind is read-only.
         readonly: bool,
     },
+    /// What the open descriptor `fd` refers to (a directory of the caller's, say), bound on
+    /// `dst` with its submounts and restricted as [`Mount::Bind`] is, read-only too with
+    /// `readonly` (`bwrap --bind-fd`, `--ro-bind-fd`). Needs a new root and Linux 5.6; ENOSYS
+    /// otherwise.
+    BindFd {
+        /// What to show.
+        fd: BorrowedFd<'a>,
+        /// Where, in the new root.
+        dst: &'a CStr,
+        /// Whether the bind is read-only.
+        readonly: bool,
+    },
     /// A `/proc` on `dst` (`bwrap --proc`): a fresh one with a new pid namespace, else a bind of
     /// the caller's, nosuid and nodev (a user namespace may mount proc only for a pid namespace
     /// it owns), with `sys`, `sysrq-trigger`, `irq`, `bus`, `fs`, `acpi`, `scsi`, `driver`,
@@ -187,7 +199,8 @@ impl<'a> Mount<'a> {
             | Mount::Symlink { dst, .. }
             | Mount::Chmod { dst, .. }
             | Mount::File { dst, .. }
-            | Mount::BindData { dst, .. } => dst,
+            | Mount::BindData { dst, .. }
+            | Mount::BindFd { dst, .. } => dst,
         }
     }
 
@@ -489,6 +502,7 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
         Mount::BindData {
             fd, mode, readonly, ..
         } => bind_data(tree, fd, dst, &mut path, mode, readonly),
+        Mount::BindFd { fd, readonly, .. } => bind_fd(tree, fd, dst, &mut path, readonly),
     }
 }
 
@@ -867,7 +881,69 @@ fn bind_tree(tree: &Tree<'_>, src: &CStr, dst: Target<'_>, set: u32) -> Result<(
     tree.source_in_root(&mut path, src).map_err(at(P::Source))?;
     let source = sys::open_in_root(root.as_fd(), path.as_cstr(), k::O_PATH);
     let source = source.map_err(at(P::Source))?;
-    let kind = sys::file_mode_of(source.as_fd()).map_err(at(P::Source))? & k::S_IFMT;
+    bind_opened(tree, source.as_fd(), dst, set)
+}
+
+/// [`Mount::BindFd`]: what `fd` refers to, bound on `dst` (its textual path in `path`). A
+/// copy of a mount of the caller's mount namespace cannot be taken from this one
+/// (`open_tree(2)` answers EINVAL), so the file is found again where the kernel says it is
+/// now (`/proc/self/fd/N` read, under the old root), and bound from there if it is the same
+/// file.
+#[inline(never)]
+fn bind_fd(
+    tree: &Tree<'_>,
+    fd: BorrowedFd<'_>,
+    dst: &CStr,
+    path: &mut Path,
+    readonly: bool,
+) -> Result<(), PartFailed> {
+    use MountPart as P;
+    if tree.old_root.is_none() {
+        return Err((P::Source, Errno::ENOSYS));
+    }
+    let mut number = crate::line::Line::new();
+    let _ = write!(number, "{}", fd.as_raw());
+    let mut link = Path::empty();
+    let named = link.set(&[tree.old, b"/proc/self/fd/", number.as_bytes()]);
+    named.map_err(at(P::Source))?;
+    let mut buf = [0u8; 4096];
+    let now = sys::read_link(link.as_cstr(), &mut buf).map_err(at(P::Source))?;
+    // The path as the kernel gives it: from the staging root (under the old root), or, when
+    // it lies outside that root, as the caller's tree names it (then found under the old
+    // root). Whichever is the same file.
+    let mut found = Path::empty();
+    let mut source = Err(Errno::ENOENT);
+    for prefix in [&b""[..], tree.old] {
+        found.set(&[prefix, now]).map_err(at(P::Source))?;
+        if let Ok(opened) = sys::open(found.as_cstr(), k::O_PATH)
+            && sys::same_inode(opened.as_fd(), fd) == Ok(true)
+        {
+            source = Ok(opened);
+            break;
+        }
+    }
+    let source = source.map_err(at(P::Source))?;
+    let mut set = BIND_ATTRS;
+    if readonly {
+        set |= k::MOUNT_ATTR_RDONLY;
+    }
+    bind_opened(
+        tree,
+        source.as_fd(),
+        Target::InRoot(dst, path.as_cstr()),
+        set,
+    )
+}
+
+/// [`bind_tree`] of the file `source` already opened (by the caller, for [`Mount::BindFd`]).
+fn bind_opened(
+    tree: &Tree<'_>,
+    source: BorrowedFd<'_>,
+    dst: Target<'_>,
+    set: u32,
+) -> Result<(), PartFailed> {
+    use MountPart as P;
+    let kind = sys::file_mode_of(source).map_err(at(P::Source))? & k::S_IFMT;
     let is_dir = kind == k::S_IFDIR;
     // The destination: opened in the new root, or made at a path of the staging root.
     let (opened, named) = match dst {
@@ -899,7 +975,7 @@ fn bind_tree(tree: &Tree<'_>, src: &CStr, dst: Target<'_>, set: u32) -> Result<(
     if (there.map_err(at(P::Destination))? & k::S_IFMT == k::S_IFDIR) != is_dir {
         return Err((P::Mount, Errno::ENOTDIR));
     }
-    let copy = sys::clone_tree(source.as_fd()).map_err(at(P::Mount))?;
+    let copy = sys::clone_tree(source).map_err(at(P::Mount))?;
     let attach = || match &opened {
         Some(fd) => sys::move_mount_to(copy.as_fd(), fd.as_fd()),
         None => sys::move_mount_onto(copy.as_fd(), named),

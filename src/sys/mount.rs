@@ -369,11 +369,22 @@ pub fn file_mode_of(fd: BorrowedFd<'_>) -> Result<u32, Errno> {
 /// and, from Linux 5.8, mount id: `statx(2)`), so that one directory bound at two places is
 /// two.
 pub(crate) fn same_file(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, Errno> {
+    same_in(a, b, true)
+}
+
+/// Whether descriptors `a` and `b` refer to the same file (device and inode), in any mount:
+/// the same file seen from another mount namespace's copy of its mount.
+pub(crate) fn same_inode(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<bool, Errno> {
+    same_in(a, b, false)
+}
+
+/// [`same_file`], with the mount compared too or not (`mount`).
+fn same_in(a: BorrowedFd<'_>, b: BorrowedFd<'_>, mount: bool) -> Result<bool, Errno> {
     let id = |fd: BorrowedFd<'_>| {
         let mask = k::STATX_INO | k::STATX_MNT_ID;
         let stx = statx_at(fd.as_raw(), empty_path(), k::AT_EMPTY_PATH, mask)?;
         // Before 5.8 no mount id comes back (the mask says so): 0 for both.
-        let mount = if stx.stx_mask & k::STATX_MNT_ID != 0 {
+        let mount = if mount && stx.stx_mask & k::STATX_MNT_ID != 0 {
             stx.stx_mnt_id
         } else {
             0
