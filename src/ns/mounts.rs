@@ -310,6 +310,13 @@ const TMPFS_FLAGS: MountFlags = MountFlags::NOSUID.union(MountFlags::NODEV);
 /// What every bind is restricted to but a [`Mount::DevBind`]: no set-user-ID programs, no
 /// device nodes.
 const BIND_ATTRS: u32 = k::MOUNT_ATTR_NOSUID | k::MOUNT_ATTR_NODEV;
+/// [`BIND_ATTRS`], and read-only too when `readonly`.
+const fn bind_attrs(readonly: bool) -> u32 {
+    match readonly {
+        true => BIND_ATTRS | k::MOUNT_ATTR_RDONLY,
+        false => BIND_ATTRS,
+    }
+}
 /// A recursive bind.
 const BIND: MountFlags = MountFlags::BIND.union(MountFlags::REC);
 
@@ -460,10 +467,8 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
     let mut path = Path::empty();
     tree.dest(&mut path, dst).map_err(at(P::Destination))?;
     match *mount {
-        Mount::Bind { src, .. } => bind(tree, src, dst, &mut path, BIND_ATTRS),
-        Mount::RoBind { src, .. } => {
-            bind(tree, src, dst, &mut path, BIND_ATTRS | k::MOUNT_ATTR_RDONLY)
-        }
+        Mount::Bind { src, .. } => bind(tree, src, dst, &mut path, bind_attrs(false)),
+        Mount::RoBind { src, .. } => bind(tree, src, dst, &mut path, bind_attrs(true)),
         Mount::DevBind { src, .. } => bind(tree, src, dst, &mut path, k::MOUNT_ATTR_NOSUID),
         Mount::Tmpfs { mode, size, .. } => {
             match place(tree, dst, &mut path, || fresh_tmpfs(mode, size))? {
@@ -668,10 +673,7 @@ fn bind_data(
     let opened = open_dest(root.as_fd(), dst, Make::mount_point(false));
     let opened = opened.map_err(at(P::Destination))?;
     let copy = sys::clone_tree(source.as_fd()).map_err(at(P::Mount))?;
-    let mut set = BIND_ATTRS;
-    if readonly {
-        set |= k::MOUNT_ATTR_RDONLY;
-    }
+    let set = bind_attrs(readonly);
     match sys::restrict_tree(copy.as_fd(), u64::from(set)) {
         Ok(()) => sys::move_mount_to(copy.as_fd(), opened.as_fd()).map_err(at(P::Mount)),
         // Before Linux 5.12: attached, then restricted by remount at its path.
@@ -923,10 +925,7 @@ fn bind_fd(
         }
     }
     let source = source.map_err(at(P::Source))?;
-    let mut set = BIND_ATTRS;
-    if readonly {
-        set |= k::MOUNT_ATTR_RDONLY;
-    }
+    let set = bind_attrs(readonly);
     bind_opened(
         tree,
         source.as_fd(),
