@@ -707,8 +707,8 @@ impl<'a> Program<'a> {
     /// Run `hook` in the child after the other setup and before the seccomp filter; an `Err`
     /// stops the spawn with [`Error::ExecSetup`] (step [`SetupStep::PreExec`]) and that errno.
     ///
-    /// The hook runs on the child's own stack of 64 KiB, of which rawclone's frames take a few:
-    /// it may use up to about 56 KiB. Deeper, it meets the guard page below and `SIGSEGV` kills
+    /// The hook runs on the child's own stack of 256 KiB, of which rawclone's frames take a few:
+    /// it may use up to about 248 KiB. Deeper, it meets the guard page below and `SIGSEGV` kills
     /// the child ([`Program::spawn`] then returns the child, which [`Child::wait`] shows
     /// signalled). Before Linux 5.16 a core-dumping signal (`SIGSEGV`, `SIGBUS`, `SIGABRT`, …)
     /// in a vfork child also kills every process sharing its memory: the caller of
@@ -887,8 +887,11 @@ pub(crate) struct Image<'a> {
     _base: env::Base<'a>,
 }
 
-/// Stack for an exec child: it only sets itself up and calls execve.
-const EXEC_STACK: usize = 64 * 1024;
+/// Stack for an exec child: it only sets itself up and calls execve. Its sandbox set-up (a
+/// namespaced program's mounts and files) has frames with paths of `PATH_MAX` bytes; in an
+/// unoptimized build a --bind-fd or --ro-bind-data outgrew 64 KiB. Only the pages a child
+/// touches are ever faulted in, and the stack is kept for the next spawn (`EXEC_STACKS`).
+const EXEC_STACK: usize = 256 * 1024;
 
 /// Exec children's stacks: [`EXEC_STACK`] bytes for the child and a page more for its argument
 /// and environment arrays. A spawn holds one only until its child has exec'd or exited (or

@@ -768,9 +768,9 @@ fn hook_overflow_hits_the_guard(via: Via) {
         .map(|i| std::ffi::CString::new(format!("FILL{i}=x")).unwrap())
         .collect();
     let entries: Vec<&std::ffi::CStr> = owned.iter().map(|e| e.as_c_str()).collect();
-    // Past the 64 KiB stack by half the arrays' size.
+    // Past the 256 KiB stack (src/program.rs, EXEC_STACK) by half the arrays' size.
     let hook = || {
-        let mut deep = [0xffu8; 80 * 1024];
+        let mut deep = [0xffu8; 272 * 1024];
         std::hint::black_box(&mut deep);
         Ok(())
     };

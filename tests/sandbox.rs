@@ -38,6 +38,7 @@ as_root_and_unprivileged!(
     before_mount_setattr_binds_are_restricted_by_remounts,
     symlinked_sources_resolve_in_the_callers_root,
     before_openat2_binds_are_made_by_path,
+    file_actions_make_what_bwrap_makes,
 );
 
 /// A directory for one check, with a `marker` file; removed on drop. The paths a check names
@@ -189,6 +190,129 @@ fn tmpfs_takes_mode_and_size(base: Namespaces<'static>, _: &Fixture) -> i32 {
         }
         0
     })
+}
+
+/// `Mount::Dir`, `Symlink`, `Chmod`, `File`, `BindData` and `BindFd`, as bwrap's `--dir`,
+/// `--symlink`, `--chmod`, `--file`, `--ro-bind-data` and `--ro-bind-fd` make them: modes
+/// exact whatever the umask (parents of a `--perms 0750` directory 0750), a symlink given
+/// twice made once, another text refused, the data where it belongs and read-only where
+/// asked.
+fn file_actions_make_what_bwrap_makes(base: Namespaces<'static>, fixture: &Fixture) -> i32 {
+    let Ok((r, w)) = sys::pipe() else { return 10 };
+    let Ok((data_r, data_w)) = sys::pipe() else {
+        return 10;
+    };
+    if sys::write(w.as_fd(), b"file") != Ok(4) || sys::write(data_w.as_fd(), b"data") != Ok(4) {
+        return 10;
+    }
+    drop((w, data_w));
+    let Ok(dir) = sys::open(&fixture.dir, k::O_PATH | k::O_DIRECTORY) else {
+        return 10;
+    };
+    sys::umask(0o077);
+    let mounts = [
+        Mount::Dir {
+            dst: c"/a/b/c",
+            mode: 0o750,
+        },
+        Mount::Symlink {
+            target: c"/a",
+            dst: c"/link",
+        },
+        Mount::Symlink {
+            target: c"/a",
+            dst: c"/link",
+        },
+        Mount::Chmod {
+            dst: c"/a/b/c",
+            mode: 0o1777,
+        },
+        Mount::File {
+            fd: r.as_fd(),
+            dst: c"/a/file",
+            mode: 0o640,
+        },
+        Mount::BindData {
+            fd: data_r.as_fd(),
+            dst: c"/data",
+            mode: 0o600,
+            readonly: true,
+        },
+        Mount::BindFd {
+            fd: dir.as_fd(),
+            dst: c"/fixture",
+            readonly: true,
+        },
+    ];
+    // A stack larger than in_ns's: these actions' frames, unoptimized, outgrow 64 KiB.
+    match spawn_on_big_stack(base.tmpfs_root().mounts(&mounts), check_file_actions) {
+        Ok(ExitStatus::Exited(0)) => {}
+        Ok(ExitStatus::Exited(code)) => return code,
+        _ => return 9,
+    }
+    // Another text where a symlink is: refused, at its destination.
+    let clash = [
+        Mount::Symlink {
+            target: c"/a",
+            dst: c"/link",
+        },
+        Mount::Symlink {
+            target: c"/b",
+            dst: c"/link",
+        },
+    ];
+    match spawn_on_big_stack(base.tmpfs_root().mounts(&clash), || 0) {
+        Err(Error::NamespaceSetup {
+            step:
+                SetupStep::Mount {
+                    index: 1,
+                    part: MountPart::Destination,
+                },
+            errno: Errno::EEXIST,
+            ..
+        }) => 0,
+        _ => 8,
+    }
+}
+
+/// Spawn `f` in `ns` on a 256 KiB stack and wait for it.
+fn spawn_on_big_stack(ns: Namespaces<'_>, f: fn() -> i32) -> Result<ExitStatus, Error> {
+    let mut stack = Stack::map(256 * 1024)?;
+    // SAFETY: every check's closure uses raw syscalls only.
+    let child = unsafe { ns.spawn(&mut stack, f)? };
+    child.wait()
+}
+
+/// What [`file_actions_make_what_bwrap_makes`] looks at inside.
+fn check_file_actions() -> i32 {
+    {
+        if mode(c"/a") != Some(0o750) || mode(c"/a/b") != Some(0o750) {
+            return 1;
+        }
+        if mode(c"/a/b/c") != Some(0o1777) || !link_is(c"/link", b"/a") {
+            return 2;
+        }
+        let mut buf = [0u8; 8];
+        let read = |path: &CStr, buf: &mut [u8]| {
+            sys::open(path, k::O_RDONLY).and_then(|f| sys::read(f.as_fd(), buf))
+        };
+        if mode(c"/a/file") != Some(0o640) || read(c"/a/file", &mut buf) != Ok(4) {
+            return 3;
+        }
+        if &buf[..4] != b"file" || mode(c"/data") != Some(0o600) {
+            return 4;
+        }
+        if read(c"/data", &mut buf) != Ok(4) || &buf[..4] != b"data" {
+            return 5;
+        }
+        if sys::open(c"/data", k::O_WRONLY) != Err(Errno::EROFS) {
+            return 6;
+        }
+        if read(c"/fixture/marker", &mut buf).is_err() || !has_flags(c"/fixture", ST_RDONLY) {
+            return 7;
+        }
+        0
+    }
 }
 
 fn dev_is_a_minimal_dev(base: Namespaces<'static>, _: &Fixture) -> i32 {
