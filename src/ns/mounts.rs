@@ -32,6 +32,12 @@ use syscalls::Errno;
 /// One mount action of a sandbox ([`Namespaces::mounts`]). Sources are paths in the caller's
 /// tree (a relative one from its working directory), destinations paths in the new root.
 ///
+/// Under a new root the file actions ([`Mount::Dir`], [`Mount::Symlink`], [`Mount::Chmod`],
+/// [`Mount::File`], [`Mount::BindData`], [`Mount::BindFd`]) need Linux 5.6 (`openat2(2)`, which
+/// keeps every lookup in the new root): before, they are refused (ENOSYS), where a path could
+/// follow a symlink planted in a bound directory out of it. [`Mount::Chmod`] of an `O_PATH`
+/// descriptor needs `fchmodat2(2)` (Linux 6.6; EBADF before).
+///
 /// [`Namespaces::mounts`]: super::Namespaces::mounts
 /// [`Namespaces::tmpfs_root`]: super::Namespaces::tmpfs_root
 /// [`Namespaces::root`]: super::Namespaces::root
@@ -496,9 +502,10 @@ fn apply(tree: &Tree<'_>, mount: &Mount<'_>, pid_ns: bool) -> Result<(), PartFai
                 Some(root) => sys::open_in_root(root.as_fd(), dst, k::O_PATH),
                 None => Err(Errno::ENOSYS),
             };
-            let found = match found {
-                Err(Errno::ENOSYS) => sys::open(path.as_cstr(), k::O_PATH),
-                found => found,
+            // By path only in place: see [`dest`].
+            let found = match (found, &root) {
+                (Err(Errno::ENOSYS), None) => sys::open(path.as_cstr(), k::O_PATH),
+                (found, _) => found,
             };
             let found = found.map_err(at(P::Destination))?;
             sys::chmod_fd(found.as_fd(), mode).map_err(at(P::Mount))
@@ -522,18 +529,19 @@ fn file(tree: &Tree<'_>, fd: BorrowedFd<'_>, dst: &CStr, mode: u32) -> Result<()
 }
 
 /// Open the destination `dst` (its textual path in `path`), making what is missing of it as
-/// `make` says: in the new root once staged (and from Linux 5.6, [`open_dest`]), else by path.
+/// `make` says: in the new root once staged ([`open_dest`]; ENOSYS before Linux 5.6), by path
+/// in place.
 // Each action's own frame (inline(never) here and below), not apply()'s: a child on a small
-// stack (64 KiB in the tests) pays only for the action it makes.
+// stack pays only for the action it makes.
 #[inline(never)]
 fn dest(tree: &Tree<'_>, dst: &CStr, path: &mut Path, make: Make) -> Result<sys::Fd, PartFailed> {
     use MountPart as P;
+    // Once staged, only in the new root: before Linux 5.6 (no openat2) a path would follow a
+    // symlink planted in a bound directory out to /oldroot, so these actions are refused
+    // there (ENOSYS). In place there is no root to leave, and the path is used.
     if let Some(root) = tree.new_root() {
         let root = root.map_err(at(P::Destination))?;
-        match open_dest(root.as_fd(), dst, make) {
-            Err(Errno::ENOSYS) => {}
-            done => return done.map_err(at(P::Destination)),
-        }
+        return open_dest(root.as_fd(), dst, make).map_err(at(P::Destination));
     }
     let mut by_path = || {
         path.make_parents()?;
