@@ -371,6 +371,33 @@ fn planted_symlinks_lead_no_destination_out_of_the_new_root(unprivileged: bool) 
         "{args:?}: made in {}: {made:?}",
         victim.path()
     );
+    // bwrap's file actions through the same link, one run each, and a --chmod through a link
+    // to a host file (bwrap 0.8 made that file setuid, as root): nothing made or changed
+    // there. (Before Linux 5.6 these are refused: tests/sandbox.rs, NoOpenat2.)
+    let target = format!("{}/target", victim.path());
+    std::fs::write(&target, "host\n").unwrap();
+    let to_target = format!("{}/to-target", root.path());
+    std::os::unix::fs::symlink(format!("/oldroot{target}"), &to_target).unwrap();
+    let mode = || std::fs::metadata(&target).unwrap().permissions();
+    let before = mode();
+    let empty = std::fs::File::open("/dev/null").unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&empty).to_string();
+    for action in [
+        &["--dir", "/evil/made-by-dir"][..],
+        &["--symlink", "/x", "/evil/made-by-symlink"][..],
+        &["--file", &fd, "/evil/made-by-file"][..],
+        &["--ro-bind-data", &fd, "/evil/made-by-bind-data"][..],
+        &["--chmod", "4777", "/to-target"][..],
+    ] {
+        let mut args = vec!["-r", "-R", root.path()];
+        bind_system_dirs(&mut args);
+        args.extend(action);
+        let _ = run_sh(unprivileged, &args, "true");
+        // Only `target` is there.
+        let made = std::fs::read_dir(victim.path()).unwrap().count();
+        assert_eq!(made, 1, "{action:?}: made in {}", victim.path());
+        assert_eq!(mode(), before, "{action:?}: changed the host file's mode");
+    }
 }
 
 /// A chain of symlinks planted in a `--root` directory (`proc -> /d/self`, `d/self -> /d`)
